@@ -1,0 +1,88 @@
+// cluster up|down: the loopback test cluster (one sshd per node on its own 127.x address).
+import { existsSync, lstatSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import Table from 'cli-table3';
+import { Command } from 'commander';
+import { ensureBackgroundWorker, openApp } from '../app.js';
+import { clusterStatus } from '../client/statusView.js';
+import { stateDir } from '../paths.js';
+import { clusterDown, clusterUp } from '../testcluster/localCluster.js';
+import { isRoot } from '../testcluster/nodeUsers.js';
+
+const testClusterDir = () => path.join(stateDir(), 'testcluster');
+const defaultConfigLink = () => path.join(stateDir(), 'cluster.yaml');
+
+/** Point <state>/cluster.yaml at the test cluster's config, unless the user has a config of their own there. */
+function linkDefaultConfig(configPath: string): string | null {
+  const link = defaultConfigLink();
+  if (existsSync(link) && !lstatSync(link).isSymbolicLink()) return null;
+  rmSync(link, { force: true });
+  symlinkSync(configPath, link);
+  return link;
+}
+
+export function registerClusterCommands(program: Command): void {
+  program.command('cluster-status')
+    .description('Every node: status, OS/arch, cpu, memory, load, work in flight')
+    .option('--refresh', 'probe every node now')
+    .option('--json', 'print as JSON')
+    .action(async (o) => {
+      const app = await openApp({ worker: false });
+      try {
+        await ensureBackgroundWorker(app);
+        const st = await clusterStatus(app, !!o.refresh);
+        if (o.json) return void process.stdout.write(JSON.stringify(st, null, 2) + '\n');
+        const t = new Table({ head: ['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities'] });
+        for (const n of Object.values(st.nodes)) {
+          t.push([
+            n.id + (n.id === st.local_node ? ' (local)' : ''), n.status + (n.reason ? `: ${n.reason.slice(0, 60)}` : ''),
+            `${n.os ?? '?'}/${n.arch ?? '?'}`, n.cpu_percent ?? '-', n.memory_percent ?? '-',
+            n.load_avg ? n.load_avg.map((x) => x.toFixed(2)).join(' ') : '-', n.cores ?? '-', n.in_flight, n.capabilities.join(', '),
+          ]);
+        }
+        process.stdout.write(t.toString() + `\nprobed at ${st.probed_at ?? 'never'}\n`);
+      } finally {
+        await app.close();
+      }
+    });
+
+  const cluster = program.command('cluster').description('A local test cluster of sshd nodes on loopback (try the product without real machines)');
+
+  cluster.command('up')
+    .description('Start N sshd nodes on 127.x addresses and write a cluster.yaml for them')
+    .argument('[n]', 'number of nodes', (v: string) => Number(v), 3)
+    .action(async (n: number) => {
+      if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('n must be an integer from 1 to 50');
+      if (!isRoot()) {
+        process.stderr.write('note: not root, so every node runs as your own user (no per-node users); as root each node gets its own unprivileged user.\n');
+      }
+      const c = await clusterUp({ dir: testClusterDir(), nodes: n });
+      const link = linkDefaultConfig(c.configPath);
+      for (const node of c.nodes) process.stdout.write(`${node.id}  ${node.user}@${node.host}:${node.port}  ${node.hostKeyFingerprint}\n`);
+      process.stdout.write(`config: ${c.configPath}\n`);
+      process.stdout.write(link
+        ? `default config ${link} now points at it; restart \`cluster-router serve\` / workers to pick it up.\n`
+        : `use it with: export CLUSTER_CONFIG=${c.configPath}\n`);
+    });
+
+  cluster.command('down')
+    .description('Stop the test cluster (and remove its users when root)')
+    .option('--keep-users', 'keep the per-node users')
+    .action(async (o) => {
+      await clusterDown({ dir: testClusterDir(), removeUsers: !o.keepUsers });
+      const link = defaultConfigLink();
+      if (existsSync(link) || lstatSafe(link)) {
+        if (lstatSync(link).isSymbolicLink() && readlinkSync(link).startsWith(testClusterDir())) rmSync(link, { force: true });
+      }
+      process.stdout.write('test cluster stopped\n');
+    });
+}
+
+function lstatSafe(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

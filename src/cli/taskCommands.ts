@@ -1,0 +1,118 @@
+// submit / status / logs / cancel / list: human output by default, --json for scripts.
+import { Command, Option } from 'commander';
+import { ensureBackgroundWorker, openApp, type App } from '../app.js';
+import type { TaskStatus } from '../client/tasks.js';
+import type { CommandResult } from '../shared.js';
+
+/** Exit code of `submit`: the command's own, else a conventional one for how it ended. */
+export function exitCodeFor(s: TaskStatus): number {
+  if (s.state === 'running') return 0;
+  const r = s as CommandResult;
+  if (r.return_code !== null && r.return_code !== undefined) return r.return_code;
+  if (r.state === 'timed_out') return 124; // as timeout(1)
+  if (r.state === 'cancelled') return 130;
+  return r.success ? 0 : 1;
+}
+
+async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
+  const app = await openApp({ worker: false });
+  try {
+    return await work(app);
+  } finally {
+    await app.close();
+  }
+}
+
+function printResult(s: TaskStatus, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return;
+  }
+  if (s.state === 'running') {
+    process.stderr.write(`task ${s.task_id} is running${s.executed_on ? ` on ${s.executed_on}` : ''}\n  follow: cluster-router logs ${s.task_id} -f\n  web ui: ${s.workflow_url}\n`);
+    return;
+  }
+  const r = s as CommandResult;
+  if (r.stdout) process.stdout.write(r.stdout);
+  if (r.stderr) process.stderr.write(r.stderr);
+  const tail = [r.executed_on || '-', r.state, r.return_code !== null ? `exit ${r.return_code}` : '', `${r.duration_ms} ms`, r.task_id].filter(Boolean).join(' · ');
+  process.stderr.write(`[${tail}]${r.error && r.return_code === null ? ` ${r.error}` : ''}${r.truncated ? ' (output truncated: cluster-router logs ' + r.task_id + ')' : ''}\n`);
+}
+
+export function registerTaskCommands(program: Command): void {
+  program.command('submit')
+    .description('Run a command on the cluster; waits, prints its output and exits with its exit code')
+    .argument('<command>', 'shell command (quote it)')
+    .option('--node <id>', 'run on this node (no routing)')
+    .addOption(new Option('--os <os>', 'required OS').choices(['linux', 'macos']))
+    .addOption(new Option('--arch <arch>', 'required architecture').choices(['x86_64', 'arm64']))
+    .option('--capability <cap...>', 'required capabilities')
+    .option('--timeout <s>', 'kill after this many seconds', Number)
+    .option('--cwd <dir>', 'working directory on the node')
+    .option('--detach', 'print the task id and return at once')
+    .option('--json', 'print the result as JSON')
+    .action(async (command: string, o) => {
+      const code = await withApp(async (app) => {
+        await ensureBackgroundWorker(app);
+        const { taskId } = await app.tasks.submit({
+          command, nodeId: o.node, timeoutS: o.timeout, cwd: o.cwd,
+          requires: { os: o.os, arch: o.arch, capabilities: o.capability },
+        });
+        if (o.detach) {
+          process.stdout.write(o.json ? JSON.stringify({ task_id: taskId, state: 'running', workflow_url: app.tasks.url(taskId) }) + '\n' : `${taskId}\n`);
+          return 0;
+        }
+        const s = await app.tasks.wait(taskId, 365 * 24 * 3600);
+        printResult(s, !!o.json);
+        return exitCodeFor(s);
+      });
+      process.exitCode = code;
+    });
+
+  program.command('status')
+    .description('Show a task: running, or its result')
+    .argument('<task_id>')
+    .option('--json', 'print as JSON')
+    .action(async (taskId: string, o) => {
+      await withApp(async (app) => printResult(await app.tasks.status(taskId), !!o.json));
+    });
+
+  program.command('cancel')
+    .description('Cancel a task: its process group is killed on the node')
+    .argument('<task_id>')
+    .option('--json', 'print as JSON')
+    .action(async (taskId: string, o) => {
+      await withApp(async (app) => printResult(await app.tasks.cancel(taskId), !!o.json));
+    });
+
+  program.command('list')
+    .description('List recent tasks')
+    .addOption(new Option('--state <state>', 'only tasks in this state').choices(['running', 'completed', 'failed', 'cancelled', 'timed_out']))
+    .option('--limit <n>', 'at most this many', Number, 50)
+    .option('--json', 'print as JSON')
+    .action(async (o) => {
+      await withApp(async (app) => {
+        const rows = await app.tasks.list(o.state, o.limit);
+        if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        for (const r of rows) process.stdout.write(`${r.task_id}  ${r.state.padEnd(9)}  ${r.node.padEnd(8)}  ${r.command}\n`);
+      });
+    });
+
+  program.command('logs')
+    .description("Print a task's full output (from the output store)")
+    .argument('<task_id>')
+    .option('--stderr', 'print stderr instead of stdout')
+    .option('-f, --follow', 'wait for the task to finish, then print')
+    .action(async (taskId: string, o) => {
+      await withApp(async (app) => {
+        if (o.follow) await app.tasks.wait(taskId, 365 * 24 * 3600);
+        const stream = o.stderr ? 'stderr' : 'stdout';
+        for (let offset = 0; ;) {
+          const page = app.tasks.output(taskId, stream, offset, 1024 * 1024);
+          process.stdout.write(page.data);
+          if (page.eof) break;
+          offset = page.next_offset;
+        }
+      });
+    });
+}

@@ -1,0 +1,49 @@
+// Reads the cluster monitor: a warm cluster_status or placement costs one Query.
+import type { Client } from '@temporalio/client';
+import { HUB_QUEUE, type ClusterConfig, type NodeState } from '../shared.js';
+import {
+  clusterStateQuery, configureSignal, MONITOR_WORKFLOW_ID, refreshUpdate, type ClusterSnapshot, type clusterMonitorWorkflow,
+} from '../workflows/monitor.js';
+
+export const monitorIntervalS = (env: NodeJS.ProcessEnv = process.env): number => Number(env.CLUSTERFLOW_MONITOR_INTERVAL_S ?? 10);
+
+/** Start the monitor if it is not running, and tell it the current node list either way. */
+export async function ensureMonitor(client: Client, config: ClusterConfig, intervalS = monitorIntervalS()): Promise<void> {
+  const nodeIds = config.nodes.map((n) => n.id);
+  await client.workflow.signalWithStart<typeof clusterMonitorWorkflow, [{ nodeIds: string[]; intervalS: number }]>('clusterMonitorWorkflow', {
+    workflowId: MONITOR_WORKFLOW_ID,
+    taskQueue: HUB_QUEUE,
+    args: [{ nodeIds, intervalS }],
+    signal: configureSignal,
+    signalArgs: [{ nodeIds, intervalS }],
+    staticSummary: 'clusterflow: probes every node on an interval',
+  });
+}
+
+export class ClusterStateReader {
+  private cached?: { at: number; snap: ClusterSnapshot };
+
+  constructor(private readonly client: Client, private readonly maxAgeMs = 1000) {}
+
+  async snapshot(refresh = false): Promise<ClusterSnapshot> {
+    const handle = this.client.workflow.getHandle(MONITOR_WORKFLOW_ID);
+    if (refresh) {
+      const snap = await handle.executeUpdate(refreshUpdate);
+      this.cached = { at: Date.now(), snap };
+      return snap;
+    }
+    if (this.cached && Date.now() - this.cached.at < this.maxAgeMs) return this.cached.snap;
+    const snap = await handle.query(clusterStateQuery);
+    this.cached = { at: Date.now(), snap };
+    return snap;
+  }
+
+  /** For placement: never fails; an unreachable monitor means "no figures yet". */
+  async states(): Promise<Record<string, NodeState>> {
+    try {
+      return structuredClone((await this.snapshot()).nodes);
+    } catch {
+      return {};
+    }
+  }
+}

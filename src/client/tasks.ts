@@ -1,0 +1,178 @@
+// The one client module the MCP server and the CLI share: it checks, classifies and starts
+// command workflows, waits for them, and answers status / output / cancel / list.
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { monotonicFactory } from 'ulid';
+import { checkDangerous } from '../cluster/policy.js';
+import { classifyCommand } from '../cluster/classify.js';
+import { OutputStore, type OutputPage, type StreamName } from '../activities/outputStore.js';
+import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
+import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
+import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type Requirements, type TaskState } from '../shared.js';
+import type { commandWorkflow } from '../workflows/command.js';
+import path from 'node:path';
+
+/** A user-facing refusal (bad input, dangerous command, unknown node): shown as is, never retried. */
+export class UserError extends Error {
+  constructor(message: string, readonly code: 'invalid' | 'refused' | 'unknown-node' | 'not-found' = 'invalid') {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export interface SubmitRequest {
+  command: string;
+  nodeId?: string;
+  requires?: Requirements;
+  timeoutS?: number;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface RunningTask {
+  task_id: string;
+  state: 'running';
+  workflow_url: string;
+  executed_on?: string;
+}
+
+export type TaskStatus = (CommandResult & { state: TaskState }) | RunningTask;
+
+const newUlid = monotonicFactory();
+export const newTaskId = (kind: 'cmd' | 'par' = 'cmd'): string => `${kind}-${newUlid().toLowerCase()}`;
+
+export class TaskClient {
+  readonly client: Client;
+  readonly outputs: OutputStore;
+
+  constructor(connection: NativeConnection, readonly target: TemporalTarget, readonly config: ClusterConfig, stateDir: string) {
+    this.client = new Client({ connection, namespace: target.namespace });
+    this.outputs = new OutputStore(path.join(stateDir, 'output'));
+  }
+
+  url(taskId: string): string {
+    return workflowUrl(this.target, taskId);
+  }
+
+  /** Refuse, classify and start; returns at once with the task id. */
+  async submit(req: SubmitRequest): Promise<{ taskId: string; handle: WorkflowHandle<typeof commandWorkflow> }> {
+    const spec = this.plan(req);
+    const taskId = newTaskId('cmd');
+    const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
+      taskQueue: HUB_QUEUE,
+      workflowId: taskId,
+      args: [spec],
+      requestEagerStart: true,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: ClusterTaskKind, value: 'command' },
+        { key: ClusterCommand, value: commandAttr(spec.command) },
+        { key: ClusterState, value: 'running' },
+        ...(spec.nodeId ? [{ key: ClusterNode, value: spec.nodeId }] : []),
+      ] as never),
+      memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
+      staticSummary: `${spec.nodeId ?? 'auto'}: ${commandAttr(spec.command).slice(0, 180)}`,
+    });
+    return { taskId, handle };
+  }
+
+  /** The workflow input for a request: validation, dangerous-command policy and classification. */
+  plan(req: SubmitRequest): CommandSpec {
+    const violation = checkDangerous(req.command);
+    if (violation) throw new UserError(violation.message, 'refused');
+    if (req.nodeId && !this.config.nodes.some((n) => n.id === req.nodeId)) {
+      throw new UserError(`unknown node "${req.nodeId}"; known nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`, 'unknown-node');
+    }
+    const cls = classifyCommand(req.command, {
+      offload: this.config.settings.offloadCommands,
+      local: this.config.settings.localCommands,
+    });
+    return {
+      command: req.command,
+      nodeId: req.nodeId,
+      requires: req.requires ?? {},
+      weight: cls.weight,
+      classifyReason: cls.reason,
+      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
+      cwd: req.cwd,
+      env: req.env,
+    };
+  }
+
+  /** Wait up to waitS for the result; after that, say it is still running. */
+  async wait(taskId: string, waitS: number): Promise<TaskStatus> {
+    const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), waitS * 1000); });
+    try {
+      const r = await Promise.race([handle.result(), timeout]);
+      if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
+      return { ...r, workflow_url: this.url(taskId) };
+    } catch (err) {
+      return this.status(taskId, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
+    const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
+    let desc;
+    try {
+      desc = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new UserError(`no task with id "${taskId}"`, 'not-found');
+      throw err;
+    }
+    const url = this.url(taskId);
+    if (desc.status.name === 'RUNNING') {
+      const node = desc.typedSearchAttributes.get(ClusterNode);
+      return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
+    }
+    if (desc.status.name === 'COMPLETED') return { ...(await handle.result()), workflow_url: url };
+    const state: TaskState = desc.status.name === 'CANCELLED' ? 'cancelled' : desc.status.name === 'TIMED_OUT' ? 'timed_out' : 'failed';
+    return {
+      success: false, executed_on: desc.typedSearchAttributes.get(ClusterNode) ?? '', stdout: '', stderr: '', return_code: null,
+      auto_routed: false, task_id: taskId, error: `workflow ${desc.status.name.toLowerCase()}${resultError instanceof Error ? `: ${resultError.message}` : ''}`,
+      duration_ms: desc.closeTime && desc.startTime ? desc.closeTime.getTime() - desc.startTime.getTime() : 0,
+      route_reason: '', truncated: false, workflow_url: url, state,
+    };
+  }
+
+  async cancel(taskId: string): Promise<TaskStatus> {
+    const handle = this.client.workflow.getHandle(taskId);
+    try {
+      await handle.cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new UserError(`no running task with id "${taskId}"`, 'not-found');
+      throw err;
+    }
+    return this.wait(taskId, 30);
+  }
+
+  async list(state?: TaskState, limit = 50): Promise<Array<{ task_id: string; state: string; node: string; command: string; started: string; workflow_url: string }>> {
+    const clauses = ["(WorkflowType = 'commandWorkflow' OR WorkflowType = 'parallelWorkflow')"];
+    if (state === 'running') clauses.push("ExecutionStatus = 'Running'");
+    else if (state) clauses.push(`ClusterState = '${state}'`);
+    const out = [];
+    for await (const wf of this.client.workflow.list({ query: clauses.join(' AND ') })) {
+      out.push({
+        task_id: wf.workflowId,
+        state: wf.status.name === 'RUNNING' ? 'running' : (wf.typedSearchAttributes.get(ClusterState) ?? wf.status.name.toLowerCase()),
+        node: wf.typedSearchAttributes.get(ClusterNode) ?? '',
+        command: wf.typedSearchAttributes.get(ClusterCommand) ?? '',
+        started: wf.startTime.toISOString(),
+        workflow_url: this.url(wf.workflowId),
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  output(taskId: string, stream: StreamName, offset: number, limit: number): OutputPage {
+    if (!this.outputs.has(taskId)) throw new UserError(`no stored output for task "${taskId}" (still running, or not a task of this state dir)`, 'not-found');
+    return this.outputs.read(taskId, stream, offset, limit);
+  }
+}
+
+export { WorkflowExecutionAlreadyStartedError };

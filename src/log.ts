@@ -1,0 +1,19 @@
+// Logs go to stderr, always: on stdio the MCP protocol owns stdout.
+import { pino } from 'pino';
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+
+export const log = pino({ level: process.env.CLUSTERFLOW_LOG_LEVEL ?? 'info', base: undefined }, pino.destination(2));
+
+let installed = false;
+/** Route the Temporal SDK's own logs (worker, core) to stderr through pino, before any worker starts. */
+export function installTemporalLogger(): void {
+  if (installed) return;
+  installed = true;
+  const level = (process.env.CLUSTERFLOW_TEMPORAL_LOG_LEVEL ?? 'WARN') as LogLevel;
+  Runtime.install({
+    logger: new DefaultLogger(level, (e) => {
+      const fn = e.level === 'ERROR' ? log.error : e.level === 'WARN' ? log.warn : log.debug;
+      fn.call(log, { ...(e.meta ?? {}), src: 'temporal' }, e.message);
+    }),
+  });
+}

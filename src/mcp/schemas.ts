@@ -1,0 +1,112 @@
+// zod schemas of every tool's input and output. Inputs are strict about what may reach a shell
+// or a Temporal id: length caps, no NUL bytes, no control characters where none belong.
+import { z } from 'zod';
+
+export const MAX_COMMAND_LENGTH = 64 * 1024;
+export const MAX_WAIT_S = 600;
+export const MAX_TIMEOUT_S = 7 * 24 * 3600;
+
+const noNul = (s: string) => !s.includes('\0');
+// Commands may hold tabs and newlines (scripts); nothing else below 0x20, and no DEL.
+const commandChars = (s: string) => !/[\x00-\x08\x0b-\x1f\x7f]/.test(s);
+const plainChars = (s: string) => !/[\x00-\x1f\x7f]/.test(s);
+
+export const commandField = z.string()
+  .min(1, 'command is empty')
+  .max(MAX_COMMAND_LENGTH, `command is longer than ${MAX_COMMAND_LENGTH} characters`)
+  .refine(noNul, 'command contains a NUL byte')
+  .refine(commandChars, 'command contains control characters (only tab and newline are allowed)')
+  .refine((s) => s.trim().length > 0, 'command is only whitespace')
+  .describe('Shell command, run with bash -c on the chosen node');
+
+export const nodeIdField = z.string().min(1).max(63)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'node ids are letters, digits, "-" and "_"')
+  .describe('Node id from cluster_status, e.g. "n1"');
+
+export const taskIdField = z.string().min(1).max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._\/-]*$/, 'not a task id (task ids look like cmd-01j…)')
+  .refine((s) => !s.includes('..'), 'not a task id')
+  .describe('Task id returned by cluster_bash, offload_to or parallel_execute');
+
+export const osField = z.enum(['linux', 'macos']).describe('Required operating system');
+export const archField = z.enum(['x86_64', 'arm64']).describe('Required CPU architecture');
+export const capabilitiesField = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'capability names are letters, digits and _ . : -'))
+  .max(32).describe('Capabilities the node must have, e.g. ["docker"]');
+
+export const timeoutField = z.number().positive().max(MAX_TIMEOUT_S)
+  .describe('Kill the command (its whole process group) after this many seconds; default CLUSTER_CMD_TIMEOUT (300)');
+export const waitField = z.number().min(0).max(MAX_WAIT_S)
+  .describe('Seconds to wait for the result before returning {task_id, state:"running"} (default 30); finish with task_status');
+export const cwdField = z.string().min(1).max(4096)
+  .refine(plainChars, 'cwd contains control characters')
+  .describe('Working directory on the node (absolute, or relative to the login directory)');
+export const envField = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _, not starting with a digit'),
+  z.string().max(32 * 1024).refine(noNul, 'environment values cannot contain NUL bytes'),
+).refine((e) => Object.keys(e).length <= 64, 'at most 64 environment variables')
+  .describe('Extra environment variables for the command');
+
+export const commandInput = {
+  command: commandField,
+  requires_os: osField.optional(),
+  requires_arch: archField.optional(),
+  requires_capabilities: capabilitiesField.optional(),
+  auto_route: z.boolean().default(true).describe('Route by load/OS/arch (true) or run on the local node (false)'),
+  timeout_s: timeoutField.optional(),
+  cwd: cwdField.optional(),
+  env: envField.optional(),
+  wait_s: waitField.optional(),
+};
+
+export const offloadInput = {
+  command: commandField,
+  node_id: nodeIdField,
+  timeout_s: timeoutField.optional(),
+  cwd: cwdField.optional(),
+  env: envField.optional(),
+  wait_s: waitField.optional(),
+};
+
+const state = z.enum(['running', 'completed', 'failed', 'cancelled', 'timed_out']);
+
+/** A finished command, or {task_id, state:"running"} when wait_s passed first. */
+export const commandResultShape = {
+  task_id: z.string(),
+  state,
+  workflow_url: z.string(),
+  success: z.boolean().optional(),
+  executed_on: z.string().optional(),
+  stdout: z.string().optional(),
+  stderr: z.string().optional(),
+  return_code: z.number().int().nullable().optional(),
+  auto_routed: z.boolean().optional(),
+  error: z.string().nullable().optional(),
+  duration_ms: z.number().optional(),
+  route_reason: z.string().optional(),
+  truncated: z.boolean().optional(),
+};
+export const commandResultSchema = z.object(commandResultShape);
+
+export const nodeStateSchema = z.object({
+  id: z.string(),
+  status: z.enum(['healthy', 'busy', 'unreachable', 'unknown']),
+  os: z.string().optional(),
+  arch: z.string().optional(),
+  cpu_percent: z.number().optional(),
+  memory_percent: z.number().optional(),
+  load_avg: z.array(z.number()).optional(),
+  cores: z.number().optional(),
+  in_flight: z.number(),
+  capabilities: z.array(z.string()),
+  last_seen: z.string().optional(),
+  reason: z.string().optional(),
+  host: z.string().optional(),
+  priority: z.number().optional(),
+  max_parallel: z.number().optional(),
+});
+
+export const clusterStatusShape = {
+  local_node: z.string().nullable(),
+  probed_at: z.string().nullable(),
+  nodes: z.record(nodeStateSchema),
+};

@@ -1,0 +1,40 @@
+// Long-lived, per-process dependencies of the activities: config, SSH pool, host keys,
+// address cache, output store, placement book. Built once by the worker entry point.
+import os from 'node:os';
+import path from 'node:path';
+import { PlacementBook } from './activities/placementBook.js';
+import { OutputStore } from './activities/outputStore.js';
+import { AddressResolver } from './cluster/resolve.js';
+import type { ClusterConfig } from './shared.js';
+import { KnownHosts } from './ssh/hostKeys.js';
+import { SshPool } from './ssh/pool.js';
+
+export interface Runtime {
+  config: ClusterConfig;
+  stateDir: string;
+  knownHosts: KnownHosts;
+  pool: SshPool;
+  resolver: AddressResolver;
+  outputs: OutputStore;
+  book: PlacementBook;
+  /** Where local-node runs keep their detached state (pid, output, exit code). */
+  localRunsDir: string;
+}
+
+export function createRuntime(config: ClusterConfig, stateDir: string): Runtime {
+  const knownHosts = new KnownHosts({
+    files: [path.join(os.homedir(), '.ssh', 'known_hosts'), path.join(stateDir, 'known_hosts')],
+    writeFile: path.join(stateDir, 'known_hosts'),
+    policy: config.settings.hostKeyPolicy,
+  });
+  return {
+    config,
+    stateDir,
+    knownHosts,
+    pool: new SshPool({ knownHosts }),
+    resolver: new AddressResolver({ ttlS: config.settings.ipCacheTtlS }),
+    outputs: new OutputStore(path.join(stateDir, 'output')),
+    book: new PlacementBook(),
+    localRunsDir: path.join(stateDir, 'runs'),
+  };
+}

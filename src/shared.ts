@@ -1,0 +1,163 @@
+// Names and types shared by workflows, activities, the client, the MCP server and tests.
+// Workflow code imports this file, so it must stay free of Node imports.
+
+export const HUB_QUEUE = 'clusterflow';
+export const nodeQueue = (nodeId: string): string => `clusterflow-node-${nodeId}`;
+
+export type Os = 'linux' | 'macos';
+export type Arch = 'x86_64' | 'arm64';
+export type HostKeyPolicy = 'accept-new' | 'strict';
+
+/** One node of the cluster, after config file, env vars and ~/.ssh/config are merged. */
+export interface NodeConfig {
+  id: string;
+  /** Runs by child_process on the worker's machine, no SSH. */
+  local: boolean;
+  host?: string;
+  /** Fallback address when `host` does not resolve or answer. */
+  ip?: string;
+  port: number;
+  user?: string;
+  identityFile?: string;
+  os?: Os;
+  arch?: Arch;
+  capabilities: string[];
+  specialties: string[];
+  maxParallel: number;
+  priority: number;
+  /**
+   * Extra metrics source: a shell command run on the node after the built-in probe whose
+   * `key=value` lines override probed figures (e.g. `load1=9.5`). Lets a node report a
+   * site-specific load (GPU queue, scheduler backlog), and lets tests make loopback nodes differ.
+   */
+  metricsCommand?: string;
+}
+
+export interface Settings {
+  sshUser?: string;
+  sshTimeoutS: number;
+  sshConnectTimeoutS: number;
+  sshRetries: number;
+  cpuThreshold: number;
+  loadThreshold: number;
+  memoryThreshold: number;
+  cmdTimeoutS: number;
+  statusTimeoutS: number;
+  ipCacheTtlS: number;
+  hostKeyPolicy: HostKeyPolicy;
+  /** Programs that make a command heavy (offloaded). */
+  offloadCommands: string[];
+  /** Programs that keep a command light when it uses only these. */
+  localCommands: string[];
+}
+
+export interface ClusterConfig {
+  nodes: NodeConfig[];
+  settings: Settings;
+  /** Where the config came from: a file path, or "default (no config file)". */
+  source: string;
+}
+
+/** Live figures for one node, from one probe round trip. */
+export interface NodeMetrics {
+  cpu_percent: number;
+  memory_percent: number;
+  load_avg: [number, number, number];
+  cores: number;
+  os: Os;
+  arch: Arch;
+  uptime_s: number;
+}
+
+export type NodeHealth = 'healthy' | 'busy' | 'unreachable' | 'unknown';
+
+export interface NodeState {
+  id: string;
+  status: NodeHealth;
+  os?: Os;
+  arch?: Arch;
+  cpu_percent?: number;
+  memory_percent?: number;
+  load_avg?: [number, number, number];
+  cores?: number;
+  in_flight: number;
+  capabilities: string[];
+  last_seen?: string;
+  /** Why the node is unreachable, when it is. */
+  reason?: string;
+}
+
+export type TaskState = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
+
+/** The result of one command. Field names follow the original tool's. */
+export interface CommandResult {
+  success: boolean;
+  executed_on: string;
+  stdout: string;
+  stderr: string;
+  return_code: number | null;
+  auto_routed: boolean;
+  task_id: string;
+  error: string | null;
+  duration_ms: number;
+  route_reason: string;
+  truncated: boolean;
+  workflow_url: string;
+  state: TaskState;
+}
+
+export const SEARCH_ATTRIBUTES = {
+  ClusterNode: 'Keyword',
+  ClusterTaskKind: 'Keyword',
+  ClusterExitCode: 'Int',
+  ClusterCommand: 'Text',
+  ClusterState: 'Keyword',
+} as const;
+
+/** Cap on each of stdout/stderr carried in a result (head + tail); the rest stays in the output store. */
+export const RESULT_STREAM_CAP = 64 * 1024;
+
+export interface Requirements {
+  os?: Os;
+  arch?: Arch;
+  capabilities?: string[];
+}
+
+export type Weight = 'heavy' | 'light';
+
+/** What the client asks for when it starts a commandWorkflow. */
+export interface CommandSpec {
+  command: string;
+  /** Set by offload_to / --node: run exactly there, no routing. */
+  nodeId?: string;
+  requires: Requirements;
+  weight: Weight;
+  /** Why the classifier said heavy or light. */
+  classifyReason: string;
+  timeoutS: number;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Input of the runCommand activity on a node's queue. */
+export interface RunCommandInput {
+  taskId: string;
+  nodeId: string;
+  command: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutS: number;
+  routeReason: string;
+  autoRouted: boolean;
+}
+
+/** ApplicationFailure types the activities throw; the non-retryable ones are listed in the retry policy. */
+export const FailureType = {
+  NodeUnreachable: 'NodeUnreachable',
+  HostKey: 'HostKeyError',
+  Auth: 'AuthError',
+  BadInput: 'BadInput',
+  UnknownNode: 'UnknownNode',
+  NoEligibleNode: 'NoEligibleNode',
+  Lost: 'CommandLost',
+} as const;

@@ -1,0 +1,222 @@
+// One pooled SSH connection: our own TCP socket with TCP_NODELAY (ssh2 never sets it, which
+// costs ~44 ms per exec), host key checked by KnownHosts, and execs on session channels
+// that settle exactly once. The pool (pool.ts) decides which connection runs what.
+
+import net from 'node:net';
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import { classifySshError, ExecAbortedError, SshError } from './errors.js';
+import type { KnownHosts } from './hostKeys.js';
+import type { ExecHandlers, ExecResult, SshTarget } from './pool.js';
+
+export interface SshAuth {
+  privateKey?: Buffer;
+  agent?: string;
+}
+
+export interface ConnectionOptions {
+  target: SshTarget;
+  knownHosts: KnownHosts;
+  auth: Promise<SshAuth>;
+  keepaliveIntervalMs: number;
+  channelOpenRetries: number;
+  log?: (msg: string, extra?: object) => void;
+  /** A channel slot came free (or the connection died): the pool may run queued work. */
+  onChange: (conn: SshConnection) => void;
+}
+
+// ssh2's default host key algorithm order; the types already known for a host go first,
+// as OpenSSH does, so a host recorded with one key type is not met with another.
+const HOST_KEY_ALGOS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+function hostKeyAlgorithms(knownTypes: string[]): string[] | undefined {
+  const first = knownTypes.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])).filter((a) => HOST_KEY_ALGOS.includes(a));
+  return first.length ? [...new Set([...first, ...HOST_KEY_ALGOS])] : undefined;
+}
+
+export class SshConnection {
+  state: 'connecting' | 'ready' | 'dead' = 'connecting';
+  /** No new channels; closed once idle (the node's address or user changed). */
+  draining = false;
+  /** Channels held: opening, open, or closing. */
+  busy = 0;
+  readonly ready: Promise<void>;
+  readonly closed: Promise<void>;
+  private readonly client = new Client();
+  private readonly inflight = new Set<(err: SshError) => void>();
+  private markClosed!: () => void;
+
+  constructor(private readonly o: ConnectionOptions) {
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.ready = this.connect();
+    this.ready.catch(() => undefined); // the pool handles it; never an unhandled rejection
+  }
+
+  get nodeId(): string {
+    return this.o.target.nodeId;
+  }
+
+  private async connect(): Promise<void> {
+    const { target, knownHosts } = this.o;
+    const started = Date.now();
+    let auth: SshAuth;
+    try {
+      auth = await this.o.auth;
+    } catch (err) {
+      this.die();
+      throw err;
+    }
+    return new Promise<void>((resolve, reject) => {
+      let hostKeyError: SshError | undefined;
+      let lastError: unknown;
+      const sock = net.connect({ host: target.host, port: target.port });
+      sock.setNoDelay(true);
+      this.client.on('error', (err) => {
+        lastError = err;
+        if (this.state === 'ready') this.o.log?.('ssh connection error', { nodeId: target.nodeId, error: err.message });
+      });
+      this.client.once('ready', () => {
+        this.state = 'ready';
+        this.o.log?.('ssh connected', { nodeId: target.nodeId, host: target.host, port: target.port, ms: Date.now() - started });
+        resolve();
+      });
+      this.client.once('close', () => {
+        const wasReady = this.state === 'ready';
+        const cause = hostKeyError ?? classifySshError(lastError ?? Object.assign(new Error('connection closed'), { code: 'ECONNRESET' }), target.nodeId);
+        if (!wasReady) reject(cause);
+        else this.o.log?.('ssh connection lost', { nodeId: target.nodeId, error: cause.message });
+        const lost = new SshError(`node ${target.nodeId}: SSH connection lost with the command in flight (${cause.message})`, 'lost', true, target.nodeId, { cause });
+        this.die(lost);
+      });
+      const config: ConnectConfig = {
+        sock,
+        username: target.user,
+        privateKey: auth.privateKey,
+        agent: auth.agent,
+        readyTimeout: target.connectTimeoutMs,
+        keepaliveInterval: this.o.keepaliveIntervalMs,
+        keepaliveCountMax: 3,
+        algorithms: { serverHostKey: hostKeyAlgorithms(knownHosts.knownKeyTypes(target.host, target.port)) },
+        hostVerifier: (key: Buffer) => {
+          const verdict = knownHosts.verify(target.host, target.port, key, target.nodeId);
+          if (verdict.ok) {
+            if (verdict.added) this.o.log?.('recorded new host key', { nodeId: target.nodeId, host: target.host, port: target.port });
+            return true;
+          }
+          hostKeyError = verdict.error;
+          return false;
+        },
+      };
+      try {
+        this.client.connect(config);
+      } catch (err) {
+        // e.g. an encrypted or malformed key: ssh2 throws before it owns the socket
+        sock.destroy();
+        const e = classifySshError(err, target.nodeId);
+        const authErr = new SshError(`node ${target.nodeId}: unusable SSH key (${(err as Error).message})`, 'auth', false, target.nodeId, { cause: e });
+        this.die();
+        reject(authErr);
+      }
+    });
+  }
+
+  /** Mark dead once, fail what is in flight, tell the pool. */
+  private die(err?: SshError): void {
+    if (this.state === 'dead') return;
+    this.state = 'dead';
+    const fail = err ?? new SshError(`node ${this.nodeId}: SSH connection closed`, 'lost', true, this.nodeId);
+    for (const reject of [...this.inflight]) reject(fail);
+    this.inflight.clear();
+    this.markClosed();
+    this.o.onChange(this);
+  }
+
+  close(): void {
+    this.client.end();
+    // A socket that never connected emits no ssh2 'close'.
+    if (this.state === 'connecting') setTimeout(() => this.client.destroy(), 1000).unref();
+  }
+
+  /** Run one command on a new session channel. Rejects only for transport problems. */
+  exec(command: string, h: ExecHandlers = {}): Promise<ExecResult> {
+    const nodeId = this.nodeId;
+    this.busy++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.busy--;
+      this.o.onChange(this);
+    };
+    return new Promise<ExecResult>((resolve, reject) => {
+      let settled = false;
+      let channel: ClientChannel | undefined;
+      const settle = (done: () => void) => {
+        if (settled) return;
+        settled = true;
+        this.inflight.delete(onLost);
+        h.signal?.removeEventListener('abort', onAbort);
+        done();
+      };
+      const onLost = (err: SshError) => {
+        settle(() => reject(err));
+        release();
+      };
+      // Closing the channel is all we can do; the caller kills the detached group itself.
+      const onAbort = () => {
+        settle(() => reject(new ExecAbortedError(h.signal?.reason)));
+        channel?.close();
+      };
+      if (h.signal?.aborted) return onAbort(), release();
+      this.inflight.add(onLost);
+      h.signal?.addEventListener('abort', onAbort, { once: true });
+
+      const open = (attempt: number) => {
+        if (settled) return release();
+        if (this.state !== 'ready') return onLost(new SshError(`node ${nodeId}: SSH connection closed before the command started`, 'lost', true, nodeId));
+        try {
+          this.client.exec(command, (err, ch) => {
+            if (err) {
+              const e = classifySshError(err, nodeId);
+              // sshd frees session slots late: a short backoff usually finds one free.
+              if (e.kind === 'channel' && attempt < this.o.channelOpenRetries && !settled && this.state === 'ready') {
+                this.o.log?.('ssh channel open retry', { nodeId, attempt: attempt + 1, error: e.message });
+                setTimeout(() => open(attempt + 1), 10 * 2 ** attempt + Math.random() * 10);
+                return;
+              }
+              settle(() => reject(e));
+              return release();
+            }
+            channel = ch;
+            if (settled) return void ch.close(); // aborted while opening: 'close' releases the slot
+            this.watch(ch, h, release, (result) => settle(() => (result instanceof SshError ? reject(result) : resolve(result))));
+          });
+        } catch (err) {
+          onLost(classifySshError(err, nodeId));
+        }
+      };
+      open(0);
+    });
+  }
+
+  private watch(ch: ClientChannel, h: ExecHandlers, release: () => void, done: (r: ExecResult | SshError) => void): void {
+    let exit: ExecResult | undefined;
+    let closed = false;
+    let stderrEnded = false;
+    ch.on('data', (chunk: Buffer) => h.onStdout?.(chunk));
+    ch.stderr.on('data', (chunk: Buffer) => h.onStderr?.(chunk));
+    // 'exit' may not fire, and 'close' repeats its arguments: take whichever says more.
+    ch.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, signal: signal ?? null }));
+    const finish = () => {
+      if (!closed || !stderrEnded) return;
+      done(exit ?? new SshError(`node ${this.nodeId}: the session closed without an exit status`, 'lost', true, this.nodeId));
+    };
+    ch.stderr.once('end', () => ((stderrEnded = true), finish()));
+    ch.once('close', (code?: number | null, signal?: string) => {
+      release();
+      if (!exit && (typeof code === 'number' || typeof signal === 'string')) exit = { code: code ?? null, signal: signal ?? null };
+      closed = true;
+      if (ch.stderr.readableEnded) stderrEnded = true;
+      finish();
+    });
+    ch.end(); // no stdin: EOF at once, so nothing waits for input
+  }
+}

@@ -1,0 +1,34 @@
+// The local node's transport: runs a script with `sh -c` and the same contract as
+// SshPool.exec, so the detached-run scripts work unchanged on this machine.
+
+import { spawn } from 'node:child_process';
+import { ExecAbortedError, SshError } from './errors.js';
+import type { ExecHandlers, ExecResult } from './pool.js';
+
+export function localExec(command: string, h: ExecHandlers = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    if (h.signal?.aborted) return reject(new ExecAbortedError(h.signal.reason));
+    // stdin is /dev/null like an SSH exec whose stdin we close at once.
+    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let settled = false;
+    const finish = (settle: () => void) => {
+      if (settled) return;
+      settled = true;
+      h.signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    // Like closing an SSH channel: the foreground script goes, the detached group stays.
+    const onAbort = () => {
+      child.kill('SIGKILL');
+      finish(() => reject(new ExecAbortedError(h.signal?.reason)));
+    };
+    h.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.on('data', (chunk: Buffer) => !settled && h.onStdout?.(chunk));
+    child.stderr.on('data', (chunk: Buffer) => !settled && h.onStderr?.(chunk));
+    child.on('error', (err) =>
+      finish(() => reject(new SshError(`node local: cannot run sh (${err.message})`, 'channel', true, 'local', { cause: err }))),
+    );
+    // 'close' (not 'exit') fires after both pipes are drained: no output is lost.
+    child.on('close', (code, signal) => finish(() => resolve({ code, signal })));
+  });
+}

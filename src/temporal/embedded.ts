@@ -1,0 +1,164 @@
+// The embedded Temporal dev server: started once per state dir, detached, so tasks survive
+// restarts of the MCP server and CLI. Reused while its pid is alive and it answers.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../shared.js';
+import { temporalCliPath } from '../paths.js';
+
+export interface EmbeddedServer {
+  address: string;
+  uiUrl: string;
+  pid: number;
+  dbFile: string;
+  logFile: string;
+  reused: boolean;
+}
+
+interface ServerState { pid: number; port: number; uiPort: number }
+
+const READY_TIMEOUT_MS = 60_000;
+
+/** Start (or reuse) `temporal server start-dev` for this state dir and wait until it answers. */
+export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedServer> {
+  const dir = path.join(stateDir, 'temporal');
+  mkdirSync(dir, { recursive: true });
+  const stateFile = path.join(dir, 'server.json');
+  const dbFile = path.join(dir, 'temporal.db');
+  const logFile = path.join(dir, 'server.log');
+  const release = await lock(path.join(dir, 'start.lock'));
+  try {
+    const prev = readState(stateFile);
+    if (prev && isAlive(prev.pid) && (await answers(`127.0.0.1:${prev.port}`, 3000))) {
+      return describe(prev, dbFile, logFile, true);
+    }
+    const port = await choosePort(env.CLUSTERFLOW_TEMPORAL_PORT, 7233);
+    const uiPort = await choosePort(env.CLUSTERFLOW_TEMPORAL_UI_PORT, port + 1000);
+    const args = [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
+      '--db-filename', dbFile, '--log-level', 'warn', '--ui-disable-news-fetch',
+      '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
+      '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+      '--dynamic-config-value', 'system.enableEagerWorkflowStart=true',
+      ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+    ];
+    const out = openSync(logFile, 'a');
+    const child = spawn(temporalCliPath(env), args, { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    child.unref();
+    const state = { pid: child.pid ?? -1, port, uiPort };
+    const ready = await Promise.race([waitReady(`127.0.0.1:${port}`, state.pid), spawnError]);
+    if (ready instanceof Error) {
+      throw new Error(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${ready.message}. ` +
+        'Run scripts/setup.sh, or set TEMPORAL_CLI to the temporal binary, or TEMPORAL_ADDRESS to use an existing server.');
+    }
+    writeFileSync(stateFile, JSON.stringify(state));
+    return describe(state, dbFile, logFile, false);
+  } finally {
+    release();
+  }
+}
+
+/** Stop the embedded server of this state dir, if one runs (tests and `cluster-router temporal stop`). */
+export async function stopEmbeddedServer(stateDir: string): Promise<boolean> {
+  const stateFile = path.join(stateDir, 'temporal', 'server.json');
+  const st = readState(stateFile);
+  if (!st || !isAlive(st.pid)) return false;
+  process.kill(st.pid, 'SIGTERM');
+  for (let i = 0; i < 100 && isAlive(st.pid); i++) await sleep(100);
+  if (isAlive(st.pid)) process.kill(st.pid, 'SIGKILL');
+  rmSync(stateFile, { force: true });
+  return true;
+}
+
+function describe(st: ServerState, dbFile: string, logFile: string, reused: boolean): EmbeddedServer {
+  return { address: `127.0.0.1:${st.port}`, uiUrl: `http://127.0.0.1:${st.uiPort}`, pid: st.pid, dbFile, logFile, reused };
+}
+
+async function waitReady(address: string, pid: number): Promise<true | Error> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return new Error('the server process exited; see its log in the state dir (temporal/server.log)');
+    if (await answers(address, 2000)) return true;
+    await sleep(200);
+  }
+  return new Error(`not ready after ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+/** True when a Temporal frontend answers at `address` (the default namespace exists once ready). */
+export async function answers(address: string, timeoutMs: number): Promise<boolean> {
+  let conn: Connection | undefined;
+  try {
+    conn = await Connection.connect({ address, connectTimeout: timeoutMs });
+    await conn.workflowService.describeNamespace({ namespace: 'default' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await conn?.close().catch(() => undefined);
+  }
+}
+
+function readState(file: string): ServerState | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ServerState;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `wanted` (env) wins; "0" or a busy preferred port means any free port. */
+async function choosePort(wanted: string | undefined, preferred: number): Promise<number> {
+  if (wanted && wanted !== '0') return Number(wanted);
+  if (wanted !== '0' && (await portFree(preferred))) return preferred;
+  return freePort();
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A tiny exclusive file lock: two processes on one state dir must not start two servers. */
+async function lock(file: string): Promise<() => void> {
+  for (let i = 0; ; i++) {
+    try {
+      closeSync(openSync(file, 'wx'));
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (existsSync(file) && Date.now() - statSync(file).mtimeMs > READY_TIMEOUT_MS + 10_000) rmSync(file, { force: true });
+      await sleep(100);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

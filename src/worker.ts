@@ -1,0 +1,66 @@
+// The worker: polls the hub queue (workflows + placement) and one queue per node (runCommand).
+// `serve` runs it in-process; `cluster-router worker` runs it alone. Several workers may poll
+// the same queues; `--nodes` lets one worker (say, one per site) own only some node queues.
+import { existsSync } from 'node:fs';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createHubActivities } from './activities/hub.js';
+import { createNodeActivities } from './activities/node.js';
+import { createProbeActivities } from './activities/probe.js';
+import { WORKFLOW_BUNDLE, WORKFLOWS_PATH } from './temporal/bundle.js';
+import type { Runtime } from './runtime.js';
+import { HUB_QUEUE, nodeQueue, type NodeState } from './shared.js';
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  runtime: Runtime;
+  /** Node queues this process serves (default: all configured nodes). */
+  nodeIds?: string[];
+  /** Run the hub queue too (default true). */
+  hub?: boolean;
+  nodeStates?: () => Promise<Record<string, NodeState>>;
+}
+
+export interface RunningWorkers {
+  /** Resolves when every worker has stopped. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
+  const { runtime: rt, connection, namespace } = opts;
+  const workers: Worker[] = [];
+  if (opts.hub !== false) {
+    workers.push(await Worker.create({
+      connection, namespace, taskQueue: HUB_QUEUE,
+      ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_PATH }),
+      activities: {
+        ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates ?? (async () => ({})) }),
+        ...createProbeActivities(rt),
+      },
+      maxConcurrentWorkflowTaskExecutions: 100,
+      maxCachedWorkflows: 2000,
+    }));
+  }
+  const nodeActivities = createNodeActivities(rt);
+  const ids = opts.nodeIds ?? rt.config.nodes.map((n) => n.id);
+  for (const id of ids) {
+    const node = rt.config.nodes.find((n) => n.id === id);
+    if (!node) throw new Error(`--nodes: unknown node "${id}"; known: ${rt.config.nodes.map((n) => n.id).join(', ')}`);
+    workers.push(await Worker.create({
+      connection, namespace, taskQueue: nodeQueue(id),
+      activities: nodeActivities,
+      // Slots beyond what the node may run would only queue inside the SSH pool.
+      maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel),
+    }));
+  }
+  const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
+  return {
+    done,
+    async shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await done;
+      await rt.pool.close();
+    },
+  };
+}

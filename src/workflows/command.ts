@@ -1,0 +1,116 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createHubActivities } from '../activities/hub.js';
+import type { createNodeActivities } from '../activities/node.js';
+import { FailureType, nodeQueue, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
+import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
+
+const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 3 },
+});
+
+/** Failures that mean "the command never started there", so an auto-routed task may go elsewhere. */
+const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
+const MAX_REROUTES = 2;
+
+/** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
+function runOn(nodeId: string, timeoutS: number) {
+  return proxyActivities<ReturnType<typeof createNodeActivities>>({
+    taskQueue: nodeQueue(nodeId),
+    // The activity enforces timeoutS itself (and kills the process group); this is the backstop.
+    startToCloseTimeout: `${timeoutS + 120} seconds`,
+    // A queue nobody polls (its worker is gone) must not hang the task forever.
+    scheduleToStartTimeout: '2 minutes',
+    heartbeatTimeout: '20 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '500 ms',
+      backoffCoefficient: 2,
+      maximumAttempts: 3,
+      nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.BadInput, FailureType.UnknownNode, FailureType.Lost],
+    },
+  }).runCommand;
+}
+
+/**
+ * One command = one durable workflow (workflow id = task id). Place it (unless a node was
+ * named), run it on that node's queue, and return a result that says where and why.
+ * An auto-routed command whose node cannot be reached is re-placed elsewhere.
+ */
+export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult> {
+  const taskId = workflowInfo().workflowId;
+  const started = Date.now();
+  const autoRouted = !spec.nodeId;
+  const excluded: string[] = [];
+  const notes: string[] = [];
+  for (;;) {
+    let nodeId: string;
+    let routeReason: string;
+    if (spec.nodeId) {
+      nodeId = spec.nodeId;
+      routeReason = `explicit: offload to ${nodeId}`;
+    } else {
+      try {
+        ({ nodeId, reason: routeReason } = await placeCommand({ taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded }));
+      } catch (err) {
+        return finish(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted));
+      }
+    }
+    if (notes.length) routeReason = `${routeReason} (after ${notes.join('; ')})`;
+    upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
+    try {
+      const result = await runOn(nodeId, spec.timeoutS)({
+        taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
+        timeoutS: spec.timeoutS, routeReason, autoRouted,
+      });
+      return finish({ ...result, duration_ms: Date.now() - started });
+    } catch (err) {
+      if (isCancellation(err)) {
+        return finish(failed(taskId, started, nodeId, 'cancelled before the command finished', routeReason, autoRouted, 'cancelled'));
+      }
+      const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+      if (autoRouted && type && NOT_STARTED.has(type) && excluded.length < MAX_REROUTES) {
+        excluded.push(nodeId);
+        notes.push(`${nodeId} unreachable: ${errorText(err)}`);
+        continue;
+      }
+      return finish(failed(taskId, started, nodeId, errorText(err), routeReason, autoRouted));
+    } finally {
+      if (autoRouted) await CancellationScope.nonCancellable(() => releasePlacement({ taskId }));
+    }
+  }
+}
+
+/** Record the outcome where `temporal workflow list --query` can see it. */
+function finish(result: CommandResult): CommandResult {
+  upsertSearchAttributes([
+    { key: ClusterState, value: result.state },
+    ...(result.return_code !== null ? [{ key: ClusterExitCode, value: result.return_code }] : []),
+  ]);
+  return result;
+}
+
+function failed(taskId: string, started: number, nodeId: string, error: string, routeReason: string, autoRouted: boolean, state: TaskState = 'failed'): CommandResult {
+  return {
+    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: autoRouted,
+    task_id: taskId, error, duration_ms: Date.now() - started, route_reason: routeReason, truncated: false,
+    workflow_url: '', state,
+  };
+}
+
+/** The innermost message: "Activity task failed" alone tells a user nothing. */
+function errorText(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,3 @@
+// Every workflow the worker registers. Workflow code is bundled and sandboxed: no Node I/O here.
+export { commandWorkflow } from './command.js';
+export { clusterMonitorWorkflow } from './monitor.js';

@@ -1,0 +1,99 @@
+// End-to-end harness: a private state dir, a loopback sshd cluster, the real MCP server over
+// stdio (which starts its own embedded Temporal on free ports) and the real SDK client.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { PACKAGE_ROOT, temporalCliPath } from '../../src/paths.js';
+import { stopEmbeddedServer } from '../../src/temporal/embedded.js';
+import { clusterDown, clusterUp, type LocalCluster } from '../../src/testcluster/localCluster.js';
+
+export const CLI = path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js');
+
+export interface HarnessOptions {
+  nodes?: number;
+  extraNodeYaml?: Record<string, Record<string, unknown>>;
+  env?: Record<string, string>;
+  /** Start the MCP server (default true). */
+  mcp?: boolean;
+}
+
+export interface Harness {
+  dir: string;
+  stateDir: string;
+  cluster: LocalCluster;
+  env: Record<string, string>;
+  mcp: Client;
+  serverStderr: () => string;
+  cli(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  temporal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  temporalAddress(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-e2e-'));
+  const stateDir = path.join(dir, 'state');
+  const cluster = await clusterUp({ dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml });
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    CLUSTERFLOW_HOME: stateDir,
+    CLUSTER_CONFIG: cluster.configPath,
+    CLUSTERFLOW_TEMPORAL_PORT: '0',
+    CLUSTERFLOW_TEMPORAL_UI_PORT: '0',
+    CLUSTERFLOW_LOG_LEVEL: 'warn',
+    ...opts.env,
+  };
+  delete env.TEMPORAL_ADDRESS;
+  let stderr = '';
+  const mcp = new Client({ name: 'clusterflow-e2e', version: '1.0.0' });
+  if (opts.mcp !== false) {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env, stderr: 'pipe' });
+    transport.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
+    await mcp.connect(transport);
+  }
+  const run = (cmd: string, args: string[], timeoutMs = 120_000) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+      child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+      const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout: out, stderr: err }); });
+    });
+  const h: Harness = {
+    dir, stateDir, cluster, env, mcp,
+    serverStderr: () => stderr,
+    cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs),
+    async temporalAddress() {
+      const { readFile } = await import('node:fs/promises');
+      const st = JSON.parse(await readFile(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { port: number };
+      return `127.0.0.1:${st.port}`;
+    },
+    async temporal(args) {
+      return run(temporalCliPath(), [...args, '--address', await h.temporalAddress()]);
+    },
+    async close() {
+      await mcp.close().catch(() => undefined);
+      // Background workers started by CLI calls in this state dir.
+      try {
+        process.kill(Number(readFileSync(path.join(stateDir, 'worker.pid'), 'utf8')), 'SIGKILL');
+      } catch { /* none started */ }
+      await stopEmbeddedServer(stateDir).catch(() => undefined);
+      await clusterDown({ dir: cluster.dir, removeUsers: false }).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
+
+/** Parse a tool result's structured content (the SDK validated it against the outputSchema). */
+export function structured<T = Record<string, unknown>>(res: unknown): T {
+  const r = res as { structuredContent?: T; isError?: boolean; content?: Array<{ text?: string }> };
+  if (r.isError) throw new Error(`tool error: ${r.content?.[0]?.text}`);
+  if (!r.structuredContent) throw new Error('no structuredContent in tool result');
+  return r.structuredContent;
+}
