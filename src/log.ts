@@ -2,7 +2,9 @@
 import { pino } from 'pino';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
-export const log = pino({ level: process.env.CLUSTERFLOW_LOG_LEVEL ?? 'info', base: undefined }, pino.destination(2));
+// Long-running entry points log at info; one-shot CLI commands stay quiet unless something is wrong.
+const longRunning = ['serve', 'worker'].includes(process.argv[2] ?? '');
+export const log = pino({ level: process.env.CLUSTERFLOW_LOG_LEVEL ?? (longRunning ? 'info' : 'warn'), base: undefined }, pino.destination(2));
 
 let installed = false;
 /** Route the Temporal SDK's own logs (worker, core) to stderr through pino, before any worker starts. */

@@ -1,5 +1,7 @@
 // cluster up|down: the loopback test cluster (one sshd per node on its own 127.x address).
 import { existsSync, lstatSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { Command } from 'commander';
@@ -9,7 +11,9 @@ import { stateDir } from '../paths.js';
 import { clusterDown, clusterUp } from '../testcluster/localCluster.js';
 import { isRoot } from '../testcluster/nodeUsers.js';
 
-const testClusterDir = () => path.join(stateDir(), 'testcluster');
+// Under the temp dir, not the (mode 700) state dir: as root each node's own user must read its files.
+const testClusterDir = () =>
+  path.join(os.tmpdir(), `clusterflow-testcluster-${createHash('sha256').update(stateDir()).digest('hex').slice(0, 8)}`);
 const defaultConfigLink = () => path.join(stateDir(), 'cluster.yaml');
 
 /** Point <state>/cluster.yaml at the test cluster's config, unless the user has a config of their own there. */

@@ -62,7 +62,7 @@ export function registerTaskCommands(program: Command): void {
           process.stdout.write(o.json ? JSON.stringify({ task_id: taskId, state: 'running', workflow_url: app.tasks.url(taskId) }) + '\n' : `${taskId}\n`);
           return 0;
         }
-        const s = await app.tasks.wait(taskId, 365 * 24 * 3600);
+        const s = await app.tasks.wait(taskId, Infinity);
         printResult(s, !!o.json);
         return exitCodeFor(s);
       });
@@ -105,7 +105,7 @@ export function registerTaskCommands(program: Command): void {
     .option('-f, --follow', 'wait for the task to finish, then print')
     .action(async (taskId: string, o) => {
       await withApp(async (app) => {
-        if (o.follow) await app.tasks.wait(taskId, 365 * 24 * 3600);
+        if (o.follow) await app.tasks.wait(taskId, Infinity);
         const stream = o.stderr ? 'stderr' : 'stdout';
         for (let offset = 0; ;) {
           const page = app.tasks.output(taskId, stream, offset, 1024 * 1024);

@@ -103,7 +103,10 @@ export class TaskClient {
   async wait(taskId: string, waitS: number): Promise<TaskStatus> {
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), waitS * 1000); });
+    // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
+    const timeout = new Promise<'timeout'>((resolve) => {
+      if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
+    });
     try {
       const r = await Promise.race([handle.result(), timeout]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };

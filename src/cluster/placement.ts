@@ -60,6 +60,11 @@ export const UNKNOWN_METRIC_RATIO = 0.5;
  * Weight of in-flight work (reservations / max_parallel): what makes a burst spread before
  * the next probe shows its load. 2 makes a full node cost as much as two metrics at threshold.
  */
+/**
+ * Heavy work is what the tool exists to offload: the local node (where the agent works) only
+ * takes it when remote nodes are this much busier (about one whole threshold's worth).
+ */
+export const LOCAL_HEAVY_PENALTY = 1;
 export const IN_FLIGHT_WEIGHT = 2;
 
 export interface NodeScore {
@@ -111,7 +116,7 @@ export function scoreNode(
 
   return {
     nodeId: node.id,
-    score: cpuPart + loadPart + memPart + inFlightPart + over.length * OVER_THRESHOLD_PENALTY,
+    score: cpuPart + loadPart + memPart + inFlightPart + over.length * OVER_THRESHOLD_PENALTY + (node.local ? LOCAL_HEAVY_PENALTY : 0),
     cpuPercent: state?.cpu_percent,
     loadPerCore,
     memoryPercent: state?.memory_percent,

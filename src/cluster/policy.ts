@@ -191,7 +191,7 @@ function isDeviceLike(path: string): boolean {
 }
 
 function firstProtected(paths: string[], kinds?: TargetKind[]): Target | undefined {
-  return paths.map(protectedTarget).find((t): t is Target => t !== null && (!kinds || kinds.includes(t.kind)));
+  return paths.flatMap((p) => expandBraces(p)).map(protectedTarget).find((t): t is Target => t !== null && (!kinds || kinds.includes(t.kind)));
 }
 
 /** Whether deleting / chmod-ing this path would hit /, a system directory, home, or the whole cwd. */
@@ -204,10 +204,18 @@ function protectedTarget(raw: string): Target | null {
     prev = path;
     path = path.replace(/\/(\*|\.\*|\.)?$/, '');
   }
-  if (path === '' || (/^\/[^/]*[*?[][^/]*$/.test(path))) return { kind: 'root', what: 'the root filesystem' };
+  if (path === '') return { kind: 'root', what: 'the root filesystem' };
+  if (/^\/[^/]*[*?[][^/]*$/.test(path)) return { kind: 'root', what: `top-level directories of the root filesystem (${path})` };
   if (/^~[A-Za-z0-9._-]*$/.test(path)) return { kind: 'home', what: 'the home directory' };
   if (path === '.' || path === '.*' || /^\*+$/.test(path)) return { kind: 'cwd', what: 'everything in the current directory' };
   if (/^\.\.(\/\.\.)*$/.test(path)) return { kind: 'parent', what: 'the parent directory' };
   if (SYSTEM_DIRS.has(path)) return { kind: 'system', what: `the system directory ${path}` };
   return null;
+}
+
+/** `/{bin,etc}` → `/bin`, `/etc`: the parser keeps brace expressions as literal text. */
+function expandBraces(word: string, budget = 64): string[] {
+  const m = /^(.*?)\{([^{}]*,[^{}]*)\}(.*)$/s.exec(word);
+  if (!m || budget <= 0) return [word];
+  return m[2]!.split(',').flatMap((alt) => expandBraces(`${m[1]}${alt}${m[3]}`, budget - 1));
 }

@@ -30,7 +30,7 @@ export interface ParsedShell {
 }
 
 // mvdan-sh ships no types; this is the part of its API we use.
-type AstNode = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type AstNode = Record<string, any>; // the GopherJS objects mirror Go structs (Stmt, CallExpr, Word, …)
 interface ShSyntax {
   NewParser(): { Parse(src: string, name: string): AstNode };
   NodeType(node: AstNode): string;
@@ -51,7 +51,29 @@ const REDIRECT_OPS = learnOps(['>', '>>', '<', '<>', '>|', '&>', '&>>', '>&', '<
 const BINARY_OPS = learnOps(['&&', '||', '|', '|&'], (op) => `a ${op} b`, (f) => f.Stmts[0].Cmd.Op);
 const MAX_NESTING = 4;
 
-export function parseShell(source: string, depth = 0): ParsedShell {
+// Routing classifies and then policy-checks the same command: remember recent parses.
+const recent = new Map<string, ParsedShell>();
+const RECENT_MAX = 256;
+
+/** Parse once; callers get a shared, read-only result. */
+export function parseShell(source: string): ParsedShell {
+  const hit = recent.get(source);
+  if (hit) return hit;
+  const parsed = parseNested(source, 0);
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+  recent.set(source, deepFreeze(parsed));
+  return parsed;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function parseNested(source: string, depth: number): ParsedShell {
   let file: AstNode;
   try {
     file = parser.Parse(source, '');
@@ -92,7 +114,7 @@ function addCommand(out: ParsedShell, words: string[], env: Record<string, strin
   // `bash -c '…'`, `eval …`, `find -exec …`, `env -S …`: the string is itself a command line.
   if (depth >= MAX_NESTING) return;
   for (const nested of [...unwrapped.nested, ...nestedShellSource(command.program, command.args)]) {
-    const inner = typeof nested === 'string' ? parseShell(nested, depth + 1) : fromWords(nested, text, depth + 1);
+    const inner = typeof nested === 'string' ? parseNested(nested, depth + 1) : fromWords(nested, text, depth + 1);
     out.commands.push(...inner.commands);
     out.redirections.push(...inner.redirections);
     out.functions.push(...inner.functions);
@@ -116,7 +138,7 @@ function wordText(parts: AstNode[], inDoubleQuotes: boolean, sourceOf: (n: AstNo
   return parts.map((part) => {
     switch (syntax.NodeType(part)) {
       case 'Lit': return unescape(part.Value, inDoubleQuotes);
-      case 'SglQuoted': return part.Value;
+      case 'SglQuoted': return part.Dollar ? ansiC(part.Value) : part.Value;
       case 'DblQuoted': return wordText(part.Parts, true, sourceOf);
       case 'ParamExp': return part.Short || isPlainParam(part) ? `$${part.Param.Value}` : sourceOf(part);
       case 'CmdSubst': return echoedText(part.Stmts, sourceOf) ?? sourceOf(part);
@@ -133,6 +155,16 @@ function unescape(lit: string, inDoubleQuotes: boolean): string {
   return inDoubleQuotes
     ? lit.replace(/\\([$`"\\\n])/g, (_m, c: string) => (c === '\n' ? '' : c))
     : lit.replace(/\\(.|\n)/g, (_m, c: string) => (c === '\n' ? '' : c));
+}
+
+/** `$'\x2f'` is `/`: decode ANSI-C quoting so it cannot hide a path or a program name. */
+function ansiC(text: string): string {
+  const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v' };
+  return text.replace(/\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|[0-7]{1,3}|.)/g, (_m, esc: string) => {
+    if (/^[xu][0-9A-Fa-f]/.test(esc)) return String.fromCodePoint(parseInt(esc.slice(1), 16));
+    if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8));
+    return simple[esc] ?? esc;
+  });
 }
 
 /** `$(echo rm)` / `$(printf rm)` with literal arguments: fold to what it prints, so it cannot hide a program name. */
@@ -153,7 +185,7 @@ function echoedText(stmts: AstNode[], sourceOf: (n: AstNode) => string): string 
 function callsItselfForked(body: AstNode, name: string, sourceOf: (n: AstNode) => string): boolean {
   const forking: AstNode[] = [];
   syntax.Walk(body, (n) => {
-    if (n && ((syntax.NodeType(n) === 'BinaryCmd' && BINARY_OPS.get(n.Op)?.startsWith('|') && BINARY_OPS.get(n.Op) !== '||')
+    if (n && ((syntax.NodeType(n) === 'BinaryCmd' && ['|', '|&'].includes(BINARY_OPS.get(n.Op) ?? ''))
       || (syntax.NodeType(n) === 'Stmt' && n.Background))) forking.push(n);
     return true;
   });

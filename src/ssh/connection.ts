@@ -38,6 +38,9 @@ export class SshConnection {
   draining = false;
   /** Channels held: opening, open, or closing. */
   busy = 0;
+  /** It completed its login once (so its death, unlike a failed handshake, may warrant a new one). */
+  wasReady = false;
+  private closing = false;
   readonly ready: Promise<void>;
   readonly closed: Promise<void>;
   private readonly client = new Client();
@@ -64,9 +67,14 @@ export class SshConnection {
       this.die();
       throw err;
     }
+    if (this.closing) {
+      this.die();
+      throw new SshError(`node ${target.nodeId}: connection closed before it was established`, 'lost', true, target.nodeId);
+    }
     return new Promise<void>((resolve, reject) => {
       let hostKeyError: SshError | undefined;
       let lastError: unknown;
+      const hostNames = target.hostName && target.hostName !== target.host ? [target.host, target.hostName] : [target.host];
       const sock = net.connect({ host: target.host, port: target.port });
       sock.setNoDelay(true);
       this.client.on('error', (err) => {
@@ -75,16 +83,19 @@ export class SshConnection {
       });
       this.client.once('ready', () => {
         this.state = 'ready';
+        this.wasReady = true;
         this.o.log?.('ssh connected', { nodeId: target.nodeId, host: target.host, port: target.port, ms: Date.now() - started });
         resolve();
       });
       this.client.once('close', () => {
-        const wasReady = this.state === 'ready';
-        const cause = hostKeyError ?? classifySshError(lastError ?? Object.assign(new Error('connection closed'), { code: 'ECONNRESET' }), target.nodeId);
-        if (!wasReady) reject(cause);
-        else this.o.log?.('ssh connection lost', { nodeId: target.nodeId, error: cause.message });
-        const lost = new SshError(`node ${target.nodeId}: SSH connection lost with the command in flight (${cause.message})`, 'lost', true, target.nodeId, { cause });
-        this.die(lost);
+        const id = target.nodeId;
+        const reason = lastError instanceof Error ? lastError.message : 'the server closed the connection';
+        if (this.state !== 'ready') {
+          reject(hostKeyError ?? (lastError ? classifySshError(lastError, id) : new SshError(`node ${id}: the server closed the connection before the SSH login completed`, 'connect', true, id)));
+        } else if (!this.closing) {
+          this.o.log?.('ssh connection lost', { nodeId: id, error: reason });
+        }
+        this.die(new SshError(`node ${id}: SSH connection lost with the command in flight (${reason})`, 'lost', true, id, { cause: lastError }));
       });
       const config: ConnectConfig = {
         sock,
@@ -94,9 +105,8 @@ export class SshConnection {
         readyTimeout: target.connectTimeoutMs,
         keepaliveInterval: this.o.keepaliveIntervalMs,
         keepaliveCountMax: 3,
-        algorithms: { serverHostKey: hostKeyAlgorithms(knownHosts.knownKeyTypes(target.host, target.port)) },
         hostVerifier: (key: Buffer) => {
-          const verdict = knownHosts.verify(target.host, target.port, key, target.nodeId);
+          const verdict = knownHosts.verify(hostNames, target.port, key, target.nodeId);
           if (verdict.ok) {
             if (verdict.added) this.o.log?.('recorded new host key', { nodeId: target.nodeId, host: target.host, port: target.port });
             return true;
@@ -105,6 +115,8 @@ export class SshConnection {
           return false;
         },
       };
+      const preferred = hostKeyAlgorithms(knownHosts.knownKeyTypes(hostNames, target.port));
+      if (preferred) config.algorithms = { serverHostKey: preferred as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
       try {
         this.client.connect(config);
       } catch (err) {
@@ -130,6 +142,7 @@ export class SshConnection {
   }
 
   close(): void {
+    this.closing = true;
     this.client.end();
     // A socket that never connected emits no ssh2 'close'.
     if (this.state === 'connecting') setTimeout(() => this.client.destroy(), 1000).unref();

@@ -4,7 +4,7 @@
 // with output and exit status in files on the node, under $B/<runId>.*:
 //   .claim  created atomically (noclobber): the first script to create it launches
 //   .pgid   "<pgid> <boot id>" of the supervisor, the session leader
-//   .out .err   the command's output      .rc  its exit code (written tmp + mv)
+//   .out .err   the command's output      .rc  its exit code
 //   .kill   the last signal killScript sent (TERM, then KILL)
 // A second runScript with the same id re-attaches (waits, prints the same output)
 // instead of running the command twice. The result trailer is the last stderr line and
@@ -76,17 +76,19 @@ cf_read_pgid() { G=; GB=; [ -s "$P.pgid" ] && read -r G GB <"$P.pgid"; }`;
 // Wait up to 2 s for the launcher to record the pgid (it may be between claim and launch).
 const AWAIT_PGID = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ $i -lt 40 ]; do ${POLL}; i=$((i + 1)); done`;
 
-// Runs as session leader: applies cwd/env, runs the command, records its exit code. It
-// traps TERM (a caught signal resets to default in children) so that a command that
-// exits on TERM still gets its exit code recorded.
-const SUPERVISOR = `P=$1; C=$2; D=$3; shift 3
-for kv do export "$kv"; done
+// Runs as session leader, in bash: applies cwd/env, runs the command in a subshell (a fork,
+// cheaper than exec'ing a second bash; same semantics as bash -c), records its exit code. It
+// traps TERM (a subshell resets caught signals to default) so that a command that exits on
+// TERM still gets its exit code recorded. The .rc file is written by one small write and
+// readers test -s, so no reader sees a partial code without the fork of tmp + mv.
+const SUPERVISOR = `__cf_P=$1; __cf_C=$2; __cf_D=$3; shift 3
+for __cf_kv do export "$__cf_kv"; done
 trap 'T=1' TERM
-if [ -n "$D" ] && ! cd "$D" 2>/dev/null; then
-  printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$D" >&2; rc=1
-else bash -c "$C"; rc=$?; fi
-echo "$rc" >"$P.rc.tmp" && mv -f "$P.rc.tmp" "$P.rc"
-exit "$rc"`;
+if [ -n "$__cf_D" ] && ! cd "$__cf_D" 2>/dev/null; then
+  printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$__cf_D" >&2; __cf_rc=1
+else ( unset __cf_P __cf_D __cf_kv __cf_rc; set --; trap - TERM; eval "$__cf_C" ); __cf_rc=$?; fi
+echo "$__cf_rc" >"$__cf_P.rc"
+exit "$__cf_rc"`;
 
 function trailer(st: string, rc: string, sig: string, re: string, x: string): string {
   return `printf '\\036CLUSTERFLOW-RUN st=%s rc=%s sig=%s re=%s x=%s\\n' ${st} ${rc} ${sig} ${re} ${x} >&2`;
@@ -102,19 +104,24 @@ export function runScript(spec: RunSpec): string {
   // setsid(1) does not fork here (a background job is never a group leader), so $! is the
   // pgid. macOS has no setsid binary: perl's POSIX::setsid does the same.
   const launch = (prefix: string) =>
-    `${prefix} sh -c "$SUP" sh "$P" ${supArgs} </dev/null >"$P.out" 2>"$P.err" &`;
+    `${prefix} bash -c "$SUP" bash "$P" ${supArgs} </dev/null >"$P.out" 2>"$P.err" &`;
   return `${prelude(spec.runId, spec.baseDir)}
 ${ALIVE_FN}
 [ -d "$B" ] || mkdir -p "$B" 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; ${trailer('done', '125', '-', '0', '125')}; exit 125; }
+command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; ${trailer('done', '127', '-', '0', '127')}; exit 127; }
 SUP=${shq(SUPERVISOR)}
 set -C
 if { echo $$ >"$P.claim"; } 2>/dev/null; then
   set +C; RE=0
-  if command -v setsid >/dev/null 2>&1; then ${launch('setsid')}
-  else ${launch(`perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV or die "exec: $!\\n"'`)}
+  # A kill that came between our claim and the launch: do not start; just after: KILL it.
+  if [ ! -e "$P.kill" ]; then
+    if command -v setsid >/dev/null 2>&1; then ${launch('setsid')}
+    else ${launch(`perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV or die "exec: $!\\n"'`)}
+    fi
+    G=$!; echo "$G $BOOT" >"$P.pgid"
+    [ -e "$P.kill" ] && kill -KILL -"$G" 2>/dev/null
+    wait "$G"
   fi
-  G=$!; echo "$G $BOOT" >"$P.pgid"
-  wait "$G"
 else
   set +C; RE=1
   ${AWAIT_PGID}
@@ -124,6 +131,8 @@ fi
 RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
 case $RC in *[!0-9]*) RC= ;; esac
 K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
+# Being killed: report once the whole group is gone, with the signal that ended it.
+if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi
 [ -s "$P.out" ] && cat "$P.out"
 [ -s "$P.err" ] && cat "$P.err" >&2
 if [ -n "$K" ]; then ST=killed; SIG=SIG$K; if [ -n "$RC" ]; then X=$RC; elif [ "$K" = TERM ]; then X=143; else X=137; fi
@@ -139,11 +148,13 @@ export function killScript(runId: string, opts: { graceS?: number; baseDir?: str
   return `${prelude(runId, opts.baseDir)}
 ${ALIVE_FN}
 if [ ! -e "$P.claim" ]; then echo "absent: no run ${runId}"; exit 0; fi
-${AWAIT_PGID}
 if [ -s "$P.rc" ]; then echo "finished: the run had already exited"; exit 0; fi
+# Written first: a launcher that has claimed but not yet started the command sees it.
+echo TERM >"$P.kill"
+${AWAIT_PGID}
 cf_read_pgid
 if ! cf_alive; then echo "gone: no live process in group \${G:-?}"; exit 0; fi
-echo TERM >"$P.kill"; kill -TERM -"$G" 2>/dev/null
+kill -TERM -"$G" 2>/dev/null
 i=0; while cf_alive && [ $i -lt ${polls} ]; do ${POLL}; i=$((i + 1)); done
 if ! cf_alive; then echo "terminated: group $G exited after TERM"; exit 0; fi
 echo KILL >"$P.kill"; kill -KILL -"$G" 2>/dev/null

@@ -126,14 +126,21 @@ export class KnownHosts {
     return all;
   }
 
-  verify(host: string, port: number, key: Buffer, nodeId?: string): VerifyResult {
-    const name = knownHostsName(host, port);
+  /**
+   * Check the key a server offered. `host` may list several names for the same server (its
+   * address first, then the configured name): an entry under any of them counts, as with
+   * OpenSSH's CheckHostIP. accept-new records the key under all of them.
+   */
+  verify(host: string | readonly string[], port: number, key: Buffer, nodeId?: string): VerifyResult {
+    const hosts = typeof host === 'string' ? [host] : [...new Set(host)];
+    const names = hosts.map((h) => knownHostsName(h, port));
+    const name = names[0]!;
     const who = nodeId ? `${name} (node ${nodeId})` : name;
     const got = fingerprint(key);
-    const matching = this.entries().filter((e) => entryMatches(e, name));
+    const matching = this.entries().filter((e) => names.some((n) => entryMatches(e, n)));
     const fail = (message: string): VerifyResult => ({
       ok: false,
-      error: new SshError(message, 'host-key', false, nodeId ?? host),
+      error: new SshError(message, 'host-key', false, nodeId ?? hosts[0]!),
     });
 
     const revoked = matching.find((e) => e.marker === 'revoked' && e.key.equals(key));
@@ -146,7 +153,7 @@ export class KnownHosts {
       // Prefer the entry of the same key type: that is the key the server replaced.
       const type = keyTypeOf(key);
       const expected = plain.find((e) => e.keyType === type) ?? plain[0]!;
-      const forget = `cluster-router hosts forget ${nodeId ?? host}`;
+      const forget = `cluster-router hosts forget ${nodeId ?? hosts[0]}`;
       return fail(
         `host key for ${who} changed: expected ${fingerprint(expected.key)} (known_hosts line ${expected.line} in ${expected.file}), got ${got}. ` +
           `If the node was reinstalled, run \`${forget}\` then retry.`,
@@ -159,14 +166,14 @@ export class KnownHosts {
           `Check that fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add it with ${trust} in ${this.opts.writeFile}, or set CLUSTER_HOST_KEY_POLICY=accept-new.`,
       );
     }
-    this.trust(host, port, key);
+    this.trust(hosts, port, key);
     return { ok: true, added: true };
   }
 
   /** Key types known for a host, so the client can offer those host key algorithms first. */
-  knownKeyTypes(host: string, port: number): string[] {
-    const name = knownHostsName(host, port);
-    const types = this.entries().filter((e) => e.marker === undefined && entryMatches(e, name)).map((e) => e.keyType);
+  knownKeyTypes(host: string | readonly string[], port: number): string[] {
+    const names = (typeof host === 'string' ? [host] : host).map((h) => knownHostsName(h, port));
+    const types = this.entries().filter((e) => e.marker === undefined && names.some((n) => entryMatches(e, n))).map((e) => e.keyType);
     return [...new Set(types)];
   }
 
@@ -184,11 +191,12 @@ export class KnownHosts {
     return rows;
   }
 
-  /** Record `key` for host:port in writeFile (dirs created, mode 600). */
-  trust(host: string, port: number, key: Buffer): void {
+  /** Record `key` for host:port (one name or several) in writeFile (dirs created, mode 600). */
+  trust(host: string | readonly string[], port: number, key: Buffer): void {
     const file = this.opts.writeFile;
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const line = `${knownHostsName(host, port)} ${keyTypeOf(key)} ${key.toString('base64')}\n`;
+    const names = (typeof host === 'string' ? [host] : [...new Set(host)]).map((h) => knownHostsName(h, port));
+    const line = `${names.join(',')} ${keyTypeOf(key)} ${key.toString('base64')}\n`;
     appendFileSync(file, line, { mode: 0o600 });
     chmodSync(file, 0o600);
   }

@@ -46,8 +46,16 @@ export interface YamlOptions {
   arch: Arch;
 }
 
+/** A typo in a node id would otherwise drop the extra fields silently. */
+export function assertKnownNodeIds(extraNodeYaml: Record<string, unknown>, ids: string[]): void {
+  const known = new Set(['local', ...ids]);
+  const unknown = Object.keys(extraNodeYaml).filter((id) => !known.has(id));
+  if (unknown.length > 0) throw new Error(`testcluster: extraNodeYaml names unknown node(s) ${unknown.join(', ')}; nodes are ${[...known].join(', ')}`);
+}
+
 /** cluster.yaml text: `defaults`, empty `settings`, then `local` (optional) and the SSH nodes. */
 export function clusterYaml(nodes: Pick<LocalNode, 'id' | 'host' | 'port' | 'user'>[], opts: YamlOptions): string {
+  assertKnownNodeIds(opts.extraNodeYaml, nodes.map((n) => n.id));
   const entries: Record<string, unknown>[] = [];
   if (opts.includeLocal) entries.push({ id: 'local', local: true, ...opts.extraNodeYaml.local });
   for (const node of nodes) {
@@ -71,9 +79,16 @@ export async function readClusterState(dir: string): Promise<LocalCluster | null
   } catch {
     return null;
   }
-  const state = JSON.parse(text) as LocalCluster;
-  if (!Array.isArray(state.nodes)) throw new Error(`testcluster: ${clusterFilePaths(dir).statePath} has no nodes list; remove it and run cluster up again`);
-  return state;
+  let state: LocalCluster | undefined;
+  try {
+    state = JSON.parse(text) as LocalCluster;
+  } catch {
+    // Fall through to the error below.
+  }
+  if (!Array.isArray(state?.nodes)) {
+    throw new Error(`testcluster: ${clusterFilePaths(dir).statePath} is not a cluster state file; run cluster down (or remove it) and cluster up again`);
+  }
+  return state!;
 }
 
 export async function writeClusterState(state: LocalCluster): Promise<void> {

@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  clusterFilePaths, clusterYaml, knownHostsLine, localArch, publicKeyFingerprint, readClusterState,
+  assertKnownNodeIds, clusterFilePaths, clusterYaml, knownHostsLine, localArch, publicKeyFingerprint, readClusterState,
   writeClusterState, writeFileAtomic, type LocalCluster, type LocalNode,
 } from './clusterFiles.js';
 import { nodeAddress, pickSubnet, reservePort } from './loopbackAddresses.js';
@@ -94,6 +94,7 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
   const root = isRoot();
   const users = root ? ids.map(nodeUserName) : ids.map(() => userInfo().username);
   const files = clusterFilePaths(dir);
+  assertKnownNodeIds(opts.extraNodeYaml ?? {}, ids);
 
   await mkdir(dir, { recursive: true });
   const strictModes = root ? await prepareDirForNodeUsers(dir) : false;

@@ -134,6 +134,14 @@ describe('local loopback test cluster', () => {
     assert.equal(await clusterInfo(join(tmpdir(), 'cf-localcluster-no-such-dir')), null);
   });
 
+  test('includeLocal: false leaves out the local node; unknown extraNodeYaml ids are refused', async () => {
+    await clusterUp({ dir, nodes: 3, namePrefix: PREFIX, includeLocal: false });
+    const ids = (parse(await readFile(cluster.configPath, 'utf8')) as { nodes: { id: string }[] }).nodes.map((n) => n.id);
+    assert.deepEqual(ids, cluster.nodes.map((n) => n.id));
+    await assert.rejects(clusterUp({ dir, nodes: 3, namePrefix: PREFIX, extraNodeYaml: { nope: { x: 1 } } }), /unknown node\(s\) nope/);
+    assert.deepEqual(await clusterInfo(dir), cluster, 'a refused call leaves the running cluster alone');
+  });
+
   test('stopNodeSshd drops sessions and closes the port; restartNodeSshd brings the same node back', async () => {
     const node = cluster.nodes[1]!;
     const session = spawn('ssh', sshArgs(cluster, node, 'echo started; sleep 30'), { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -1,6 +1,7 @@
 // Issue A end to end: embedded Temporal + 3 loopback sshd nodes + MCP server over stdio,
 // driven by the real MCP SDK client and the real CLI.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -78,8 +79,10 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     const first = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'true', node_id: 'n3' } }));
     assert.equal(first.success, true);
     const nodeDir = path.join(h.cluster.dir, 'n3');
-    rmSync(path.join(nodeDir, 'ssh_host_ed25519_key'), { force: true });
-    rmSync(path.join(nodeDir, 'ssh_host_ed25519_key.pub'), { force: true });
+    const key = path.join(nodeDir, 'ssh_host_ed25519_key');
+    rmSync(key, { force: true });
+    rmSync(`${key}.pub`, { force: true });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
     await restartNodeSshd(h.cluster.dir, 'n3');
     // The pooled connection still talks to the old sshd process; a new connection sees the new key.
     const res = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'echo should-not-run', node_id: 'n3' } }));

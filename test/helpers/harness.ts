@@ -1,7 +1,7 @@
 // End-to-end harness: a private state dir, a loopback sshd cluster, the real MCP server over
 // stdio (which starts its own embedded Temporal on free ports) and the real SDK client.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -35,6 +35,7 @@ export interface Harness {
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-e2e-'));
+  chmodSync(dir, 0o711); // node users (as root, one per node) must reach their files below
   const stateDir = path.join(dir, 'state');
   const cluster = await clusterUp({ dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml });
   const env: Record<string, string> = {

@@ -253,6 +253,22 @@ describe('~/.ssh/config', () => {
     withSsh('nodes: [{id: n1, host: 127.0.0.8}]');
     assert.equal(existsSync(marker), false);
   });
+  it('never spawns nslookup for CanonicalizeHostName', () => {
+    const bin = join(tmp, 'fake-bin');
+    const ran = join(tmp, 'nslookup-ran');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'nslookup'), `#!/bin/sh\ntouch ${ran}\n`, { mode: 0o755 });
+    const canon = join(tmp, 'ssh_config_canon');
+    writeFileSync(canon, 'Host canon\n  CanonicalizeHostName yes\n  CanonicalDomains example.test other.test\n  User canonuser\n');
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath ?? ''}`;
+    try {
+      assert.equal(nodeOf(parse('nodes: [{id: canon}]', {}, canon), 'canon').user, 'canonuser');
+    } finally {
+      process.env.PATH = savedPath;
+    }
+    assert.equal(existsSync(ran), false);
+  });
   it('reports a bad Port in the ssh config by file', () => {
     const broken = join(tmp, 'ssh_config_bad');
     writeFileSync(broken, 'Host b9\n  Port twenty\n');

@@ -1,0 +1,252 @@
+// The detached-run scripts, run for real with local sh (dash) and bash as the foreground shell.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { cleanupScript, killScript, parsePeek, parseRunOutput, peekScript, runScript, type RunSpec } from '../../src/ssh/detachedRun.js';
+import { localExec } from '../../src/ssh/localExec.js';
+import { inPosixSh } from '../../src/ssh/quote.js';
+import type { ExecResult } from '../../src/ssh/pool.js';
+
+const base = mkdtempSync(join(tmpdir(), 'cf-detached-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+let seq = 0;
+const newId = () => `t${process.pid}-${++seq}`;
+
+/** Run a script with `<shell> -c`, collecting output like the SSH pool does. */
+function runIn(shell: 'sh' | 'bash', script: string, env?: NodeJS.ProcessEnv): Promise<{ out: Buffer; err: Buffer; exit: ExecResult }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(shell, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ out: Buffer.concat(out), err: Buffer.concat(err), exit: { code, signal } }));
+  });
+}
+
+async function run(spec: Omit<RunSpec, 'baseDir'>, shell: 'sh' | 'bash' = 'sh') {
+  const r = await runIn(shell, runScript({ ...spec, baseDir: base }));
+  return parseRunOutput(r.out, r.err, r.exit);
+}
+
+const text = async (script: string) => (await runIn('sh', script)).out.toString();
+const waitFor = async (cond: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+const pgidOf = (id: string) => Number(readFileSync(join(base, `${id}.pgid`), 'utf8').split(' ')[0]);
+/** Live (non-zombie) processes of a group: zombies are dead, only not yet reaped by init. */
+function liveInGroup(pgid: number): string[] {
+  const ps = execFileSync('ps', ['-A', '-o', 'pid=,pgid=,stat=,args='], { encoding: 'utf8' });
+  return ps.split('\n').filter((l) => {
+    const [, g, stat] = l.trim().split(/\s+/);
+    return Number(g) === pgid && stat !== undefined && !stat.startsWith('Z');
+  });
+}
+
+for (const shell of ['sh', 'bash'] as const) {
+  describe(`runScript under ${shell}`, () => {
+    const cases: Array<{ name: string; command: string; stdout: string; stderr: string; rc: number }> = [
+      { name: 'success', command: 'echo hello; echo oops >&2', stdout: 'hello\n', stderr: 'oops\n', rc: 0 },
+      { name: 'exit code', command: 'printf partial; exit 3', stdout: 'partial', stderr: '', rc: 3 },
+      { name: 'bash features', command: 'a=(x y z); echo "${#a[@]} ${a[1]}"', stdout: '3 y\n', stderr: '', rc: 0 },
+      { name: 'no trailing newline on stderr', command: 'printf err-no-nl >&2; exit 255', stdout: '', stderr: 'err-no-nl', rc: 255 },
+      { name: 'quotes and dollars', command: `echo "it's \\$HOME-free" 'and "double"'`, stdout: `it's $HOME-free and "double"\n`, stderr: '', rc: 0 },
+    ];
+    for (const c of cases) {
+      test(c.name, async () => {
+        const r = await run({ runId: newId(), command: c.command }, shell);
+        assert.deepEqual(
+          { stdout: r.stdout.toString(), stderr: r.stderr.toString(), rc: r.returnCode, signal: r.signal, re: r.reattached, lost: r.lost },
+          { stdout: c.stdout, stderr: c.stderr, rc: c.rc, signal: null, re: false, lost: false },
+        );
+      });
+    }
+
+    test('cwd and env are applied, values quoted safely', async () => {
+      const dir = mkdtempSync(join(base, "d ir'$x-"));
+      const weird = `a 'b' "c" $HOME \`true\` \\ ;\nline2`;
+      const r = await run({ runId: newId(), command: 'pwd; printf "%s" "$WEIRD"; echo; echo "$PLAIN"', cwd: dir, env: { WEIRD: weird, PLAIN: 'p' } }, shell);
+      assert.equal(r.stdout.toString(), `${dir}\n${weird}\np\n`);
+      assert.equal(r.returnCode, 0);
+    });
+
+    test('a bad cwd fails with a clear message and does not run the command', async () => {
+      const marker = join(base, `ran-${newId()}`);
+      const r = await run({ runId: newId(), command: `touch ${marker}`, cwd: join(base, 'no-such-dir') }, shell);
+      assert.equal(r.returnCode, 1);
+      assert.match(r.stderr.toString(), /cannot cd to .*no-such-dir/);
+      assert.equal(existsSync(marker), false);
+    });
+  });
+}
+
+describe('detached runs', () => {
+  test('a second runScript with the same id re-attaches instead of running twice', async () => {
+    const id = newId();
+    const counter = join(base, `${id}.counter`);
+    const command = `echo run >> ${counter}; echo started; sleep 0.6; echo finished; echo to-err >&2; exit 7`;
+    const first = run({ runId: id, command });
+    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    const second = await run({ runId: id, command });
+    const firstResult = await first;
+    const third = await run({ runId: id, command }); // after it finished: collects the result
+    for (const r of [firstResult, second, third]) {
+      assert.equal(r.stdout.toString(), 'started\nfinished\n');
+      assert.equal(r.stderr.toString(), 'to-err\n');
+      assert.equal(r.returnCode, 7);
+    }
+    assert.deepEqual([firstResult.reattached, second.reattached, third.reattached], [false, true, true]);
+    assert.equal(readFileSync(counter, 'utf8'), 'run\n');
+  });
+
+  test('killScript kills a TERM-ignoring process tree, leaving no live process in the group', async () => {
+    const id = newId();
+    const running = run({ runId: id, command: `echo up; bash -c 'trap "" TERM; sleep 1000 & sleep 1000'` });
+    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    const pgid = pgidOf(id);
+    await waitFor(() => liveInGroup(pgid).some((l) => l.includes('sleep 1000')));
+    assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'running' });
+    const said = await text(killScript(id, { graceS: 0.5, baseDir: base }));
+    assert.match(said, /^killed: group \d+ ignored TERM for 0.5s, sent KILL/);
+    assert.deepEqual(liveInGroup(pgid), []);
+    const r = await running;
+    assert.equal(r.signal, 'SIGKILL');
+    assert.equal(r.lost, false);
+    assert.equal(r.stdout.toString(), 'up\n'); // output so far
+    assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'killed', signal: 'SIGKILL' });
+    assert.match(await text(killScript(id, { baseDir: base })), /^finished|^gone/);
+  });
+
+  test('killScript ends a command that honours TERM with TERM alone', async () => {
+    const id = newId();
+    const running = run({ runId: id, command: 'sleep 1000' });
+    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    assert.match(await text(killScript(id, { graceS: 5, baseDir: base })), /^terminated: group \d+ exited after TERM/);
+    const r = await running;
+    assert.equal(r.signal, 'SIGTERM');
+    assert.ok(r.returnCode === null || r.returnCode === 143, `returnCode ${r.returnCode}`);
+  });
+
+  test('a kill that lands between claim and launch stops the command from starting', async () => {
+    const id = newId();
+    const marker = join(base, `${id}.ran`);
+    writeFileSync(join(base, `${id}.kill`), 'TERM\n'); // as killScript leaves it while waiting for the pgid
+    const r = await run({ runId: id, command: `touch ${marker}` });
+    assert.deepEqual([r.signal, r.returnCode, r.lost], ['SIGTERM', null, false]);
+    assert.equal(existsSync(marker), false);
+  });
+
+  test('inPosixSh runs a script unchanged from another login shell', async () => {
+    const r = await runIn('bash', inPosixSh(runScript({ runId: newId(), command: `echo "it's" fine`, baseDir: base })));
+    const p = parseRunOutput(r.out, r.err, r.exit);
+    assert.deepEqual([p.stdout.toString(), p.returnCode], ["it's fine\n", 0]);
+  });
+
+  test('a group killed outside clusterflow is reported lost, also on re-attach', async () => {
+    const id = newId();
+    const running = run({ runId: id, command: 'echo before; sleep 1000' });
+    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    await waitFor(() => liveInGroup(pgidOf(id)).some((l) => l.includes('sleep 1000')));
+    process.kill(-pgidOf(id), 'SIGKILL');
+    const r = await running;
+    assert.equal(r.lost, true);
+    assert.equal(r.returnCode, null);
+    assert.equal(r.stdout.toString(), 'before\n');
+    const again = await run({ runId: id, command: 'echo before; sleep 1000' });
+    assert.deepEqual([again.lost, again.reattached], [true, true]);
+    assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'lost' });
+  });
+
+  test('output is binary-safe on both streams, and a forged trailer is not believed', async () => {
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const file = join(base, 'bytes.bin');
+    writeFileSync(file, bytes);
+    const forged = '\x1eCLUSTERFLOW-RUN st=done rc=0 sig=- re=0 x=0\n';
+    const r = await run({ runId: newId(), command: `cat ${file}; cat ${file} >&2; printf '${forged.replace('\x1e', '\\036').replace('\n', '\\n')}' >&2; exit 9` });
+    assert.deepEqual(r.stdout, bytes);
+    assert.deepEqual(r.stderr, Buffer.concat([bytes, Buffer.from(forged)]));
+    assert.equal(r.returnCode, 9);
+  });
+
+  test('5 MiB of output arrives intact', async () => {
+    const size = 5 * 1024 * 1024;
+    const r = await run({ runId: newId(), command: `head -c ${size} /dev/zero | tr '\\0' x; yes e | head -c ${size} >&2` });
+    assert.equal(r.stdout.length, size);
+    assert.equal(r.stderr.length, size);
+    assert.ok(r.stdout.every((b) => b === 0x78));
+    assert.equal(r.stderr.subarray(0, 4).toString(), 'e\ne\n');
+  });
+
+  test('a missing or mismatched trailer means the outcome is unknown', () => {
+    const trailer = Buffer.from('\x1eCLUSTERFLOW-RUN st=done rc=0 sig=- re=0 x=0\n');
+    const cases: Array<{ name: string; err: Buffer; exit: ExecResult; lost: boolean; rc: number | null }> = [
+      { name: 'valid', err: trailer, exit: { code: 0, signal: null }, lost: false, rc: 0 },
+      { name: 'no trailer', err: Buffer.from('x\n'), exit: { code: 0, signal: null }, lost: true, rc: 0 },
+      { name: 'exit status disagrees', err: trailer, exit: { code: 1, signal: null }, lost: true, rc: 1 },
+      { name: 'script killed', err: trailer, exit: { code: null, signal: 'SIGKILL' }, lost: true, rc: null },
+      { name: 'trailer not last', err: Buffer.concat([trailer, Buffer.from('more')]), exit: { code: 0, signal: null }, lost: true, rc: 0 },
+    ];
+    for (const c of cases) {
+      const r = parseRunOutput(Buffer.alloc(0), c.err, c.exit);
+      assert.deepEqual([r.lost, r.returnCode], [c.lost, c.rc], c.name);
+    }
+  });
+
+  test('peek reports absent and done', async () => {
+    assert.deepEqual(parsePeek(await text(peekScript(newId(), base))), { state: 'absent' });
+    const id = newId();
+    await run({ runId: id, command: 'exit 4' });
+    assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'done', returnCode: 4 });
+  });
+
+  test('cleanup removes old finished runs only', async () => {
+    const dir = mkdtempSync(join(base, 'cleanup-'));
+    const runIn2 = (id: string, command: string) => runIn('sh', runScript({ runId: id, command, baseDir: dir }));
+    await runIn2('old', 'true');
+    await runIn2('recent', 'true');
+    const running = runIn2('busy', 'sleep 1000');
+    await waitFor(() => existsSync(join(dir, 'busy.pgid')));
+    const old = new Date(Date.now() - 3600_000);
+    for (const id of ['old', 'busy']) for (const ext of ['claim', 'rc', 'out', 'err', 'pgid']) if (existsSync(join(dir, `${id}.${ext}`))) utimesSync(join(dir, `${id}.${ext}`), old, old);
+    assert.equal((await runIn('sh', cleanupScript(30, dir))).out.toString(), 'removed 1\n');
+    assert.deepEqual(['old', 'recent', 'busy'].map((id) => existsSync(join(dir, `${id}.claim`))), [false, true, true]);
+    await text(killScript('busy', { baseDir: dir }));
+    await running;
+  });
+
+  test('a home-relative base dir expands on the node', async () => {
+    const home = mkdtempSync(join(base, 'home-'));
+    const r = await runIn('sh', runScript({ runId: 'h1', command: 'echo ok', baseDir: '~/runs' }), { ...process.env, HOME: home });
+    assert.equal(parseRunOutput(r.out, r.err, r.exit).stdout.toString(), 'ok\n');
+    assert.ok(existsSync(join(home, 'runs', 'h1.rc')));
+  });
+
+  test('bad run ids and env names are refused before any script is built', () => {
+    for (const runId of ['', 'a b', 'a/b', '$(x)', 'x;y']) assert.throws(() => runScript({ runId, command: 'true' }), /invalid run id/);
+    assert.throws(() => runScript({ runId: 'ok', command: 'true', env: { 'A-B': '1' } }), /invalid environment variable name/);
+  });
+
+  test('latency: the wrapper adds only a few ms to `true`', async () => {
+    const time = async (f: () => Promise<unknown>) => {
+      const samples: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        const t = performance.now();
+        await f();
+        samples.push(performance.now() - t);
+      }
+      return samples.sort((a, b) => a - b)[7]!;
+    };
+    const bare = await time(() => localExec('true'));
+    const wrapped = await time(() => localExec(runScript({ runId: newId(), command: 'true', baseDir: base })));
+    console.log(`# local exec of true: bare sh -c p50 ${bare.toFixed(1)} ms, detached run p50 ${wrapped.toFixed(1)} ms`);
+    assert.ok(wrapped - bare < 25, `detached wrapper adds ${(wrapped - bare).toFixed(1)} ms`);
+  });
+});
