@@ -40,6 +40,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   let workers: RunningWorkers | undefined;
   if (opts.worker) {
     runtime = createRuntime(config, stateDir);
+    runtime.client = tasks.client;
     workers = await startWorkers({
       connection, namespace: target.namespace, runtime, nodeIds: opts.nodeIds, hub: opts.hub,
       nodeStates: () => clusterState.states(),

@@ -1,6 +1,7 @@
 // Long-lived, per-process dependencies of the activities: config, SSH pool, host keys,
 // address cache, output store, placement book. Built once by the worker entry point.
 import os from 'node:os';
+import type { Client } from '@temporalio/client';
 import path from 'node:path';
 import { PlacementBook } from './activities/placementBook.js';
 import { OutputStore } from './activities/outputStore.js';
@@ -19,6 +20,8 @@ export interface Runtime {
   book: PlacementBook;
   /** Where local-node runs keep their detached state (pid, output, exit code). */
   localRunsDir: string;
+  /** Set by the app once connected: batch activities query their workflow for stop requests. */
+  client?: Client;
 }
 
 export function createRuntime(config: ClusterConfig, stateDir: string): Runtime {

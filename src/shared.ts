@@ -137,6 +137,8 @@ export interface CommandSpec {
   timeoutS: number;
   cwd?: string;
   env?: Record<string, string>;
+  /** runCommand's heartbeat timeout (default 20 s): how soon a dead worker's attempt is retried. */
+  heartbeatTimeoutS?: number;
 }
 
 /** Input of the runCommand activity on a node's queue. */
@@ -161,3 +163,47 @@ export const FailureType = {
   NoEligibleNode: 'NoEligibleNode',
   Lost: 'CommandLost',
 } as const;
+
+/** What the client asks for when it starts a parallelWorkflow. */
+export interface ParallelSpec {
+  commands: Array<{ command: string; weight: Weight; classifyReason: string }>;
+  requires: Requirements;
+  /** Commands in flight at once across the cluster (each node also caps at its max_parallel). */
+  maxParallel: number;
+  timeoutS: number;
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** One node-batch of a fan-out: a child workflow whose activity runs these over the pool. */
+export interface BatchInput {
+  nodeId: string;
+  items: Array<{ index: number; taskId: string; command: string; routeReason: string }>;
+  concurrency: number;
+  timeoutS: number;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Bytes of each stream kept per command in the result (the store keeps everything). */
+  streamCap: number;
+}
+
+export interface ParallelSummary {
+  total: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  by_node: Record<string, { succeeded: number; failed: number }>;
+}
+
+export interface ParallelResult {
+  task_id: string;
+  state: TaskState;
+  summary: ParallelSummary;
+  /** In input order; for very large fan-outs only failures are carried (see results_omitted). */
+  results: CommandResult[];
+  results_omitted?: boolean;
+  duration_ms: number;
+}
+
+/** Fan-outs up to this size carry every result inline; larger ones carry failures only. */
+export const INLINE_RESULTS_MAX = 1000;

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createHubActivities } from './activities/hub.js';
 import { createNodeActivities } from './activities/node.js';
+import { createBatchActivities } from './activities/batch.js';
 import { createProbeActivities } from './activities/probe.js';
 import { WORKFLOW_BUNDLE, WORKFLOWS_PATH } from './temporal/bundle.js';
 import type { Runtime } from './runtime.js';
@@ -42,7 +43,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       maxCachedWorkflows: 2000,
     }));
   }
-  const nodeActivities = createNodeActivities(rt);
+  const nodeActivities = { ...createNodeActivities(rt), ...createBatchActivities(rt) };
   const ids = opts.nodeIds ?? rt.config.nodes.map((n) => n.id);
   for (const id of ids) {
     const node = rt.config.nodes.find((n) => n.id === id);

@@ -1,6 +1,6 @@
 // Full stdout/stderr of every task, kept in the state dir; results carry only head + tail, so no
 // Temporal payload ever nears its 2 MiB limit, while task_output can page through everything.
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { RESULT_STREAM_CAP } from '../shared.js';
 
@@ -77,10 +77,25 @@ export class OutputStore {
     return path.join(this.root, safeId(taskId));
   }
 
-  open(taskId: string): { stdout: StreamCapture; stderr: StreamCapture } {
+  /** `cap`: bytes of each stream kept for the result (fan-outs give each command a share). */
+  open(taskId: string, cap = RESULT_STREAM_CAP): { stdout: StreamCapture; stderr: StreamCapture } {
     const dir = this.dir(taskId);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    return { stdout: new StreamCapture(path.join(dir, 'stdout')), stderr: new StreamCapture(path.join(dir, 'stderr')) };
+    const half = Math.max(0, Math.floor(cap / 2));
+    return { stdout: new StreamCapture(path.join(dir, 'stdout'), half), stderr: new StreamCapture(path.join(dir, 'stderr'), half) };
+  }
+
+  /** The result of a command run inside a fan-out batch (no workflow of its own to ask). */
+  saveResult(taskId: string, result: object): void {
+    writeFileSync(path.join(this.dir(taskId), 'result.json'), JSON.stringify(result));
+  }
+
+  loadResult<T>(taskId: string): T | null {
+    try {
+      return JSON.parse(readFileSync(path.join(this.dir(taskId), 'result.json'), 'utf8')) as T;
+    } catch {
+      return null;
+    }
   }
 
   has(taskId: string): boolean {

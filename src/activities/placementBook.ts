@@ -10,8 +10,11 @@ export class PlacementBook {
     this.byTask.set(taskId, { nodeId, expires: this.now() + ttlMs });
   }
 
+  /** Releases the task and, for a fan-out parent, every `<taskId>/<i>` placed under it. */
   release(taskId: string): void {
     this.byTask.delete(taskId);
+    const prefix = `${taskId}/`;
+    for (const key of this.byTask.keys()) if (key.startsWith(prefix)) this.byTask.delete(key);
   }
 
   counts(): Record<string, number> {

@@ -1,5 +1,5 @@
 // cluster up|down: the loopback test cluster (one sshd per node on its own 127.x address).
-import { existsSync, lstatSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ const defaultConfigLink = () => path.join(stateDir(), 'cluster.yaml');
 /** Point <state>/cluster.yaml at the test cluster's config, unless the user has a config of their own there. */
 function linkDefaultConfig(configPath: string): string | null {
   const link = defaultConfigLink();
+  mkdirSync(path.dirname(link), { recursive: true, mode: 0o700 });
   if (existsSync(link) && !lstatSync(link).isSymbolicLink()) return null;
   rmSync(link, { force: true });
   symlinkSync(configPath, link);

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../cluster/config.js';
 import { UserError } from '../client/tasks.js';
 import { registerClusterCommands } from './clusterCommands.js';
+import { registerHostsCommands } from './hostsCommands.js';
 import { registerServeCommands } from './serveCommands.js';
 import { registerTaskCommands } from './taskCommands.js';
 
@@ -17,6 +18,7 @@ const program = new Command('cluster-router')
 registerServeCommands(program);
 registerTaskCommands(program);
 registerClusterCommands(program);
+registerHostsCommands(program);
 
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);

@@ -1,12 +1,17 @@
 // submit / status / logs / cancel / list: human output by default, --json for scripts.
+import { readFileSync } from 'node:fs';
+import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ensureBackgroundWorker, openApp, type App } from '../app.js';
-import type { TaskStatus } from '../client/tasks.js';
-import type { CommandResult } from '../shared.js';
+import { UserError, type TaskStatus } from '../client/tasks.js';
+
+const { SingleBar, Presets } = cliProgress;
+import type { CommandResult, ParallelResult } from '../shared.js';
 
 /** Exit code of `submit`: the command's own, else a conventional one for how it ended. */
 export function exitCodeFor(s: TaskStatus): number {
   if (s.state === 'running') return 0;
+  if ('summary' in s) return s.state === 'completed' ? 0 : 1;
   const r = s as CommandResult;
   if (r.return_code !== null && r.return_code !== undefined) return r.return_code;
   if (r.state === 'timed_out') return 124; // as timeout(1)
@@ -29,14 +34,48 @@ function printResult(s: TaskStatus, json: boolean): void {
     return;
   }
   if (s.state === 'running') {
-    process.stderr.write(`task ${s.task_id} is running${s.executed_on ? ` on ${s.executed_on}` : ''}\n  follow: cluster-router logs ${s.task_id} -f\n  web ui: ${s.workflow_url}\n`);
+    const on = 'executed_on' in s && s.executed_on ? ` on ${s.executed_on}` : '';
+    process.stderr.write(`task ${s.task_id} is running${on}\n  follow: cluster-router logs ${s.task_id} -f\n  web ui: ${s.workflow_url}\n`);
     return;
   }
+  if ('summary' in s) return printParallel(s);
   const r = s as CommandResult;
   if (r.stdout) process.stdout.write(r.stdout);
   if (r.stderr) process.stderr.write(r.stderr);
   const tail = [r.executed_on || '-', r.state, r.return_code !== null ? `exit ${r.return_code}` : '', `${r.duration_ms} ms`, r.task_id].filter(Boolean).join(' · ');
   process.stderr.write(`[${tail}]${r.error && r.return_code === null ? ` ${r.error}` : ''}${r.truncated ? ' (output truncated: cluster-router logs ' + r.task_id + ')' : ''}\n`);
+}
+
+function readCommands(file: string): string[] {
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
+/** Wait for a fan-out, with a progress bar on a terminal (done/total from the workflow's Query). */
+async function withProgressBar(app: App, taskId: string, total: number, tty: boolean): Promise<TaskStatus> {
+  if (!tty) return app.tasks.wait(taskId, Infinity);
+  const bar = new SingleBar({ format: ' {bar} {value}/{total} commands | {duration}s', stream: process.stderr }, Presets.shades_classic);
+  bar.start(total, 0);
+  const timer = setInterval(() => {
+    void app.tasks.progress(taskId).then((p) => { if (p) bar.update(p.done); });
+  }, 250);
+  try {
+    return await app.tasks.wait(taskId, Infinity);
+  } finally {
+    clearInterval(timer);
+    bar.update(total);
+    bar.stop();
+  }
+}
+
+function printParallel(p: ParallelResult & { workflow_url?: string }): void {
+  for (const r of p.results) {
+    const first = (r.stdout || r.stderr || r.error || '').split('\n')[0]!.slice(0, 100);
+    process.stdout.write(`${r.task_id}  ${(r.executed_on || '-').padEnd(6)} ${r.state.padEnd(9)} ${String(r.return_code ?? '-').padStart(3)}  ${first}\n`);
+  }
+  const s = p.summary;
+  const nodes = Object.entries(s.by_node).map(([id, b]) => `${id} ${b.succeeded}/${b.succeeded + b.failed}`).join(', ');
+  process.stderr.write(`[${p.task_id} · ${p.state} · ${s.succeeded} ok, ${s.failed} failed, ${s.cancelled} cancelled of ${s.total} · ${p.duration_ms} ms · ${nodes}]\n`);
 }
 
 export function registerTaskCommands(program: Command): void {
@@ -63,6 +102,35 @@ export function registerTaskCommands(program: Command): void {
           return 0;
         }
         const s = await app.tasks.wait(taskId, Infinity);
+        printResult(s, !!o.json);
+        return exitCodeFor(s);
+      });
+      process.exitCode = code;
+    });
+
+  program.command('parallel')
+    .description('Run many commands in parallel across the cluster (results in input order)')
+    .argument('[commands...]', 'shell commands (quote each)')
+    .option('--file <path>', 'read commands from a file, one per line ("-" for stdin)')
+    .addOption(new Option('--os <os>', 'required OS').choices(['linux', 'macos']))
+    .addOption(new Option('--arch <arch>', 'required architecture').choices(['x86_64', 'arm64']))
+    .option('--max-parallel <n>', 'commands in flight at once', Number)
+    .option('--timeout <s>', 'kill each command after this many seconds', Number)
+    .option('--detach', 'print the task id and return at once')
+    .option('--json', 'print the result as JSON')
+    .action(async (cmds: string[], o) => {
+      const commands = [...cmds, ...(o.file ? readCommands(o.file) : [])];
+      if (commands.length === 0) throw new UserError('no commands: give them as arguments or with --file');
+      const code = await withApp(async (app) => {
+        await ensureBackgroundWorker(app);
+        const taskId = await app.tasks.submitParallel({
+          commands, requires: { os: o.os, arch: o.arch }, maxParallel: o.maxParallel, timeoutS: o.timeout,
+        });
+        if (o.detach) {
+          process.stdout.write(`${taskId}\n`);
+          return 0;
+        }
+        const s = await withProgressBar(app, taskId, commands.length, !o.json && process.stderr.isTTY);
         printResult(s, !!o.json);
         return exitCodeFor(s);
       });

@@ -22,6 +22,8 @@ export async function ensureMonitor(client: Client, config: ClusterConfig, inter
 
 export class ClusterStateReader {
   private cached?: { at: number; snap: ClusterSnapshot };
+  /** The query in flight: a burst of placements past the cache age shares one round trip. */
+  private pending?: Promise<ClusterSnapshot>;
 
   constructor(private readonly client: Client, private readonly maxAgeMs = 1000) {}
 
@@ -33,9 +35,15 @@ export class ClusterStateReader {
       return snap;
     }
     if (this.cached && Date.now() - this.cached.at < this.maxAgeMs) return this.cached.snap;
-    const snap = await handle.query(clusterStateQuery);
-    this.cached = { at: Date.now(), snap };
-    return snap;
+    const asked = Date.now();
+    this.pending ??= handle.query(clusterStateQuery)
+      .then((snap) => {
+        // A refresh that answered meanwhile is newer: keep it.
+        if (!this.cached || this.cached.at < asked) this.cached = { at: Date.now(), snap };
+        return snap;
+      })
+      .finally(() => { this.pending = undefined; });
+    return this.pending;
   }
 
   /** For placement: never fails; an unreachable monitor means "no figures yet". */

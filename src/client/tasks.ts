@@ -9,7 +9,8 @@ import { classifyCommand } from '../cluster/classify.js';
 import { OutputStore, type OutputPage, type StreamName } from '../activities/outputStore.js';
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
-import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type Requirements, type TaskState } from '../shared.js';
+import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
+import { progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import path from 'node:path';
 
@@ -37,9 +38,16 @@ export interface RunningTask {
   executed_on?: string;
 }
 
-export type TaskStatus = (CommandResult & { state: TaskState }) | RunningTask;
+export type TaskStatus = (CommandResult & { state: TaskState }) | RunningTask | (ParallelResult & { workflow_url: string });
 
 const newUlid = monotonicFactory();
+const DEFAULT_MAX_PARALLEL = 64;
+
+/** `par-…/17` names command 17 of fan-out `par-…`. */
+function subTask(taskId: string): { parent: string; index: number } | null {
+  const m = /^(par-[0-9a-z]+)\/(\d+)$/.exec(taskId);
+  return m ? { parent: m[1]!, index: Number(m[2]) } : null;
+}
 export const newTaskId = (kind: 'cmd' | 'par' = 'cmd'): string => `${kind}-${newUlid().toLowerCase()}`;
 
 export class TaskClient {
@@ -96,7 +104,44 @@ export class TaskClient {
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
       cwd: req.cwd,
       env: req.env,
+      ...heartbeatTimeoutFromEnv(),
     };
+  }
+
+  /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
+  async submitParallel(req: { commands: string[]; requires?: Requirements; maxParallel?: number; timeoutS?: number; cwd?: string; env?: Record<string, string> }): Promise<string> {
+    if (req.commands.length === 0) throw new UserError('commands is empty');
+    const commands = req.commands.map((command, i) => {
+      const v = checkDangerous(command);
+      if (v) throw new UserError(`commands[${i}]: ${v.message}`, 'refused');
+      const cls = classifyCommand(command, { offload: this.config.settings.offloadCommands, local: this.config.settings.localCommands });
+      return { command, weight: cls.weight, classifyReason: cls.reason };
+    });
+    const spec: ParallelSpec = {
+      commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
+      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
+    };
+    const taskId = newTaskId('par');
+    await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
+      taskQueue: HUB_QUEUE, workflowId: taskId, args: [spec], requestEagerStart: true,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: ClusterTaskKind, value: 'parallel' },
+        { key: ClusterCommand, value: commandAttr(req.commands.slice(0, 5).join(' ; ')) },
+        { key: ClusterState, value: 'running' },
+      ] as never),
+      memo: { commands: req.commands.length },
+      staticSummary: `fan-out of ${req.commands.length} commands`,
+    });
+    return taskId;
+  }
+
+  /** A fan-out's progress while it runs (done/total), for progress notifications and status. */
+  async progress(taskId: string): Promise<{ total: number; done: number; by_node: Record<string, number> } | null> {
+    try {
+      return await this.client.workflow.getHandle(taskId).query(progressQuery);
+    } catch {
+      return null;
+    }
   }
 
   /** Wait up to waitS for the result; after that, say it is still running. */
@@ -119,6 +164,8 @@ export class TaskClient {
   }
 
   async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
+    const sub = subTask(taskId);
+    if (sub) return this.subStatus(sub.parent, taskId);
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let desc;
     try {
@@ -142,7 +189,29 @@ export class TaskClient {
     };
   }
 
+  /** One command of a fan-out: its stored result, or running while its parent runs. */
+  private async subStatus(parent: string, taskId: string): Promise<TaskStatus> {
+    const stored = this.outputs.loadResult<CommandResult>(taskId);
+    if (stored) return { ...stored, workflow_url: this.url(parent) };
+    const p = await this.status(parent);
+    if (p.state === 'running') return { task_id: taskId, state: 'running', workflow_url: this.url(parent) };
+    const r = (p as unknown as ParallelResult).results?.find((x) => x.task_id === taskId);
+    if (r) return { ...r, workflow_url: this.url(parent) };
+    throw new UserError(`no result stored for "${taskId}"`, 'not-found');
+  }
+
   async cancel(taskId: string): Promise<TaskStatus> {
+    const sub = subTask(taskId);
+    if (sub) {
+      // One command of a fan-out: the parent forwards the stop to the batch that owns it.
+      await this.client.workflow.getHandle(sub.parent).signal(stopSignal, { taskIds: [taskId] });
+      for (let i = 0; i < 150; i++) {
+        const s = await this.status(taskId);
+        if (s.state !== 'running') return s;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return this.status(taskId);
+    }
     const handle = this.client.workflow.getHandle(taskId);
     try {
       await handle.cancel();
@@ -172,10 +241,19 @@ export class TaskClient {
     return out;
   }
 
-  output(taskId: string, stream: StreamName, offset: number, limit: number): OutputPage {
+  output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): OutputPage {
     if (!this.outputs.has(taskId)) throw new UserError(`no stored output for task "${taskId}" (still running, or not a task of this state dir)`, 'not-found');
-    return this.outputs.read(taskId, stream, offset, limit);
+    return this.outputs.read(taskId, stream, offset, limit, encoding);
   }
+}
+
+/** CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: a shorter heartbeat timeout retries a dead worker's attempts sooner (fault tests). */
+function heartbeatTimeoutFromEnv(): { heartbeatTimeoutS?: number } {
+  const raw = process.env.CLUSTERFLOW_HEARTBEAT_TIMEOUT_S;
+  if (raw === undefined || raw === '') return {};
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 1 || s > 3600) throw new UserError(`CLUSTERFLOW_HEARTBEAT_TIMEOUT_S must be 1..3600 seconds, got "${raw}"`);
+  return { heartbeatTimeoutS: s };
 }
 
 export { WorkflowExecutionAlreadyStartedError };

@@ -62,9 +62,9 @@ export const UNKNOWN_METRIC_RATIO = 0.5;
  */
 /**
  * Heavy work is what the tool exists to offload: the local node (where the agent works) only
- * takes it when remote nodes are this much busier (about one whole threshold's worth).
+ * takes it when remote nodes are this much busier (as much as a remote node at full capacity).
  */
-export const LOCAL_HEAVY_PENALTY = 1;
+export const LOCAL_HEAVY_PENALTY = 2;
 export const IN_FLIGHT_WEIGHT = 2;
 
 export interface NodeScore {
@@ -212,15 +212,15 @@ export function pickNode(
   const scored = eligible
     .map((node) => ({ node, s: scoreNode(node, states[node.id], reservations[node.id] ?? 0, settings) }))
     .sort(compareCandidates);
-  const withRoom = scored.filter((c) => !c.s.full);
-  // All full: the least reserved still goes first, so overflow keeps spreading evenly.
-  const ranked = withRoom.length > 0
-    ? [...withRoom, ...scored.filter((c) => c.s.full)]
-    : [...scored].sort((a, b) => a.s.reserved - b.s.reserved || compareCandidates(a, b));
-
+  // Tiers: under every threshold with room, then full (overflow spreads by how full), then
+  // over a threshold: a busy node only gets work when nothing else is eligible.
+  const tier = (c: (typeof scored)[number]) => (c.s.over.length > 0 ? 2 : c.s.full ? 1 : 0);
+  const fill = (c: (typeof scored)[number]) => c.s.reserved / Math.max(1, c.node.maxParallel);
+  const ranked = [...scored].sort((a, b) => tier(a) - tier(b) || (tier(a) === 1 ? fill(a) - fill(b) : 0) || compareCandidates(a, b));
+  const withRoom = ranked.filter((c) => tier(c) === 0);
   const [best, runnerUp] = ranked as [(typeof ranked)[number], ...(typeof ranked)];
-  const how = withRoom.length === 0
-    ? `every node full, ${best.node.id} least reserved`
+  const how = tier(best) === 1
+    ? `every node under threshold is full, ${best.node.id} least reserved`
     : best.s.over.length > 0
       ? `${best.node.id} least loaded though over threshold (${best.s.over.join(', ')})`
       : `${best.node.id} least loaded`;

@@ -10,12 +10,24 @@ const noNul = (s: string) => !s.includes('\0');
 // Commands may hold tabs and newlines (scripts); nothing else below 0x20, and no DEL.
 const commandChars = (s: string) => !/[\x00-\x08\x0b-\x1f\x7f]/.test(s);
 const plainChars = (s: string) => !/[\x00-\x1f\x7f]/.test(s);
+// A lone surrogate cannot be encoded (bash would get U+FFFD), and U+FFFD itself is the mark of
+// bytes that were not UTF-8 on the way in (the stdio transport decodes lossily): refuse both
+// rather than run something other than what the caller wrote.
+const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\uFFFD/.test(s);
+const NOT_UNICODE = 'contains invalid Unicode (a lone surrogate, or U+FFFD from bytes that were not UTF-8)';
+
+/**
+ * Tool inputs reject unknown fields: the JSON Schema we advertise says additionalProperties:false,
+ * and a misspelt option (`timeout` for `timeout_s`) must not be dropped while the command runs.
+ */
+export const strictInput = <T extends z.ZodRawShape>(shape: T) => z.object(shape).strict();
 
 export const commandField = z.string()
   .min(1, 'command is empty')
   .max(MAX_COMMAND_LENGTH, `command is longer than ${MAX_COMMAND_LENGTH} characters`)
   .refine(noNul, 'command contains a NUL byte')
   .refine(commandChars, 'command contains control characters (only tab and newline are allowed)')
+  .refine(wellFormed, `command ${NOT_UNICODE}`)
   .refine((s) => s.trim().length > 0, 'command is only whitespace')
   .describe('Shell command, run with bash -c on the chosen node');
 
@@ -39,14 +51,15 @@ export const waitField = z.number().min(0).max(MAX_WAIT_S)
   .describe('Seconds to wait for the result before returning {task_id, state:"running"} (default 30); finish with task_status');
 export const cwdField = z.string().min(1).max(4096)
   .refine(plainChars, 'cwd contains control characters')
+  .refine(wellFormed, `cwd ${NOT_UNICODE}`)
   .describe('Working directory on the node (absolute, or relative to the login directory)');
 export const envField = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _, not starting with a digit'),
-  z.string().max(32 * 1024).refine(noNul, 'environment values cannot contain NUL bytes'),
+  z.string().max(32 * 1024).refine(noNul, 'environment values cannot contain NUL bytes').refine(wellFormed, `an environment value ${NOT_UNICODE}`),
 ).refine((e) => Object.keys(e).length <= 64, 'at most 64 environment variables')
   .describe('Extra environment variables for the command');
 
-export const commandInput = {
+export const commandInput = strictInput({
   command: commandField,
   requires_os: osField.optional(),
   requires_arch: archField.optional(),
@@ -56,16 +69,16 @@ export const commandInput = {
   cwd: cwdField.optional(),
   env: envField.optional(),
   wait_s: waitField.optional(),
-};
+});
 
-export const offloadInput = {
+export const offloadInput = strictInput({
   command: commandField,
   node_id: nodeIdField,
   timeout_s: timeoutField.optional(),
   cwd: cwdField.optional(),
   env: envField.optional(),
   wait_s: waitField.optional(),
-};
+});
 
 const state = z.enum(['running', 'completed', 'failed', 'cancelled', 'timed_out']);
 
@@ -109,4 +122,65 @@ export const clusterStatusShape = {
   local_node: z.string().nullable(),
   probed_at: z.string().nullable(),
   nodes: z.record(nodeStateSchema),
+};
+
+export const parallelInput = strictInput({
+  commands: z.array(commandField).min(1, 'commands is empty').max(20_000, 'at most 20000 commands per call')
+    .describe('Shell commands to run in parallel across the cluster; results come back in this order'),
+  requires_os: osField.optional(),
+  requires_arch: archField.optional(),
+  max_parallel: z.number().int().min(1).max(1024).optional().describe('Commands in flight at once across the cluster (default 64; each node also caps at its max_parallel)'),
+  timeout_s: timeoutField.optional(),
+  wait_s: waitField.optional(),
+});
+
+const summaryShape = z.object({
+  total: z.number(), succeeded: z.number(), failed: z.number(), cancelled: z.number(),
+  by_node: z.record(z.object({ succeeded: z.number(), failed: z.number() })),
+});
+
+/** A fan-out's result, or {task_id, state:"running", progress} when wait_s passed first. */
+export const parallelResultShape = {
+  task_id: z.string(),
+  state,
+  workflow_url: z.string(),
+  summary: summaryShape.optional(),
+  results: z.array(commandResultSchema.partial({ workflow_url: true })).optional(),
+  results_omitted: z.boolean().optional(),
+  duration_ms: z.number().optional(),
+  progress: z.object({ total: z.number(), done: z.number(), by_node: z.record(z.number()) }).optional(),
+};
+
+export const taskStatusShape = {
+  ...commandResultShape,
+  summary: summaryShape.optional(),
+  results: z.array(commandResultSchema.partial({ workflow_url: true })).optional(),
+  results_omitted: z.boolean().optional(),
+  progress: z.object({ total: z.number(), done: z.number(), by_node: z.record(z.number()) }).optional(),
+};
+
+export const taskOutputInput = strictInput({
+  task_id: taskIdField,
+  stream: z.enum(['stdout', 'stderr']).default('stdout').describe('Which stream'),
+  offset: z.number().int().min(0).default(0).describe('Byte offset to start at (next_offset of the previous page)'),
+  limit: z.number().int().min(1).max(1024 * 1024).default(256 * 1024).describe('Bytes per page (max 1 MiB)'),
+  encoding: z.enum(['utf8', 'base64']).default('utf8').describe('base64 for binary output'),
+});
+
+export const taskOutputShape = {
+  task_id: z.string(), stream: z.enum(['stdout', 'stderr']), offset: z.number(), next_offset: z.number(),
+  total_bytes: z.number(), eof: z.boolean(), data: z.string(), encoding: z.enum(['utf8', 'base64']),
+};
+
+export const taskListInput = strictInput({
+  state: state.optional().describe('Only tasks in this state'),
+  limit: z.number().int().min(1).max(1000).default(50).describe('At most this many, newest first'),
+});
+
+/** For the tools whose input is one task id (task_status, task_cancel). */
+export const taskIdInput = strictInput({ task_id: taskIdField });
+export const clusterStatusInput = strictInput({ refresh: z.boolean().default(false).describe('Probe every node now instead of reading the last probe') });
+
+export const taskListShape = {
+  tasks: z.array(z.object({ task_id: z.string(), state: z.string(), node: z.string(), command: z.string(), started: z.string(), workflow_url: z.string() })),
 };

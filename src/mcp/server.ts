@@ -5,9 +5,12 @@ import type { CallToolResult, ServerNotification, ServerRequest } from '@modelco
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { App } from '../app.js';
 import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
-import { z } from 'zod';
+import { registerResources } from './resources.js';
 import { clusterStatus } from '../client/statusView.js';
-import { clusterStatusShape, commandInput, commandResultShape, offloadInput } from './schemas.js';
+import {
+  clusterStatusInput, clusterStatusShape, commandInput, taskIdInput, commandResultShape, offloadInput, parallelInput, parallelResultShape, taskIdField, taskListInput,
+  taskListShape, taskOutputInput, taskOutputShape, taskStatusShape,
+} from './schemas.js';
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -55,7 +58,7 @@ export function buildServer(app: App): McpServer {
     description:
       'Every node with its status (healthy / busy / unreachable, with the reason), OS, architecture, cpu %, memory %, load average, ' +
       'cores, work in flight and capabilities. Cheap: answered from the cluster monitor\'s last probe. Use refresh=true to probe now.',
-    inputSchema: { refresh: z.boolean().default(false).describe('Probe every node now instead of reading the last probe') },
+    inputSchema: clusterStatusInput,
     outputSchema: clusterStatusShape,
     annotations: { readOnlyHint: true, openWorldHint: true, destructiveHint: false, idempotentHint: true },
   }, async (args) => {
@@ -66,6 +69,95 @@ export function buildServer(app: App): McpServer {
     }
   });
 
+  server.registerTool('parallel_execute', {
+    title: 'Run many commands in parallel across the cluster',
+    description:
+      'Fan out a list of commands over every eligible node (spread by load and capacity, each node capped at its max_parallel). ' +
+      'Returns results in input order plus a summary (succeeded, failed, per node). Each command has its own task id ' +
+      '(<task_id>/<index>) for task_status / task_output / task_cancel. Large fan-outs return {task_id, state:"running"} after ' +
+      'wait_s; poll task_status. Use it for test shards, builds per target, or any batch of independent commands.',
+    inputSchema: parallelInput,
+    outputSchema: parallelResultShape,
+    annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
+  }, async (args, extra) => {
+    try {
+      const taskId = await app.tasks.submitParallel({
+        commands: args.commands, requires: { os: args.requires_os, arch: args.requires_arch },
+        maxParallel: args.max_parallel, timeoutS: args.timeout_s,
+      });
+      let last = { progress: 0, total: args.commands.length };
+      const status = await withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S), () => {
+        void app.tasks.progress(taskId).then((p) => { if (p) last = { progress: p.done, total: p.total }; });
+        return { ...last, message: `${last.progress}/${last.total} commands done` };
+      });
+      if (status.state === 'running') return toolResult({ ...status, progress: (await app.tasks.progress(taskId)) ?? undefined });
+      return toolResult(status);
+    } catch (err) {
+      return toolError(err);
+    }
+  });
+
+  server.registerTool('task_status', {
+    title: 'Status or result of a task',
+    description: 'The state of a task (running, completed, failed, cancelled, timed_out) and, once finished, its full result. Works for tasks started before a server or worker restart, and for one command of a fan-out (<task_id>/<index>).',
+    inputSchema: taskIdInput,
+    outputSchema: taskStatusShape,
+    annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
+  }, async (args) => {
+    try {
+      const s = await app.tasks.status(args.task_id);
+      if (s.state === 'running' && args.task_id.startsWith('par-') && !args.task_id.includes('/')) {
+        return toolResult({ ...s, progress: (await app.tasks.progress(args.task_id)) ?? undefined });
+      }
+      return toolResult(s);
+    } catch (err) {
+      return toolError(err);
+    }
+  });
+
+  server.registerTool('task_output', {
+    title: 'Page through a task\'s full output',
+    description: 'Results carry at most 64 KiB of each stream (head and tail, truncated=true). This returns any part of the full stdout or stderr, page by page: call again with offset=next_offset until eof.',
+    inputSchema: taskOutputInput,
+    outputSchema: taskOutputShape,
+    annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
+  }, async (args) => {
+    try {
+      return toolResult(app.tasks.output(args.task_id, args.stream, args.offset, args.limit, args.encoding) as unknown as Record<string, unknown>);
+    } catch (err) {
+      return toolError(err);
+    }
+  });
+
+  server.registerTool('task_cancel', {
+    title: 'Cancel a task',
+    description: 'Cancel a running task: its process group is killed on the node (TERM, then KILL). For a fan-out, running commands are killed and the rest never start; the result says which ran.',
+    inputSchema: taskIdInput,
+    outputSchema: taskStatusShape,
+    annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: true },
+  }, async (args) => {
+    try {
+      return toolResult(await app.tasks.cancel(args.task_id));
+    } catch (err) {
+      return toolError(err);
+    }
+  });
+
+  server.registerTool('task_list', {
+    title: 'List recent tasks',
+    description: 'Recent tasks, newest first, optionally only those in one state (e.g. running).',
+    inputSchema: taskListInput,
+    outputSchema: taskListShape,
+    annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
+  }, async (args) => {
+    try {
+      return toolResult({ tasks: await app.tasks.list(args.state, args.limit) });
+    } catch (err) {
+      return toolError(err);
+    }
+  });
+
+  registerResources(server, app);
   return server;
 }
 
@@ -80,6 +172,8 @@ async function runTool(app: App, extra: Extra, waitS: number | undefined, build:
   try {
     const { taskId } = await app.tasks.submit(build());
     const status = await withProgress(extra, () => app.tasks.wait(taskId, waitS ?? DEFAULT_WAIT_S));
+    // Failed with no node: it never ran (nothing passed the filter): an error to act on, not a result.
+    if (status.state === 'failed' && 'executed_on' in status && status.executed_on === '') return { ...toolResult(status), isError: true };
     return toolResult(status);
   } catch (err) {
     return toolError(err);

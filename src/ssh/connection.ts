@@ -78,7 +78,7 @@ export class SshConnection {
       const sock = net.connect({ host: target.host, port: target.port });
       sock.setNoDelay(true);
       this.client.on('error', (err) => {
-        lastError = err;
+        lastError ??= err; // the first error is the cause; ssh2 adds "Connection lost before handshake" after a timeout
         if (this.state === 'ready') this.o.log?.('ssh connection error', { nodeId: target.nodeId, error: err.message });
       });
       this.client.once('ready', () => {
@@ -106,7 +106,14 @@ export class SshConnection {
         keepaliveInterval: this.o.keepaliveIntervalMs,
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
-          const verdict = knownHosts.verify(hostNames, target.port, key, target.nodeId);
+          let verdict: ReturnType<KnownHosts['verify']>;
+          try {
+            verdict = knownHosts.verify(hostNames, target.port, key, target.nodeId);
+          } catch (err) {
+            // e.g. accept-new could not write the known_hosts file: never connect unchecked
+            const why = `cannot check or record the host key (${(err as Error).message})`;
+            verdict = { ok: false, error: new SshError(`node ${target.nodeId}: ${why}`, 'host-key', false, target.nodeId, { cause: err }) };
+          }
           if (verdict.ok) {
             if (verdict.added) this.o.log?.('recorded new host key', { nodeId: target.nodeId, host: target.host, port: target.port });
             return true;
@@ -122,10 +129,8 @@ export class SshConnection {
       } catch (err) {
         // e.g. an encrypted or malformed key: ssh2 throws before it owns the socket
         sock.destroy();
-        const e = classifySshError(err, target.nodeId);
-        const authErr = new SshError(`node ${target.nodeId}: unusable SSH key (${(err as Error).message})`, 'auth', false, target.nodeId, { cause: e });
         this.die();
-        reject(authErr);
+        reject(new SshError(`node ${target.nodeId}: unusable SSH key (${(err as Error).message})`, 'auth', false, target.nodeId, { cause: err }));
       }
     });
   }
@@ -199,8 +204,12 @@ export class SshConnection {
               return release();
             }
             channel = ch;
-            if (settled) return void ch.close(); // aborted while opening: 'close' releases the slot
-            this.watch(ch, h, release, (result) => settle(() => (result instanceof SshError ? reject(result) : resolve(result))));
+            if (settled) {
+              // aborted while opening: the slot is free once the server confirms the close
+              ch.once('close', release);
+              return void ch.close();
+            }
+            this.watch(ch, h, () => settled, release, (result) => settle(() => (result instanceof SshError ? reject(result) : resolve(result))));
           });
         } catch (err) {
           onLost(classifySshError(err, nodeId));
@@ -210,12 +219,13 @@ export class SshConnection {
     });
   }
 
-  private watch(ch: ClientChannel, h: ExecHandlers, release: () => void, done: (r: ExecResult | SshError) => void): void {
+  private watch(ch: ClientChannel, h: ExecHandlers, settled: () => boolean, release: () => void, done: (r: ExecResult | SshError) => void): void {
     let exit: ExecResult | undefined;
     let closed = false;
     let stderrEnded = false;
-    ch.on('data', (chunk: Buffer) => h.onStdout?.(chunk));
-    ch.stderr.on('data', (chunk: Buffer) => h.onStderr?.(chunk));
+    // After an abort the channel drains until closed; that output is no longer the caller's.
+    ch.on('data', (chunk: Buffer) => settled() || h.onStdout?.(chunk));
+    ch.stderr.on('data', (chunk: Buffer) => settled() || h.onStderr?.(chunk));
     // 'exit' may not fire, and 'close' repeats its arguments: take whichever says more.
     ch.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, signal: signal ?? null }));
     const finish = () => {

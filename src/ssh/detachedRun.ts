@@ -73,15 +73,21 @@ const ALIVE_FN = `cf_alive() {
 }
 cf_read_pgid() { G=; GB=; [ -s "$P.pgid" ] && read -r G GB <"$P.pgid"; }`;
 
-// Wait up to 2 s for the launcher to record the pgid (it may be between claim and launch).
-const AWAIT_PGID = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ $i -lt 40 ]; do ${POLL}; i=$((i + 1)); done`;
+// Wait up to 10 s for the supervisor to record the pgid (the launcher may be between claim
+// and launch, slowly on a loaded node).
+const AWAIT_PGID = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ $i -lt 200 ]; do ${POLL}; i=$((i + 1)); done`;
 
-// Runs as session leader, in bash: applies cwd/env, runs the command in a subshell (a fork,
+// Runs as session leader, in bash. It records its own pid as the pgid (so a recorded pgid
+// always names a live group or a finished one, never a process still on its way to setsid)
+// and gives up if a kill came first. Then it applies cwd/env, runs the command in a subshell (a fork,
 // cheaper than exec'ing a second bash; same semantics as bash -c), records its exit code. It
 // traps TERM (a subshell resets caught signals to default) so that a command that exits on
 // TERM still gets its exit code recorded. The .rc file is written by one small write and
 // readers test -s, so no reader sees a partial code without the fork of tmp + mv.
-const SUPERVISOR = `__cf_P=$1; __cf_C=$2; __cf_D=$3; shift 3
+const SUPERVISOR = `__cf_P=$1; __cf_C=$3; __cf_D=$4
+echo "$$ $2" >"$__cf_P.pgid"
+[ -e "$__cf_P.kill" ] && exit 143
+shift 4
 for __cf_kv do export "$__cf_kv"; done
 trap 'T=1' TERM
 if [ -n "$__cf_D" ] && ! cd "$__cf_D" 2>/dev/null; then
@@ -101,10 +107,10 @@ export function runScript(spec: RunSpec): string {
     return `${k}=${v}`;
   });
   const supArgs = shqArgs([spec.command, spec.cwd ?? '', ...env]);
-  // setsid(1) does not fork here (a background job is never a group leader), so $! is the
-  // pgid. macOS has no setsid binary: perl's POSIX::setsid does the same.
+  // setsid(1) does not fork here (a background job is never a group leader), so `wait $!`
+  // waits for the supervisor itself. macOS has no setsid binary: perl's POSIX::setsid does the same.
   const launch = (prefix: string) =>
-    `${prefix} bash -c "$SUP" bash "$P" ${supArgs} </dev/null >"$P.out" 2>"$P.err" &`;
+    `${prefix} bash -c "$SUP" bash "$P" "$BOOT" ${supArgs} </dev/null >"$P.out" 2>"$P.err" &`;
   return `${prelude(spec.runId, spec.baseDir)}
 ${ALIVE_FN}
 [ -d "$B" ] || mkdir -p "$B" 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; ${trailer('done', '125', '-', '0', '125')}; exit 125; }
@@ -113,14 +119,12 @@ SUP=${shq(SUPERVISOR)}
 set -C
 if { echo $$ >"$P.claim"; } 2>/dev/null; then
   set +C; RE=0
-  # A kill that came between our claim and the launch: do not start; just after: KILL it.
+  # A kill that came between our claim and the launch: do not start (the supervisor checks again).
   if [ ! -e "$P.kill" ]; then
     if command -v setsid >/dev/null 2>&1; then ${launch('setsid')}
     else ${launch(`perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV or die "exec: $!\\n"'`)}
     fi
-    G=$!; echo "$G $BOOT" >"$P.pgid"
-    [ -e "$P.kill" ] && kill -KILL -"$G" 2>/dev/null
-    wait "$G"
+    wait $!
   fi
 else
   set +C; RE=1
@@ -153,7 +157,8 @@ if [ -s "$P.rc" ]; then echo "finished: the run had already exited"; exit 0; fi
 echo TERM >"$P.kill"
 ${AWAIT_PGID}
 cf_read_pgid
-if ! cf_alive; then echo "gone: no live process in group \${G:-?}"; exit 0; fi
+# A group that ended by itself keeps its own verdict (done or lost), not "killed".
+if ! cf_alive; then [ -n "$G" ] && rm -f "$P.kill"; echo "gone: no live process in group \${G:-?}"; exit 0; fi
 kill -TERM -"$G" 2>/dev/null
 i=0; while cf_alive && [ $i -lt ${polls} ]; do ${POLL}; i=$((i + 1)); done
 if ! cf_alive; then echo "terminated: group $G exited after TERM"; exit 0; fi
@@ -198,7 +203,7 @@ for f in $(find . -maxdepth 1 \\( -name '*.rc' -o -name '*.claim' \\) -mmin +${m
   P=\${f%.*}
   case $f in *.claim) [ -e "$P.rc" ] && continue; cf_read_pgid; cf_alive && continue ;; esac
   [ -e "$P.claim" ] || [ -e "$P.rc" ] || continue
-  rm -f "$P.out" "$P.err" "$P.rc" "$P.rc.tmp" "$P.kill" "$P.pgid" "$P.claim" && n=$((n + 1))
+  rm -f "$P.out" "$P.err" "$P.rc" "$P.kill" "$P.pgid" "$P.claim" && n=$((n + 1))
 done
 echo "removed $n"`;
 }

@@ -22,16 +22,18 @@ const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeo
 /** Failures that mean "the command never started there", so an auto-routed task may go elsewhere. */
 const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
 const MAX_REROUTES = 2;
+const DEFAULT_HEARTBEAT_TIMEOUT_S = 20;
 
 /** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
-function runOn(nodeId: string, timeoutS: number) {
+function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S) {
   return proxyActivities<ReturnType<typeof createNodeActivities>>({
     taskQueue: nodeQueue(nodeId),
     // The activity enforces timeoutS itself (and kills the process group); this is the backstop.
     startToCloseTimeout: `${timeoutS + 120} seconds`,
     // A queue nobody polls (its worker is gone) must not hang the task forever.
     scheduleToStartTimeout: '2 minutes',
-    heartbeatTimeout: '20 seconds',
+    // A dead worker's attempt is retried (and re-attaches to the command) this long after its last heartbeat.
+    heartbeatTimeout: `${heartbeatTimeoutS} seconds`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
       initialInterval: '500 ms',
@@ -69,7 +71,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
     if (notes.length) routeReason = `${routeReason} (after ${notes.join('; ')})`;
     upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
     try {
-      const result = await runOn(nodeId, spec.timeoutS)({
+      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS)({
         taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
         timeoutS: spec.timeoutS, routeReason, autoRouted,
       });

@@ -1,5 +1,5 @@
 import {
-  condition, continueAsNew, defineQuery, defineSignal, defineUpdate, proxyActivities, setHandler, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { createProbeActivities } from '../activities/probe.js';
 import type { NodeState } from '../shared.js';
@@ -11,6 +11,8 @@ export interface MonitorInput {
   intervalS: number;
   /** Carried across continue-as-new so a status call never sees an empty cluster. */
   states?: Record<string, NodeState>;
+  /** Likewise, so the first status call after a continue-as-new does not force a probe. */
+  probedAt?: string | null;
 }
 
 export interface ClusterSnapshot {
@@ -40,8 +42,9 @@ const ROUNDS_PER_RUN = 500;
 export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void> {
   let { nodeIds, intervalS } = input;
   const states: Record<string, NodeState> = { ...(input.states ?? {}) };
-  let probedAt: string | null = null;
+  let probedAt: string | null = input.probedAt ?? null;
   let wanted = false;
+  let probing = false;
   let rounds = 0;
   const snapshot = (): ClusterSnapshot => ({ nodes: states, probed_at: probedAt });
 
@@ -53,21 +56,39 @@ export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void>
     wanted = true;
   });
   setHandler(refreshUpdate, async () => {
-    const target = rounds + 1;
+    // A round already under way may have started before the caller's change (a node just
+    // stopped, say): only a round that starts after this request is fresh.
+    const target = rounds + (probing ? 2 : 1);
     wanted = true;
     await condition(() => rounds >= target);
     return snapshot();
   });
 
-  while (rounds < ROUNDS_PER_RUN && !workflowInfo().continueAsNewSuggested) {
-    const results = await Promise.all(nodeIds.map((nodeId) => probeNode({ nodeId }).catch((err: unknown) => ({
-      id: nodeId, status: 'unreachable' as const, in_flight: 0, capabilities: [], reason: String(err),
+  for (;;) {
+    // Cleared before the round, so a refresh or reconfigure arriving during it asks for another.
+    wanted = false;
+    probing = true;
+    const results = await Promise.all(nodeIds.map((nodeId) => probeNode({ nodeId }).catch((err: unknown): NodeState => ({
+      id: nodeId, status: 'unreachable', in_flight: 0, capabilities: [], reason: String(err),
     }))));
-    for (const s of results) states[s.id] = s;
+    for (const s of results) states[s.id] = s.status === 'unreachable' ? keepIdentity(s, states[s.id]) : s;
     probedAt = new Date().toISOString();
     rounds++;
-    wanted = false;
+    probing = false;
+    if (rounds >= ROUNDS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      // Let refresh calls this round satisfied answer before the run ends; one that wants a
+      // newer round gets it first (an update left pending across continue-as-new is lost).
+      await condition(() => allHandlersFinished() || wanted);
+      if (!wanted) break;
+      continue;
+    }
     await condition(() => wanted, `${intervalS} seconds`);
   }
-  await continueAsNew<typeof clusterMonitorWorkflow>({ nodeIds, intervalS, states });
+  await continueAsNew<typeof clusterMonitorWorkflow>({ nodeIds, intervalS, states, probedAt });
+}
+
+/** An unreachable node keeps when it was last seen and what it is; its old load figures are dropped as stale. */
+function keepIdentity(now: NodeState, before: NodeState | undefined): NodeState {
+  if (!before) return now;
+  return { ...now, os: now.os ?? before.os, arch: now.arch ?? before.arch, last_seen: now.last_seen ?? before.last_seen };
 }

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { killScript, parsePeek, parseRunOutput, peekScript, runScript } from '../../src/ssh/detachedRun.js';
@@ -48,7 +49,7 @@ before(async () => {
 });
 after(async () => {
   await Promise.all(pools.map((p) => p.close()));
-  await clusterDown({ dir });
+  await clusterDown({ dir, removeUsers: true }); // this suite's own cf-sp* users
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -223,6 +224,34 @@ describe('SshPool against a real sshd', () => {
     assert.deepEqual([refused.kind, refused.retryable], ['connect', true]);
     await restartNodeSshd(dir, n2.id);
     assert.equal((await pool.exec(targetOf(n2), 'true')).code, 0);
+  });
+
+  test('a server that accepts TCP but never speaks SSH fails as a retryable timeout', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const t = Date.now();
+      const err = await rejection(newPool().exec(targetOf(n1, { host: '127.0.0.1', port, connectTimeoutMs: 300 }), 'true'));
+      assert.deepEqual([err.kind, err.retryable], ['timeout', true]);
+      assert.ok(Date.now() - t < 3000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  test('an exec aborted while queued leaves the queue; the running one completes', async () => {
+    const pool = newPool({ maxConnectionsPerNode: 1, maxChannelsPerConnection: 1 });
+    await pool.exec(targetOf(n1), 'true');
+    const first = pool.exec(targetOf(n1), 'sleep 0.3; exit 4');
+    const controller = new AbortController();
+    const second = pool.exec(targetOf(n1), 'echo never', { signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.stats()[n1.id]!.queued, 1);
+    controller.abort();
+    assert.ok(isAbortError(await second.then(() => null, (e: unknown) => e)));
+    assert.equal(pool.stats()[n1.id]!.queued, 0);
+    assert.equal((await first).code, 4);
   });
 
   test('a changed address for a node drains the old connections and uses the new one', async () => {

@@ -93,7 +93,7 @@ describe('pickNode: heavy', () => {
     assert.match(p.reason, /runner-up n1: full \(2\/2 in flight\)/);
     const allFull = pickNode(heavy, two, states, { n1: 3, n2: 2 }, settings);
     assert.equal(allFull.nodeId, 'n2');
-    assert.match(allFull.reason, /every node full, n2 least reserved/);
+    assert.match(allFull.reason, /every node under threshold is full, n2 least reserved/);
   });
   it('breaks ties by higher priority, then by id', () => {
     const states = { a: probed('a', 10, 1, 10), b: probed('b', 10, 1, 10), c: probed('c', 10, 1, 10) };

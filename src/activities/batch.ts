@@ -1,0 +1,92 @@
+// runBatch: many commands of one fan-out on one node, over the pooled connections, each with
+// its own task id, result and output. Heartbeats progress; asks its batch workflow (a Query)
+// whether some or all commands were stopped. A retried attempt re-attaches to commands the
+// previous attempt launched (detached runs), so nothing runs twice.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Runtime } from '../runtime.js';
+import { FailureType, type BatchInput, type CommandResult } from '../shared.js';
+import { stopQuery } from '../workflows/parallel.js';
+import { execFor, type Exec } from './exec.js';
+import { runOne } from './runOne.js';
+import { toFailure } from './failures.js';
+
+const CHECK_MS = 1000;
+
+export function createBatchActivities(rt: Runtime) {
+  return {
+    async runBatch(batch: BatchInput): Promise<CommandResult[]> {
+      const ctx = Context.current();
+      const node = rt.config.nodes.find((n) => n.id === batch.nodeId);
+      if (!node) throw ApplicationFailure.nonRetryable(`unknown node "${batch.nodeId}"`, FailureType.UnknownNode);
+      let exec: Exec;
+      try {
+        exec = await execFor(rt, node);
+      } catch (err) {
+        throw toFailure(err, node, rt);
+      }
+      const results: CommandResult[] = new Array(batch.items.length);
+      const aborts = new Map<string, AbortController>();
+      let stopAll = false;
+      let done = 0;
+      const stopped = new Set<string>();
+      const abort = (taskId: string) => {
+        stopped.add(taskId);
+        aborts.get(taskId)?.abort();
+      };
+      // Stop requests arrive as a Query answer (activities cannot receive signals); Temporal
+      // cancellation (heartbeat) stops everything too.
+      const wf = ctx.info.workflowExecution;
+      const poll = setInterval(async () => {
+        ctx.heartbeat({ done });
+        if (!rt.client || !wf) return;
+        try {
+          const st = await rt.client.workflow.getHandle(wf.workflowId, wf.runId).query(stopQuery);
+          if (st.all) { stopAll = true; for (const id of aborts.keys()) abort(id); }
+          for (const id of st.taskIds) abort(id);
+        } catch { /* the next tick asks again */ }
+      }, CHECK_MS);
+      const onCancel = () => { stopAll = true; for (const id of aborts.keys()) abort(id); };
+      ctx.cancellationSignal.addEventListener('abort', onCancel);
+
+      let next = 0;
+      const lane = async () => {
+        while (next < batch.items.length) {
+          const k = next++;
+          const item = batch.items[k]!;
+          if (stopAll || stopped.has(item.taskId)) {
+            results[k] = cancelledBeforeStart(item.taskId, node.id, item.routeReason);
+            continue;
+          }
+          const ac = new AbortController();
+          aborts.set(item.taskId, ac);
+          try {
+            results[k] = await runOne(rt, node, exec, {
+              taskId: item.taskId, command: item.command, cwd: batch.cwd, env: batch.env, timeoutS: batch.timeoutS,
+              routeReason: item.routeReason, autoRouted: true,
+            }, { signal: ac.signal, streamCap: batch.streamCap });
+          } catch (err) {
+            // Transport failure for this command: the whole attempt is retried (re-attach).
+            throw toFailure(err, node, rt);
+          } finally {
+            aborts.delete(item.taskId);
+          }
+          done++;
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.max(1, Math.min(batch.concurrency, batch.items.length)) }, lane));
+      } finally {
+        clearInterval(poll);
+        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+      }
+      return results;
+    },
+  };
+}
+
+function cancelledBeforeStart(taskId: string, nodeId: string, routeReason: string): CommandResult {
+  return {
+    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: true, task_id: taskId,
+    error: 'cancelled before it started', duration_ms: 0, route_reason: routeReason, truncated: false, workflow_url: '', state: 'cancelled',
+  };
+}

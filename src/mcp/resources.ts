@@ -1,0 +1,46 @@
+// MCP resources: read-only views an agent can attach as context without calling a tool.
+// `cluster://nodes` is the cluster_status answer; `cluster://tasks/{task_id}` is task_status.
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
+import type { App } from '../app.js';
+import { UserError } from '../client/tasks.js';
+import { clusterStatus } from '../client/statusView.js';
+import { taskIdField } from './schemas.js';
+
+export const NODES_URI = 'cluster://nodes';
+export const TASK_URI_TEMPLATE = 'cluster://tasks/{task_id}';
+/** How many recent tasks resources/list offers (the template reads any task id). */
+const LISTED_TASKS = 20;
+
+const json = (uri: string, data: unknown): ReadResourceResult => ({
+  contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(data, null, 2) }],
+});
+
+export function registerResources(server: McpServer, app: App): void {
+  server.registerResource('cluster-nodes', NODES_URI, {
+    title: 'Cluster nodes',
+    description: 'Every node with status, OS/arch, cpu %, memory %, load, cores, work in flight and capabilities (the cluster monitor\'s last probe).',
+    mimeType: 'application/json',
+  }, async (uri) => json(uri.href, await clusterStatus(app, false)));
+
+  server.registerResource('cluster-task', new ResourceTemplate(TASK_URI_TEMPLATE, {
+    list: async () => ({
+      resources: (await app.tasks.list(undefined, LISTED_TASKS)).map((t) => ({
+        uri: `cluster://tasks/${t.task_id}`,
+        name: t.task_id,
+        description: `${t.state} on ${t.node || 'auto'}: ${t.command.slice(0, 120)}`,
+        mimeType: 'application/json',
+      })),
+    }),
+  }), {
+    title: 'Task status',
+    description: 'State of one task (running, or its full result once finished), as task_status returns it.',
+    mimeType: 'application/json',
+  }, async (uri, vars) => {
+    // The template matcher accepts any segment: check it like the task_status tool does.
+    const raw = Array.isArray(vars.task_id) ? vars.task_id[0] : vars.task_id;
+    const id = taskIdField.safeParse(decodeURIComponent(raw ?? ''));
+    if (!id.success) throw new UserError(`not a task id: ${JSON.stringify(raw ?? '')}`);
+    return json(uri.href, await app.tasks.status(id.data));
+  });
+}

@@ -1,0 +1,82 @@
+// Fault: the worker running a command is SIGKILLed mid-command, 20 times in a row. The
+// attempt's heartbeats stop, Temporal retries it on the next worker, and the retry re-attaches
+// to the detached command on the node: every task completes exactly once, none is lost and
+// none runs twice (each command appends one "start" line to its own count file).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CommandResult } from '../../src/shared.js';
+import {
+  faultSummary, resultOf, spawnWorker, startFaultHarness, startTask, temporalClient, waitFor, type FaultHarness, type SpawnedWorker,
+} from '../helpers/faults.js';
+
+const ROUNDS = 20;
+/** Short, so a dead worker's attempt is retried ~3 s after its last heartbeat, not 20 s. */
+const HEARTBEAT_TIMEOUT_S = 3;
+
+describe('faults: worker SIGKILLed mid-command', () => {
+  let h: FaultHarness;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: SpawnedWorker | undefined;
+  const tag = randomBytes(4).toString('hex');
+  let home = '';
+  before(async () => {
+    h = await startFaultHarness({ nodes: 1, worker: false, env: { CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: String(HEARTBEAT_TIMEOUT_S) } });
+    temporal = await temporalClient(h);
+    home = (await import('node:os')).userInfo().username === h.cluster.nodes[0]!.user ? process.env.HOME! : `/home/${h.cluster.nodes[0]!.user}`;
+  });
+  after(async () => {
+    await worker?.kill9();
+    await temporal?.close();
+    for (let i = 0; i < ROUNDS; i++) await rm(path.join(home, `count-${tag}-${i}`), { force: true });
+    await h?.close();
+  });
+
+  it(`${ROUNDS} kills: every task completes exactly once`, async (t) => {
+    const countFile = (i: number) => path.join(home, `count-${tag}-${i}`);
+    const starts = async (i: number) => (await readFile(countFile(i), 'utf8').catch(() => '')).split('\n').filter((l) => l === 'start').length;
+    let lost = 0;
+    let duplicated = 0;
+    let retried = 0;
+    const timings: number[] = [];
+    worker = spawnWorker(h);
+    for (let i = 0; i < ROUNDS; i++) {
+      const taskId = await startTask(h, 'offload_to', { node_id: 'n1', command: `echo start >> ~/count-${tag}-${i}; sleep 2; echo done` });
+      await waitFor(`task ${i} to start on n1`, async () => (await starts(i)) > 0, 30_000);
+      const killedAt = Date.now();
+      await worker.kill9();
+      worker = spawnWorker(h);
+
+      let r: CommandResult | undefined;
+      try {
+        r = await Promise.race([resultOf(temporal.client, taskId), new Promise<undefined>((res) => setTimeout(() => res(undefined), 60_000))]);
+      } catch (err) {
+        t.diagnostic(`task ${i} (${taskId}) failed: ${String(err)}`);
+      }
+      timings.push(Date.now() - killedAt);
+      const n = await starts(i);
+      if (!r || !r.success || r.stdout !== 'done\n') lost++;
+      if (n > 1) duplicated++;
+      if (await finishedOnRetry(taskId)) retried++;
+      assert.ok(r, `task ${i} (${taskId}) has no result after 60 s`);
+      assert.equal(r.success, true, JSON.stringify(r));
+      assert.equal(r.stdout, 'done\n');
+      assert.equal(r.executed_on, 'n1');
+      assert.equal(n, 1, `task ${i}: the command ran ${n} times`);
+    }
+    timings.sort((a, b) => a - b);
+    t.diagnostic(`kill → result: median ${timings[ROUNDS >> 1]} ms, max ${timings[ROUNDS - 1]} ms; ${retried}/${ROUNDS} finished by a retried attempt`);
+    faultSummary('worker-crash', { tasks: ROUNDS, lost, duplicated, stray: 0, retried });
+    // Proof that every kill hit a running attempt (else the test proves nothing).
+    assert.equal(retried, ROUNDS);
+  });
+
+  /** True when runCommand's successful attempt was not the first (the kill hit a running attempt). */
+  async function finishedOnRetry(taskId: string): Promise<boolean> {
+    const history = await temporal.client.workflow.getHandle(taskId).fetchHistory();
+    const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+    return Math.max(...attempts) > 1;
+  }
+});
