@@ -19,6 +19,8 @@ async function sshTarget(rt: Runtime, node: NodeConfig): Promise<SshTarget> {
   return {
     nodeId: node.id,
     host: addr.address,
+    // A known_hosts entry under the configured name also vouches for the resolved address.
+    ...(node.host && node.host !== addr.address ? { hostName: node.host } : {}),
     port: node.port,
     user: node.user ?? rt.config.settings.sshUser ?? os.userInfo().username,
     identityFile: node.identityFile,
