@@ -2,21 +2,13 @@
 // cancel by killing the process group, output into the store, outcome into a CommandResult.
 // Transport failures throw (SshError); everything the command itself did is a result.
 import type { Runtime } from '../runtime.js';
-import type { CommandResult, NodeConfig, TaskState } from '../shared.js';
+import type { CommandResult, NodeConfig, RunCommandInput, TaskState } from '../shared.js';
 import { killScript, parseRunOutput, runScript } from '../ssh/detachedRun.js';
 import type { Exec } from './exec.js';
 
 export const KILL_GRACE_S = 5;
 
-export interface RunOneInput {
-  taskId: string;
-  command: string;
-  cwd?: string;
-  env?: Record<string, string>;
-  timeoutS: number;
-  routeReason: string;
-  autoRouted: boolean;
-}
+export type RunOneInput = Omit<RunCommandInput, 'nodeId'>;
 
 export interface RunOneOptions {
   /** Aborting kills the command's process group and gives state "cancelled". */

@@ -61,13 +61,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: clusterStatusInput,
     outputSchema: clusterStatusShape,
     annotations: { readOnlyHint: true, openWorldHint: true, destructiveHint: false, idempotentHint: true },
-  }, async (args) => {
-    try {
-      return toolResult(await clusterStatus(app, args.refresh ?? false) as unknown as Record<string, unknown>);
-    } catch (err) {
-      return toolError(err);
-    }
-  });
+  }, safely(async (args) => toolResult(await clusterStatus(app, args.refresh ?? false) as unknown as Record<string, unknown>)));
 
   server.registerTool('parallel_execute', {
     title: 'Run many commands in parallel across the cluster',
@@ -121,13 +115,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: taskOutputInput,
     outputSchema: taskOutputShape,
     annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
-  }, async (args) => {
-    try {
-      return toolResult(app.tasks.output(args.task_id, args.stream, args.offset, args.limit, args.encoding) as unknown as Record<string, unknown>);
-    } catch (err) {
-      return toolError(err);
-    }
-  });
+  }, safely(async (args) => toolResult(app.tasks.output(args.task_id, args.stream, args.offset, args.limit, args.encoding) as unknown as Record<string, unknown>)));
 
   server.registerTool('task_cancel', {
     title: 'Cancel a task',
@@ -135,13 +123,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: taskIdInput,
     outputSchema: taskStatusShape,
     annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: true },
-  }, async (args) => {
-    try {
-      return toolResult(await app.tasks.cancel(args.task_id));
-    } catch (err) {
-      return toolError(err);
-    }
-  });
+  }, safely(async (args) => toolResult(await app.tasks.cancel(args.task_id))));
 
   server.registerTool('task_list', {
     title: 'List recent tasks',
@@ -149,13 +131,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: taskListInput,
     outputSchema: taskListShape,
     annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
-  }, async (args) => {
-    try {
-      return toolResult({ tasks: await app.tasks.list(args.state, args.limit) });
-    } catch (err) {
-      return toolError(err);
-    }
-  });
+  }, safely(async (args) => toolResult({ tasks: await app.tasks.list(args.state, args.limit) })));
 
   registerResources(server, app);
   return server;
@@ -191,6 +167,17 @@ export function toolResult(data: TaskStatus | Record<string, unknown>): CallTool
 export function toolError(err: unknown): CallToolResult {
   const msg = err instanceof UserError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
   return { isError: true, content: [{ type: 'text', text: msg }] };
+}
+
+/** Any failure of a handler becomes an isError result: the agent reads it, the server stays up. */
+function safely<A>(handler: (args: A) => Promise<CallToolResult>): (args: A) => Promise<CallToolResult> {
+  return async (args) => {
+    try {
+      return await handler(args);
+    } catch (err) {
+      return toolError(err);
+    }
+  };
 }
 
 /** Heartbeat-style progress (elapsed seconds) while waiting, only when the caller asked for it. */
