@@ -1,5 +1,6 @@
 // Shared bench helpers: timing, percentiles, table printing, and the e2e harness (a loopback
 // sshd cluster + the real MCP server over stdio with its embedded Temporal).
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import Table from 'cli-table3';
 import { startHarness, type Harness, type HarnessOptions } from '../test/helpers/harness.js';
@@ -85,4 +86,32 @@ export async function startBenchHarness(opts: HarnessOptions = {}): Promise<Harn
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return h;
+}
+
+/** CPU time (user + system, ms) a process has used so far: Linux /proc (USER_HZ 100); NaN elsewhere. */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Pids (Linux) whose environment holds `entry` (e.g. "CLUSTERFLOW_HOME=/tmp/x") and whose command line holds `arg`. */
+export function pidsWith(entry: string, arg: string): number[] {
+  const out: number[] = [];
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry)) continue;
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(pid));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
 // histories (server timestamps) of the measured calls.
 //   npm run build && node dist/bench/latency.js [--iterations 100] [--warmup 20] [--block 25]
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -13,8 +13,8 @@ import { runScript } from '../src/ssh/detachedRun.js';
 import { KnownHosts } from '../src/ssh/hostKeys.js';
 import { localExec } from '../src/ssh/localExec.js';
 import { SshPool, type SshTarget } from '../src/ssh/pool.js';
-import { structured } from '../test/helpers/harness.js';
-import { fmtMs, fmtRatio, measureRounds, printTable, startBenchHarness, summarize, wallMs, type Case } from './common.js';
+import { structured, type Harness } from '../test/helpers/harness.js';
+import { cpuMs, fmtMs, fmtRatio, measureRounds, pidsWith, printTable, startBenchHarness, summarize, timeOnce, wallMs, type Case } from './common.js';
 
 const run = promisify(execFile);
 const { values: flags } = parseArgs({
@@ -28,6 +28,12 @@ for (const [k, v] of Object.entries({ iterations: ITERATIONS, warmup: WARMUP, bl
 }
 
 interface McpCall { taskId: string; sentAt: number; answeredAt: number }
+
+/** The bench's own pool reaches node 1 the way the product does. */
+function target(h: Harness): SshTarget {
+  const node = h.cluster.nodes[0]!;
+  return { nodeId: node.id, host: node.host, port: node.port, user: node.user, identityFile: node.identityFile, connectTimeoutMs: 5000 };
+}
 
 async function main(): Promise<void> {
   process.stderr.write('starting the loopback cluster, Temporal and the MCP server...\n');
@@ -43,7 +49,6 @@ async function main(): Promise<void> {
     ];
     const dest = `${node.user}@${node.host}`;
     const controlArgs = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${tmp}/cm-%C`, '-o', 'ControlPersist=300'];
-    const target: SshTarget = { nodeId: node.id, host: node.host, port: node.port, user: node.user, identityFile: node.identityFile, connectTimeoutMs: 5000 };
     let runNo = 0;
     const runId = () => `bench-${process.pid}-${runNo++}`;
     const mustSucceed = (what: string) => (r: { code: number | null }) => {
@@ -63,8 +68,8 @@ async function main(): Promise<void> {
       { name: 'clusterflow: MCP cluster_bash "true" (local)', run: () => mcpTrue('cluster_bash') },
       { name: 'ssh ControlMaster (persisted)', run: () => run('ssh', [...sshArgs, ...controlArgs, dest, 'true']) },
       { name: 'ssh plain (new login each time)', run: () => run('ssh', [...sshArgs, dest, 'true']) },
-      { name: 'SshPool.exec "true" (ssh2, pooled)', run: () => pool.exec(target, 'true').then(mustSucceed('pool exec')) },
-      { name: 'SshPool.exec detached-run wrapper "true"', run: () => pool.exec(target, runScript({ runId: runId(), command: 'true' })).then(mustSucceed('pool wrapper')) },
+      { name: 'SshPool.exec "true" (ssh2, pooled)', run: () => pool.exec(target(h), 'true').then(mustSucceed('pool exec')) },
+      { name: 'SshPool.exec detached-run wrapper "true"', run: () => pool.exec(target(h), runScript({ runId: runId(), command: 'true' })).then(mustSucceed('pool wrapper')) },
       { name: 'localExec "true" (sh -c)', run: () => localExec('true').then(mustSucceed('local exec')) },
       { name: 'localExec detached-run wrapper "true"', run: () => localExec(runScript({ runId: runId(), command: 'true', baseDir: tmp })).then(mustSucceed('local wrapper')) },
     ];
@@ -84,7 +89,10 @@ async function main(): Promise<void> {
     process.stdout.write(`\ntarget: MCP offload_to p50 ≤ 3× ControlMaster p50 (${fmtMs(3 * cm)} ms): ${mcp <= 3 * cm ? 'MET' : 'NOT MET'} (${fmtMs(mcp)} ms, ${fmtRatio(mcp / cm)})\n`);
 
     await printBreakdown(await h.temporalAddress(), offloads);
+    await printCpuCost(h.stateDir, () => mcpTrue('offload_to'), Math.min(ITERATIONS, 50));
   } finally {
+    // The wrapper runs left their files on the node (the product's own runs are the product's to clean).
+    await pool.exec(target(h), `rm -f "$HOME"/.cache/clusterflow/runs/bench-${process.pid}-*`).catch(() => undefined);
     await pool.close();
     await run('ssh', ['-o', `ControlPath=${tmp}/cm-%C`, '-O', 'exit', '-p', String(h.cluster.nodes[0]!.port), `${h.cluster.nodes[0]!.user}@${h.cluster.nodes[0]!.host}`]).catch(() => undefined);
     rmSync(tmp, { recursive: true, force: true });
@@ -132,6 +140,30 @@ async function printBreakdown(address: string, calls: McpCall[]): Promise<void> 
   printTable(`Where an offload_to call's time goes (${calls.length} measured calls; ms; server event times; eager first workflow task in ${eager}/${calls.length})`,
     ['phase', 'p50', 'p95', 'mean'],
     [...phases].map(([name, v]) => { const s = summarize(v); return [name, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.mean)]; }));
+}
+
+/**
+ * CPU each offload_to call costs the MCP server process (client + workers) and the Temporal
+ * server: on a small machine the critical path is mostly this work, so it bounds the latency.
+ */
+async function printCpuCost(stateDir: string, call: () => Promise<unknown>, n: number): Promise<void> {
+  const temporalPid = (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid;
+  const servePids = pidsWith(`CLUSTERFLOW_HOME=${stateDir}`, 'serve');
+  const cpu = () => ({ serve: servePids.reduce((s, p) => s + cpuMs(p), 0), temporal: cpuMs(temporalPid) });
+  const before = cpu();
+  let wall = 0;
+  for (let i = 0; i < n; i++) wall += await timeOnce(call);
+  const after = cpu();
+  const serve = (after.serve - before.serve) / n;
+  const temporal = (after.temporal - before.temporal) / n;
+  printTable(`CPU per offload_to call (${n} back-to-back calls; /proc, 10 ms ticks; ${os.cpus().length} CPUs)`,
+    ['process', 'CPU ms per call'],
+    [
+      [`MCP server: cluster-router serve (client + workers, pid ${servePids.join(',') || '?'})`, fmtMs(serve)],
+      [`Temporal dev server (pid ${temporalPid})`, fmtMs(temporal)],
+      ['sum (the node\'s sshd + shells not counted)', fmtMs(serve + temporal)],
+      ['wall time per call', fmtMs(wall / n)],
+    ]);
 }
 
 main().catch((err) => {

@@ -29,32 +29,48 @@ export function createBatchActivities(rt: Runtime) {
       let stopAll = false;
       let done = 0;
       const stopped = new Set<string>();
+      // Items k < next were taken by a lane (running or finished); the rest have not started.
+      let next = 0;
+      const indexOf = new Map(batch.items.map((it, k) => [it.taskId, k]));
+      const skip = (k: number) => {
+        if (results[k]) return;
+        const item = batch.items[k]!;
+        results[k] = cancelledBeforeStart(item.taskId, item.routeReason);
+        rt.outputs.saveResult(item.taskId, results[k]!);
+      };
       const abort = (taskId: string) => {
         stopped.add(taskId);
         aborts.get(taskId)?.abort();
+        // Not started yet: answer now (task_cancel waits for the command's own result), not when a lane gets there.
+        const k = indexOf.get(taskId);
+        if (k !== undefined && k >= next) skip(k);
       };
       // Stop requests arrive as a Query answer (activities cannot receive signals); Temporal
       // cancellation (heartbeat) stops everything too.
       const wf = ctx.info.workflowExecution;
-      const poll = setInterval(async () => {
-        ctx.heartbeat({ done });
+      const checkStop = async () => {
         if (!rt.client || !wf) return;
         try {
           const st = await rt.client.workflow.getHandle(wf.workflowId, wf.runId).query(stopQuery);
           if (st.all) { stopAll = true; for (const id of aborts.keys()) abort(id); }
           for (const id of st.taskIds) abort(id);
         } catch { /* the next tick asks again */ }
+      };
+      // A stop may have come before this attempt (or a retry of it) started: start nothing it stopped.
+      await checkStop();
+      const poll = setInterval(() => {
+        ctx.heartbeat({ done });
+        void checkStop();
       }, CHECK_MS);
       const onCancel = () => { stopAll = true; for (const id of aborts.keys()) abort(id); };
       ctx.cancellationSignal.addEventListener('abort', onCancel);
 
-      let next = 0;
       const lane = async () => {
         while (next < batch.items.length) {
           const k = next++;
           const item = batch.items[k]!;
           if (stopAll || stopped.has(item.taskId)) {
-            results[k] = cancelledBeforeStart(item.taskId, node.id, item.routeReason);
+            skip(k);
             continue;
           }
           const ac = new AbortController();
@@ -84,9 +100,10 @@ export function createBatchActivities(rt: Runtime) {
   };
 }
 
-function cancelledBeforeStart(taskId: string, nodeId: string, routeReason: string): CommandResult {
+/** It never ran anywhere: executed_on is '' (the summary's by_node counts only commands that ran). */
+function cancelledBeforeStart(taskId: string, routeReason: string): CommandResult {
   return {
-    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: true, task_id: taskId,
+    success: false, executed_on: '', stdout: '', stderr: '', return_code: null, auto_routed: true, task_id: taskId,
     error: 'cancelled before it started', duration_ms: 0, route_reason: routeReason, truncated: false, workflow_url: '', state: 'cancelled',
   };
 }

@@ -23,16 +23,19 @@ export function createNodeActivities(rt: Runtime) {
       }
       const started = Date.now();
       const baseDir = node.local ? rt.localRunsDir : undefined;
+      // Whether this or an earlier attempt handed the command to a live connection: from then on
+      // the command may run on the node, so a failure to reach the node again must not send it
+      // elsewhere (it would run twice). Heartbeat details carry this across attempts.
+      const progress: RunProgress = { bytes: 0, sent: (ctx.info.heartbeatDetails as Partial<RunProgress> | undefined)?.sent === true };
       let exec: Exec;
       try {
         exec = await execFor(rt, node);
       } catch (err) {
-        throw toFailure(err, node, rt);
+        throw toFailure(err, node, rt, progress.sent);
       }
 
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
-      let bytes = 0;
       // An object, so TypeScript does not narrow it: the timer and the cancel handler change it.
       const end: { outcome: 'done' | 'timed_out' | 'cancelled' } = { outcome: 'done' };
       let killing: Promise<unknown> | undefined;
@@ -43,18 +46,30 @@ export function createNodeActivities(rt: Runtime) {
       };
       const timer = setTimeout(() => kill('timed_out'), input.timeoutS * 1000);
       // Cancellation reaches an activity only through heartbeats, so heartbeat while running.
-      const beat = setInterval(() => ctx.heartbeat({ bytes }), HEARTBEAT_MS);
-      const onCancel = () => kill('cancelled');
+      const beat = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_MS);
+      // Only a cancel the workflow asked for kills the command. Temporal also cancels an attempt it
+      // has given up on (heartbeat timeout, e.g. across a server restart; not found; worker
+      // shutdown): then another attempt re-attaches to the command, so this one only lets go.
+      const detach = new AbortController();
+      const onCancel = () => {
+        if (cancelRequested(ctx)) kill('cancelled');
+        else detach.abort(ctx.cancellationSignal.reason);
+      };
       ctx.cancellationSignal.addEventListener('abort', onCancel);
+      if (ctx.cancellationSignal.aborted) onCancel();
       let exit: ExecResult;
       try {
         exit = await exec(runScript({ runId: input.taskId, command: input.command, cwd: input.cwd, env: input.env, baseDir }), {
-          onStdout: (b: Buffer) => { out.push(b); bytes += b.length; },
-          onStderr: (b: Buffer) => { errOut.push(b); bytes += b.length; },
+          onStdout: (b: Buffer) => { out.push(b); progress.bytes += b.length; },
+          onStderr: (b: Buffer) => { errOut.push(b); progress.bytes += b.length; },
+          // Recorded at once: a failure report carries the latest details to the next attempt.
+          onSent: () => { progress.sent = true; ctx.heartbeat(progress); },
+          signal: detach.signal,
         });
         await killing;
       } catch (err) {
-        throw toFailure(err, node, rt);
+        if (detach.signal.aborted) throw ctx.cancellationSignal.reason;
+        throw toFailure(err, node, rt, progress.sent);
       } finally {
         clearTimeout(timer);
         clearInterval(beat);
@@ -113,16 +128,34 @@ export function describeExit(rc: number): string {
   return `exit code ${rc}`;
 }
 
-/** Transport errors become typed ApplicationFailures; the workflow's retry policy knows which are final. */
-function toFailure(err: unknown, node: NodeConfig, rt: Runtime): ApplicationFailure {
+/** True for a cancel the workflow requested (task_cancel), not for an attempt Temporal abandoned. */
+function cancelRequested(ctx: Context): boolean {
+  const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
+  return ctx.cancellationDetails?.cancelRequested === true || reason?.message === 'CANCELLED';
+}
+
+/** runCommand's heartbeat details. */
+interface RunProgress {
+  bytes: number;
+  /** The command was handed to a live SSH connection (by this attempt or an earlier one). */
+  sent: boolean;
+}
+
+/**
+ * Transport errors become typed ApplicationFailures; the workflow's retry policy knows which are
+ * final, and re-routes NodeUnreachable only: so once the command may have started (`sent`), an
+ * unreachable node is 'ConnectionLost' (retried here, to re-attach), never a re-route.
+ */
+function toFailure(err: unknown, node: NodeConfig, rt: Runtime, sent: boolean): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const e = err instanceof SshError ? err : null;
   const msg = `${node.id}: ${err instanceof Error ? err.message : String(err)}`;
-  if (!e) return ApplicationFailure.retryable(msg, FailureType.NodeUnreachable);
+  if (!e) return ApplicationFailure.retryable(msg, sent ? 'ConnectionLost' : FailureType.NodeUnreachable);
   if (e.kind === 'host-key') return ApplicationFailure.nonRetryable(msg, FailureType.HostKey);
   if (e.kind === 'auth') return ApplicationFailure.nonRetryable(msg, FailureType.Auth);
   if (e.kind === 'connect' || e.kind === 'dns' || e.kind === 'timeout') {
     rt.resolver.invalidate(node.id);
+    if (sent) return ApplicationFailure.retryable(`${msg}; the command was already sent to ${node.id} and may have run there, so it is not re-run elsewhere`, 'ConnectionLost');
     return ApplicationFailure.retryable(msg, FailureType.NodeUnreachable);
   }
   // Lost mid-run or a channel failure: the next attempt re-attaches to the detached command.

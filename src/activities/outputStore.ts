@@ -87,7 +87,9 @@ export class OutputStore {
 
   /** The result of a command run inside a fan-out batch (no workflow of its own to ask). */
   saveResult(taskId: string, result: object): void {
-    writeFileSync(path.join(this.dir(taskId), 'result.json'), JSON.stringify(result));
+    const dir = this.dir(taskId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(dir, 'result.json'), JSON.stringify(result));
   }
 
   loadResult<T>(taskId: string): T | null {
@@ -96,6 +98,10 @@ export class OutputStore {
     } catch {
       return null;
     }
+  }
+
+  hasResult(taskId: string): boolean {
+    return existsSync(path.join(this.dir(taskId), 'result.json'));
   }
 
   has(taskId: string): boolean {

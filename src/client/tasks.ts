@@ -135,13 +135,21 @@ export class TaskClient {
     return taskId;
   }
 
-  /** A fan-out's progress while it runs (done/total), for progress notifications and status. */
+  /**
+   * A fan-out's progress while it runs (done/total), for progress notifications and status. The
+   * workflow learns results a node-batch at a time; each command's result lands in the output
+   * store as it finishes, so count those too (same state dir as the worker, as task_output).
+   */
   async progress(taskId: string): Promise<{ total: number; done: number; by_node: Record<string, number> } | null> {
+    let p;
     try {
-      return await this.client.workflow.getHandle(taskId).query(progressQuery);
+      p = await this.client.workflow.getHandle(taskId).query(progressQuery);
     } catch {
       return null;
     }
+    let stored = 0;
+    for (let i = 0; i < p.total; i++) if (this.outputs.hasResult(`${taskId}/${i}`)) stored++;
+    return { ...p, done: Math.max(p.done, stored) };
   }
 
   /** Wait up to waitS for the result; after that, say it is still running. */
@@ -155,7 +163,7 @@ export class TaskClient {
     try {
       const r = await Promise.race([handle.result(), timeout]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
-      return { ...r, workflow_url: this.url(taskId) };
+      return this.withUrls({ ...r, workflow_url: this.url(taskId) });
     } catch (err) {
       return this.status(taskId, err);
     } finally {
@@ -179,7 +187,7 @@ export class TaskClient {
       const node = desc.typedSearchAttributes.get(ClusterNode);
       return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
     }
-    if (desc.status.name === 'COMPLETED') return { ...(await handle.result()), workflow_url: url };
+    if (desc.status.name === 'COMPLETED') return this.withUrls({ ...(await handle.result()), workflow_url: url });
     const state: TaskState = desc.status.name === 'CANCELLED' ? 'cancelled' : desc.status.name === 'TIMED_OUT' ? 'timed_out' : 'failed';
     return {
       success: false, executed_on: desc.typedSearchAttributes.get(ClusterNode) ?? '', stdout: '', stderr: '', return_code: null,
@@ -187,6 +195,12 @@ export class TaskClient {
       duration_ms: desc.closeTime && desc.startTime ? desc.closeTime.getTime() - desc.startTime.getTime() : 0,
       route_reason: '', truncated: false, workflow_url: url, state,
     };
+  }
+
+  /** Each command of a fan-out links to the fan-out's page in the Web UI (it has no workflow of its own). */
+  private withUrls(s: TaskStatus): TaskStatus {
+    if (!('summary' in s)) return s;
+    return { ...s, results: s.results.map((r) => ({ ...r, workflow_url: s.workflow_url })) };
   }
 
   /** One command of a fan-out: its stored result, or running while its parent runs. */

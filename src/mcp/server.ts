@@ -85,6 +85,8 @@ export function buildServer(app: App): McpServer {
         return { ...last, message: `${last.progress}/${last.total} commands done` };
       });
       if (status.state === 'running') return toolResult({ ...status, progress: (await app.tasks.progress(taskId)) ?? undefined });
+      // Nothing ran anywhere (no node passed the filter): an error to act on, as in cluster_bash.
+      if (status.state === 'failed' && 'summary' in status && status.results.every((r) => r.executed_on === '')) return { ...toolResult(status), isError: true };
       return toolResult(status);
     } catch (err) {
       return toolError(err);

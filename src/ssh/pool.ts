@@ -25,6 +25,8 @@ export interface ExecHandlers {
   onStderr?: (chunk: Buffer) => void;
   /** Abort → close the channel and reject with an AbortError; the caller kills the remote group separately. */
   signal?: AbortSignal;
+  /** Called when the command is handed to a live connection: from then on it may run on the node. */
+  onSent?: () => void;
 }
 
 export interface ExecResult {
@@ -150,6 +152,7 @@ export class SshPool {
       if (!best) return this.maybeOpen(node);
       const w = node.queue.shift()!;
       if (w.onAbort) w.h.signal?.removeEventListener('abort', w.onAbort);
+      w.h.onSent?.();
       best.exec(w.command, w.h).then(w.resolve, w.reject);
     }
   }

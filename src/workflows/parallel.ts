@@ -1,6 +1,6 @@
 import {
-  CancellationScope, ChildWorkflowCancellationType, defineQuery, defineSignal, executeChild, getExternalWorkflowHandle,
-  isCancellation, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo,
+  CancellationScope, defineQuery, defineSignal, isCancellation, proxyActivities, proxyLocalActivities, setHandler, startChild,
+  upsertSearchAttributes, workflowInfo, type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
@@ -47,8 +47,7 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   }
   const streamCap = Math.min(64 * 1024, Math.max(256, Math.floor(OUTPUT_BUDGET / n / 2)));
   const batchesByNode = new Map<string, BatchInput[]>();
-  for (const [nodeId, indices] of Object.entries(groupBy(placement.nodes))) {
-    const share = Math.max(1, Math.round((spec.maxParallel * indices.length) / n));
+  for (const { nodeId, indices, share } of fitToMaxParallel(groupBy(placement.nodes), spec.maxParallel)) {
     const list: BatchInput[] = [];
     for (let k = 0; k < indices.length; k += BATCH_SIZE) {
       list.push({
@@ -59,19 +58,17 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
     batchesByNode.set(nodeId, list);
   }
 
-  const running = new Set<string>();
+  // Commands stopped one by one (task_cancel of <parent>/<i>) before their batch started.
+  const stoppedIds = new Set<string>();
+  const running = new Map<string, ChildWorkflowHandle<typeof batchWorkflow>>();
   let cancelled = false;
-  const stopChildren = async () => {
-    await Promise.all([...running].map((id) => getExternalWorkflowHandle(id).signal(stopSignal, {}).catch(() => undefined)));
-  };
-  // A per-command cancel from task_cancel(<parent>/<i>): forward it to the child that owns it.
+  const signalRunning = (arg: { taskIds?: string[] }) =>
+    Promise.all([...running.values()].map((child) => child.signal(stopSignal, arg).catch(() => undefined)));
+  // stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts).
   setHandler(stopSignal, async ({ taskIds }) => {
-    if (!taskIds) {
-      cancelled = true;
-      await stopChildren();
-      return;
-    }
-    await Promise.all([...running].map((id) => getExternalWorkflowHandle(id).signal(stopSignal, { taskIds }).catch(() => undefined)));
+    if (!taskIds) cancelled = true;
+    else for (const id of taskIds) stoppedIds.add(id);
+    await signalRunning({ taskIds });
   });
 
   const runNode = async (nodeId: string, batches: BatchInput[]) => {
@@ -80,19 +77,18 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
       const childId = `${parentId}/${nodeId}-${k}`;
       let out: CommandResult[];
       if (cancelled) {
-        out = batch.items.map((it) => notRun(parentId, it.index, nodeId, 'cancelled before it started', 'cancelled'));
+        out = batch.items.map((it) => notRun(parentId, it.index, '', 'cancelled before it started', 'cancelled', it.routeReason));
       } else {
-        running.add(childId);
         try {
-          out = await executeChild(batchWorkflow, {
-            workflowId: childId, args: [batch],
-            // The parent stops children by signal so they can report what ran; a plain
-            // cancellation would lose those results.
-            cancellationType: ChildWorkflowCancellationType.ABANDON,
-            staticSummary: `${nodeId}: ${batch.items.length} commands of ${parentId}`,
-          });
+          const child = await startChild(batchWorkflow, { workflowId: childId, args: [batch], staticSummary: `${nodeId}: ${batch.items.length} commands of ${parentId}` });
+          running.set(childId, child);
+          // Stops that came while the child was starting: a signal sent before it existed was lost.
+          const pending = batch.items.filter((it) => stoppedIds.has(it.taskId)).map((it) => it.taskId);
+          if (cancelled) await child.signal(stopSignal, {}).catch(() => undefined);
+          else if (pending.length > 0) await child.signal(stopSignal, { taskIds: pending }).catch(() => undefined);
+          out = await child.result();
         } catch (err) {
-          out = batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${(err as Error).message}`, 'failed'));
+          out = batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed'));
         } finally {
           running.delete(childId);
         }
@@ -106,18 +102,17 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
     }
   };
 
-  const all = Promise.all([...batchesByNode].map(([nodeId, batches]) => runNode(nodeId, batches)));
+  // Children run in a non-cancellable scope: cancelling the parent must not cancel them (their
+  // results, which say what ran, would be lost) but stop them by signal, then wait for their report.
+  const all = CancellationScope.nonCancellable(() => Promise.all([...batchesByNode].map(([nodeId, batches]) => runNode(nodeId, batches))));
   try {
-    await all;
+    await Promise.race([all, CancellationScope.current().cancelRequested]);
   } catch (err) {
     if (!isCancellation(err)) throw err;
-  }
-  // Cancelling the parent lands here: stop children and wait for them to report.
-  if (CancellationScope.current().consideredCancelled) {
     await CancellationScope.nonCancellable(async () => {
       cancelled = true;
-      await stopChildren();
-      await all.catch(() => undefined);
+      await signalRunning({});
+      await all;
     });
   }
   await CancellationScope.nonCancellable(() => releasePlacement({ taskId: parentId }));
@@ -165,11 +160,44 @@ function finish(parentId: string, started: number, results: CommandResult[], for
   };
 }
 
-function notRun(parentId: string, i: number, nodeId: string, error: string, state: TaskState): CommandResult {
+/** A command that got no result of its own; executed_on is '' when it never ran anywhere. */
+function notRun(parentId: string, i: number, nodeId: string, error: string, state: TaskState, routeReason = ''): CommandResult {
   return {
     success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: true, task_id: `${parentId}/${i}`,
-    error, duration_ms: 0, route_reason: '', truncated: false, workflow_url: '', state,
+    error, duration_ms: 0, route_reason: routeReason, truncated: false, workflow_url: '', state,
   };
+}
+
+/** The innermost message: "Child Workflow execution failed" alone tells a user nothing. */
+function errorText(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * max_parallel bounds commands in flight across the cluster, and each batch runs at a fixed
+ * concurrency: so use at most max_parallel nodes (the commands of the others move round-robin
+ * onto the ones placement gave most) and split it into per-node shares that sum to it exactly
+ * (largest remainder, at least 1 each).
+ */
+export function fitToMaxParallel(groups: Record<string, number[]>, maxParallel: number): Array<{ nodeId: string; indices: number[]; share: number }> {
+  const limit = Math.max(1, Math.floor(maxParallel));
+  const sorted = Object.entries(groups).sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1));
+  const kept = sorted.slice(0, limit).map(([nodeId, indices]) => ({ nodeId, indices: [...indices], share: 0 }));
+  sorted.slice(limit).flatMap(([, indices]) => indices).forEach((i, k) => kept[k % kept.length]!.indices.push(i));
+  const n = kept.reduce((sum, g) => sum + g.indices.length, 0);
+  const exact = kept.map((g) => (limit * g.indices.length) / n);
+  kept.forEach((g, k) => {
+    g.indices.sort((a, b) => a - b);
+    g.share = Math.max(1, Math.floor(exact[k]!));
+  });
+  const total = () => kept.reduce((sum, g) => sum + g.share, 0);
+  // Raising small shares to 1 may overshoot (take from the largest); rounding down undershoots.
+  while (total() > limit) kept.reduce((big, g) => (g.share > big.share ? g : big)).share--;
+  const byRemainder = kept.map((_, k) => k).sort((a, b) => (exact[b]! % 1) - (exact[a]! % 1));
+  for (let k = 0; total() < limit; k++) kept[byRemainder[k % kept.length]!]!.share++;
+  return kept;
 }
 
 function groupBy(nodes: string[]): Record<string, number[]> {

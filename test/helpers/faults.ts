@@ -47,9 +47,9 @@ export interface SpawnedWorker {
   kill9(): Promise<void>;
 }
 
-/** Start `cluster-router worker` with the harness env (hub + every node queue). */
-export function spawnWorker(h: FaultHarness): SpawnedWorker {
-  const child = spawn(process.execPath, [CLI, 'worker'], { env: h.env, stdio: ['ignore', 'ignore', 'pipe'] });
+/** Start `cluster-router worker [args]` with the harness env (default: hub + every node queue). */
+export function spawnWorker(h: FaultHarness, args: string[] = []): SpawnedWorker {
+  const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: h.env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (b: Buffer) => { err += b.toString(); });
   h.workers.add(child);

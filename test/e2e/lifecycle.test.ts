@@ -1,0 +1,172 @@
+// Issue C end to end: the life of a long task. Output far beyond what a result carries is paged
+// back byte for byte; wait_s: 0 hands back a task id that status / list / the CLI follow to the
+// end; a task outlives the MCP server that started it; search attributes find tasks by node/kind.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CLI, startHarness, structured, type Harness } from '../helpers/harness.js';
+
+interface Result {
+  task_id: string; state: string; success?: boolean; executed_on?: string; stdout?: string; stderr?: string;
+  return_code?: number | null; truncated?: boolean; error?: string | null;
+}
+interface Page { offset: number; next_offset: number; total_bytes: number; eof: boolean; data: string; encoding: string }
+interface Listed { task_id: string; state: string; node: string; command: string }
+
+const MiB = 1024 * 1024;
+// Deterministic and never repeating, so a page lost, doubled or shifted changes the checksum.
+const STDOUT_BYTES = 20 * MiB;
+const STDERR_BYTES = 3 * MiB;
+const GEN_OUT = `seq 1 3000000 | head -c ${STDOUT_BYTES}`;
+const GEN_ERR = `seq 5000000 6000000 | head -c ${STDERR_BYTES}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+describe('task lifecycle', () => {
+  let h: Harness;
+  before(async () => { h = await startHarness({ nodes: 2 }); });
+  after(async () => { await h?.close(); });
+
+  const call = async <T = Result>(name: string, args: Record<string, unknown>) => structured<T>(await h.mcp.callTool({ name, arguments: args }));
+  const settle = async (taskId: string, limitMs = 30_000): Promise<Result> => {
+    for (const end = Date.now() + limitMs; Date.now() < end; await sleep(200)) {
+      const s = await call('task_status', { task_id: taskId });
+      if (s.state !== 'running') return s;
+    }
+    throw new Error(`${taskId} still running after ${limitMs} ms`);
+  };
+  /** Visibility (list queries) trails the workflow by a moment: ask until `found` holds. */
+  const eventually = async <T>(what: string, ask: () => Promise<T>, found: (v: T) => boolean, limitMs = 10_000): Promise<T> => {
+    let last: T;
+    for (const end = Date.now() + limitMs; ; await sleep(250)) {
+      last = await ask();
+      if (found(last)) return last;
+      if (Date.now() > end) assert.fail(`${what}: not found in ${JSON.stringify(last).slice(0, 2000)}`);
+    }
+  };
+  const pageAll = async (taskId: string, stream: 'stdout' | 'stderr', total: number): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for (let offset = 0, pages = 0; ; pages++) {
+      const p = await call<Page>('task_output', { task_id: taskId, stream, offset, limit: MiB });
+      assert.equal(p.offset, offset);
+      assert.equal(p.total_bytes, total);
+      const bytes = Buffer.from(p.data, 'utf8');
+      assert.ok(bytes.length <= MiB, `page of ${bytes.length} bytes`);
+      assert.equal(p.next_offset, offset + bytes.length);
+      parts.push(bytes);
+      offset = p.next_offset;
+      if (p.eof) break;
+      assert.ok(bytes.length > 0 && pages < 100, 'paging makes no progress');
+    }
+    return Buffer.concat(parts);
+  };
+
+  it('task_output pages 20 MiB of stdout (and 3 MiB of stderr) back exactly; the result stays small', async () => {
+    const res = await h.mcp.callTool({ name: 'offload_to', arguments: { command: `${GEN_OUT}; ${GEN_ERR} >&2`, node_id: 'n1', wait_s: 120 } });
+    const r = structured<Result>(res);
+    assert.equal(r.state, 'completed', JSON.stringify(r).slice(0, 500));
+    assert.equal(r.truncated, true);
+    const marker = /\n\[\.\.\. (\d+) bytes omitted; read them with task_output \.\.\.\]\n/;
+    for (const [text, total] of [[r.stdout!, STDOUT_BYTES], [r.stderr!, STDERR_BYTES]] as const) {
+      const m = marker.exec(text);
+      assert.ok(m, `no omission marker in ${text.slice(0, 100)}`);
+      assert.ok(Buffer.byteLength(text) <= 64 * 1024 + m[0].length, `result carries ${Buffer.byteLength(text)} bytes`);
+      assert.equal(Buffer.byteLength(text) - m[0].length + Number(m[1]), total, 'head + omitted + tail = all');
+    }
+    assert.ok(r.stdout!.startsWith('1\n2\n3\n'));
+    // The whole tool answer (text + structured copy) stays far from Temporal's 2 MiB payload limit.
+    assert.ok(JSON.stringify(res.structuredContent).length < 200 * 1024, `result JSON is ${JSON.stringify(res.structuredContent).length} bytes`);
+
+    const out = await pageAll(r.task_id, 'stdout', STDOUT_BYTES);
+    const err = await pageAll(r.task_id, 'stderr', STDERR_BYTES);
+    assert.equal(out.length, STDOUT_BYTES);
+    assert.equal(err.length, STDERR_BYTES);
+    const nodeSide = await call('offload_to', { command: `${GEN_OUT} | sha256sum; ${GEN_ERR} | sha256sum`, node_id: 'n1' });
+    const [outSum, errSum] = nodeSide.stdout!.split('\n').map((l) => l.split(' ')[0]);
+    assert.equal(sha256(out), outSum, 'stdout checksum');
+    assert.equal(sha256(err), errSum, 'stderr checksum');
+    // The CLI reads the same store.
+    const logs = await h.cli(['logs', '--stderr', r.task_id]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.equal(sha256(logs.stdout), errSum);
+  });
+
+  it('wait_s: 0 returns a task id that task_status, task_list and the CLI follow to the end', async () => {
+    const started = await call('cluster_bash', { command: 'sleep 2; echo x', wait_s: 0 });
+    assert.equal(started.state, 'running');
+    assert.match(started.task_id, /^cmd-[0-9a-z]{26}$/);
+    const id = started.task_id;
+    assert.equal((await call('task_status', { task_id: id })).state, 'running');
+    await eventually('running task in task_list(state: running)', () => call<{ tasks: Listed[] }>('task_list', { state: 'running' }),
+      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'running'));
+    const cliRunning = await h.cli(['list', '--json']);
+    assert.equal(cliRunning.code, 0, cliRunning.stderr);
+    assert.equal((JSON.parse(cliRunning.stdout) as Listed[]).find((t) => t.task_id === id)?.state, 'running');
+
+    const done = await settle(id);
+    assert.equal(done.state, 'completed');
+    assert.equal(done.stdout, 'x\n');
+    await eventually('finished task in task_list()', () => call<{ tasks: Listed[] }>('task_list', {}),
+      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'completed' && t.command === 'sleep 2; echo x'));
+    const notRunning = await call<{ tasks: Listed[] }>('task_list', { state: 'running' });
+    assert.ok(!notRunning.tasks.some((t) => t.task_id === id), 'still listed as running');
+
+    const status = await h.cli(['status', id]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(status.stdout, 'x\n');
+    assert.match(status.stderr, new RegExp(`completed.*exit 0.*${id}`));
+    const logs = await h.cli(['logs', id]);
+    assert.equal(logs.stdout, 'x\n');
+  });
+
+  it('the CLI: submit --detach prints a task id; parallel --json exits 1 when a command fails', async () => {
+    const detached = await h.cli(['submit', '--detach', '--node', 'n2', 'echo detached']);
+    assert.equal(detached.code, 0, detached.stderr);
+    const id = detached.stdout.trim();
+    assert.match(detached.stdout, /^cmd-[0-9a-z]{26}\n$/);
+    const r = await settle(id);
+    assert.equal(r.stdout, 'detached\n');
+    assert.equal(r.executed_on, 'n2');
+
+    const par = await h.cli(['parallel', 'echo a', 'exit 2', '--json']);
+    assert.equal(par.code, 1, par.stderr);
+    const p = JSON.parse(par.stdout) as { task_id: string; state: string; results: Result[]; summary: { succeeded: number; failed: number } };
+    assert.equal(p.state, 'failed');
+    assert.equal(p.results.length, 2);
+    assert.deepEqual(p.results.map((c) => [c.task_id, c.stdout, c.return_code]), [[`${p.task_id}/0`, 'a\n', 0], [`${p.task_id}/1`, '', 2]]);
+    assert.deepEqual([p.summary.succeeded, p.summary.failed], [1, 1]);
+  });
+
+  it('search attributes find tasks by node and by kind with the temporal CLI', async () => {
+    const one = await call('offload_to', { command: 'true', node_id: 'n1' });
+    const fan = await call<{ task_id: string; state: string }>('parallel_execute', { commands: ['true', 'true'] });
+    assert.equal(fan.state, 'completed');
+    const list = (query: string) => async () => {
+      const r = await h.temporal(['workflow', 'list', '--query', query, '--limit', '100']);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    await eventually(`ClusterNode='n1' lists ${one.task_id}`, list("ClusterNode='n1'"), (out) => out.includes(one.task_id));
+    await eventually(`ClusterTaskKind='parallel' lists ${fan.task_id}`, list("ClusterTaskKind='parallel'"), (out) => out.includes(fan.task_id));
+    const commands = await list("ClusterTaskKind='command'")();
+    assert.ok(!commands.includes(fan.task_id), 'a fan-out is not listed as a command');
+    const onN2 = await list("ClusterNode='n2'")();
+    assert.ok(!onN2.includes(one.task_id), 'the n1 task is not listed under n2');
+  });
+
+  // Last: it replaces the harness's MCP client with one talking to a new server.
+  it('a task started before an MCP server restart is answered after it', async () => {
+    const started = await call('offload_to', { command: 'sleep 3; echo survived', node_id: 'n2', wait_s: 0 });
+    assert.equal(started.state, 'running');
+    await h.mcp.close(); // ends the `serve` process, its worker with it
+    const mcp = new Client({ name: 'clusterflow-e2e-restarted', version: '1.0.0' });
+    await mcp.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: h.env, stderr: 'ignore' }));
+    h.mcp = mcp; // closed by h.close()
+    const r = await settle(started.task_id, 60_000);
+    assert.equal(r.state, 'completed', JSON.stringify(r));
+    assert.equal(r.stdout, 'survived\n');
+    assert.equal(r.executed_on, 'n2');
+  });
+});

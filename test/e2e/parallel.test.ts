@@ -1,0 +1,181 @@
+// Issue C end to end: parallel_execute over 3 loopback sshd nodes + local, through the real MCP
+// SDK client: results in input order with their own task ids, cancel mid-way (nothing left
+// running on any node), progress notifications, and a fan-out no node can take.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { userInfo } from 'node:os';
+import { after, before, describe, it } from 'node:test';
+import { CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { startHarness, structured, type Harness } from '../helpers/harness.js';
+
+interface Result {
+  success: boolean; executed_on: string; stdout: string; stderr: string; return_code: number | null;
+  task_id: string; state: string; error: string | null; route_reason: string;
+}
+interface Summary { total: number; succeeded: number; failed: number; cancelled: number; by_node: Record<string, { succeeded: number; failed: number }> }
+interface Fanout { task_id: string; state: string; results?: Result[]; summary?: Summary; progress?: { total: number; done: number } }
+
+const NOT_STARTED = 'cancelled before it started';
+// Every loopback node is this machine; fixed quiet figures keep a busy moment from skewing placement.
+const QUIET = 'echo cpu_percent=10; echo memory_percent=20; echo load1=0.2';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('parallel_execute', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({
+      nodes: 3,
+      extraNodeYaml: Object.fromEntries(['local', 'n1', 'n2', 'n3'].map((id) => [id, { metrics_command: QUIET }])),
+    });
+  });
+  after(async () => { await h?.close(); });
+
+  const call = async (name: string, args: Record<string, unknown>) => structured<Fanout & Result>(await h.mcp.callTool({ name, arguments: args }));
+  /** task_status until the task is no longer running. */
+  const settle = async (taskId: string, limitMs = 30_000): Promise<Fanout> => {
+    for (const end = Date.now() + limitMs; Date.now() < end; await sleep(200)) {
+      const s = await call('task_status', { task_id: taskId });
+      if (s.state !== 'running') return s;
+    }
+    throw new Error(`${taskId} still running after ${limitMs} ms`);
+  };
+
+  it('50 commands with mixed exit codes: results in input order, each with its own task id and status', async () => {
+    const commands = Array.from({ length: 50 }, (_, i) => `echo ${i}; exit ${i % 4}`);
+    const r = await call('parallel_execute', { commands, max_parallel: 16, wait_s: 60 });
+    assert.match(r.task_id, /^par-[0-9a-z]{26}$/);
+    assert.equal(r.state, 'failed', 'some commands exit non-zero');
+    assert.equal(r.results!.length, 50);
+    const byNode: Record<string, { succeeded: number; failed: number }> = {};
+    r.results!.forEach((c, i) => {
+      assert.equal(c.task_id, `${r.task_id}/${i}`);
+      assert.equal(c.stdout, `${i}\n`, `stdout of ${i}`);
+      assert.equal(c.return_code, i % 4, `return_code of ${i}`);
+      assert.equal(c.success, i % 4 === 0);
+      assert.equal(c.state, i % 4 === 0 ? 'completed' : 'failed');
+      assert.match(c.executed_on, /^(local|n[123])$/);
+      const b = (byNode[c.executed_on] ??= { succeeded: 0, failed: 0 });
+      if (c.success) b.succeeded++;
+      else b.failed++;
+    });
+    assert.deepEqual(r.summary, { total: 50, succeeded: 13, failed: 37, cancelled: 0, by_node: byNode });
+    assert.ok(Object.keys(byNode).length >= 2, `spread over several nodes: ${JSON.stringify(byNode)}`);
+    for (const i of [0, 1, 2, 3, 17, 49]) {
+      const s = await call('task_status', { task_id: `${r.task_id}/${i}` });
+      assert.deepEqual(s, r.results![i], `task_status of command ${i}`);
+      // A command of a fan-out has no workflow of its own: it links to the fan-out's page.
+      assert.match((s as unknown as { workflow_url: string }).workflow_url, new RegExp(`/workflows/${r.task_id}$`));
+    }
+    const parent = await call('task_status', { task_id: r.task_id });
+    assert.deepEqual(parent.summary, r.summary);
+  });
+
+  it('cancelling a fan-out mid-way kills what runs, never starts the rest, and leaves nothing on any node', async () => {
+    // A unique sleep length marks this test's processes (other tests share the node users).
+    const mark = `5.${randomInt(100_000, 999_999)}`;
+    const commands = Array.from({ length: 30 }, (_, i) => `sleep ${mark}; echo done-${i}`);
+    const started = await call('parallel_execute', { commands, max_parallel: 3, wait_s: 0 });
+    assert.equal(started.state, 'running');
+    assert.match(started.task_id, /^par-/);
+    await sleep(1500);
+    const cancelledAt = Date.now();
+    const ack = await call('task_cancel', { task_id: started.task_id });
+    const r = ack.state === 'running' ? await settle(started.task_id) : ack;
+    assert.equal(r.state, 'cancelled');
+    assert.ok(Date.now() - cancelledAt < 5000, `cancel took ${Date.now() - cancelledAt} ms (the sleeps last 5 s)`);
+    const results = r.results!;
+    assert.equal(results.length, 30);
+    const killed = results.filter((c) => c.error !== NOT_STARTED);
+    const neverStarted = results.filter((c) => c.error === NOT_STARTED);
+    for (const c of results) {
+      assert.equal(c.state, 'cancelled', `${c.task_id}: ${JSON.stringify(c)}`);
+      assert.equal(c.success, false);
+      assert.doesNotMatch(c.stdout, /done-/, `${c.task_id} finished after the cancel`);
+    }
+    for (const c of killed) {
+      assert.match(c.error ?? '', /cancelled; the command's process group was killed on /);
+      assert.match(c.executed_on, /^(local|n[123])$/);
+    }
+    for (const c of neverStarted) assert.equal(c.executed_on, '', `${c.task_id} never ran anywhere`);
+    // max_parallel bounds what runs at once across the cluster, so at most 3 were running.
+    assert.ok(killed.length >= 1 && killed.length <= 3, `running at cancel: ${killed.length}`);
+    assert.equal(neverStarted.length, 30 - killed.length);
+    // The summary: all cancelled, and by_node counts only the commands that ran.
+    const s = r.summary!;
+    assert.deepEqual([s.total, s.succeeded, s.failed, s.cancelled], [30, 0, 0, 30]);
+    const ranByNode: Record<string, number> = {};
+    for (const c of killed) ranByNode[c.executed_on] = (ranByNode[c.executed_on] ?? 0) + 1;
+    assert.deepEqual(Object.fromEntries(Object.entries(s.by_node).map(([id, b]) => [id, b.succeeded + b.failed])), ranByNode);
+    // Every node's user (and ours, for the local node): no sleep of this fan-out survives.
+    for (const user of [...h.cluster.nodes.map((n) => n.user), userInfo().username]) {
+      const ps = execFileSync('ps', ['-u', user, '-o', 'args='], { encoding: 'utf8' }).split('\n');
+      const left = ps.filter((l) => l.includes(`sleep ${mark}`) && !l.includes('sshd'));
+      assert.deepEqual(left, [], `still running as ${user}`);
+    }
+    // Each command's own status says the same.
+    const one = await call('task_status', { task_id: `${r.task_id}/29` });
+    assert.equal(one.state, 'cancelled');
+  });
+
+  it('cancelling one command of a fan-out stops only it, whether running or not yet started', async () => {
+    // Two nodes, one command at a time each, three commands each in index order: 0 runs first, 5 runs last.
+    const commands = Array.from({ length: 6 }, (_, i) => `sleep 2.5; echo ok-${i}`);
+    const { task_id: id } = await call('parallel_execute', { commands, max_parallel: 2, wait_s: 0 });
+    await sleep(700);
+    const running = await call('task_cancel', { task_id: `${id}/0` });
+    assert.equal(running.state, 'cancelled', JSON.stringify(running));
+    assert.match(running.error ?? '', /process group was killed/);
+    const t0 = Date.now();
+    const queued = await call('task_cancel', { task_id: `${id}/5` });
+    assert.equal(queued.state, 'cancelled', JSON.stringify(queued));
+    assert.equal(queued.error, NOT_STARTED);
+    assert.equal(queued.executed_on, '');
+    // Answered when the batch hears of it (≤ 1 s), not when its turn would have come (≈ 5 s in).
+    assert.ok(Date.now() - t0 < 2000, `cancelling the queued command took ${Date.now() - t0} ms`);
+    const r = await settle(id);
+    assert.deepEqual(r.results!.map((c) => c.state), ['cancelled', 'completed', 'completed', 'completed', 'completed', 'cancelled']);
+    for (const i of [1, 2, 3, 4]) assert.equal(r.results![i]!.stdout, `ok-${i}\n`);
+    assert.equal(r.results![0]!.stdout, '');
+    assert.deepEqual([r.summary!.succeeded, r.summary!.failed, r.summary!.cancelled], [4, 0, 2]);
+  });
+
+  it('sends progress notifications (done/total) while it waits', async () => {
+    const seen: Progress[] = [];
+    const res = await h.mcp.callTool(
+      { name: 'parallel_execute', arguments: { commands: Array.from({ length: 20 }, () => 'sleep 0.5'), max_parallel: 2, wait_s: 60 } },
+      CallToolResultSchema,
+      { onprogress: (p) => seen.push(p), resetTimeoutOnProgress: true },
+    );
+    const r = structured<Fanout & { duration_ms: number }>(res);
+    assert.equal(r.state, 'completed');
+    assert.equal(r.summary!.succeeded, 20);
+    // Two at a time over four nodes: ten rounds of half a second, not fewer.
+    assert.ok(r.duration_ms >= 10 * 500, `20 × sleep 0.5 two at a time took ${r.duration_ms} ms`);
+    assert.ok(seen.length >= 1, 'no progress notification');
+    for (const p of seen) {
+      assert.equal(p.total, 20);
+      assert.ok(p.progress >= 0 && p.progress <= 20, `progress ${p.progress}`);
+    }
+    assert.ok(seen.some((p) => p.progress > 0), `progress never moved: ${JSON.stringify(seen)}`);
+    for (let k = 1; k < seen.length; k++) assert.ok(seen[k]!.progress >= seen[k - 1]!.progress, 'progress went backwards');
+  });
+
+  it('a fan-out no node can take is an error naming why each node was excluded (as cluster_bash)', async () => {
+    const commands = ['echo a', 'echo b', 'echo c'];
+    const res = await h.mcp.callTool({ name: 'parallel_execute', arguments: { commands, requires_os: 'macos', wait_s: 30 } });
+    assert.equal(res.isError, true);
+    const text = (res.content as Array<{ text: string }>)[0]!.text;
+    for (const id of ['n1', 'n2', 'n3']) assert.match(text, new RegExp(`${id}.*linux`), `reason for ${id} in: ${text}`);
+    const r = res.structuredContent as unknown as Fanout;
+    assert.equal(r.state, 'failed');
+    assert.equal(r.results!.length, 3);
+    for (const c of r.results!) {
+      assert.equal(c.success, false);
+      assert.equal(c.executed_on, '');
+      assert.match(c.error ?? '', /macos/);
+    }
+    const single = await h.mcp.callTool({ name: 'cluster_bash', arguments: { command: 'make -v', requires_os: 'macos' } });
+    assert.equal(single.isError, true, 'cluster_bash answers the same way');
+  });
+});
