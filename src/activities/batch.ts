@@ -62,11 +62,27 @@ export function createBatchActivities(rt: Runtime) {
         ctx.heartbeat({ done });
         void checkStop();
       }, CHECK_MS);
-      const onCancel = () => { stopAll = true; for (const id of aborts.keys()) abort(id); };
+      // Only a cancel the workflow asked for stops the batch. Temporal also cancels an attempt it has
+      // given up on (heartbeat timeout, worker shutdown on a restart, not found): then this attempt
+      // launches nothing more and lets go; the next attempt re-attaches to the running commands.
+      let leaving = false;
+      let leave: (err: unknown) => void = () => undefined;
+      const left = new Promise<never>((_, reject) => { leave = reject; });
+      left.catch(() => undefined);
+      const onCancel = () => {
+        if (!cancelRequested(ctx)) {
+          leaving = true;
+          leave(ctx.cancellationSignal.reason);
+          return;
+        }
+        stopAll = true;
+        for (const id of aborts.keys()) abort(id);
+      };
       ctx.cancellationSignal.addEventListener('abort', onCancel);
+      if (ctx.cancellationSignal.aborted) onCancel();
 
       const lane = async () => {
-        while (next < batch.items.length) {
+        while (!leaving && next < batch.items.length) {
           const k = next++;
           const item = batch.items[k]!;
           if (stopAll || stopped.has(item.taskId)) {
@@ -90,7 +106,7 @@ export function createBatchActivities(rt: Runtime) {
         }
       };
       try {
-        await Promise.all(Array.from({ length: Math.max(1, Math.min(batch.concurrency, batch.items.length)) }, lane));
+        await Promise.race([Promise.all(Array.from({ length: Math.max(1, Math.min(batch.concurrency, batch.items.length)) }, lane)), left]);
       } finally {
         clearInterval(poll);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
@@ -98,6 +114,12 @@ export function createBatchActivities(rt: Runtime) {
       return results;
     },
   };
+}
+
+/** True for a cancel the workflow requested, not for an attempt Temporal abandoned (as runCommand). */
+function cancelRequested(ctx: Context): boolean {
+  const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
+  return ctx.cancellationDetails?.cancelRequested === true || reason?.message === 'CANCELLED';
 }
 
 /** It never ran anywhere: executed_on is '' (the summary's by_node counts only commands that ran). */

@@ -7,6 +7,7 @@ import { killScript, parseRunOutput, runScript } from '../ssh/detachedRun.js';
 import type { Exec } from './exec.js';
 
 export const KILL_GRACE_S = 5;
+const KILL_RETRY_MS = 200;
 
 export type RunOneInput = Omit<RunCommandInput, 'nodeId'>;
 
@@ -28,10 +29,20 @@ export async function runOne(rt: Runtime, node: NodeConfig, exec: Exec, input: R
   const errOut: Buffer[] = [];
   const end: { outcome: 'done' | 'timed_out' | 'cancelled' } = { outcome: 'done' };
   let killing: Promise<unknown> | undefined;
+  let runEnded = false; // the run script returned: nothing left to kill
+  const killOnce = async (): Promise<boolean> => {
+    let said = '';
+    await exec(killScript(runIdFor(input.taskId), { graceS: KILL_GRACE_S, baseDir }), { onStdout: (b: Buffer) => { said += b.toString(); } });
+    return !said.startsWith('absent');
+  };
   const kill = (why: 'timed_out' | 'cancelled') => {
     if (killing) return;
     end.outcome = why;
-    killing = exec(killScript(runIdFor(input.taskId), { graceS: KILL_GRACE_S, baseDir })).catch(() => undefined);
+    // A kill that lands before the launcher claimed the run finds nothing ("absent") and would let
+    // the command start after all: ask again while the run script is still on its way.
+    killing = (async () => {
+      while (!(await killOnce()) && !runEnded) await new Promise((r) => setTimeout(r, KILL_RETRY_MS));
+    })().catch(() => undefined);
   };
   const timer = setTimeout(() => kill('timed_out'), input.timeoutS * 1000);
   const onAbort = () => kill('cancelled');
@@ -41,7 +52,7 @@ export async function runOne(rt: Runtime, node: NodeConfig, exec: Exec, input: R
     const exit = await exec(runScript({ runId: runIdFor(input.taskId), command: input.command, cwd: input.cwd, env: input.env, baseDir }), {
       onStdout: (b: Buffer) => { out.push(b); opts.onBytes?.(b.length); },
       onStderr: (b: Buffer) => { errOut.push(b); opts.onBytes?.(b.length); },
-    });
+    }).finally(() => { runEnded = true; });
     await killing;
     const run = parseRunOutput(Buffer.concat(out), Buffer.concat(errOut), exit);
     const capture = rt.outputs.open(input.taskId, opts.streamCap);

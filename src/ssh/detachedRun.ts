@@ -149,6 +149,9 @@ exit "$X"`;
 /** TERM the run's group, wait up to graceS for it to go, then KILL; prints what it did. */
 export function killScript(runId: string, opts: { graceS?: number; baseDir?: string } = {}): string {
   const polls = Math.max(0, Math.round((opts.graceS ?? 5) * 20));
+  // Each poll also runs ps, so on a loaded node 100 polls take far longer than 5 s: a wall-clock
+  // deadline (whole seconds, hence +1) bounds the grace too. It lasts [graceS, ceil(graceS) + 1] s.
+  const graceCeilS = Math.ceil(opts.graceS ?? 5) + 1;
   return `${prelude(runId, opts.baseDir)}
 ${ALIVE_FN}
 if [ ! -e "$P.claim" ]; then echo "absent: no run ${runId}"; exit 0; fi
@@ -160,7 +163,8 @@ cf_read_pgid
 # A group that ended by itself keeps its own verdict (done or lost), not "killed".
 if ! cf_alive; then [ -n "$G" ] && rm -f "$P.kill"; echo "gone: no live process in group \${G:-?}"; exit 0; fi
 kill -TERM -"$G" 2>/dev/null
-i=0; while cf_alive && [ $i -lt ${polls} ]; do ${POLL}; i=$((i + 1)); done
+D=$(($(date +%s) + ${graceCeilS}))
+i=0; while cf_alive && [ $i -lt ${polls} ] && [ "$(date +%s)" -lt "$D" ]; do ${POLL}; i=$((i + 1)); done
 if ! cf_alive; then echo "terminated: group $G exited after TERM"; exit 0; fi
 echo KILL >"$P.kill"; kill -KILL -"$G" 2>/dev/null
 i=0; while cf_alive && [ $i -lt 40 ]; do ${POLL}; i=$((i + 1)); done

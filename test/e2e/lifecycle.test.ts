@@ -3,6 +3,8 @@
 // end; a task outlives the MCP server that started it; search attributes find tasks by node/kind.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -26,8 +28,12 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 
 describe('task lifecycle', () => {
   let h: Harness;
+  let restarted: Client | undefined;
   before(async () => { h = await startHarness({ nodes: 2 }); });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await restarted?.close();
+    await h?.close();
+  });
 
   const call = async <T = Result>(name: string, args: Record<string, unknown>) => structured<T>(await h.mcp.callTool({ name, arguments: args }));
   const settle = async (taskId: string, limitMs = 30_000): Promise<Result> => {
@@ -94,7 +100,10 @@ describe('task lifecycle', () => {
   });
 
   it('wait_s: 0 returns a task id that task_status, task_list and the CLI follow to the end', async () => {
-    const started = await call('cluster_bash', { command: 'sleep 2; echo x', wait_s: 0 });
+    // Runs until the test opens the gate, so "still running" holds however slow the machine is.
+    const gate = path.join(h.dir, 'gate');
+    const command = `while [ ! -e ${gate} ]; do sleep 0.1; done; echo x`;
+    const started = await call('cluster_bash', { command, wait_s: 0 });
     assert.equal(started.state, 'running');
     assert.match(started.task_id, /^cmd-[0-9a-z]{26}$/);
     const id = started.task_id;
@@ -104,12 +113,14 @@ describe('task lifecycle', () => {
     const cliRunning = await h.cli(['list', '--json']);
     assert.equal(cliRunning.code, 0, cliRunning.stderr);
     assert.equal((JSON.parse(cliRunning.stdout) as Listed[]).find((t) => t.task_id === id)?.state, 'running');
+    assert.equal((await call('task_status', { task_id: id })).state, 'running');
+    writeFileSync(gate, '');
 
     const done = await settle(id);
     assert.equal(done.state, 'completed');
     assert.equal(done.stdout, 'x\n');
     await eventually('finished task in task_list()', () => call<{ tasks: Listed[] }>('task_list', {}),
-      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'completed' && t.command === 'sleep 2; echo x'));
+      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'completed' && t.command === command));
     const notRunning = await call<{ tasks: Listed[] }>('task_list', { state: 'running' });
     assert.ok(!notRunning.tasks.some((t) => t.task_id === id), 'still listed as running');
 
@@ -157,16 +168,23 @@ describe('task lifecycle', () => {
   });
 
   // Last: it replaces the harness's MCP client with one talking to a new server.
-  it('a task started before an MCP server restart is answered after it', async () => {
-    const started = await call('offload_to', { command: 'sleep 3; echo survived', node_id: 'n2', wait_s: 0 });
-    assert.equal(started.state, 'running');
+  it('a command and a fan-out started before an MCP server restart run on and are answered after it', async () => {
+    // Longer than the SDK client takes to end the server (stdin closed, TERM after 2 s, KILL after 4 s).
+    const one = await call('offload_to', { command: 'sleep 5; echo survived', node_id: 'n2', wait_s: 0 });
+    const fan = await call('parallel_execute', { commands: [0, 1, 2].map((i) => `sleep 5; echo fan-${i}`), max_parallel: 3, wait_s: 0 });
+    assert.deepEqual([one.state, fan.state], ['running', 'running']);
+    await sleep(1000); // every command is running on its node
     await h.mcp.close(); // ends the `serve` process, its worker with it
-    const mcp = new Client({ name: 'clusterflow-e2e-restarted', version: '1.0.0' });
-    await mcp.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: h.env, stderr: 'ignore' }));
-    h.mcp = mcp; // closed by h.close()
-    const r = await settle(started.task_id, 60_000);
+    restarted = new Client({ name: 'clusterflow-e2e-restarted', version: '1.0.0' });
+    await restarted.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: h.env, stderr: 'ignore' }));
+    h.mcp = restarted; // `call` goes to the new server from here on
+    const r = await settle(one.task_id, 60_000);
     assert.equal(r.state, 'completed', JSON.stringify(r));
     assert.equal(r.stdout, 'survived\n');
     assert.equal(r.executed_on, 'n2');
+    // The worker that went away left the commands running; the next one re-attached to them.
+    const f = await settle(fan.task_id, 60_000) as Result & { results: Result[] };
+    assert.equal(f.state, 'completed', JSON.stringify(f).slice(0, 1000));
+    assert.deepEqual(f.results.map((c) => c.stdout), ['fan-0\n', 'fan-1\n', 'fan-2\n']);
   });
 });

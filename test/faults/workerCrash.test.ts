@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CommandResult } from '../../src/shared.js';
 import {
-  faultSummary, resultOf, spawnWorker, startFaultHarness, startTask, temporalClient, waitFor, type FaultHarness, type SpawnedWorker,
+  faultSummary, lastAttempt, resultOf, spawnWorker, startFaultHarness, startTask, temporalClient, waitFor, type FaultHarness, type SpawnedWorker,
 } from '../helpers/faults.js';
 
 const ROUNDS = 20;
@@ -75,7 +75,7 @@ describe('faults: worker SIGKILLed mid-command', () => {
       const n = await starts(i);
       if (!r || !r.success || r.stdout !== 'done\n') lost++;
       if (n > 1) duplicated++;
-      if (await finishedOnRetry(taskId)) retried++;
+      if ((await lastAttempt(temporal.client, taskId)) > 1) retried++;
       assert.ok(r, `task ${i} (${taskId}) has no result after 60 s`);
       assert.equal(r.success, true, JSON.stringify(r));
       assert.equal(r.stdout, 'done\n');
@@ -91,11 +91,4 @@ describe('faults: worker SIGKILLed mid-command', () => {
     // Proof that every kill hit a running attempt (else the test proves nothing).
     assert.equal(retried, ROUNDS);
   });
-
-  /** True when runCommand's successful attempt was not the first (the kill hit a running attempt). */
-  async function finishedOnRetry(taskId: string): Promise<boolean> {
-    const history = await temporal.client.workflow.getHandle(taskId).fetchHistory();
-    const attempts = (history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
-    return Math.max(...attempts) > 1;
-  }
 });

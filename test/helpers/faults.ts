@@ -74,6 +74,12 @@ export async function resultOf(client: TemporalClient, taskId: string): Promise<
   return client.workflow.getHandle(taskId).result() as Promise<CommandResult>;
 }
 
+/** The highest runCommand attempt in a task's history: > 1 means a fault hit a running attempt. */
+export async function lastAttempt(client: TemporalClient, taskId: string): Promise<number> {
+  const history = await client.workflow.getHandle(taskId).fetchHistory();
+  return Math.max(0, ...(history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0));
+}
+
 export interface Proc { pid: number; comm: string; args: string }
 
 /** Every process of `user` except its sshd session processes (our pooled connections). */
