@@ -41,6 +41,8 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       },
       maxConcurrentWorkflowTaskExecutions: 100,
       maxCachedWorkflows: 2000,
+      // A dead worker's sticky queue delays its workflows' next task by this much.
+      stickyQueueScheduleToStartTimeout: '3 seconds',
     }));
   }
   const nodeActivities = { ...createNodeActivities(rt), ...createBatchActivities(rt) };
@@ -53,6 +55,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       activities: nodeActivities,
       // Slots beyond what the node may run would only queue inside the SSH pool.
       maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel),
+      // Cancellation reaches an activity only with a heartbeat response; the SDK's default
+      // throttle (0.8 × heartbeat timeout = 16 s) would make task_cancel take that long.
+      maxHeartbeatThrottleInterval: '1 second',
     }));
   }
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);

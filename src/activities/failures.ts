@@ -1,20 +1,29 @@
-// Transport errors become typed ApplicationFailures; the workflows' retry policies know which are final.
+// Transport errors become typed ApplicationFailures; the workflows' retry policies know which
+// are final, and commandWorkflow re-routes NodeUnreachable only.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Runtime } from '../runtime.js';
 import { FailureType, type NodeConfig } from '../shared.js';
 import { SshError } from '../ssh/errors.js';
 
-export function toFailure(err: unknown, node: NodeConfig, rt: Runtime): ApplicationFailure {
+export const CONNECTION_LOST = 'ConnectionLost';
+
+/**
+ * `sent`: the command was handed to a live connection (by this or an earlier attempt), so it
+ * may be running on the node: an unreachable node is then 'ConnectionLost' (retried, to
+ * re-attach), never a re-route that would run it a second time elsewhere.
+ */
+export function toFailure(err: unknown, node: NodeConfig, rt: Runtime, sent = false): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const e = err instanceof SshError ? err : null;
   const msg = `${node.id}: ${err instanceof Error ? err.message : String(err)}`;
-  if (!e) return ApplicationFailure.retryable(msg, FailureType.NodeUnreachable);
+  if (!e) return ApplicationFailure.retryable(msg, sent ? CONNECTION_LOST : FailureType.NodeUnreachable);
   if (e.kind === 'host-key') return ApplicationFailure.nonRetryable(msg, FailureType.HostKey);
   if (e.kind === 'auth') return ApplicationFailure.nonRetryable(msg, FailureType.Auth);
   if (e.kind === 'connect' || e.kind === 'dns' || e.kind === 'timeout') {
     rt.resolver.invalidate(node.id);
+    if (sent) return ApplicationFailure.retryable(`${msg}; the command was already sent to ${node.id} and may have run there, so it is not re-run elsewhere`, CONNECTION_LOST);
     return ApplicationFailure.retryable(msg, FailureType.NodeUnreachable);
   }
   // Lost mid-run or a channel failure: the next attempt re-attaches to the detached command.
-  return ApplicationFailure.retryable(msg, 'ConnectionLost');
+  return ApplicationFailure.retryable(msg, CONNECTION_LOST);
 }

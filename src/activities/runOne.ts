@@ -14,6 +14,15 @@ export type RunOneInput = Omit<RunCommandInput, 'nodeId'>;
 export interface RunOneOptions {
   /** Aborting kills the command's process group and gives state "cancelled". */
   signal?: AbortSignal;
+  /**
+   * Aborting lets go without killing: the exec is dropped and runOne rejects with the reason.
+   * For attempts Temporal gave up on: the next attempt re-attaches to the still-running command.
+   */
+  detach?: AbortSignal;
+  /** The command was handed to a live connection: from now on it may run on the node. */
+  onSent?: () => void;
+  /** When the command's own timeout ends (ms since epoch); default now + timeoutS. Retries keep the first deadline. */
+  deadline?: number;
   /** Bytes of each stream carried in the result (head + tail); the store keeps everything. */
   streamCap?: number;
   onBytes?: (n: number) => void;
@@ -44,7 +53,7 @@ export async function runOne(rt: Runtime, node: NodeConfig, exec: Exec, input: R
       while (!(await killOnce()) && !runEnded) await new Promise((r) => setTimeout(r, KILL_RETRY_MS));
     })().catch(() => undefined);
   };
-  const timer = setTimeout(() => kill('timed_out'), input.timeoutS * 1000);
+  const timer = setTimeout(() => kill('timed_out'), Math.max(0, (opts.deadline ?? started + input.timeoutS * 1000) - Date.now()));
   const onAbort = () => kill('cancelled');
   if (opts.signal?.aborted) onAbort();
   opts.signal?.addEventListener('abort', onAbort);

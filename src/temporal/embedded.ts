@@ -34,8 +34,9 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
     if (prev && isAlive(prev.pid) && (await answers(`127.0.0.1:${prev.port}`, 3000))) {
       return describe(prev, dbFile, logFile, true);
     }
-    const port = await choosePort(env.CLUSTERFLOW_TEMPORAL_PORT, 7233);
-    const uiPort = await choosePort(env.CLUSTERFLOW_TEMPORAL_UI_PORT, port + 1000);
+    // A restart keeps the previous ports when free, so long-running clients reconnect.
+    const port = await choosePort(env.CLUSTERFLOW_TEMPORAL_PORT, prev?.port, 7233);
+    const uiPort = await choosePort(env.CLUSTERFLOW_TEMPORAL_UI_PORT, prev?.uiPort, port + 1000);
     const args = [
       'server', 'start-dev',
       '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
@@ -127,10 +128,12 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** `wanted` (env) wins; "0" or a busy preferred port means any free port. */
-async function choosePort(wanted: string | undefined, preferred: number): Promise<number> {
+/** `wanted` (env) wins; otherwise the previous port (or the default) when free, else any free port. */
+async function choosePort(wanted: string | undefined, previous: number | undefined, fallback: number): Promise<number> {
   if (wanted && wanted !== '0') return Number(wanted);
-  if (wanted !== '0' && (await portFree(preferred))) return preferred;
+  // "0" (tests) never takes the well-known default, so it cannot clash with a user's instance.
+  const preferred = previous ?? (wanted === '0' ? undefined : fallback);
+  if (preferred !== undefined && (await portFree(preferred))) return preferred;
   return freePort();
 }
 

@@ -6,6 +6,7 @@ import {
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -22,6 +23,9 @@ const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeo
 /** Failures that mean "the command never started there", so an auto-routed task may go elsewhere. */
 const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
 const MAX_REROUTES = 2;
+/** Must match CONNECTION_LOST in activities/failures.ts (workflow code cannot import activity code). */
+const CONNECTION_LOST = 'ConnectionLost';
+const REATTACH_PAUSE_MS = 5000;
 const DEFAULT_HEARTBEAT_TIMEOUT_S = 20;
 
 /** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
@@ -55,10 +59,15 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
   const autoRouted = !spec.nodeId;
   const excluded: string[] = [];
   const notes: string[] = [];
+  const deadline = started + spec.timeoutS * 1000;
+  // Set once the command may be running on a node we lost: from then on only re-attach there.
+  let pinned: { nodeId: string; routeReason: string } | undefined;
   for (;;) {
     let nodeId: string;
     let routeReason: string;
-    if (spec.nodeId) {
+    if (pinned) {
+      ({ nodeId, routeReason } = pinned);
+    } else if (spec.nodeId) {
       nodeId = spec.nodeId;
       routeReason = `explicit: offload to ${nodeId}`;
     } else {
@@ -68,12 +77,12 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         return finish(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted));
       }
     }
-    if (notes.length) routeReason = `${routeReason} (after ${notes.join('; ')})`;
+    if (notes.length && !pinned) routeReason = `${routeReason} (after ${notes.join('; ')})`;
     upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
     try {
       const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS)({
         taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
-        timeoutS: spec.timeoutS, routeReason, autoRouted,
+        timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
       });
       return finish({ ...result, duration_ms: Date.now() - started });
     } catch (err) {
@@ -86,7 +95,17 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         notes.push(`${nodeId} unreachable: ${errorText(err)}`);
         continue;
       }
-      return finish(failed(taskId, started, nodeId, errorText(err), routeReason, autoRouted));
+      // The connection died after the command was sent: keep re-attaching to it on that node
+      // until its own timeout, so a node that comes back in time still yields the real result.
+      if (type === CONNECTION_LOST && Date.now() + REATTACH_PAUSE_MS < deadline) {
+        pinned = { nodeId, routeReason };
+        await sleep(REATTACH_PAUSE_MS);
+        continue;
+      }
+      const why = type === CONNECTION_LOST
+        ? `${errorText(err)}; lost contact with ${nodeId} until the ${spec.timeoutS} s timeout, so the command's outcome is unknown (it may still be running there)`
+        : errorText(err);
+      return finish(failed(taskId, started, nodeId, why, routeReason, autoRouted));
     } finally {
       if (autoRouted) await CancellationScope.nonCancellable(() => releasePlacement({ taskId }));
     }
