@@ -25,8 +25,9 @@ export const stopQuery = defineQuery<{ all: boolean; taskIds: string[] }>('stopS
 export const progressQuery = defineQuery<{ total: number; done: number; by_node: Record<string, number> }>('progress');
 
 /**
- * parallel_execute: place every command (light → local, heavy spread by load with
- * reservations), then run one child workflow per node-batch whose activity runs its commands
+ * parallel_execute: place every command (spread by load and capacity with reservations; a
+ * fan-out is for throughput, so light commands go to the nodes too), fit the spread to
+ * max_parallel, then run one child workflow per node-batch whose activity runs its commands
  * over the SSH pool. Every command keeps its own task id (`<parent>/<i>`) and result.
  * Children run per node one after another and across nodes at once; cancelling the parent
  * stops every child, which kills running commands and reports which ran.
