@@ -61,6 +61,11 @@ export async function runOne(rt: Runtime, node: NodeConfig, exec: Exec, input: R
     const exit = await exec(runScript({ runId: runIdFor(input.taskId), command: input.command, cwd: input.cwd, env: input.env, baseDir }), {
       onStdout: (b: Buffer) => { out.push(b); opts.onBytes?.(b.length); },
       onStderr: (b: Buffer) => { errOut.push(b); opts.onBytes?.(b.length); },
+      onSent: opts.onSent,
+      signal: opts.detach,
+    }).catch((err: unknown) => {
+      if (opts.detach?.aborted) throw opts.detach.reason;
+      throw err;
     }).finally(() => { runEnded = true; });
     await killing;
     const run = parseRunOutput(Buffer.concat(out), Buffer.concat(errOut), exit);
