@@ -8,6 +8,7 @@ import { FailureType, type BatchInput, type CommandResult } from '../shared.js';
 import { stopQuery } from '../workflows/parallel.js';
 import { execFor, type Exec } from './exec.js';
 import { runOne } from './runOne.js';
+import { cancelRequested } from './node.js';
 import { toFailure } from './failures.js';
 
 const CHECK_MS = 1000;
@@ -116,11 +117,6 @@ export function createBatchActivities(rt: Runtime) {
   };
 }
 
-/** True for a cancel the workflow requested, not for an attempt Temporal abandoned (as runCommand). */
-function cancelRequested(ctx: Context): boolean {
-  const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
-  return ctx.cancellationDetails?.cancelRequested === true || reason?.message === 'CANCELLED';
-}
 
 /** It never ran anywhere: executed_on is '' (the summary's by_node counts only commands that ran). */
 function cancelledBeforeStart(taskId: string, routeReason: string): CommandResult {

@@ -182,13 +182,17 @@ function safely<A>(handler: (args: A) => Promise<CallToolResult>): (args: A) => 
   };
 }
 
-/** Heartbeat-style progress (elapsed seconds) while waiting, only when the caller asked for it. */
+/** Progress while waiting (done/total, or elapsed seconds), only when the caller asked for it. */
 export async function withProgress<T>(extra: Extra, work: () => Promise<T>, total?: () => { progress: number; total?: number; message?: string }): Promise<T> {
   const token = extra._meta?.progressToken;
   if (token === undefined) return work();
   const started = Date.now();
+  let last = -1;
   const timer = setInterval(() => {
     const p = total?.() ?? { progress: Math.round((Date.now() - started) / 1000), message: 'seconds elapsed' };
+    // The spec wants progress to increase with every notification: send only when it moved.
+    if (p.progress <= last) return;
+    last = p.progress;
     extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }).catch(() => undefined);
   }, 1000);
   try {

@@ -78,7 +78,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return run(temporalCliPath(), [...args, '--address', await h.temporalAddress()]);
     },
     async close() {
-      await mcp.close().catch(() => undefined);
+      // h.mcp, not the first client: a test may have replaced it (server restart).
+      await h.mcp.close().catch(() => undefined);
       // Background workers started by CLI calls in this state dir.
       try {
         process.kill(Number(readFileSync(path.join(stateDir, 'worker.pid'), 'utf8')), 'SIGKILL');
