@@ -14,7 +14,9 @@ export function installTemporalLogger(): void {
   const level = (process.env.CLUSTERFLOW_TEMPORAL_LOG_LEVEL ?? 'WARN') as LogLevel;
   Runtime.install({
     logger: new DefaultLogger(level, (e) => {
-      const fn = e.level === 'ERROR' ? log.error : e.level === 'WARN' ? log.warn : log.debug;
+      // Node-queue workers run activities only, by design: that warning is noise.
+      const expected = e.message.startsWith('No workflows registered');
+      const fn = e.level === 'ERROR' ? log.error : e.level === 'WARN' && !expected ? log.warn : log.debug;
       fn.call(log, { ...(e.meta ?? {}), src: 'temporal' }, e.message);
     }),
   });
