@@ -37,7 +37,7 @@ export function registerClusterCommands(program: Command): void {
         await ensureBackgroundWorker(app);
         const st = await clusterStatus(app, !!o.refresh);
         if (o.json) return void process.stdout.write(JSON.stringify(st, null, 2) + '\n');
-        const t = new Table({ head: ['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities'] });
+        const t = new Table({ ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }), head: ['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities'] });
         for (const n of Object.values(st.nodes)) {
           t.push([
             n.id + (n.id === st.local_node ? ' (local)' : ''), n.status + (n.reason ? `: ${n.reason.slice(0, 60)}` : ''),
