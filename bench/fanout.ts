@@ -36,6 +36,11 @@ const BIG_COUNT = Number(flags['big-count']);
 const MAX_PARALLEL = flags['max-parallel'] ? Number(flags['max-parallel']) : undefined;
 const NODE_MAX_PARALLEL = flags['node-max-parallel'] ? Number(flags['node-max-parallel']) : undefined;
 const NODES = 3;
+for (const [k, v] of Object.entries({ reps: REPS, count: COUNT, 'big-count': BIG_COUNT, 'max-parallel': MAX_PARALLEL ?? 1, 'node-max-parallel': NODE_MAX_PARALLEL ?? 1 })) {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} needs a positive integer`);
+}
+// pdsh runs one command on every host: the count must split into whole rounds.
+if (COUNT % NODES !== 0) throw new Error(`--count must be a multiple of ${NODES} (pdsh runs a command once per node per round)`);
 /**
  * Peers run as many commands at once per host as clusterflow's lanes on a node:
  * min(share of max_parallel (default 64), node max_parallel (default 8)), i.e. 8/host, 24 in all.
@@ -106,7 +111,7 @@ async function main(): Promise<void> {
     const cases: PeerCase[] = [
       ...clusterflowCases(h),
       ...(flags['only-clusterflow'] ? [] : [
-        pdshCase(peerEnv, plainCfg, 1, 'pdsh -R ssh, 100 rounds one after another'),
+        pdshCase(peerEnv, plainCfg, 1, `pdsh -R ssh, ${COUNT / NODES} rounds one after another`),
         pdshCase(peerEnv, plainCfg, perHost, `pdsh -R ssh, ${perHost} rounds at once`),
         pdshCase(peerEnv, cmCfg, perHost, `pdsh -R ssh + ControlMaster, ${perHost} rounds at once`),
         gnuParallelCase(peerEnv, plainCfg, perHost, `GNU parallel -S ${perHost}/host`),
