@@ -42,6 +42,8 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
       '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
       '--db-filename', dbFile, '--log-level', 'warn', '--ui-disable-news-fetch',
       '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
+      // No calls home: this server only ever talks to loopback.
+      '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
       '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
       '--dynamic-config-value', 'system.enableEagerWorkflowStart=true',
       // The dev server has one history shard, whose transfer queue (activity and workflow
