@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultStateDir } from './cluster/config.js';
 
 /** Root of the installed package (works from src/ via tsx and from dist/src/). */
 export const PACKAGE_ROOT = (() => {
@@ -14,11 +14,9 @@ export const PACKAGE_ROOT = (() => {
   return dir;
 })();
 
-/** State dir: db, spilled output, keys, known_hosts. */
+/** State dir: db, spilled output, keys, known_hosts ($CLUSTERFLOW_HOME, else ~/.local/state/clusterflow). */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.CLUSTERFLOW_HOME;
-  if (home) return path.resolve(home);
-  return path.join(os.homedir(), '.local', 'state', 'clusterflow');
+  return path.resolve(defaultStateDir(env));
 }
 
 /** The `temporal` CLI: $TEMPORAL_CLI, then the copy scripts/setup.sh installs, then PATH. */

@@ -76,17 +76,15 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o) => {
       await clusterDown({ dir: testClusterDir(), removeUsers: !o.keepUsers });
       const link = defaultConfigLink();
-      if (existsSync(link) || lstatSafe(link)) {
-        if (lstatSync(link).isSymbolicLink() && readlinkSync(link).startsWith(testClusterDir())) rmSync(link, { force: true });
-      }
+      // Only our own symlink into the test cluster; a config of the user's stays.
+      if (isSymlink(link) && readlinkSync(link).startsWith(testClusterDir())) rmSync(link, { force: true });
       process.stdout.write('test cluster stopped\n');
     });
 }
 
-function lstatSafe(p: string): boolean {
+function isSymlink(p: string): boolean {
   try {
-    lstatSync(p);
-    return true;
+    return lstatSync(p).isSymbolicLink();
   } catch {
     return false;
   }

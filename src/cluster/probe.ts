@@ -2,6 +2,7 @@
 // prints raw figures in marked sections; pure functions here turn that text into NodeMetrics.
 // No I/O in this file: the SSH / local runners execute the script, tests feed recorded output.
 import type { Arch, NodeMetrics, Os } from '../shared.js';
+import { shq } from '../ssh/quote.js';
 
 const MARK = '@@cf:';
 
@@ -44,8 +45,6 @@ Darwin)
 esac
 `;
 
-/** POSIX single-quoting: the only character needing care inside '...' is ' itself. */
-const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * The probe script, optionally followed by the node's `metricsCommand`. That command runs in
@@ -55,7 +54,7 @@ const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
  */
 export function probeScript(metricsCommand?: string): string {
   const extra = metricsCommand?.trim()
-    ? `m metrics\n{ err=$(sh -c ${shQuote(metricsCommand)} </dev/null 2>&1 >&3 3>&-); rc=$?; } 3>&1\n` +
+    ? `m metrics\n{ err=$(sh -c ${shq(metricsCommand)} </dev/null 2>&1 >&3 3>&-); rc=$?; } 3>&1\n` +
       `m metrics_stderr; printf '%s\\n' "$err"\nm metrics_exit; echo "$rc"\n`
     : '';
   return `${BASE_SCRIPT}${extra}m end\n`;
