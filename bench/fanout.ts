@@ -88,7 +88,13 @@ function clusterflowCases(h: FanoutHarness): PeerCase[] {
         const r = await h.cli(['parallel', '--file', file, '--json', ...mpFlag]);
         const ms = performance.now() - t0;
         if (r.code !== 0) throw new Error(`cli parallel exited ${r.code}: ${r.stderr.slice(-2000)}`);
-        mustAllSucceed('cli parallel', JSON.parse(r.stdout) as ParallelOut, commands.length);
+        let out: ParallelOut;
+        try {
+          out = JSON.parse(r.stdout) as ParallelOut;
+        } catch {
+          throw new Error(`cli parallel --json printed something that is not JSON:\n${r.stdout.slice(0, 2000)}`);
+        }
+        mustAllSucceed('cli parallel', out, commands.length);
         return ms;
       },
     },

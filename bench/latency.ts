@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { runScript } from '../src/ssh/detachedRun.js';
+import { chunkScript, newNonce } from '../src/ssh/detachedRun.js';
 import { KnownHosts } from '../src/ssh/hostKeys.js';
 import { localExec } from '../src/ssh/localExec.js';
 import { SshPool, type SshTarget } from '../src/ssh/pool.js';
@@ -69,9 +69,9 @@ async function main(): Promise<void> {
       { name: 'ssh ControlMaster (persisted)', run: () => run('ssh', [...sshArgs, ...controlArgs, dest, 'true']) },
       { name: 'ssh plain (new login each time)', run: () => run('ssh', [...sshArgs, dest, 'true']) },
       { name: 'SshPool.exec "true" (ssh2, pooled)', run: () => pool.exec(target(h), 'true').then(mustSucceed('pool exec')) },
-      { name: 'SshPool.exec detached-run wrapper "true"', run: () => pool.exec(target(h), runScript({ runId: runId(), command: 'true' })).then(mustSucceed('pool wrapper')) },
+      { name: 'SshPool.exec detached-run wrapper "true"', run: () => pool.exec(target(h), chunkScript([{ runId: runId(), command: 'true' }], { nonce: newNonce() })).then(mustSucceed('pool wrapper')) },
       { name: 'localExec "true" (sh -c)', run: () => localExec('true').then(mustSucceed('local exec')) },
-      { name: 'localExec detached-run wrapper "true"', run: () => localExec(runScript({ runId: runId(), command: 'true', baseDir: tmp })).then(mustSucceed('local wrapper')) },
+      { name: 'localExec detached-run wrapper "true"', run: () => localExec(chunkScript([{ runId: runId(), command: 'true' }], { nonce: newNonce(), baseDir: tmp })).then(mustSucceed('local wrapper')) },
     ];
     process.stderr.write(`warm-up ${WARMUP} calls per case, then ${ITERATIONS} per case in back-to-back blocks of ${BLOCK}...\n`);
     const load0 = os.loadavg()[0]!;

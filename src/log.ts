@@ -13,6 +13,9 @@ export function installTemporalLogger(): void {
   installed = true;
   const level = (process.env.CLUSTERFLOW_TEMPORAL_LOG_LEVEL ?? 'WARN') as LogLevel;
   Runtime.install({
+    // Core (Rust) logs are forwarded here too: by default they go to stdout, which on stdio
+    // belongs to the MCP protocol (and to --json output).
+    telemetryOptions: { logging: { forward: {}, filter: { core: level, other: level } } },
     logger: new DefaultLogger(level, (e) => {
       // Node-queue workers run activities only, by design: that warning is noise.
       const expected = e.message.startsWith('No workflows registered');

@@ -1,5 +1,5 @@
 // runBatch: many commands of one fan-out on one node, over the pooled connections, each with
-// its own task id, result and output. Heartbeats progress; asks its batch workflow (a Query)
+// its own task id, result and output. `concurrency` lanes each run a chunk of commands per exec. Heartbeats progress; asks its batch workflow (a Query)
 // whether some or all commands were stopped. A retried attempt re-attaches to commands the
 // previous attempt launched (detached runs), so nothing runs twice.
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -7,11 +7,15 @@ import type { Runtime } from '../runtime.js';
 import { FailureType, type BatchInput, type CommandResult } from '../shared.js';
 import { stopQuery } from '../workflows/parallel.js';
 import { execFor, type Exec } from './exec.js';
-import { runOne } from './runOne.js';
+import { runChunk } from './runChunk.js';
 import { cancelRequested } from './node.js';
 import { toFailure } from './failures.js';
 
 const CHECK_MS = 1000;
+/** Commands per exec at most (each exec saves a channel and a shell start per command)... */
+const CHUNK_MAX = 32;
+/** ...and command text per exec (the script is one argument on the node: 128 KiB at most). */
+const CHUNK_BYTES = 48 * 1024;
 
 export function createBatchActivities(rt: Runtime) {
   return {
@@ -82,32 +86,49 @@ export function createBatchActivities(rt: Runtime) {
       ctx.cancellationSignal.addEventListener('abort', onCancel);
       if (ctx.cancellationSignal.aborted) onCancel();
 
+      const lanes = Math.max(1, Math.min(batch.concurrency, batch.items.length));
       const lane = async () => {
         while (!leaving && next < batch.items.length) {
-          const k = next++;
-          const item = batch.items[k]!;
-          if (stopAll || stopped.has(item.taskId)) {
-            skip(k);
-            continue;
+          // A chunk per exec: its fair share of what is left, so lanes stay busy to the end.
+          const ks: number[] = [];
+          let bytes = 0;
+          const want = Math.min(CHUNK_MAX, Math.max(1, Math.floor((batch.items.length - next) / lanes)));
+          while (ks.length < want && next < batch.items.length && bytes < CHUNK_BYTES) {
+            const k = next++;
+            const item = batch.items[k]!;
+            if (stopAll || stopped.has(item.taskId)) {
+              skip(k);
+              continue;
+            }
+            ks.push(k);
+            bytes += item.command.length;
           }
-          const ac = new AbortController();
-          aborts.set(item.taskId, ac);
+          if (ks.length === 0) continue;
+          const chunk = ks.map((k) => {
+            const item = batch.items[k]!;
+            const ac = new AbortController();
+            aborts.set(item.taskId, ac);
+            return { taskId: item.taskId, command: item.command, routeReason: item.routeReason, autoRouted: true, signal: ac.signal };
+          });
           try {
-            results[k] = await runOne(rt, node, exec, {
-              taskId: item.taskId, command: item.command, cwd: batch.cwd, env: batch.env, timeoutS: batch.timeoutS,
-              routeReason: item.routeReason, autoRouted: true,
-            }, { signal: ac.signal, streamCap: batch.streamCap });
+            await runChunk(rt, node, exec, chunk, {
+              timeoutS: batch.timeoutS, cwd: batch.cwd, env: batch.env, streamCap: batch.streamCap,
+              onResult: (j, result) => {
+                results[ks[j]!] = result;
+                aborts.delete(chunk[j]!.taskId);
+                done++;
+              },
+            });
           } catch (err) {
-            // Transport failure for this command: the whole attempt is retried (re-attach).
+            // Transport failure: the whole attempt is retried (it re-attaches).
             throw toFailure(err, node, rt);
           } finally {
-            aborts.delete(item.taskId);
+            for (const it of chunk) aborts.delete(it.taskId);
           }
-          done++;
         }
       };
       try {
-        await Promise.race([Promise.all(Array.from({ length: Math.max(1, Math.min(batch.concurrency, batch.items.length)) }, lane)), left]);
+        await Promise.race([Promise.all(Array.from({ length: lanes }, lane)), left]);
       } finally {
         clearInterval(poll);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);

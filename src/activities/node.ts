@@ -1,12 +1,12 @@
 // runCommand: the activity of a node's queue. Runs one command detached on the node (SSH, or
-// child_process for the local node) through runOne, and owns the Temporal side: heartbeats,
+// child_process for the local node) through runChunk, and owns the Temporal side: heartbeats,
 // which cancellations kill the command, and which failures may be re-routed.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Runtime } from '../runtime.js';
 import { FailureType, type CommandResult, type RunCommandInput } from '../shared.js';
 import { execFor, type Exec } from './exec.js';
 import { toFailure } from './failures.js';
-import { runOne } from './runOne.js';
+import { runOne } from './runChunk.js';
 
 const HEARTBEAT_MS = 1000;
 
@@ -49,11 +49,14 @@ export function createNodeActivities(rt: Runtime) {
       ctx.cancellationSignal.addEventListener('abort', onCancel);
       if (ctx.cancellationSignal.aborted) onCancel();
       try {
-        return await runOne(rt, node, exec, input, {
-          signal: cancel.signal,
-          detach: detach.signal,
+        const item = {
+          taskId: input.taskId, command: input.command, routeReason: input.routeReason, autoRouted: input.autoRouted, signal: cancel.signal,
           // The timeout counts from the first attempt: a retry re-attaches, it does not restart the clock.
           deadline: ctx.info.scheduledTimestampMs + input.timeoutS * 1000,
+        };
+        return await runOne(rt, node, exec, item, {
+          timeoutS: input.timeoutS, cwd: input.cwd, env: input.env,
+          detach: detach.signal,
           onBytes: (n) => { progress.bytes += n; },
           // Recorded at once: a failure report carries the latest details to the next attempt.
           onSent: () => { progress.sent = true; ctx.heartbeat(progress); },

@@ -1,15 +1,24 @@
 // The detached-run protocol, shared by SSH and local execution (pure: builds scripts and
 // parses their output). Closing an SSH channel does not stop a remote command, and a
-// worker can die mid-command; so every command runs in its own session (process group)
-// with output and exit status in files on the node, under $B/<runId>.*:
-//   .claim  created atomically (noclobber): the first script to create it launches
-//   .pgid   "<pgid> <boot id>" of the supervisor, the session leader
+// worker can die mid-command; so every command runs in its own process group with output
+// and exit status in files on the node, under $B/<runId>.*:
+//   .claim  created atomically (noclobber): whoever creates it decides the run's fate
+//   .pgid   "<pgid> <boot id>" of the supervisor, the group leader
 //   .out .err   the command's output      .rc  its exit code
 //   .kill   the last signal killScript sent (TERM, then KILL)
-// A second runScript with the same id re-attaches (waits, prints the same output)
-// instead of running the command twice. The result trailer is the last stderr line and
-// must agree with the script's exit status, so the command's own output cannot fake it.
+//   .skip   a kill claimed the run first: it never starts
+// A second run script with the same id re-attaches (waits, prints the same output)
+// instead of running the command twice.
+//
+// One exec runs a chunk of commands one after another (a fan-out sends several per exec:
+// the exec and the shell start are most of the cost of a short command). Each run is framed
+// on both streams by lines that carry a per-exec random nonce, so a command's own output
+// cannot end its frame by accident:
+//   stdout  \x1e<nonce> S <i>\n   the run starts (its timeout counts from here)
+//           <the command's stdout>\x1e<nonce> E <i>\n
+//   stderr  <the command's stderr>\x1e<nonce> E <i> st=<st> rc=<rc> sig=<sig> re=<0|1>\n
 
+import { randomBytes } from 'node:crypto';
 import { shq, shqArgs } from './quote.js';
 
 export interface RunSpec {
@@ -18,31 +27,45 @@ export interface RunSpec {
   command: string;
   cwd?: string;
   env?: Record<string, string>;
+}
+
+export interface ChunkOptions {
+  /** From newNonce(): marks this exec's frames. */
+  nonce: string;
   /** Default "$HOME/.cache/clusterflow/runs", expanded on the node; a leading ~/ or $HOME/ is too. */
   baseDir?: string;
 }
 
+export type RunState = 'done' | 'killed' | 'lost' | 'skipped';
+
 export interface RunOutput {
   stdout: Buffer;
   stderr: Buffer;
+  /** done: exited; killed: by killScript; lost: the group vanished without an exit code; skipped: a kill came first, it never ran. */
+  state: RunState;
   returnCode: number | null;
   signal: string | null;
   reattached: boolean;
-  /** The outcome is unknown: the trailer is missing, or the group vanished without an exit code. */
-  lost: boolean;
 }
 
 export type PeekState =
-  | { state: 'absent' | 'running' | 'lost' }
+  | { state: 'absent' | 'running' | 'lost' | 'skipped' }
   | { state: 'done'; returnCode: number }
   | { state: 'killed'; signal: string };
 
-const TRAILER = '\x1eCLUSTERFLOW-RUN ';
-const TRAILER_RE = /^\x1eCLUSTERFLOW-RUN st=(done|killed|lost) rc=(-|\d+) sig=(-|SIG[A-Z0-9]+) re=([01]) x=(\d+)\n$/;
 const POLL = 'sleep 0.05';
+
+export const newNonce = (): string => `CF${randomBytes(9).toString('hex')}`;
 
 function checkRunId(runId: string): void {
   if (!/^[A-Za-z0-9._-]{1,200}$/.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}: use [A-Za-z0-9._-]+`);
+}
+
+function envPairs(env: Record<string, string> | undefined): string[] {
+  return Object.entries(env ?? {}).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
+    return `${k}=${v}`;
+  });
 }
 
 function baseDirWord(baseDir?: string): string {
@@ -52,16 +75,15 @@ function baseDirWord(baseDir?: string): string {
   return shq(baseDir);
 }
 
-/** Variables B (base dir), P (path prefix of this run), BOOT (this boot's id). */
-function prelude(runId: string, baseDir?: string): string {
-  checkRunId(runId);
-  return [
-    'umask 077',
-    `B=${baseDirWord(baseDir)}; P="$B"/${runId}`,
-    // A pgid recorded before a reboot names nobody (or a stranger): the boot id tells.
-    'BOOT=; if [ -r /proc/sys/kernel/random/boot_id ]; then read -r BOOT </proc/sys/kernel/random/boot_id; ' +
-      'else BOOT=$(sysctl -n kern.boottime 2>/dev/null | tr -d " "); fi',
-  ].join('\n');
+// A pgid recorded before a reboot names nobody (or a stranger): the boot id tells.
+const READ_BOOT = 'BOOT=; if [ -r /proc/sys/kernel/random/boot_id ]; then read -r BOOT </proc/sys/kernel/random/boot_id; ' +
+  'else BOOT=$(sysctl -n kern.boottime 2>/dev/null | tr -d " "); fi';
+
+/** POSIX sh: variables B (base dir), BOOT (this boot's id), and cf_alive / cf_read_pgid for run path $P. */
+function posixPrelude(baseDir?: string): string {
+  return `B=${baseDirWord(baseDir)}
+${READ_BOOT}
+${ALIVE_FN}`;
 }
 
 // Is group $G (recorded on boot $GB) still running? kill -0 is a free negative check;
@@ -73,110 +95,134 @@ const ALIVE_FN = `cf_alive() {
 }
 cf_read_pgid() { G=; GB=; [ -s "$P.pgid" ] && read -r G GB <"$P.pgid"; }`;
 
-// Wait up to 10 s for the supervisor to record the pgid (the launcher may be between claim
-// and launch, slowly on a loaded node).
-const AWAIT_PGID = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ $i -lt 200 ]; do ${POLL}; i=$((i + 1)); done`;
+// Wait up to 10 s for the run's fate to be written (a launcher between claim and launch may
+// be slow on a loaded node).
+const AWAIT_FATE = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ ! -e "$P.skip" ] && [ $i -lt 200 ]; do ${POLL}; i=$((i + 1)); done`;
 
-// Runs as session leader, in bash. It records its own pid as the pgid (so a recorded pgid
-// always names a live group or a finished one, never a process still on its way to setsid)
-// and gives up if a kill came first. Then it applies cwd/env, runs the command in a subshell (a fork,
-// cheaper than exec'ing a second bash; same semantics as bash -c), records its exit code. It
-// traps TERM (a subshell resets caught signals to default) so that a command that exits on
-// TERM still gets its exit code recorded. The .rc file is written by one small write and
-// readers test -s, so no reader sees a partial code without the fork of tmp + mv.
-const SUPERVISOR = `__cf_P=$1; __cf_C=$3; __cf_D=$4
-echo "$$ $2" >"$__cf_P.pgid"
-[ -e "$__cf_P.kill" ] && exit 143
-shift 4
-for __cf_kv do export "$__cf_kv"; done
-trap 'T=1' TERM
-if [ -n "$__cf_D" ] && ! cd "$__cf_D" 2>/dev/null; then
-  printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$__cf_D" >&2; __cf_rc=1
-else ( unset __cf_P __cf_D __cf_kv __cf_rc; set --; trap - TERM; eval "$__cf_C" ); __cf_rc=$?; fi
-echo "$__cf_rc" >"$__cf_P.rc"
-exit "$__cf_rc"`;
-
-function trailer(st: string, rc: string, sig: string, re: string, x: string): string {
-  return `printf '\\036CLUSTERFLOW-RUN st=%s rc=%s sig=%s re=%s x=%s\\n' ${st} ${rc} ${sig} ${re} ${x} >&2`;
-}
-
-/** POSIX sh script: launch the command detached, or re-attach to it; print its output and a trailer. */
-export function runScript(spec: RunSpec): string {
-  const env = Object.entries(spec.env ?? {}).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
-    return `${k}=${v}`;
-  });
-  const supArgs = shqArgs([spec.command, spec.cwd ?? '', ...env]);
-  // setsid(1) does not fork here (a background job is never a group leader), so `wait $!`
-  // waits for the supervisor itself. macOS has no setsid binary: perl's POSIX::setsid does the same.
-  const launch = (prefix: string) =>
-    `${prefix} bash -c "$SUP" bash "$P" "$BOOT" ${supArgs} </dev/null >"$P.out" 2>"$P.err" &`;
-  return `${prelude(spec.runId, spec.baseDir)}
+// The chunk runner, in bash (one exec of it per chunk). cf_run launches or re-attaches to one
+// run and prints its frames. The supervisor is a background function under `set -m`, so it
+// leads its own process group (bash puts it there before it runs a line, so the pgid it
+// records always names a live group or a finished one). It gives up if a kill came first,
+// applies cwd/env, runs the command in a subshell (same semantics as bash -c, and a fork is
+// cheaper than an exec) and records the exit code. It traps TERM (a subshell resets caught
+// signals) so a command that exits on TERM still gets its code recorded. The .rc file is one
+// small write and readers test -s, so no reader sees a partial code. Every name of ours is
+// removed before the command runs. Only the directory is private (700): the command keeps
+// the login shell's umask.
+const CHUNK_BODY = `N=$1; B=$2; shift 2
+[ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; exit 125; }
+${READ_BOOT}
 ${ALIVE_FN}
-[ -d "$B" ] || mkdir -p "$B" 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; ${trailer('done', '125', '-', '0', '125')}; exit 125; }
-command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; ${trailer('done', '127', '-', '0', '127')}; exit 127; }
-SUP=${shq(SUPERVISOR)}
-set -C
-if { echo $$ >"$P.claim"; } 2>/dev/null; then
-  set +C; RE=0
-  # A kill that came between our claim and the launch: do not start (the supervisor checks again).
-  if [ ! -e "$P.kill" ]; then
-    if command -v setsid >/dev/null 2>&1; then ${launch('setsid')}
-    else ${launch(`perl -MPOSIX -e 'POSIX::setsid(); exec @ARGV or die "exec: $!\\n"'`)}
-    fi
-    wait $!
+cf_sup() {
+  set +m
+  echo "$BASHPID $BOOT" >"$P.pgid"
+  [ -e "$P.kill" ] && exit 143
+  C=$1; D=$2; shift 2
+  for kv do export "$kv"; done
+  trap 'T=1' TERM
+  if [ -n "$D" ] && ! cd "$D" 2>/dev/null; then
+    printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$D" >&2; rc=1
+  else
+    ( unset -v N B BOOT P I RE G GB K RC ST SIG D kv rc T i; unset -f cf_sup cf_run cf_alive cf_read_pgid; trap - TERM
+      eval "set --; unset -v C
+$C" ); rc=$?
   fi
-else
-  set +C; RE=1
-  ${AWAIT_PGID}
-  cf_read_pgid
-  while [ ! -s "$P.rc" ] && cf_alive; do ${POLL}; done
-fi
-RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
-case $RC in *[!0-9]*) RC= ;; esac
-K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
-# Being killed: report once the whole group is gone, with the signal that ended it.
-if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi
-[ -s "$P.out" ] && cat "$P.out"
-[ -s "$P.err" ] && cat "$P.err" >&2
-if [ -n "$K" ]; then ST=killed; SIG=SIG$K; if [ -n "$RC" ]; then X=$RC; elif [ "$K" = TERM ]; then X=143; else X=137; fi
-elif [ -n "$RC" ]; then ST=done; SIG=-; X=$RC
-else ST=lost; SIG=-; X=255; fi
-${trailer('"$ST"', '"${RC:--}"', '"$SIG"', '"$RE"', '"$X"')}
-exit "$X"`;
+  echo "$rc" >"$P.rc"
+  exit "$rc"
+}
+cf_run() {
+  I=$1; P=$B/$2; shift 2
+  printf '\\036%s S %s\\n' "$N" "$I"
+  set -C
+  if { echo $$ >"$P.claim"; } 2>/dev/null; then
+    set +C; RE=0
+    if [ -e "$P.kill" ]; then : >"$P.skip"
+    else set -m; cf_sup "$@" </dev/null >"$P.out" 2>"$P.err" & set +m; wait $!
+    fi
+  else
+    set +C; RE=1
+    ${AWAIT_FATE}
+    cf_read_pgid
+    while [ ! -s "$P.rc" ] && cf_alive; do ${POLL}; done
+  fi
+  RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
+  case $RC in *[!0-9]*) RC= ;; esac
+  K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
+  # Being killed: report once the whole group is gone, with the signal that ended it.
+  if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi
+  [ -s "$P.out" ] && cat "$P.out"
+  printf '\\036%s E %s\\n' "$N" "$I"
+  [ -s "$P.err" ] && cat "$P.err" >&2
+  if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then ST=skipped; SIG=-
+  elif [ -n "$K" ]; then ST=killed; SIG=SIG$K
+  elif [ -n "$RC" ]; then ST=done; SIG=-
+  else ST=lost; SIG=-; fi
+  printf '\\036%s E %s st=%s rc=%s sig=%s re=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" >&2
+}`;
+
+/**
+ * One exec that runs the given commands one after another, each detached (or re-attached),
+ * printing each one's output and frames as it ends. The login shell may be any POSIX-ish
+ * shell (bash, dash, zsh): it only checks for bash and hands over.
+ */
+export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): string {
+  if (!/^[A-Za-z0-9]{8,64}$/.test(opts.nonce)) throw new Error('invalid nonce');
+  if (runs.length === 0) throw new Error('a chunk needs at least one run');
+  const calls = runs.map((r, i) => {
+    checkRunId(r.runId);
+    return `cf_run ${i} ${r.runId} ${shqArgs([r.command, r.cwd ?? '', ...envPairs(r.env)])}`;
+  });
+  const body = `${CHUNK_BODY}\n${calls.join('\n')}`;
+  return `command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }
+B=${baseDirWord(opts.baseDir)}; exec bash -c ${shq(body)} clusterflow ${opts.nonce} "$B"`;
 }
 
-/** TERM the run's group, wait up to graceS for it to go, then KILL; prints what it did. */
-export function killScript(runId: string, opts: { graceS?: number; baseDir?: string } = {}): string {
+/**
+ * TERM each run's group, wait up to graceS for it to go, then KILL; all runs at once. A run
+ * nobody launched yet is claimed by the kill and never starts. Prints "<runId> <verdict>: ..."
+ * per run; the verdict is preempted | finished | gone | terminated | killed | failed.
+ */
+export function killScript(runIds: string | readonly string[], opts: { graceS?: number; baseDir?: string } = {}): string {
+  const ids = typeof runIds === 'string' ? [runIds] : runIds;
+  ids.forEach(checkRunId);
   const polls = Math.max(0, Math.round((opts.graceS ?? 5) * 20));
   // Each poll also runs ps, so on a loaded node 100 polls take far longer than 5 s: a wall-clock
   // deadline (whole seconds, hence +1) bounds the grace too. It lasts [graceS, ceil(graceS) + 1] s.
   const graceCeilS = Math.ceil(opts.graceS ?? 5) + 1;
-  return `${prelude(runId, opts.baseDir)}
-${ALIVE_FN}
-if [ ! -e "$P.claim" ]; then echo "absent: no run ${runId}"; exit 0; fi
-if [ -s "$P.rc" ]; then echo "finished: the run had already exited"; exit 0; fi
-# Written first: a launcher that has claimed but not yet started the command sees it.
-echo TERM >"$P.kill"
-${AWAIT_PGID}
-cf_read_pgid
-# A group that ended by itself keeps its own verdict (done or lost), not "killed".
-if ! cf_alive; then [ -n "$G" ] && rm -f "$P.kill"; echo "gone: no live process in group \${G:-?}"; exit 0; fi
-kill -TERM -"$G" 2>/dev/null
-D=$(($(date +%s) + ${graceCeilS}))
-i=0; while cf_alive && [ $i -lt ${polls} ] && [ "$(date +%s)" -lt "$D" ]; do ${POLL}; i=$((i + 1)); done
-if ! cf_alive; then echo "terminated: group $G exited after TERM"; exit 0; fi
-echo KILL >"$P.kill"; kill -KILL -"$G" 2>/dev/null
-i=0; while cf_alive && [ $i -lt 40 ]; do ${POLL}; i=$((i + 1)); done
-if cf_alive; then echo "failed: group $G survived KILL"; exit 1; fi
-echo "killed: group $G ignored TERM for ${polls / 20}s, sent KILL"`;
+  return `${posixPrelude(opts.baseDir)}
+cf_kill() {
+  P="$B/$1"; R=$1
+  set -C
+  if { echo $$ >"$P.claim"; } 2>/dev/null; then set +C; : >"$P.skip"; echo "$R preempted: it had not started and never will"; return 0; fi
+  set +C
+  if [ -s "$P.rc" ]; then echo "$R finished: the run had already exited"; return 0; fi
+  # Written first: a launcher that has claimed but not yet started the command sees it.
+  echo TERM >"$P.kill"
+  ${AWAIT_FATE}
+  if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then echo "$R preempted: it had not started and never will"; return 0; fi
+  cf_read_pgid
+  # A group that ended by itself keeps its own verdict (done or lost), not "killed".
+  if ! cf_alive; then [ -n "$G" ] && rm -f "$P.kill"; echo "$R gone: no live process in group \${G:-?}"; return 0; fi
+  kill -TERM -"$G" 2>/dev/null
+  D=$(($(date +%s) + ${graceCeilS}))
+  i=0; while cf_alive && [ $i -lt ${polls} ] && [ "$(date +%s)" -lt "$D" ]; do ${POLL}; i=$((i + 1)); done
+  if ! cf_alive; then echo "$R terminated: group $G exited after TERM"; return 0; fi
+  echo KILL >"$P.kill"; kill -KILL -"$G" 2>/dev/null
+  i=0; while cf_alive && [ $i -lt 40 ]; do ${POLL}; i=$((i + 1)); done
+  if cf_alive; then echo "$R failed: group $G survived KILL"; return 1; fi
+  echo "$R killed: group $G ignored TERM for ${polls / 20}s, sent KILL"
+}
+[ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null
+${ids.length === 1 ? `cf_kill ${ids[0]}` : `${ids.map((id) => `cf_kill ${id} &`).join('\n')}\nwait`}`;
 }
 
-/** Prints 'absent' | 'running' | 'done <rc>' | 'killed <SIG>' | 'lost' (parse with parsePeek). */
+/** Prints 'absent' | 'running' | 'done <rc>' | 'killed <SIG>' | 'lost' | 'skipped' (parse with parsePeek). */
 export function peekScript(runId: string, baseDir?: string): string {
-  return `${prelude(runId, baseDir)}
-${ALIVE_FN}
+  checkRunId(runId);
+  return `${posixPrelude(baseDir)}
+P="$B"/${runId}
 if [ ! -e "$P.claim" ]; then echo absent; exit 0; fi
+if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then echo skipped; exit 0; fi
 K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
 RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
 if [ -n "$K" ] && ! { [ -z "$RC" ] && cf_read_pgid && cf_alive; }; then echo "killed SIG$K"; exit 0; fi
@@ -192,40 +238,130 @@ export function parsePeek(stdout: string): PeekState {
   if (done) return { state: 'done', returnCode: Number(done[1]) };
   const killed = /^killed (SIG[A-Z0-9]+)$/.exec(line);
   if (killed) return { state: 'killed', signal: killed[1]! };
-  if (line === 'absent' || line === 'running' || line === 'lost') return { state: line };
+  if (line === 'absent' || line === 'running' || line === 'lost' || line === 'skipped') return { state: line };
   throw new Error(`unexpected peek output: ${JSON.stringify(stdout.slice(0, 200))}`);
 }
 
 /** Delete runs that finished (or vanished) more than olderThanMin minutes ago; prints "removed N". */
 export function cleanupScript(olderThanMin: number, baseDir?: string): string {
   const minutes = Math.max(0, Math.floor(olderThanMin));
-  return `${prelude('cleanup', baseDir)}
-${ALIVE_FN}
+  return `${posixPrelude(baseDir)}
 cd "$B" 2>/dev/null || { echo "removed 0"; exit 0; }
 n=0
 for f in $(find . -maxdepth 1 \\( -name '*.rc' -o -name '*.claim' \\) -mmin +${minutes} 2>/dev/null); do
   P=\${f%.*}
   case $f in *.claim) [ -e "$P.rc" ] && continue; cf_read_pgid; cf_alive && continue ;; esac
   [ -e "$P.claim" ] || [ -e "$P.rc" ] || continue
-  rm -f "$P.out" "$P.err" "$P.rc" "$P.kill" "$P.pgid" "$P.claim" && n=$((n + 1))
+  rm -f "$P.out" "$P.err" "$P.rc" "$P.kill" "$P.pgid" "$P.skip" "$P.claim" && n=$((n + 1))
 done
 echo "removed $n"`;
 }
 
-/** Split the script's output into the command's output and its result (strips the trailer). */
-export function parseRunOutput(stdout: Buffer, stderr: Buffer, exit: { code: number | null; signal: string | null }): RunOutput {
-  const at = stderr.lastIndexOf(TRAILER);
-  const m = at >= 0 ? TRAILER_RE.exec(stderr.subarray(at).toString('latin1')) : null;
-  if (!m || exit.code === null || Number(m[5]) !== exit.code) {
-    return { stdout, stderr, returnCode: exit.code, signal: exit.signal, reattached: false, lost: true };
-  }
-  const [, st, rc, sig, re] = m;
-  return {
-    stdout,
-    stderr: stderr.subarray(0, at),
-    returnCode: rc === '-' ? null : Number(rc),
-    signal: sig === '-' ? null : sig!,
-    reattached: re === '1',
-    lost: st === 'lost',
+export interface ChunkEvents {
+  /** Run i started (its S frame). */
+  onStart?: (i: number) => void;
+  /** Run i's output and outcome are complete (both E frames). */
+  onRun?: (i: number, run: RunOutput) => void;
+}
+
+const END_RE = /^E (\d+) st=(done|killed|lost|skipped) rc=(-|\d+) sig=(-|SIG[A-Z0-9]+) re=([01])$/;
+
+/**
+ * Reads a chunk's two streams as they arrive and reports each run when it is complete.
+ * Bytes before a run's E frame belong to that run; bytes before any frame (a message from
+ * the login shell, e.g. "bash not found") are kept as the preamble.
+ */
+export class ChunkReader {
+  readonly runs: Array<RunOutput | undefined>;
+  private readonly marker: Buffer;
+  private readonly streams = {
+    stdout: { pending: Buffer.alloc(0), ended: 0, parts: [] as Buffer[][] },
+    stderr: { pending: Buffer.alloc(0), ended: 0, parts: [] as Buffer[][] },
   };
+  private readonly trailers: Array<Pick<RunOutput, 'state' | 'returnCode' | 'signal' | 'reattached'> | undefined>;
+  private stdoutEnded: boolean[];
+
+  constructor(nonce: string, readonly count: number, private readonly events: ChunkEvents = {}) {
+    this.marker = Buffer.from(`\x1e${nonce} `);
+    this.runs = new Array(count).fill(undefined);
+    this.trailers = new Array(count).fill(undefined);
+    this.stdoutEnded = new Array(count).fill(false);
+    for (const s of Object.values(this.streams)) s.parts = Array.from({ length: count + 1 }, () => []);
+  }
+
+  push(name: 'stdout' | 'stderr', data: Buffer): void {
+    const s = this.streams[name];
+    let buf = s.pending.length ? Buffer.concat([s.pending, data]) : data;
+    for (;;) {
+      const at = buf.indexOf(this.marker);
+      if (at < 0) {
+        // Keep a tail that may be the start of a marker split across packets.
+        const keep = Math.min(buf.length, this.marker.length - 1);
+        const cut = buf.length - keep;
+        let safe = buf.length;
+        for (let k = cut; k < buf.length; k++) if (buf[k] === 0x1e) { safe = k; break; }
+        if (safe > 0) this.content(name, buf.subarray(0, safe));
+        s.pending = Buffer.from(buf.subarray(safe));
+        return;
+      }
+      const nl = buf.indexOf(0x0a, at);
+      if (nl < 0) {
+        if (at > 0) this.content(name, buf.subarray(0, at));
+        s.pending = Buffer.from(buf.subarray(at));
+        return;
+      }
+      if (at > 0) this.content(name, buf.subarray(0, at));
+      this.frame(name, buf.subarray(at + this.marker.length, nl).toString('latin1'));
+      buf = buf.subarray(nl + 1);
+    }
+  }
+
+  /** Bytes no run claimed: before the first frame, or after the last (on either stream). */
+  preamble(name: 'stdout' | 'stderr'): Buffer {
+    const s = this.streams[name];
+    return Buffer.concat([...(s.parts[Math.min(s.ended, this.count)] ?? []), s.pending]);
+  }
+
+  private content(name: 'stdout' | 'stderr', b: Buffer): void {
+    const s = this.streams[name];
+    s.parts[Math.min(s.ended, this.count)]!.push(Buffer.from(b));
+  }
+
+  private frame(name: 'stdout' | 'stderr', line: string): void {
+    const s = this.streams[name];
+    if (name === 'stdout') {
+      const start = /^S (\d+)$/.exec(line);
+      if (start) {
+        this.events.onStart?.(Number(start[1]));
+        return;
+      }
+      if (line === `E ${s.ended}` && s.ended < this.count) {
+        this.stdoutEnded[s.ended] = true;
+        this.complete(s.ended++);
+      }
+      return;
+    }
+    const m = END_RE.exec(line);
+    if (!m || Number(m[1]) !== s.ended || s.ended >= this.count) return;
+    this.trailers[s.ended] = { state: m[2] as RunState, returnCode: m[3] === '-' ? null : Number(m[3]), signal: m[4] === '-' ? null : m[4]!, reattached: m[5] === '1' };
+    this.complete(s.ended++);
+  }
+
+  private complete(i: number): void {
+    const t = this.trailers[i];
+    if (!t || !this.stdoutEnded[i]) return;
+    const run: RunOutput = { ...t, stdout: Buffer.concat(this.streams.stdout.parts[i]!), stderr: Buffer.concat(this.streams.stderr.parts[i]!) };
+    this.streams.stdout.parts[i] = [];
+    this.streams.stderr.parts[i] = [];
+    this.runs[i] = run;
+    this.events.onRun?.(i, run);
+  }
+}
+
+/** Parse a whole chunk's output at once (tests, tools). Runs without frames come back lost. */
+export function parseChunkOutput(nonce: string, count: number, stdout: Buffer, stderr: Buffer): RunOutput[] {
+  const r = new ChunkReader(nonce, count);
+  r.push('stdout', stdout);
+  r.push('stderr', stderr);
+  return r.runs.map((run) => run ?? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), state: 'lost', returnCode: null, signal: null, reattached: false });
 }

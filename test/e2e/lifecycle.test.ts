@@ -150,6 +150,17 @@ describe('task lifecycle', () => {
     assert.deepEqual([p.summary.succeeded, p.summary.failed], [1, 1]);
   });
 
+  it('parallel --json prints nothing but JSON, also when Temporal warns (its core logs go to stderr)', async () => {
+    // 600 commands of 1 KiB: the workflow input passes the SDK's 512 KiB payload warning limit.
+    const file = path.join(h.dir, 'big-commands.txt');
+    writeFileSync(file, Array.from({ length: 600 }, (_, i) => `true ${i} ${'x'.repeat(1024)}`).join('\n') + '\n');
+    const par = await h.cli(['parallel', '--file', file, '--json']);
+    assert.equal(par.code, 0, par.stderr.slice(-2000));
+    const p = JSON.parse(par.stdout) as { summary: { succeeded: number } };
+    assert.equal(p.summary.succeeded, 600);
+    assert.match(par.stderr, /TMPRL1103|exceeded the warning limit/, 'the warning should still be shown, on stderr');
+  });
+
   it('search attributes find tasks by node and by kind with the temporal CLI', async () => {
     const one = await call('offload_to', { command: 'true', node_id: 'n1' });
     const fan = await call<{ task_id: string; state: string }>('parallel_execute', { commands: ['true', 'true'] });

@@ -123,8 +123,10 @@ describe('parallel_execute', () => {
     // Commands wait for a gate the test opens. Two nodes, one command at a time each, three
     // commands each in index order: 0 starts at once, 5 waits behind its node's others.
     const gate = path.join(h.dir, `gate-${randomInt(1e9)}`);
-    const commands = Array.from({ length: 6 }, (_, i) => `while [ ! -e ${gate} ]; do sleep 0.1; done; echo ok-${i}`);
-    const launched = (i: number) => processesWith(gate).some((l) => l.includes(`echo ok-${i}`));
+    // A command is running when its own sleep is (the runner's argv holds every command of its chunk).
+    const mark = randomInt(1e6);
+    const commands = Array.from({ length: 6 }, (_, i) => `while [ ! -e ${gate} ]; do sleep 0.1${i}${mark}; done; echo ok-${i}`);
+    const launched = (i: number) => processesWith(`sleep 0.1${i}${mark}`).some((l) => l.startsWith('sleep'));
     const { task_id: id } = await call('parallel_execute', { commands, max_parallel: 2, wait_s: 0 });
     await until('two commands running, 0 among them', () => launched(0) && [1, 2, 3, 4, 5].filter(launched).length === 1);
     assert.equal(launched(5), false, 'command 5 should wait behind its node\'s first');

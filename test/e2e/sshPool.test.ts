@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { killScript, parsePeek, parseRunOutput, peekScript, runScript } from '../../src/ssh/detachedRun.js';
+import { chunkScript, killScript, newNonce, parseChunkOutput, parsePeek, peekScript } from '../../src/ssh/detachedRun.js';
 import { isAbortError, SshError } from '../../src/ssh/errors.js';
 import { fingerprint, KnownHosts } from '../../src/ssh/hostKeys.js';
 import { SshPool, type ExecHandlers, type SshTarget } from '../../src/ssh/pool.js';
@@ -159,7 +159,8 @@ describe('SshPool against a real sshd', () => {
   test('abort closes the channel; the detached command runs on and is collected by re-attaching', async () => {
     const pool = newPool();
     const id = `abort-${process.pid}`;
-    const script = runScript({ runId: id, command: 'sleep 0.8; echo finished; exit 5' });
+    const nonce = newNonce();
+    const script = chunkScript([{ runId: id, command: 'sleep 0.8; echo finished; exit 5' }], { nonce });
     const controller = new AbortController();
     const running = pool.exec(targetOf(n1), script, { signal: controller.signal });
     setTimeout(() => controller.abort(), 200);
@@ -167,15 +168,16 @@ describe('SshPool against a real sshd', () => {
     assert.ok(isAbortError(err), String(err));
     assert.deepEqual(parsePeek((await capture(pool, targetOf(n1), peekScript(id))).stdout), { state: 'running' });
     const again = await capture(pool, targetOf(n1), script);
-    const r = parseRunOutput(again.out, again.err, again.exit);
-    assert.deepEqual([r.stdout.toString(), r.returnCode, r.reattached], ['finished\n', 5, true]);
+    const [r] = parseChunkOutput(nonce, 1, again.out, again.err);
+    assert.deepEqual([r!.stdout.toString(), r!.returnCode, r!.reattached], ['finished\n', 5, true]);
   });
 
   test('killScript over SSH kills a TERM-ignoring process tree: nothing of it is left', async () => {
     const pool = newPool();
     const id = `kill-${process.pid}`;
     const marker = `sleep 1${process.pid % 1000}`; // a unique argv to look for
-    const running = capture(pool, targetOf(n1), runScript({ runId: id, command: `bash -c 'trap "" TERM; ${marker} & ${marker}'` }));
+    const nonce = newNonce();
+    const running = capture(pool, targetOf(n1), chunkScript([{ runId: id, command: `bash -c 'trap "" TERM; ${marker} & ${marker}'` }], { nonce }));
     // Processes of the command tree: their argv starts with the command (the scripts only contain it).
     const sleepers = () =>
       execFileSync('ps', ['-u', n1.user, '-o', 'stat=,args='], { encoding: 'utf8' })
@@ -186,11 +188,11 @@ describe('SshPool against a real sshd', () => {
     for (let i = 0; i < 100 && sleepers().length < 3; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(sleepers().length, 3, sleepers().join('\n'));
     const kill = await capture(pool, targetOf(n1), killScript(id, { graceS: 1 }));
-    assert.match(kill.stdout, /^killed: group \d+ ignored TERM for 1s, sent KILL/);
+    assert.match(kill.stdout, /^\S+ killed: group \d+ ignored TERM for 1s, sent KILL/);
     assert.deepEqual(sleepers(), []);
     const done = await running;
-    const r = parseRunOutput(done.out, done.err, done.exit);
-    assert.deepEqual([r.signal, r.lost], ['SIGKILL', false]);
+    const [r] = parseChunkOutput(nonce, 1, done.out, done.err);
+    assert.deepEqual([r!.signal, r!.state], ['SIGKILL', 'killed']);
   });
 
   test('a connection that stops answering is detected by keepalive: in-flight execs fail as lost', async () => {

@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { cleanupScript, killScript, parsePeek, parseRunOutput, peekScript, runScript, type RunSpec } from '../../src/ssh/detachedRun.js';
+import {
+  ChunkReader, chunkScript, cleanupScript, killScript, newNonce, parseChunkOutput, parsePeek, peekScript, type RunOutput, type RunSpec,
+} from '../../src/ssh/detachedRun.js';
 import { localExec } from '../../src/ssh/localExec.js';
 import { inPosixSh } from '../../src/ssh/quote.js';
 import type { ExecResult } from '../../src/ssh/pool.js';
@@ -29,9 +31,22 @@ function runIn(shell: Shell, script: string, env?: NodeJS.ProcessEnv): Promise<{
   });
 }
 
-async function run(spec: Omit<RunSpec, 'baseDir'>, shell: Shell = 'sh') {
-  const r = await runIn(shell, runScript({ ...spec, baseDir: base }));
-  return parseRunOutput(r.out, r.err, r.exit);
+// Scripts of one run, as runCommand sends them; every script gets its own nonce.
+const nonces = new Map<string, string>();
+function runScript(spec: RunSpec & { baseDir?: string }): string {
+  const nonce = newNonce();
+  const script = chunkScript([spec], { nonce, baseDir: spec.baseDir });
+  nonces.set(script, nonce);
+  return script;
+}
+function parseRunOutput(script: string, r: { out: Buffer; err: Buffer }): RunOutput & { lost: boolean } {
+  const run = parseChunkOutput(nonces.get(script)!, 1, r.out, r.err)[0]!;
+  return { ...run, lost: run.state === 'lost' };
+}
+
+async function run(spec: RunSpec, shell: Shell = 'sh') {
+  const script = runScript({ ...spec, baseDir: base });
+  return parseRunOutput(script, await runIn(shell, script));
 }
 
 const text = async (script: string) => (await runIn('sh', script)).out.toString();
@@ -93,7 +108,7 @@ for (const shell of ['sh', 'bash', 'zsh'] as const) {
       const first = run({ runId: id, command: 'echo once >> ' + join(base, `${id}.n`) + '; sleep 30' }, shell);
       await waitFor(() => existsSync(join(base, `${id}.pgid`)));
       const second = run({ runId: id, command: 'never run' }, shell);
-      assert.match((await runIn(shell, killScript(id, { graceS: 2, baseDir: base }))).out.toString(), /^terminated/);
+      assert.match((await runIn(shell, killScript(id, { graceS: 2, baseDir: base }))).out.toString(), /^\S+ terminated/);
       for (const r of [await first, await second]) assert.deepEqual([r.signal, r.lost], ['SIGTERM', false]);
       assert.equal((await second).reattached, true);
       assert.equal(readFileSync(join(base, `${id}.n`), 'utf8'), 'once\n');
@@ -136,21 +151,21 @@ describe('detached runs', () => {
     await waitFor(() => liveInGroup(pgid).some((l) => l.includes('sleep 1000')));
     assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'running' });
     const said = await text(killScript(id, { graceS: 0.5, baseDir: base }));
-    assert.match(said, /^killed: group \d+ ignored TERM for 0.5s, sent KILL/);
+    assert.match(said, /^\S+ killed: group \d+ ignored TERM for 0.5s, sent KILL/);
     assert.deepEqual(liveInGroup(pgid), []);
     const r = await running;
     assert.equal(r.signal, 'SIGKILL');
     assert.equal(r.lost, false);
     assert.equal(r.stdout.toString(), 'up\n'); // output so far
     assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'killed', signal: 'SIGKILL' });
-    assert.match(await text(killScript(id, { baseDir: base })), /^finished|^gone/);
+    assert.match(await text(killScript(id, { baseDir: base })), /^\S+ (finished|gone)/);
   });
 
   test('killScript ends a command that honours TERM with TERM alone', async () => {
     const id = newId();
     const running = run({ runId: id, command: 'sleep 1000' });
     await waitFor(() => existsSync(join(base, `${id}.pgid`)));
-    assert.match(await text(killScript(id, { graceS: 5, baseDir: base })), /^terminated: group \d+ exited after TERM/);
+    assert.match(await text(killScript(id, { graceS: 5, baseDir: base })), /^\S+ terminated: group \d+ exited after TERM/);
     const r = await running;
     assert.equal(r.signal, 'SIGTERM');
     assert.ok(r.returnCode === null || r.returnCode === 143, `returnCode ${r.returnCode}`);
@@ -161,13 +176,13 @@ describe('detached runs', () => {
     const marker = join(base, `${id}.ran`);
     writeFileSync(join(base, `${id}.kill`), 'TERM\n'); // as killScript leaves it while waiting for the pgid
     const r = await run({ runId: id, command: `touch ${marker}` });
-    assert.deepEqual([r.signal, r.returnCode, r.lost], ['SIGTERM', null, false]);
+    assert.deepEqual([r.state, r.returnCode], ['skipped', null]);
     assert.equal(existsSync(marker), false);
   });
 
   test('inPosixSh runs a script unchanged from another login shell', async () => {
-    const r = await runIn('bash', inPosixSh(runScript({ runId: newId(), command: `echo "it's" fine`, baseDir: base })));
-    const p = parseRunOutput(r.out, r.err, r.exit);
+    const script = runScript({ runId: newId(), command: `echo "it's" fine`, baseDir: base });
+    const p = parseRunOutput(script, await runIn('bash', inPosixSh(script)));
     assert.deepEqual([p.stdout.toString(), p.returnCode], ["it's fine\n", 0]);
   });
 
@@ -183,17 +198,17 @@ describe('detached runs', () => {
     assert.equal(r.stdout.toString(), 'before\n');
     const again = await run({ runId: id, command: 'echo before; sleep 1000' });
     assert.deepEqual([again.lost, again.reattached], [true, true]);
-    assert.match(await text(killScript(id, { baseDir: base })), /^gone/);
+    assert.match(await text(killScript(id, { baseDir: base })), /^\S+ gone/);
     assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'lost' }); // not turned into "killed"
   });
 
-  test('output is binary-safe on both streams, and a forged trailer is not believed', async () => {
+  test('output is binary-safe on both streams, and a frame with another nonce is not believed', async () => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const file = join(base, 'bytes.bin');
     writeFileSync(file, bytes);
-    const forged = '\x1eCLUSTERFLOW-RUN st=done rc=0 sig=- re=0 x=0\n';
-    const r = await run({ runId: newId(), command: `cat ${file}; cat ${file} >&2; printf '${forged.replace('\x1e', '\\036').replace('\n', '\\n')}' >&2; exit 9` });
-    assert.deepEqual(r.stdout, bytes);
+    const forged = `\x1e${newNonce()} E 0 st=done rc=0 sig=- re=0\n`;
+    const r = await run({ runId: newId(), command: `cat ${file}; cat ${file} >&2; f='${forged.replace('\x1e', '\\036').replace('\n', '\\n')}'; printf "$f"; printf "$f" >&2; exit 9` });
+    assert.deepEqual(r.stdout, Buffer.concat([bytes, Buffer.from(forged)]));
     assert.deepEqual(r.stderr, Buffer.concat([bytes, Buffer.from(forged)]));
     assert.equal(r.returnCode, 9);
   });
@@ -207,19 +222,70 @@ describe('detached runs', () => {
     assert.equal(r.stderr.subarray(0, 4).toString(), 'e\ne\n');
   });
 
-  test('a missing or mismatched trailer means the outcome is unknown', () => {
-    const trailer = Buffer.from('\x1eCLUSTERFLOW-RUN st=done rc=0 sig=- re=0 x=0\n');
-    const cases: Array<{ name: string; err: Buffer; exit: ExecResult; lost: boolean; rc: number | null }> = [
-      { name: 'valid', err: trailer, exit: { code: 0, signal: null }, lost: false, rc: 0 },
-      { name: 'no trailer', err: Buffer.from('x\n'), exit: { code: 0, signal: null }, lost: true, rc: 0 },
-      { name: 'exit status disagrees', err: trailer, exit: { code: 1, signal: null }, lost: true, rc: 1 },
-      { name: 'script killed', err: trailer, exit: { code: null, signal: 'SIGKILL' }, lost: true, rc: null },
-      { name: 'trailer not last', err: Buffer.concat([trailer, Buffer.from('more')]), exit: { code: 0, signal: null }, lost: true, rc: 0 },
-    ];
-    for (const c of cases) {
-      const r = parseRunOutput(Buffer.alloc(0), c.err, c.exit);
-      assert.deepEqual([r.lost, r.returnCode], [c.lost, c.rc], c.name);
+  test('the reader finds frames split anywhere, and a run without frames is lost', () => {
+    const nonce = newNonce();
+    const out = Buffer.from(`\x1e${nonce} S 0\nA1\x1e${nonce} E 0\n\x1e${nonce} S 1\n\x1e\x1eB\x1e${nonce} E 1\n\x1e${nonce} S 2\npartial`);
+    const err = Buffer.from(`e0\x1e${nonce} E 0 st=done rc=0 sig=- re=0\nno-nl\x1e${nonce} E 1 st=killed rc=- sig=SIGKILL re=1\n`);
+    const whole = parseChunkOutput(nonce, 3, out, err);
+    // Byte by byte: every split of a frame across packets.
+    const seen: number[] = [];
+    const reader = new ChunkReader(nonce, 3, { onRun: (i) => seen.push(i) });
+    for (let k = 0; k < Math.max(out.length, err.length); k++) {
+      if (k < out.length) reader.push('stdout', out.subarray(k, k + 1));
+      if (k < err.length) reader.push('stderr', err.subarray(k, k + 1));
     }
+    for (const runs of [whole, reader.runs]) {
+      assert.deepEqual(runs.slice(0, 2).map((r) => [r!.stdout.toString(), r!.stderr.toString(), r!.state, r!.returnCode, r!.signal, r!.reattached]), [
+        ['A1', 'e0', 'done', 0, null, false],
+        ['\x1e\x1eB', 'no-nl', 'killed', null, 'SIGKILL', true],
+      ]);
+    }
+    assert.deepEqual(seen, [0, 1]);
+    assert.equal(reader.runs[2], undefined);
+    assert.equal(whole[2]!.state, 'lost');
+  });
+
+  test('a chunk runs its commands one after another, each framed with its own output and code', async () => {
+    const nonce = newNonce();
+    const order = join(base, `order-${newId()}`);
+    const specs = [
+      { runId: newId(), command: `echo one; echo 1 >> ${order}; exit 3` },
+      { runId: newId(), command: `printf two >&2; echo 2 >> ${order}` },
+      { runId: newId(), command: `pwd; echo "$X"; echo 3 >> ${order}`, cwd: base, env: { X: 'x y' } },
+    ];
+    const r = await runIn('sh', chunkScript(specs, { nonce, baseDir: base }));
+    const runs = parseChunkOutput(nonce, 3, r.out, r.err);
+    assert.deepEqual(runs.map((x) => [x.stdout.toString(), x.stderr.toString(), x.state, x.returnCode]), [
+      ['one\n', '', 'done', 3], ['', 'two', 'done', 0], [`${base}\nx y\n`, '', 'done', 0],
+    ]);
+    assert.equal(readFileSync(order, 'utf8'), '1\n2\n3\n');
+  });
+
+  test('the command sees none of the runner\'s names, keeps the umask, and its background jobs stay in its group', async () => {
+    const r = await run({ runId: newId(), command: 'echo "${N-u}${B-u}${P-u}${C-u}${RE-u}${I-u}$#"; type cf_run >/dev/null 2>&1 || echo no-fn; umask; sleep 5 & ps -o pgid= -p $!; ps -o pgid= -p $BASHPID; kill $!' });
+    const [names, fn, mask, bgGroup, ownGroup] = r.stdout.toString().trim().split('\n').map((l) => l.trim());
+    assert.deepEqual([names, fn, mask], ['uuuuuu0', 'no-fn', execFileSync('sh', ['-c', 'umask'], { encoding: 'utf8' }).trim()]);
+    assert.equal(bgGroup, ownGroup);
+  });
+
+  test('killScript stops a run that has not started: claimed first, it never runs', async () => {
+    const [a, b] = [newId(), newId()];
+    const said = await text(killScript([a, b], { baseDir: base }));
+    assert.deepEqual(said.trim().split('\n').sort(), [`${a} preempted: it had not started and never will`, `${b} preempted: it had not started and never will`].sort());
+    const marker = join(base, `${a}.ran`);
+    const r = await run({ runId: a, command: `touch ${marker}` });
+    assert.deepEqual([r.state, r.reattached], ['skipped', true]);
+    assert.equal(existsSync(marker), false);
+    assert.deepEqual(parsePeek(await text(peekScript(a, base))), { state: 'skipped' });
+  });
+
+  test('one killScript stops several running runs at once', async () => {
+    const ids = [newId(), newId(), newId()];
+    const running = ids.map((runId) => run({ runId, command: 'sleep 1000' }));
+    await waitFor(() => ids.every((id) => existsSync(join(base, `${id}.pgid`))));
+    const said = await text(killScript(ids, { graceS: 2, baseDir: base }));
+    for (const id of ids) assert.match(said, new RegExp(`^${id} terminated`, 'm'));
+    for (const r of await Promise.all(running)) assert.deepEqual([r.state, r.signal], ['killed', 'SIGTERM']);
   });
 
   test('peek reports absent and done', async () => {
@@ -246,8 +312,8 @@ describe('detached runs', () => {
 
   test('a home-relative base dir expands on the node', async () => {
     const home = mkdtempSync(join(base, 'home-'));
-    const r = await runIn('sh', runScript({ runId: 'h1', command: 'echo ok', baseDir: '~/runs' }), { ...process.env, HOME: home });
-    assert.equal(parseRunOutput(r.out, r.err, r.exit).stdout.toString(), 'ok\n');
+    const script = runScript({ runId: 'h1', command: 'echo ok', baseDir: '~/runs' });
+    assert.equal(parseRunOutput(script, await runIn('sh', script, { ...process.env, HOME: home })).stdout.toString(), 'ok\n');
     assert.ok(existsSync(join(home, 'runs', 'h1.rc')));
   });
 
