@@ -52,7 +52,7 @@ export async function startFanoutHarness(opts: FanoutHarnessOptions): Promise<Fa
   delete env.TEMPORAL_ADDRESS;
   let stderr = '';
   const mcp = new Client({ name: 'clusterflow-bench-fanout', version: '1.0.0' });
-  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env, stderr: 'pipe' });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [...(process.env.CF_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean), CLI, 'serve'], env, stderr: 'pipe' });
   transport.stderr?.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-20_000); });
   try {
     await mcp.connect(transport);

@@ -166,7 +166,8 @@ export const FailureType = {
 
 /** What the client asks for when it starts a parallelWorkflow. */
 export interface ParallelSpec {
-  commands: Array<{ command: string; weight: Weight; classifyReason: string }>;
+  /** Checked by the policy before the start. A fan-out places every command as heavy (it exists for throughput). */
+  commands: string[];
   requires: Requirements;
   /** Commands in flight at once across the cluster (each node also caps at its max_parallel). */
   maxParallel: number;
@@ -177,8 +178,11 @@ export interface ParallelSpec {
 
 /** One node-batch of a fan-out: a child workflow whose activity runs these over the pool. */
 export interface BatchInput {
+  /** The fan-out: command i has task id `<parentId>/<i>`. */
+  parentId: string;
   nodeId: string;
-  items: Array<{ index: number; taskId: string; command: string; routeReason: string }>;
+  routeReason: string;
+  items: Array<{ index: number; command: string }>;
   concurrency: number;
   timeoutS: number;
   cwd?: string;

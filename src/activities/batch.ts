@@ -30,18 +30,18 @@ export function createBatchActivities(rt: Runtime) {
         throw toFailure(err, node, rt);
       }
       const results: CommandResult[] = new Array(batch.items.length);
+      const taskIds = batch.items.map((it) => `${batch.parentId}/${it.index}`);
       const aborts = new Map<string, AbortController>();
       let stopAll = false;
       let done = 0;
       const stopped = new Set<string>();
       // Items k < next were taken by a lane (running or finished); the rest have not started.
       let next = 0;
-      const indexOf = new Map(batch.items.map((it, k) => [it.taskId, k]));
+      const indexOf = new Map(taskIds.map((id, k) => [id, k]));
       const skip = (k: number) => {
         if (results[k]) return;
-        const item = batch.items[k]!;
-        results[k] = cancelledBeforeStart(item.taskId, item.routeReason);
-        rt.outputs.saveResult(item.taskId, results[k]!);
+        results[k] = cancelledBeforeStart(taskIds[k]!, batch.routeReason);
+        rt.outputs.saveResult(taskIds[k]!, results[k]!);
       };
       const abort = (taskId: string) => {
         stopped.add(taskId);
@@ -95,20 +95,18 @@ export function createBatchActivities(rt: Runtime) {
           const want = Math.min(CHUNK_MAX, Math.max(1, Math.floor((batch.items.length - next) / lanes)));
           while (ks.length < want && next < batch.items.length && bytes < CHUNK_BYTES) {
             const k = next++;
-            const item = batch.items[k]!;
-            if (stopAll || stopped.has(item.taskId)) {
+            if (stopAll || stopped.has(taskIds[k]!)) {
               skip(k);
               continue;
             }
             ks.push(k);
-            bytes += item.command.length;
+            bytes += batch.items[k]!.command.length;
           }
           if (ks.length === 0) continue;
           const chunk = ks.map((k) => {
-            const item = batch.items[k]!;
             const ac = new AbortController();
-            aborts.set(item.taskId, ac);
-            return { taskId: item.taskId, command: item.command, routeReason: item.routeReason, autoRouted: true, signal: ac.signal };
+            aborts.set(taskIds[k]!, ac);
+            return { taskId: taskIds[k]!, command: batch.items[k]!.command, routeReason: batch.routeReason, autoRouted: true, signal: ac.signal };
           });
           try {
             await runChunk(rt, node, exec, chunk, {

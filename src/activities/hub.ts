@@ -43,7 +43,7 @@ export function createHubActivities(deps: HubDeps) {
      * spreads by load and capacity. Every command counts as heavy here: a fan-out exists for
      * throughput, so even light commands go to the nodes rather than all to the local one.
      */
-    async placeBatch(input: { parentId: string; commands: Array<{ weight: Weight; classifyReason: string }>; requires: Requirements }):
+    async placeBatch(input: { parentId: string; count: number; requires: Requirements }):
       Promise<{ nodes: string[]; reasons: Record<string, string>; capacity: Record<string, number> } | { error: string }> {
       const states = await deps.nodeStates();
       const req = { weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities };
@@ -52,13 +52,13 @@ export function createHubActivities(deps: HubDeps) {
       const reasons: Record<string, string> = {};
       const counts = deps.book.counts();
       try {
-        input.commands.forEach((c, i) => {
+        for (let i = 0; i < input.count; i++) {
           const p = pickNode(req, deps.config.nodes, states, counts, deps.config.settings);
           counts[p.nodeId] = (counts[p.nodeId] ?? 0) + 1;
           deps.book.reserve(`${input.parentId}/${i}`, p.nodeId, ttl);
           nodes.push(p.nodeId);
           reasons[p.nodeId] ??= `fan-out spread by load and capacity; first placement: ${p.reason}`;
-        });
+        }
       } catch (err) {
         if (err instanceof NoEligibleNodeError) return { error: err.message };
         throw err;

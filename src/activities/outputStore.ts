@@ -6,21 +6,27 @@ import { RESULT_STREAM_CAP } from '../shared.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
-/** Writes one stream to its file and keeps the first and last RESULT_STREAM_CAP/2 bytes in memory. */
+/**
+ * Writes one stream to its file and keeps the first and last RESULT_STREAM_CAP/2 bytes in memory.
+ * The file is created on the first byte: most commands of a fan-out print nothing, and file
+ * creation is most of what storing a short command's output costs.
+ */
 export class StreamCapture {
-  private fd: number;
+  private fd = -1;
   private head: Buffer[] = [];
   private headBytes = 0;
   private tail: Buffer[] = [];
   private tailBytes = 0;
   bytes = 0;
 
-  constructor(file: string, private readonly half = RESULT_STREAM_CAP / 2) {
-    this.fd = openSync(file, 'w', 0o600);
-  }
+  constructor(private readonly file: string, private readonly half = RESULT_STREAM_CAP / 2, private readonly ensureDir: () => void = () => undefined) {}
 
   write(chunk: Buffer): void {
     if (chunk.length === 0) return;
+    if (this.fd < 0) {
+      this.ensureDir();
+      this.fd = openSync(this.file, 'w', 0o600);
+    }
     writeSync(this.fd, chunk);
     this.bytes += chunk.length;
     let rest = chunk;
@@ -70,42 +76,104 @@ export interface OutputPage {
   encoding: 'utf8' | 'base64';
 }
 
+/**
+ * Layout under root: a task T keeps T/stdout, T/stderr, T/result.json; command i of fan-out P
+ * keeps P/i.stdout and P/i.stderr, and its result is a line "i<TAB><json>" of P/results.jsonl
+ * (one directory and one appended file per fan-out: creating files is what costs here).
+ */
 export class OutputStore {
+  /** Directories known to exist: mkdir is a syscall per call even when there is nothing to do. */
+  private made = new Set<string>();
+  /** Open results.jsonl files (O_APPEND: one write per line, so writers never interleave). */
+  private logs = new Map<string, number>();
+
   constructor(readonly root: string) {}
 
-  dir(taskId: string): string {
-    return path.join(this.root, safeId(taskId));
+  private files(taskId: string): { dir: string; sub: string; stdout: string; stderr: string; result: string } {
+    const id = safeId(taskId);
+    const slash = id.indexOf('/');
+    const dir = path.join(this.root, slash < 0 ? id : id.slice(0, slash));
+    const sub = slash < 0 ? '' : id.slice(slash + 1).replace(/\//g, '__');
+    const prefix = sub ? `${sub}.` : '';
+    return {
+      dir, sub, stdout: path.join(dir, `${prefix}stdout`), stderr: path.join(dir, `${prefix}stderr`),
+      result: path.join(dir, sub ? 'results.jsonl' : 'result.json'),
+    };
+  }
+
+  private ensureDir(dir: string): void {
+    if (this.made.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (this.made.size > 10_000) this.made.clear();
+    this.made.add(dir);
   }
 
   /** `cap`: bytes of each stream kept for the result (fan-outs give each command a share). */
   open(taskId: string, cap = RESULT_STREAM_CAP): { stdout: StreamCapture; stderr: StreamCapture } {
-    const dir = this.dir(taskId);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const f = this.files(taskId);
     const half = Math.max(0, Math.floor(cap / 2));
-    return { stdout: new StreamCapture(path.join(dir, 'stdout'), half), stderr: new StreamCapture(path.join(dir, 'stderr'), half) };
+    const ensure = () => this.ensureDir(f.dir);
+    return { stdout: new StreamCapture(f.stdout, half, ensure), stderr: new StreamCapture(f.stderr, half, ensure) };
   }
 
-  /** The result of a command run inside a fan-out batch (no workflow of its own to ask). */
+  /** Every task's result, also of a command run inside a fan-out batch (no workflow of its own to ask). */
   saveResult(taskId: string, result: object): void {
-    const dir = this.dir(taskId);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(path.join(dir, 'result.json'), JSON.stringify(result));
+    const f = this.files(taskId);
+    this.ensureDir(f.dir);
+    if (!f.sub) {
+      writeFileSync(f.result, JSON.stringify(result), { mode: 0o600 });
+      return;
+    }
+    let fd = this.logs.get(f.result);
+    if (fd === undefined) {
+      // A few fan-outs at a time: close the oldest file beyond that.
+      if (this.logs.size >= 32) {
+        const [oldest, oldFd] = this.logs.entries().next().value as [string, number];
+        closeSync(oldFd);
+        this.logs.delete(oldest);
+      }
+      fd = openSync(f.result, 'a', 0o600);
+      this.logs.set(f.result, fd);
+    }
+    writeSync(fd, `${f.sub}\t${JSON.stringify(result)}\n`);
   }
 
   loadResult<T>(taskId: string): T | null {
+    const f = this.files(taskId);
     try {
-      return JSON.parse(readFileSync(path.join(this.dir(taskId), 'result.json'), 'utf8')) as T;
+      if (!f.sub) return JSON.parse(readFileSync(f.result, 'utf8')) as T;
+      // The last line wins: a retried batch may report a command again (the same outcome).
+      const lines = readFileSync(f.result, 'utf8').split('\n');
+      for (let k = lines.length - 1; k >= 0; k--) {
+        if (lines[k]!.startsWith(`${f.sub}\t`)) return JSON.parse(lines[k]!.slice(f.sub.length + 1)) as T;
+      }
+      return null;
     } catch {
       return null;
     }
   }
 
-  hasResult(taskId: string): boolean {
-    return existsSync(path.join(this.dir(taskId), 'result.json'));
+  /** Commands of fan-out parentId with a stored result. */
+  countResults(parentId: string): number {
+    const f = this.files(`${parentId}/0`);
+    let text: string;
+    try {
+      text = readFileSync(f.result, 'utf8');
+    } catch {
+      return 0;
+    }
+    const seen = new Set<string>();
+    for (const line of text.split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab > 0) seen.add(line.slice(0, tab));
+    }
+    return seen.size;
   }
 
+  /** Output (or a result) is stored for the task. */
   has(taskId: string): boolean {
-    return existsSync(this.dir(taskId));
+    const f = this.files(taskId);
+    return (f.sub ? this.loadResult(taskId) !== null : existsSync(f.result)) || existsSync(f.stdout) || existsSync(f.stderr);
   }
 
   /**
@@ -113,8 +181,13 @@ export class OutputStore {
    * binary output is returned as base64 (the caller asks for it).
    */
   read(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): OutputPage {
-    const file = path.join(this.dir(taskId), stream);
-    if (!existsSync(file)) throw new Error(`no ${stream} stored for task ${taskId}`);
+    const f = this.files(taskId);
+    const file = f[stream];
+    if (!existsSync(file)) {
+      // A finished command that printed nothing on this stream has no file.
+      if (f.sub ? this.loadResult(taskId) !== null : existsSync(f.result)) return { task_id: taskId, stream, offset: 0, next_offset: 0, total_bytes: 0, eof: true, data: '', encoding };
+      throw new Error(`no ${stream} stored for task ${taskId}`);
+    }
     const fd = openSync(file, 'r');
     try {
       const total = fstatSync(fd).size;
@@ -145,6 +218,7 @@ function utf8Boundary(buf: Buffer, n: number): number {
 }
 
 function safeId(taskId: string): string {
-  if (!/^[A-Za-z0-9._\/-]+$/.test(taskId) || taskId.includes('..')) throw new Error(`invalid task id: ${taskId}`);
-  return taskId.replace(/\//g, '__');
+  // Segments start with a letter or digit: no "", ".", ".." or hidden names in a path.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)*$/.test(taskId)) throw new Error(`invalid task id: ${taskId}`);
+  return taskId;
 }

@@ -111,14 +111,12 @@ export class TaskClient {
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
   async submitParallel(req: { commands: string[]; requires?: Requirements; maxParallel?: number; timeoutS?: number; cwd?: string; env?: Record<string, string> }): Promise<string> {
     if (req.commands.length === 0) throw new UserError('commands is empty');
-    const commands = req.commands.map((command, i) => {
+    req.commands.forEach((command, i) => {
       const v = checkDangerous(command);
       if (v) throw new UserError(`commands[${i}]: ${v.message}`, 'refused');
-      const cls = classifyCommand(command, { offload: this.config.settings.offloadCommands, local: this.config.settings.localCommands });
-      return { command, weight: cls.weight, classifyReason: cls.reason };
     });
     const spec: ParallelSpec = {
-      commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
+      commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
     };
     const taskId = newTaskId('par');
@@ -147,9 +145,7 @@ export class TaskClient {
     } catch {
       return null;
     }
-    let stored = 0;
-    for (let i = 0; i < p.total; i++) if (this.outputs.hasResult(`${taskId}/${i}`)) stored++;
-    return { ...p, done: Math.max(p.done, stored) };
+    return { ...p, done: Math.min(p.total, Math.max(p.done, this.outputs.countResults(taskId))) };
   }
 
   /** Wait up to waitS for the result; after that, say it is still running. */

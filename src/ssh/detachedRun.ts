@@ -2,7 +2,7 @@
 // parses their output). Closing an SSH channel does not stop a remote command, and a
 // worker can die mid-command; so every command runs in its own process group with output
 // and exit status in files on the node, under $B/<runId>.*:
-//   .claim  created atomically (noclobber): whoever creates it decides the run's fate
+//   .claim  created atomically (noclobber) with the creator's pid: whoever creates it decides the run's fate
 //   .pgid   "<pgid> <boot id>" of the supervisor, the group leader
 //   .out .err   the command's output      .rc  its exit code
 //   .kill   the last signal killScript sent (TERM, then KILL)
@@ -100,15 +100,15 @@ cf_read_pgid() { G=; GB=; [ -s "$P.pgid" ] && read -r G GB <"$P.pgid"; }`;
 const AWAIT_FATE = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ ! -e "$P.skip" ] && [ $i -lt 200 ]; do ${POLL}; i=$((i + 1)); done`;
 
 // The chunk runner, in bash (one exec of it per chunk). cf_run launches or re-attaches to one
-// run and prints its frames. The supervisor is a background function under `set -m`, so it
-// leads its own process group (bash puts it there before it runs a line, so the pgid it
-// records always names a live group or a finished one). It gives up if a kill came first,
-// applies cwd/env, runs the command in a subshell (same semantics as bash -c, and a fork is
-// cheaper than an exec) and records the exit code. It traps TERM (a subshell resets caught
-// signals) so a command that exits on TERM still gets its code recorded. The .rc file is one
-// small write and readers test -s, so no reader sees a partial code. Every name of ours is
-// removed before the command runs. Only the directory is private (700): the command keeps
-// the login shell's umask.
+// run and prints its frames. The command runs in cf_sup, a background subshell under `set -m`,
+// so it leads its own process group (bash puts it there before it runs a line, so the pgid it
+// records always names a live group or a finished one). cf_sup gives up if a kill came first,
+// applies cwd/env, removes every name of ours and evals the command (same semantics as bash -c;
+// a fork is far cheaper than an exec). The launcher records the exit code from `wait`: it is
+// in no run's group, so a kill does not touch it, and a closed channel does not stop it before
+// that write (it dies on the next frame it prints). The .rc file is one small write and
+// readers test -s, so no reader sees a partial code. Only the directory is private (700): the
+// command keeps the login shell's umask.
 const CHUNK_BODY = `N=$1; B=$2; shift 2
 [ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; exit 125; }
 ${READ_BOOT}
@@ -119,16 +119,12 @@ cf_sup() {
   [ -e "$P.kill" ] && exit 143
   C=$1; D=$2; shift 2
   for kv do export "$kv"; done
-  trap 'T=1' TERM
   if [ -n "$D" ] && ! cd "$D" 2>/dev/null; then
-    printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$D" >&2; rc=1
-  else
-    ( unset -v N B BOOT P I RE G GB K RC ST SIG D kv rc T i; unset -f cf_sup cf_run cf_alive cf_read_pgid; trap - TERM
-      eval "set --; unset -v C
-$C" ); rc=$?
+    printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$D" >&2; exit 1
   fi
-  echo "$rc" >"$P.rc"
-  exit "$rc"
+  unset -v N B BOOT P I RE G GB K RC ST SIG D L kv i; unset -f cf_sup cf_run cf_alive cf_read_pgid
+  eval "set --; unset -v C
+$C"
 }
 cf_run() {
   I=$1; P=$B/$2; shift 2
@@ -137,13 +133,16 @@ cf_run() {
   if { echo $$ >"$P.claim"; } 2>/dev/null; then
     set +C; RE=0
     if [ -e "$P.kill" ]; then : >"$P.skip"
-    else set -m; cf_sup "$@" </dev/null >"$P.out" 2>"$P.err" & set +m; wait $!
+    else set -m; cf_sup "$@" </dev/null >"$P.out" 2>"$P.err" & set +m; wait $!; echo $? >"$P.rc"
     fi
   else
     set +C; RE=1
     ${AWAIT_FATE}
     cf_read_pgid
     while [ ! -s "$P.rc" ] && cf_alive; do ${POLL}; done
+    # The launcher (its pid is the claim) writes .rc just after the group ends: give it a moment.
+    L=; read -r L <"$P.claim"; i=0
+    while [ ! -s "$P.rc" ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null && [ $i -lt 100 ]; do ${POLL}; i=$((i + 1)); done
   fi
   RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
   case $RC in *[!0-9]*) RC= ;; esac

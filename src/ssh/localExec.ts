@@ -17,9 +17,12 @@ export function localExec(command: string, h: ExecHandlers = {}): Promise<ExecRe
       h.signal?.removeEventListener('abort', onAbort);
       settle();
     };
-    // Like closing an SSH channel: the foreground script goes, the detached group stays.
+    // Like closing an SSH channel: the pipes close, so the script dies on its next write (after
+    // recording the exit code of the command it waits for); the detached group stays.
     const onAbort = () => {
-      child.kill('SIGKILL');
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.unref();
       finish(() => reject(new ExecAbortedError(h.signal?.reason)));
     };
     h.signal?.addEventListener('abort', onAbort, { once: true });

@@ -28,7 +28,7 @@ export const progressQuery = defineQuery<{ total: number; done: number; by_node:
  * parallel_execute: place every command (spread by load and capacity with reservations; a
  * fan-out is for throughput, so light commands go to the nodes too), fit the spread to
  * max_parallel, then run one child workflow per node-batch whose activity runs its commands
- * over the SSH pool. Every command keeps its own task id (`<parent>/<i>`) and result.
+ * over the SSH pool (or, when a node's share fits one batch, that activity directly). Every command keeps its own task id (`<parent>/<i>`) and result.
  * Children run per node one after another and across nodes at once; cancelling the parent
  * stops every child, which kills running commands and reports which ran.
  */
@@ -41,7 +41,7 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   let done = 0;
   setHandler(progressQuery, () => ({ total: n, done, by_node: doneByNode }));
 
-  const placement = await placeBatch({ parentId, commands: spec.commands.map((c) => ({ weight: c.weight, classifyReason: c.classifyReason })), requires: spec.requires });
+  const placement = await placeBatch({ parentId, count: n, requires: spec.requires });
   if ('error' in placement) {
     for (let i = 0; i < n; i++) results[i] = notRun(parentId, i, '', placement.error, 'failed');
     return finish(parentId, started, results as CommandResult[], 'failed');
@@ -52,8 +52,8 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
     const list: BatchInput[] = [];
     for (let k = 0; k < indices.length; k += BATCH_SIZE) {
       list.push({
-        nodeId, concurrency: Math.min(share, placement.capacity[nodeId] ?? share), timeoutS: spec.timeoutS, cwd: spec.cwd, env: spec.env, streamCap,
-        items: indices.slice(k, k + BATCH_SIZE).map((i) => ({ index: i, taskId: `${parentId}/${i}`, command: spec.commands[i]!.command, routeReason: placement.reasons[nodeId] ?? '' })),
+        parentId, nodeId, routeReason: placement.reasons[nodeId] ?? '', concurrency: Math.min(share, placement.capacity[nodeId] ?? share), timeoutS: spec.timeoutS, cwd: spec.cwd, env: spec.env, streamCap,
+        items: indices.slice(k, k + BATCH_SIZE).map((i) => ({ index: i, command: spec.commands[i]! })),
       });
     }
     batchesByNode.set(nodeId, list);
@@ -71,6 +71,8 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
     else for (const id of taskIds) stoppedIds.add(id);
     await signalRunning({ taskIds });
   });
+  // Asked by the runBatch activities this workflow runs itself (see runNode).
+  setHandler(stopQuery, () => ({ all: cancelled, taskIds: [...stoppedIds] }));
 
   const runNode = async (nodeId: string, batches: BatchInput[]) => {
     for (let k = 0; k < batches.length; k++) {
@@ -78,13 +80,21 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
       const childId = `${parentId}/${nodeId}-${k}`;
       let out: CommandResult[];
       if (cancelled) {
-        out = batch.items.map((it) => notRun(parentId, it.index, '', 'cancelled before it started', 'cancelled', it.routeReason));
+        out = batch.items.map((it) => notRun(parentId, it.index, '', 'cancelled before it started', 'cancelled', batch.routeReason));
+      } else if (batches.length === 1) {
+        // A node's whole share fits one batch: run it here, without a child workflow (two fewer
+        // workflow tasks and a start on the way; the history stays small at this size).
+        try {
+          out = await runBatchOn(nodeId)(batch);
+        } catch (err) {
+          out = batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed'));
+        }
       } else {
         try {
           const child = await startChild(batchWorkflow, { workflowId: childId, args: [batch], staticSummary: `${nodeId}: ${batch.items.length} commands of ${parentId}` });
           running.set(childId, child);
           // Stops that came while the child was starting: a signal sent before it existed was lost.
-          const pending = batch.items.filter((it) => stoppedIds.has(it.taskId)).map((it) => it.taskId);
+          const pending = batch.items.map((it) => `${parentId}/${it.index}`).filter((id) => stoppedIds.has(id));
           if (cancelled) await child.signal(stopSignal, {}).catch(() => undefined);
           else if (pending.length > 0) await child.signal(stopSignal, { taskIds: pending }).catch(() => undefined);
           out = await child.result();

@@ -186,20 +186,41 @@ describe('detached runs', () => {
     assert.deepEqual([p.stdout.toString(), p.returnCode], ["it's fine\n", 0]);
   });
 
-  test('a group killed outside clusterflow is reported lost, also on re-attach', async () => {
+  test('a group killed outside clusterflow reports the signal; with its launcher gone too, it is lost, also on re-attach', async () => {
     const id = newId();
     const running = run({ runId: id, command: 'echo before; sleep 1000' });
     await waitFor(() => existsSync(join(base, `${id}.pgid`)));
     await waitFor(() => liveInGroup(pgidOf(id)).some((l) => l.includes('sleep 1000')));
     process.kill(-pgidOf(id), 'SIGKILL');
     const r = await running;
-    assert.equal(r.lost, true);
-    assert.equal(r.returnCode, null);
-    assert.equal(r.stdout.toString(), 'before\n');
-    const again = await run({ runId: id, command: 'echo before; sleep 1000' });
-    assert.deepEqual([again.lost, again.reattached], [true, true]);
-    assert.match(await text(killScript(id, { baseDir: base })), /^\S+ gone/);
-    assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'lost' }); // not turned into "killed"
+    assert.deepEqual([r.state, r.returnCode, r.stdout.toString()], ['done', 137, 'before\n']);
+
+    const id2 = newId();
+    const running2 = run({ runId: id2, command: 'echo before; sleep 1000' });
+    await waitFor(() => existsSync(join(base, `${id2}.pgid`)));
+    await waitFor(() => liveInGroup(pgidOf(id2)).some((l) => l.includes('sleep 1000')));
+    process.kill(Number(readFileSync(join(base, `${id2}.claim`), 'utf8')), 'SIGKILL'); // the launcher
+    process.kill(-pgidOf(id2), 'SIGKILL');
+    assert.equal((await running2).state, 'lost');
+    const again = await run({ runId: id2, command: 'echo before; sleep 1000' });
+    assert.deepEqual([again.state, again.reattached, again.stdout.toString()], ['lost', true, 'before\n']);
+    assert.match(await text(killScript(id2, { baseDir: base })), /^\S+ gone/);
+    assert.deepEqual(parsePeek(await text(peekScript(id2, base))), { state: 'lost' }); // not turned into "killed"
+  });
+
+  test('a closed channel: the running command finishes and gets its code; the rest of the chunk never starts', async () => {
+    const [a, b] = [newId(), newId()];
+    const marker = join(base, `${b}.ran`);
+    const abort = new AbortController();
+    const exec = localExec(chunkScript([{ runId: a, command: 'sleep 0.6; exit 4' }, { runId: b, command: `touch ${marker}` }], { nonce: newNonce(), baseDir: base }), { signal: abort.signal });
+    await waitFor(() => existsSync(join(base, `${a}.pgid`)));
+    abort.abort();
+    await assert.rejects(exec);
+    await waitFor(() => existsSync(join(base, `${a}.rc`)), 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(parsePeek(await text(peekScript(a, base))), { state: 'done', returnCode: 4 });
+    assert.deepEqual(parsePeek(await text(peekScript(b, base))), { state: 'absent' });
+    assert.equal(existsSync(marker), false);
   });
 
   test('output is binary-safe on both streams, and a frame with another nonce is not believed', async () => {

@@ -1,0 +1,26 @@
+// Scratch: where a big fan-out's CPU goes (serve / Temporal / everything else), /proc based.
+import { readFileSync } from 'node:fs';
+import { cpuMs } from './common.js';
+import { startFanoutHarness } from './fanoutHarness.js';
+import { structured } from '../test/helpers/harness.js';
+
+const sysCpuMs = () => {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 10;
+};
+const n = Number(process.argv[2] ?? 3000);
+const h = await startFanoutHarness({ nodes: 3 });
+try {
+  const cmds = Array.from({ length: n }, () => 'true');
+  await h.mcp.callTool({ name: 'parallel_execute', arguments: { commands: cmds.slice(0, 300), wait_s: 600 } });
+  for (let rep = 0; rep < 2; rep++) {
+    const s0 = cpuMs(h.servePid), t0 = cpuMs(h.temporalPid()), a0 = sysCpuMs(), w0 = performance.now();
+    const r = structured<{ state: string; summary: { succeeded: number }; duration_ms: number }>(
+      await h.mcp.callTool({ name: 'parallel_execute', arguments: { commands: cmds, wait_s: 600 } }, undefined, { timeout: 900_000 }));
+    const wall = performance.now() - w0;
+    const serve = cpuMs(h.servePid) - s0, temporal = cpuMs(h.temporalPid()) - t0, all = sysCpuMs() - a0;
+    console.log(`${n} × true: ${r.summary.succeeded} ok, ${(n / wall * 1000).toFixed(0)}/s wall ${wall.toFixed(0)} ms (workflow ${r.duration_ms} ms); CPU ms/command: serve ${(serve / n).toFixed(2)}, temporal ${(temporal / n).toFixed(2)}, rest ${((all - serve - temporal) / n).toFixed(2)}, total ${(all / n).toFixed(2)}`);
+  }
+} finally {
+  await h.close();
+}

@@ -1,0 +1,71 @@
+// The output store on a real temp dir: layout, files only for streams that printed, paging.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { OutputStore } from '../../src/activities/outputStore.js';
+
+const root = mkdtempSync(join(tmpdir(), 'cf-outputs-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function store(taskId: string, stdout: string, stderr: string, cap?: number) {
+  const s = new OutputStore(root);
+  const c = s.open(taskId, cap);
+  c.stdout.write(Buffer.from(stdout));
+  c.stderr.write(Buffer.from(stderr));
+  c.stdout.close();
+  c.stderr.close();
+  s.saveResult(taskId, { ok: true });
+  return { s, c };
+}
+
+test('a task keeps its own directory; fan-out commands share their fan-out\'s', () => {
+  store('cmd-1', 'out', 'err');
+  store('par-1/0', 'a', '');
+  store('par-1/1', '', '');
+  assert.deepEqual(readdirSync(join(root, 'cmd-1')).sort(), ['result.json', 'stderr', 'stdout']);
+  // Only streams that printed something get a file.
+  assert.deepEqual(readdirSync(join(root, 'par-1')).sort(), ['0.stdout', 'results.jsonl']);
+  const s = new OutputStore(root);
+  assert.deepEqual([s.loadResult('par-1/0'), s.loadResult('par-1/1'), s.loadResult('par-1/2')], [{ ok: true }, { ok: true }, null]);
+  assert.equal(s.countResults('par-1'), 2);
+});
+
+test('a command reported again (a retried batch) counts once; its latest result wins', () => {
+  const s = new OutputStore(root);
+  s.saveResult('par-3/0', { attempt: 1 });
+  s.saveResult('par-3/1', { attempt: 1 });
+  s.saveResult('par-3/0', { attempt: 2 });
+  assert.equal(s.countResults('par-3'), 2);
+  assert.deepEqual(s.loadResult('par-3/0'), { attempt: 2 });
+  assert.equal(s.countResults('par-none'), 0);
+});
+
+test('an empty stream of a finished command reads as empty; an unknown task is an error', () => {
+  const { s } = store('par-2/3', '', 'x');
+  assert.deepEqual([s.read('par-2/3', 'stdout', 0, 100).data, s.read('par-2/3', 'stdout', 0, 100).eof], ['', true]);
+  assert.equal(s.read('par-2/3', 'stderr', 0, 100).data, 'x');
+  assert.equal(s.has('par-2/3'), true);
+  assert.equal(s.has('par-2/4'), false);
+  assert.throws(() => s.read('par-2/4', 'stdout', 0, 10), /no stdout stored/);
+  assert.deepEqual(s.loadResult('par-2/3'), { ok: true });
+});
+
+test('the result carries head and tail within the cap; the file keeps everything', () => {
+  const text = Array.from({ length: 1000 }, (_, i) => `line ${i}`).join('\n');
+  const { s, c } = store('cmd-big', text, '', 200);
+  assert.equal(c.stdout.truncated, true);
+  const shown = c.stdout.text();
+  assert.ok(shown.startsWith(text.slice(0, 100)) && shown.endsWith(text.slice(-100)), shown);
+  assert.match(shown, /bytes omitted; read them with task_output/);
+  assert.equal(s.read('cmd-big', 'stdout', 0, 1 << 20).data, text);
+});
+
+test('task ids cannot leave the store', () => {
+  const s = new OutputStore(root);
+  for (const id of ['../x', 'a/../b', '/abs', 'a//b', '.hidden', 'a/.', 'a b', 'a/']) {
+    assert.throws(() => s.saveResult(id, {}), /invalid task id/, id);
+  }
+  assert.equal(existsSync(join(root, '..', 'x')), false);
+});
