@@ -47,6 +47,8 @@ if (COUNT % NODES !== 0) throw new Error(`--count must be a multiple of ${NODES}
  */
 const PER_HOST = Number(flags['peer-per-host'] ?? Math.min(Math.max(1, Math.round((MAX_PARALLEL ?? 64) / NODES)), NODE_MAX_PARALLEL ?? 8));
 const IN_FLIGHT = PER_HOST * NODES;
+/** Commands in each unmeasured warm-up run (a multiple of the node count, for pdsh). */
+const WARM_COUNT = NODES * 20;
 const WORKLOADS = [{ key: 'true', command: 'true' }, { key: 'sleep', command: 'sleep 0.2' }] as const;
 
 /** 1/5/15-minute load: the host may be shared, and every tool here is CPU-bound on a small one. */
@@ -128,10 +130,14 @@ async function main(): Promise<void> {
     const XARGS_CM = cases.find((c) => c.name.startsWith('xargs'))?.name;
     // Rounds interleave the cases, so background load (the monitor's probes) hits all alike.
     const samples = new Map<string, number[]>(cases.flatMap((c) => WORKLOADS.map((w) => [`${c.name}|${w.key}`, [] as number[]])));
+    // Every measured run follows an unmeasured warm-up run of the same tool (WARM_COUNT commands),
+    // and the order rotates each rep: this host's CPUs run a burst 25-40% slower after a few idle
+    // seconds (measured), which would otherwise hit whichever tool follows a sleep workload.
     for (let rep = 0; rep < REPS; rep++) {
       for (const w of WORKLOADS) {
         const commands = Array.from({ length: COUNT }, () => w.command);
-        for (const c of cases) {
+        for (const c of [...cases.slice(rep % cases.length), ...cases.slice(0, rep % cases.length)]) {
+          await c.run(commands.slice(0, WARM_COUNT));
           process.stderr.write(`fanout: rep ${rep + 1}/${REPS} ${COUNT} × ${w.command}: ${c.name}...`);
           const ms = await c.run(commands);
           process.stderr.write(` ${(COUNT / (ms / 1000)).toFixed(1)} cmds/s\n`);

@@ -61,8 +61,11 @@ export function createBatchActivities(rt: Runtime) {
           for (const id of st.taskIds) abort(id);
         } catch { /* the next tick asks again */ }
       };
-      // A stop may have come before this attempt (or a retry of it) started: start nothing it stopped.
-      await checkStop();
+      // A stop may have come before a retry of this batch started: start nothing it stopped. A first
+      // attempt does not wait for the answer (a Query can take 10-300 ms under load): a stop that
+      // raced its start still kills what it started, a moment later.
+      if (ctx.info.attempt > 1) await checkStop();
+      else void checkStop();
       const poll = setInterval(() => {
         ctx.heartbeat({ done });
         void checkStop();

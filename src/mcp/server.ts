@@ -160,9 +160,15 @@ async function runTool(app: App, extra: Extra, waitS: number | undefined, build:
 
 export function toolResult(data: TaskStatus | Record<string, unknown>): CallToolResult {
   return {
-    content: [{ type: 'text', text: JSON.stringify(data, null, 2) }],
+    // Indented while small enough to read; a big fan-out's result stays compact.
+    content: [{ type: 'text', text: compactIfBig(data) }],
     structuredContent: data as Record<string, unknown>,
   };
+}
+
+function compactIfBig(data: unknown): string {
+  const compact = JSON.stringify(data);
+  return compact.length > 16 * 1024 ? compact : JSON.stringify(data, null, 2);
 }
 
 /** A refusal or failure the agent should read: isError with the message, and the server stays up. */

@@ -14,7 +14,7 @@
 // the exec and the shell start are most of the cost of a short command). Each run is framed
 // on both streams by lines that carry a per-exec random nonce, so a command's own output
 // cannot end its frame by accident:
-//   stdout  \x1e<nonce> S <i>\n   the run starts (its timeout counts from here)
+//   stdout  \x1e<nonce> S <i>\n   the run starts (its timeout counts from here; sent with the E of run i-1)
 //           <the command's stdout>\x1e<nonce> E <i>\n
 //   stderr  <the command's stderr>\x1e<nonce> E <i> st=<st> rc=<rc> sig=<sig> re=<0|1>\n
 
@@ -122,13 +122,14 @@ cf_sup() {
   if [ -n "$D" ] && ! cd "$D" 2>/dev/null; then
     printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$D" >&2; exit 1
   fi
-  unset -v N B BOOT P I RE G GB K RC ST SIG D L kv i; unset -f cf_sup cf_run cf_alive cf_read_pgid
+  unset -v S N B T BOOT P I RE G GB K RC ST SIG D L kv i; unset -f cf_sup cf_run cf_alive cf_read_pgid
   eval "set --; unset -v C
 $C"
 }
 cf_run() {
   I=$1; P=$B/$2; shift 2
-  printf '\\036%s S %s\\n' "$N" "$I"
+  # Run 0 announces itself; each later one is announced with the end of the one before (one write less).
+  [ "$I" = 0 ] && printf '\\036%s S 0\\n' "$N"
   set -C
   if { echo $$ >"$P.claim"; } 2>/dev/null; then
     set +C; RE=0
@@ -150,7 +151,7 @@ cf_run() {
   # Being killed: report once the whole group is gone, with the signal that ended it.
   if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi
   [ -s "$P.out" ] && cat "$P.out"
-  printf '\\036%s E %s\\n' "$N" "$I"
+  if [ $((I + 1)) -lt "$T" ]; then printf '\\036%s E %s\\n\\036%s S %s\\n' "$N" "$I" "$N" $((I + 1)); else printf '\\036%s E %s\\n' "$N" "$I"; fi
   [ -s "$P.err" ] && cat "$P.err" >&2
   if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then ST=skipped; SIG=-
   elif [ -n "$K" ]; then ST=killed; SIG=SIG$K
@@ -171,9 +172,11 @@ export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): strin
     checkRunId(r.runId);
     return `cf_run ${i} ${r.runId} ${shqArgs([r.command, r.cwd ?? '', ...envPairs(r.env)])}`;
   });
-  const body = `${CHUNK_BODY}\n${calls.join('\n')}`;
-  return `command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }
-B=${baseDirWord(opts.baseDir)}; exec bash -c ${shq(body)} clusterflow ${opts.nonce} "$B"`;
+  const body = `${CHUNK_BODY}\nT=${runs.length}\n${calls.join('\n')}`;
+  // A login shell that is bash (not in POSIX mode) runs the body itself: one exec less per chunk.
+  return `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}
+if [ -n "$BASH_VERSION" ] && ! shopt -qo posix 2>/dev/null; then set -- ${opts.nonce} "$B"; eval "$S"
+else command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }; exec bash -c "$S" clusterflow ${opts.nonce} "$B"; fi`;
 }
 
 /**
