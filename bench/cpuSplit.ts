@@ -1,5 +1,7 @@
-// Scratch: where a big fan-out's CPU goes (serve / Temporal / everything else), /proc based.
-import { readFileSync } from 'node:fs';
+// Where a fan-out's CPU goes, per command: serve (MCP + worker + SSH pool), the Temporal server,
+// the node side (sshd and the shells it forks) and the rest; Linux /proc.
+//   node dist/bench/cpuSplit.js [count=3000]   env: REPS (2), IDLE_MS (pause before each run)
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpuMs } from './common.js';
 import { startFanoutHarness } from './fanoutHarness.js';
 import { structured } from '../test/helpers/harness.js';
@@ -9,7 +11,6 @@ const sysCpuMs = () => {
   return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]!) * 10;
 };
 const n = Number(process.argv[2] ?? 3000);
-import { readdirSync } from 'node:fs';
 /** sshd processes of the node users: own CPU and their reaped children's (the shells). */
 const sshdSplit = () => {
   let own = 0, kids = 0;

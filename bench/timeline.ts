@@ -1,4 +1,5 @@
-// Scratch: the timeline of one fan-out from workflow histories (parent + children).
+// The timeline of a fan-out from its workflow history (parent and first child, if any), event by
+// event, relative to the MCP call.   node dist/bench/timeline.js [count=300]   env: REPS (3)
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

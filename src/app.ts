@@ -41,6 +41,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   if (opts.worker) {
     runtime = createRuntime(config, stateDir);
     runtime.client = tasks.client;
+    tasks.completions = runtime.completions;
     workers = await startWorkers({
       connection, namespace: target.namespace, runtime, nodeIds: opts.nodeIds, hub: opts.hub,
       nodeStates: () => clusterState.states(),

@@ -1,5 +1,6 @@
 // Long-lived, per-process dependencies of the activities: config, SSH pool, host keys,
 // address cache, output store, placement book. Built once by the worker entry point.
+import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
@@ -22,6 +23,8 @@ export interface Runtime {
   localRunsDir: string;
   /** Set by the app once connected: batch activities query their workflow for stop requests. */
   client?: Client;
+  /** runCommand emits (taskId, result) here when a command's final result is in: see TaskClient.wait. */
+  completions: EventEmitter;
 }
 
 export function createRuntime(config: ClusterConfig, stateDir: string): Runtime {
@@ -39,5 +42,6 @@ export function createRuntime(config: ClusterConfig, stateDir: string): Runtime 
     outputs: new OutputStore(path.join(stateDir, 'output')),
     book: new PlacementBook(),
     localRunsDir: path.join(stateDir, 'runs'),
+    completions: new EventEmitter().setMaxListeners(0),
   };
 }

@@ -54,13 +54,16 @@ export function createNodeActivities(rt: Runtime) {
           // The timeout counts from the first attempt: a retry re-attaches, it does not restart the clock.
           deadline: ctx.info.scheduledTimestampMs + input.timeoutS * 1000,
         };
-        return await runOne(rt, node, exec, item, {
+        const result = await runOne(rt, node, exec, item, {
           timeoutS: input.timeoutS, cwd: input.cwd, env: input.env,
           detach: detach.signal,
           onBytes: (n) => { progress.bytes += n; },
           // Recorded at once: a failure report carries the latest details to the next attempt.
           onSent: () => { progress.sent = true; ctx.heartbeat(progress); },
         });
+        // The workflow returns this result as it is: a waiter in this process may answer now.
+        rt.completions.emit(input.taskId, result);
+        return result;
       } catch (err) {
         if (detach.signal.aborted) throw err;
         throw toFailure(err, node, rt, progress.sent);

@@ -13,6 +13,7 @@ import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, ty
 import { progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import path from 'node:path';
+import type { EventEmitter } from 'node:events';
 
 /** A user-facing refusal (bad input, dangerous command, unknown node): shown as is, never retried. */
 export class UserError extends Error {
@@ -53,6 +54,11 @@ export const newTaskId = (kind: 'cmd' | 'par' = 'cmd'): string => `${kind}-${new
 export class TaskClient {
   readonly client: Client;
   readonly outputs: OutputStore;
+  /**
+   * The in-process worker's runCommand results (serve runs the worker): a command's final result
+   * is known here one workflow task and a long-poll (~15 ms) before the workflow records it.
+   */
+  completions?: EventEmitter;
 
   constructor(connection: NativeConnection, readonly target: TemporalTarget, readonly config: ClusterConfig, stateDir: string) {
     this.client = new Client({ connection, namespace: target.namespace });
@@ -152,18 +158,25 @@ export class TaskClient {
   async wait(taskId: string, waitS: number): Promise<TaskStatus> {
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let timer: NodeJS.Timeout | undefined;
+    const submitted = Date.now();
+    let onDone: ((r: CommandResult) => void) | undefined;
+    const local = new Promise<CommandResult>((resolve) => {
+      onDone = resolve;
+      this.completions?.once(taskId, onDone);
+    });
     // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
     const timeout = new Promise<'timeout'>((resolve) => {
       if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
     });
     try {
-      const r = await Promise.race([handle.result(), timeout]);
+      const r = await Promise.race([handle.result(), timeout, local.then((c) => ({ ...c, duration_ms: Date.now() - submitted }))]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
       return this.withUrls({ ...r, workflow_url: this.url(taskId) });
     } catch (err) {
       return this.status(taskId, err);
     } finally {
       clearTimeout(timer);
+      if (onDone) this.completions?.off(taskId, onDone);
     }
   }
 
@@ -180,6 +193,9 @@ export class TaskClient {
     }
     const url = this.url(taskId);
     if (desc.status.name === 'RUNNING') {
+      // Answered early (see completions): the stored result is final, the workflow records it in a moment.
+      const stored = taskId.startsWith('cmd-') ? this.outputs.loadResult<CommandResult>(taskId) : null;
+      if (stored) return { ...stored, workflow_url: url };
       const node = desc.typedSearchAttributes.get(ClusterNode);
       return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
     }

@@ -39,6 +39,15 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     assert.equal(r.stderr, 'oops\n');
     assert.equal(r.state, 'failed');
     assert.match(r.error ?? '', /exit code 3/);
+    // The MCP server answers from its in-process worker as the command ends; task_status agrees at
+    // once, and the workflow records the same result a moment later.
+    const now = structured<Result>(await h.mcp.callTool({ name: 'task_status', arguments: { task_id: r.task_id } }));
+    assert.deepEqual([now.state, now.return_code, now.stdout, now.stderr], ['failed', 3, 'out\n', 'oops\n']);
+    const recorded = await h.temporal(['workflow', 'result', '-w', r.task_id, '-o', 'json']);
+    assert.equal(recorded.code, 0, recorded.stderr);
+    const wf = JSON.parse(recorded.stdout) as { result?: Result } & Result;
+    const final = wf.result ?? wf;
+    assert.deepEqual([final.state, final.return_code, final.stdout, final.stderr, final.executed_on], ['failed', 3, 'out\n', 'oops\n', 'n2']);
   });
 
   it('an unknown node is a clear error naming the known nodes', async () => {
