@@ -116,6 +116,7 @@ export function createBatchActivities(rt: Runtime) {
               timeoutS: batch.timeoutS, cwd: batch.cwd, env: batch.env, streamCap: batch.streamCap,
               onResult: (j, result) => {
                 results[ks[j]!] = result;
+                rt.book.releaseOne(result.task_id);
                 aborts.delete(chunk[j]!.taskId);
                 done++;
               },

@@ -61,7 +61,9 @@ export function createNodeActivities(rt: Runtime) {
           // Recorded at once: a failure report carries the latest details to the next attempt.
           onSent: () => { progress.sent = true; ctx.heartbeat(progress); },
         });
-        // The workflow returns this result as it is: a waiter in this process may answer now.
+        // The workflow returns this result as it is: a waiter in this process may answer now. The
+        // node's slot is free from now on (when placement runs in this process, as under serve).
+        rt.book.releaseOne(input.taskId);
         rt.completions.emit(input.taskId, result);
         return result;
       } catch (err) {

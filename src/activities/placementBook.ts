@@ -10,6 +10,11 @@ export class PlacementBook {
     this.byTask.set(taskId, { nodeId, expires: this.now() + ttlMs });
   }
 
+  /** Releases one task (a command that ended; its workflow releases again, harmlessly). */
+  releaseOne(taskId: string): void {
+    this.byTask.delete(taskId);
+  }
+
   /** Releases the task and, for a fan-out parent, every `<taskId>/<i>` placed under it. */
   release(taskId: string): void {
     this.byTask.delete(taskId);
