@@ -78,14 +78,8 @@ export function printTable(title: string, head: string[], rows: Array<Array<stri
 }
 
 /** The e2e harness, closed on Ctrl-C too (it owns sshds and a Temporal server). */
-export async function startBenchHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const h = await startHarness(opts);
-  const onSignal = () => {
-    void h.close().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return h;
+export function startBenchHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  return startHarness({ ...opts, closeOnSignal: true });
 }
 
 /** CPU time (user + system, ms) a process has used so far: Linux /proc (USER_HZ 100); NaN elsewhere. */

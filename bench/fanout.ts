@@ -87,7 +87,7 @@ function clusterflowCases(h: FanoutHarness): PeerCase[] {
         const file = path.join(h.dir, 'commands.txt');
         writeFileSync(file, commands.join('\n') + '\n');
         const t0 = performance.now();
-        const r = await h.cli(['parallel', '--file', file, '--json', ...mpFlag]);
+        const r = await h.cli(['parallel', '--file', file, '--json', ...mpFlag], { timeoutMs: 600_000 });
         const ms = performance.now() - t0;
         if (r.code !== 0) throw new Error(`cli parallel exited ${r.code}: ${r.stderr.slice(-2000)}`);
         let out: ParallelOut;

@@ -18,6 +18,14 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** Start the MCP server (default true). */
   mcp?: boolean;
+  /** Add the `local` node (default true; the fan-out bench leaves it out so every command uses SSH). */
+  includeLocal?: boolean;
+  /** Node ids and users: <prefix>1.. (default n: n1, cf-n1); benches use their own. */
+  namePrefix?: string;
+  /** Extra node arguments for the `serve` process (e.g. --cpu-prof). */
+  serveNodeArgs?: string[];
+  /** Stop the cluster and Temporal on Ctrl-C / SIGTERM too (benches). */
+  closeOnSignal?: boolean;
 }
 
 export interface Harness {
@@ -26,10 +34,14 @@ export interface Harness {
   cluster: LocalCluster;
   env: Record<string, string>;
   mcp: Client;
+  /** The `serve` process: MCP server + Temporal client + the worker (workflows and SSH pool). */
+  servePid: number;
   serverStderr: () => string;
   cli(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
   temporal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   temporalAddress(): Promise<string>;
+  /** pid of the embedded Temporal server (its own process). */
+  temporalPid(): number;
   close(): Promise<void>;
 }
 
@@ -37,7 +49,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-e2e-'));
   chmodSync(dir, 0o711); // node users (as root, one per node) must reach their files below
   const stateDir = path.join(dir, 'state');
-  const cluster = await clusterUp({ dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml });
+  const cluster = await clusterUp({
+    dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml,
+    ...(opts.includeLocal === false ? { includeLocal: false } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),
+  });
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     CLUSTERFLOW_HOME: stateDir,
@@ -49,11 +64,18 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   };
   delete env.TEMPORAL_ADDRESS;
   let stderr = '';
+  let servePid = 0;
   const mcp = new Client({ name: 'clusterflow-e2e', version: '1.0.0' });
   if (opts.mcp !== false) {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env, stderr: 'pipe' });
-    transport.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
-    await mcp.connect(transport);
+    const transport = new StdioClientTransport({ command: process.execPath, args: [...(opts.serveNodeArgs ?? []), CLI, 'serve'], env, stderr: 'pipe' });
+    transport.stderr?.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-200_000); });
+    try {
+      await mcp.connect(transport);
+    } catch (err) {
+      await clusterDown({ dir: cluster.dir, removeUsers: false }).catch(() => undefined);
+      throw new Error(`serve did not start: ${(err as Error).message}\n${stderr}`);
+    }
+    servePid = transport.pid ?? 0;
   }
   const run = (cmd: string, args: string[], timeoutMs = 120_000) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -66,7 +88,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       child.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout: out, stderr: err }); });
     });
   const h: Harness = {
-    dir, stateDir, cluster, env, mcp,
+    dir, stateDir, cluster, env, mcp, servePid,
     serverStderr: () => stderr,
     cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs),
     async temporalAddress() {
@@ -77,6 +99,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     async temporal(args) {
       return run(temporalCliPath(), [...args, '--address', await h.temporalAddress()]);
     },
+    temporalPid: () => (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid,
     async close() {
       // h.mcp, not the first client: a test may have replaced it (server restart).
       await h.mcp.close().catch(() => undefined);
@@ -89,6 +112,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  if (opts.closeOnSignal) {
+    const onSignal = () => { void h.close().finally(() => process.exit(130)); };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
   return h;
 }
 
