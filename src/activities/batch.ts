@@ -14,7 +14,7 @@ import { toFailure } from './failures.js';
 const CHECK_MS = 1000;
 /** Commands per exec at most (each exec saves a channel and a shell start per command)... */
 const CHUNK_MAX = 32;
-/** ...and command text per exec (the script is one argument on the node: 128 KiB at most). */
+/** ...and script text per exec (the script is one argument on the node: 128 KiB at most). */
 const CHUNK_BYTES = 48 * 1024;
 
 export function createBatchActivities(rt: Runtime) {
@@ -90,6 +90,8 @@ export function createBatchActivities(rt: Runtime) {
       if (ctx.cancellationSignal.aborted) onCancel();
 
       const lanes = Math.max(1, Math.min(batch.concurrency, batch.items.length));
+      // cwd and env are repeated for every run of a chunk's script.
+      const perRunBytes = 64 + (batch.cwd?.length ?? 0) + Object.entries(batch.env ?? {}).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
       const lane = async () => {
         while (!leaving && next < batch.items.length) {
           // A chunk per exec: its fair share of what is left, so lanes stay busy to the end.
@@ -103,7 +105,7 @@ export function createBatchActivities(rt: Runtime) {
               continue;
             }
             ks.push(k);
-            bytes += batch.items[k]!.command.length;
+            bytes += batch.items[k]!.command.length + perRunBytes;
           }
           if (ks.length === 0) continue;
           const chunk = ks.map((k) => {

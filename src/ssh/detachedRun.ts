@@ -163,7 +163,7 @@ cf_run() {
 /**
  * One exec that runs the given commands one after another, each detached (or re-attached),
  * printing each one's output and frames as it ends. The login shell may be any POSIX-ish
- * shell (bash, dash, zsh): it only checks for bash and hands over.
+ * shell (bash, dash, zsh): bash runs the body itself, the others check for bash and hand over.
  */
 export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): string {
   if (!/^[A-Za-z0-9]{8,64}$/.test(opts.nonce)) throw new Error('invalid nonce');
