@@ -133,6 +133,8 @@ export function createBatchActivities(rt: Runtime) {
       };
       try {
         await Promise.race([Promise.all(Array.from({ length: lanes }, lane)), left]);
+        // The fan-out's waiter in this process (serve) may answer once every batch is in.
+        rt.completions.emit(`batch:${batch.parentId}`, results);
       } finally {
         clearInterval(poll);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);

@@ -153,6 +153,22 @@ export class OutputStore {
     }
   }
 
+  /** Every stored result of fan-out parentId, by task id (the latest line of each wins). */
+  loadFanoutResults<T>(parentId: string): Map<string, T> {
+    const out = new Map<string, T>();
+    let text: string;
+    try {
+      text = readFileSync(this.files(`${parentId}/0`).result, 'utf8');
+    } catch {
+      return out;
+    }
+    for (const line of text.split('\n')) {
+      const tab = line.indexOf('\t');
+      if (tab > 0) out.set(`${parentId}/${line.slice(0, tab)}`, JSON.parse(line.slice(tab + 1)) as T);
+    }
+    return out;
+  }
+
   /** Commands of fan-out parentId with a stored result. */
   countResults(parentId: string): number {
     const f = this.files(`${parentId}/0`);

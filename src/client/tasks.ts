@@ -10,7 +10,7 @@ import { OutputStore, type OutputPage, type StreamName } from '../activities/out
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
 import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
-import { progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
+import { fanoutResult, progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import path from 'node:path';
 import type { EventEmitter } from 'node:events';
@@ -154,30 +154,55 @@ export class TaskClient {
     return { ...p, done: Math.min(p.total, Math.max(p.done, this.outputs.countResults(taskId))) };
   }
 
-  /** Wait up to waitS for the result; after that, say it is still running. */
-  async wait(taskId: string, waitS: number): Promise<TaskStatus> {
+  /** Wait up to waitS for the result; after that, say it is still running. `fanoutSize`: a fan-out's command count. */
+  async wait(taskId: string, waitS: number, fanoutSize?: number): Promise<TaskStatus> {
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let timer: NodeJS.Timeout | undefined;
-    const submitted = Date.now();
-    let onDone: ((r: CommandResult) => void) | undefined;
-    const local = new Promise<CommandResult>((resolve) => {
-      onDone = resolve;
-      this.completions?.once(taskId, onDone);
-    });
+    const local = this.localResult(taskId, fanoutSize);
     // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
     const timeout = new Promise<'timeout'>((resolve) => {
       if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
     });
     try {
-      const r = await Promise.race([handle.result(), timeout, local.then((c) => ({ ...c, duration_ms: Date.now() - submitted }))]);
+      const r = await Promise.race([handle.result() as Promise<CommandResult | ParallelResult>, timeout, local.result]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
-      return this.withUrls({ ...r, workflow_url: this.url(taskId) });
+      return this.withUrls({ ...r, workflow_url: this.url(taskId) } as TaskStatus);
     } catch (err) {
       return this.status(taskId, err);
     } finally {
       clearTimeout(timer);
-      if (onDone) this.completions?.off(taskId, onDone);
+      local.stop();
     }
+  }
+
+  /**
+   * The result as the in-process worker has it, before the workflow records it (see completions):
+   * a command's runCommand result, or a fan-out's once every batch is in and nothing was
+   * cancelled (a stopped fan-out is answered by its workflow, which knows why). Never settles otherwise.
+   */
+  private localResult(taskId: string, fanoutSize?: number): { result: Promise<CommandResult | ParallelResult>; stop(): void } {
+    const hub = this.completions;
+    if (!hub) return { result: new Promise(() => undefined), stop: () => undefined };
+    const submitted = Date.now();
+    let listener: (payload: unknown) => void = () => undefined;
+    const event = fanoutSize === undefined ? taskId : `batch:${taskId}`;
+    const result = new Promise<CommandResult | ParallelResult>((resolve) => {
+      if (fanoutSize === undefined) {
+        listener = (c) => resolve({ ...(c as CommandResult), duration_ms: Date.now() - submitted });
+        return;
+      }
+      const got = new Map<string, CommandResult>();
+      listener = (batch) => {
+        for (const c of batch as CommandResult[]) got.set(c.task_id, c);
+        if (got.size < fanoutSize) return;
+        const ordered = Array.from({ length: fanoutSize }, (_, i) => got.get(`${taskId}/${i}`));
+        if (ordered.every((c) => c !== undefined && c.state !== 'cancelled')) {
+          resolve(fanoutResult(taskId, Date.now() - submitted, ordered as CommandResult[]));
+        }
+      };
+    });
+    hub.on(event, listener);
+    return { result, stop: () => hub.off(event, listener) };
   }
 
   async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
@@ -194,8 +219,8 @@ export class TaskClient {
     const url = this.url(taskId);
     if (desc.status.name === 'RUNNING') {
       // Answered early (see completions): the stored result is final, the workflow records it in a moment.
-      const stored = taskId.startsWith('cmd-') ? this.outputs.loadResult<CommandResult>(taskId) : null;
-      if (stored) return { ...stored, workflow_url: url };
+      const stored = taskId.startsWith('cmd-') ? this.outputs.loadResult<CommandResult>(taskId) : await this.storedFanout(taskId, desc.startTime);
+      if (stored) return this.withUrls({ ...stored, workflow_url: url } as TaskStatus);
       const node = desc.typedSearchAttributes.get(ClusterNode);
       return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
     }
@@ -207,6 +232,21 @@ export class TaskClient {
       duration_ms: desc.closeTime && desc.startTime ? desc.closeTime.getTime() - desc.startTime.getTime() : 0,
       route_reason: '', truncated: false, workflow_url: url, state,
     };
+  }
+
+  /** A fan-out whose every command has its result stored (none cancelled): its result, as the workflow is about to record it. */
+  private async storedFanout(taskId: string, started: Date): Promise<ParallelResult | null> {
+    let total: number;
+    try {
+      total = (await this.client.workflow.getHandle(taskId).query(progressQuery)).total;
+    } catch {
+      return null;
+    }
+    if (this.outputs.countResults(taskId) < total) return null;
+    const stored = this.outputs.loadFanoutResults<CommandResult>(taskId);
+    const ordered = Array.from({ length: total }, (_, i) => stored.get(`${taskId}/${i}`));
+    if (!ordered.every((c) => c !== undefined && c.state !== 'cancelled')) return null;
+    return fanoutResult(taskId, Date.now() - started.getTime(), ordered as CommandResult[]);
   }
 
   /** Each command of a fan-out links to the fan-out's page in the Web UI (it has no workflow of its own). */

@@ -80,7 +80,7 @@ export function buildServer(app: App): McpServer {
         maxParallel: args.max_parallel, timeoutS: args.timeout_s,
       });
       let last = { progress: 0, total: args.commands.length };
-      const status = await withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S), () => {
+      const status = await withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S, args.commands.length), () => {
         void app.tasks.progress(taskId).then((p) => { if (p) last = { progress: p.done, total: p.total }; });
         return { ...last, message: `${last.progress}/${last.total} commands done` };
       });

@@ -151,6 +151,13 @@ export async function batchWorkflow(batch: BatchInput): Promise<CommandResult[]>
 }
 
 function finish(parentId: string, started: number, results: CommandResult[], forced?: TaskState): ParallelResult {
+  const r = fanoutResult(parentId, Date.now() - started, results, forced);
+  upsertSearchAttributes([{ key: ClusterState, value: r.state }]);
+  return r;
+}
+
+/** A fan-out's result from its commands' results, in input order (pure: the client uses it too). */
+export function fanoutResult(parentId: string, durationMs: number, results: CommandResult[], forced?: TaskState): ParallelResult {
   const summary = { total: results.length, succeeded: 0, failed: 0, cancelled: 0, by_node: {} as Record<string, { succeeded: number; failed: number }> };
   for (const r of results) {
     if (r.state === 'cancelled') summary.cancelled++;
@@ -162,10 +169,9 @@ function finish(parentId: string, started: number, results: CommandResult[], for
     else b.failed++;
   }
   const state: TaskState = forced ?? (summary.failed + summary.cancelled === 0 ? 'completed' : 'failed');
-  upsertSearchAttributes([{ key: ClusterState, value: state }]);
   const inline = results.length <= INLINE_RESULTS_MAX;
   return {
-    task_id: parentId, state, summary, duration_ms: Date.now() - started,
+    task_id: parentId, state, summary, duration_ms: durationMs,
     results: inline ? results : results.filter((r) => !r.success).slice(0, 100),
     ...(inline ? {} : { results_omitted: true }),
   };

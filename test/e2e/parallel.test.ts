@@ -77,6 +77,13 @@ describe('parallel_execute', () => {
     }
     const parent = await call('task_status', { task_id: r.task_id });
     assert.deepEqual(parent.summary, r.summary);
+    // The MCP server may answer from its in-process worker; the workflow records the same result.
+    const recorded = await h.temporal(['workflow', 'result', '-w', r.task_id, '-o', 'json']);
+    assert.equal(recorded.code, 0, recorded.stderr);
+    const wf = JSON.parse(recorded.stdout) as { result?: Fanout } & Fanout;
+    const final = wf.result ?? wf;
+    assert.deepEqual(final.summary, r.summary);
+    assert.deepEqual(final.results!.map((c) => [c.task_id, c.return_code, c.stdout]), r.results!.map((c) => [c.task_id, c.return_code, c.stdout]));
   });
 
   it('cancelling a fan-out mid-way kills what runs, never starts the rest, and leaves nothing on any node', async () => {
