@@ -162,6 +162,8 @@ export const FailureType = {
   UnknownNode: 'UnknownNode',
   NoEligibleNode: 'NoEligibleNode',
   Lost: 'CommandLost',
+  /** The command was sent, then the node was lost: retried to re-attach there, never re-routed. */
+  ConnectionLost: 'ConnectionLost',
 } as const;
 
 /** What the client asks for when it starts a parallelWorkflow. */
@@ -211,3 +213,18 @@ export interface ParallelResult {
 
 /** Fan-outs up to this size carry every result inline; larger ones carry failures only. */
 export const INLINE_RESULTS_MAX = 1000;
+
+/** A command that got no result of its own (not run, stopped before it started, lost): executed_on '' if it never ran. */
+export function unranResult(taskId: string, nodeId: string, error: string, state: TaskState, routeReason: string, autoRouted = true, durationMs = 0): CommandResult {
+  return {
+    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: autoRouted, task_id: taskId,
+    error, duration_ms: durationMs, route_reason: routeReason, truncated: false, workflow_url: '', state,
+  };
+}
+
+/** The innermost message: "Activity task failed" or "Child Workflow execution failed" alone tells a user nothing. */
+export function errorText(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,10 +1,10 @@
 // runBatch: many commands of one fan-out on one node, over the pooled connections, each with
-// its own task id, result and output. `concurrency` lanes each run a chunk of commands per exec. Heartbeats progress; asks its batch workflow (a Query)
-// whether some or all commands were stopped. A retried attempt re-attaches to commands the
-// previous attempt launched (detached runs), so nothing runs twice.
+// its own task id, result and output; `concurrency` lanes each run a chunk of commands per exec.
+// Heartbeats progress; asks its workflow (a Query) whether some or all commands were stopped.
+// A retried attempt re-attaches to commands the previous attempt launched, so nothing runs twice.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Runtime } from '../runtime.js';
-import { FailureType, type BatchInput, type CommandResult } from '../shared.js';
+import { FailureType, unranResult, type BatchInput, type CommandResult } from '../shared.js';
 import { stopQuery } from '../workflows/parallel.js';
 import { execFor, type Exec } from './exec.js';
 import { runChunk } from './runChunk.js';
@@ -40,7 +40,8 @@ export function createBatchActivities(rt: Runtime) {
       const indexOf = new Map(taskIds.map((id, k) => [id, k]));
       const skip = (k: number) => {
         if (results[k]) return;
-        results[k] = cancelledBeforeStart(taskIds[k]!, batch.routeReason);
+        // It never ran anywhere: executed_on is '' (the summary's by_node counts only commands that ran).
+        results[k] = unranResult(taskIds[k]!, '', 'cancelled before it started', 'cancelled', batch.routeReason);
         rt.outputs.saveResult(taskIds[k]!, results[k]!);
       };
       const abort = (taskId: string) => {
@@ -141,14 +142,5 @@ export function createBatchActivities(rt: Runtime) {
       }
       return results;
     },
-  };
-}
-
-
-/** It never ran anywhere: executed_on is '' (the summary's by_node counts only commands that ran). */
-function cancelledBeforeStart(taskId: string, routeReason: string): CommandResult {
-  return {
-    success: false, executed_on: '', stdout: '', stderr: '', return_code: null, auto_routed: true, task_id: taskId,
-    error: 'cancelled before it started', duration_ms: 0, route_reason: routeReason, truncated: false, workflow_url: '', state: 'cancelled',
   };
 }

@@ -5,8 +5,6 @@ import type { Runtime } from '../runtime.js';
 import { FailureType, type NodeConfig } from '../shared.js';
 import { SshError } from '../ssh/errors.js';
 
-export const CONNECTION_LOST = 'ConnectionLost';
-
 /**
  * `sent`: the command was handed to a live connection (by this or an earlier attempt), so it
  * may be running on the node: an unreachable node is then 'ConnectionLost' (retried, to
@@ -16,14 +14,14 @@ export function toFailure(err: unknown, node: NodeConfig, rt: Runtime, sent = fa
   if (err instanceof ApplicationFailure) return err;
   const e = err instanceof SshError ? err : null;
   const msg = `${node.id}: ${err instanceof Error ? err.message : String(err)}`;
-  if (!e) return ApplicationFailure.retryable(msg, sent ? CONNECTION_LOST : FailureType.NodeUnreachable);
+  if (!e) return ApplicationFailure.retryable(msg, sent ? FailureType.ConnectionLost : FailureType.NodeUnreachable);
   if (e.kind === 'host-key') return ApplicationFailure.nonRetryable(msg, FailureType.HostKey);
   if (e.kind === 'auth') return ApplicationFailure.nonRetryable(msg, FailureType.Auth);
   if (e.kind === 'connect' || e.kind === 'dns' || e.kind === 'timeout') {
     rt.resolver.invalidate(node.id);
-    if (sent) return ApplicationFailure.retryable(`${msg}; the command was already sent to ${node.id} and may have run there, so it is not re-run elsewhere`, CONNECTION_LOST);
+    if (sent) return ApplicationFailure.retryable(`${msg}; the command was already sent to ${node.id} and may have run there, so it is not re-run elsewhere`, FailureType.ConnectionLost);
     return ApplicationFailure.retryable(msg, FailureType.NodeUnreachable);
   }
   // Lost mid-run or a channel failure: the next attempt re-attaches to the detached command.
-  return ApplicationFailure.retryable(msg, CONNECTION_LOST);
+  return ApplicationFailure.retryable(msg, FailureType.ConnectionLost);
 }

@@ -155,35 +155,28 @@ export class OutputStore {
 
   /** Every stored result of fan-out parentId, by task id (the latest line of each wins). */
   loadFanoutResults<T>(parentId: string): Map<string, T> {
-    const out = new Map<string, T>();
+    return new Map(this.resultLines(parentId).map(([sub, json]) => [`${parentId}/${sub}`, JSON.parse(json) as T]));
+  }
+
+  /** Commands of fan-out parentId with a stored result (without parsing them). */
+  countResults(parentId: string): number {
+    return new Set(this.resultLines(parentId).map(([sub]) => sub)).size;
+  }
+
+  /** The lines of fan-out parentId's results.jsonl as [command index, result JSON], in order. */
+  private resultLines(parentId: string): Array<[string, string]> {
     let text: string;
     try {
       text = readFileSync(this.files(`${parentId}/0`).result, 'utf8');
     } catch {
-      return out;
+      return [];
     }
+    const out: Array<[string, string]> = [];
     for (const line of text.split('\n')) {
       const tab = line.indexOf('\t');
-      if (tab > 0) out.set(`${parentId}/${line.slice(0, tab)}`, JSON.parse(line.slice(tab + 1)) as T);
+      if (tab > 0) out.push([line.slice(0, tab), line.slice(tab + 1)]);
     }
     return out;
-  }
-
-  /** Commands of fan-out parentId with a stored result. */
-  countResults(parentId: string): number {
-    const f = this.files(`${parentId}/0`);
-    let text: string;
-    try {
-      text = readFileSync(f.result, 'utf8');
-    } catch {
-      return 0;
-    }
-    const seen = new Set<string>();
-    for (const line of text.split('\n')) {
-      const tab = line.indexOf('\t');
-      if (tab > 0) seen.add(line.slice(0, tab));
-    }
-    return seen.size;
   }
 
   /** Output (or a result) is stored for the task. */

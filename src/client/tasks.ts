@@ -51,6 +51,17 @@ function subTask(taskId: string): { parent: string; index: number } | null {
 }
 export const newTaskId = (kind: 'cmd' | 'par' = 'cmd'): string => `${kind}-${newUlid().toLowerCase()}`;
 
+/**
+ * A fan-out's result from its commands' results (by task id) once every one of the `total` is
+ * there and none was cancelled (a stopped fan-out is answered by its workflow); else null.
+ */
+function completeFanout(taskId: string, total: number, byId: Map<string, CommandResult>, durationMs: number): ParallelResult | null {
+  if (byId.size < total) return null;
+  const ordered = Array.from({ length: total }, (_, i) => byId.get(`${taskId}/${i}`));
+  if (!ordered.every((c) => c !== undefined && c.state !== 'cancelled')) return null;
+  return fanoutResult(taskId, durationMs, ordered as CommandResult[]);
+}
+
 export class TaskClient {
   readonly client: Client;
   readonly outputs: OutputStore;
@@ -194,11 +205,8 @@ export class TaskClient {
       const got = new Map<string, CommandResult>();
       listener = (batch) => {
         for (const c of batch as CommandResult[]) got.set(c.task_id, c);
-        if (got.size < fanoutSize) return;
-        const ordered = Array.from({ length: fanoutSize }, (_, i) => got.get(`${taskId}/${i}`));
-        if (ordered.every((c) => c !== undefined && c.state !== 'cancelled')) {
-          resolve(fanoutResult(taskId, Date.now() - submitted, ordered as CommandResult[]));
-        }
+        const r = completeFanout(taskId, fanoutSize, got, Date.now() - submitted);
+        if (r) resolve(r);
       };
     });
     hub.on(event, listener);
@@ -243,10 +251,7 @@ export class TaskClient {
       return null;
     }
     if (this.outputs.countResults(taskId) < total) return null;
-    const stored = this.outputs.loadFanoutResults<CommandResult>(taskId);
-    const ordered = Array.from({ length: total }, (_, i) => stored.get(`${taskId}/${i}`));
-    if (!ordered.every((c) => c !== undefined && c.state !== 'cancelled')) return null;
-    return fanoutResult(taskId, Date.now() - started.getTime(), ordered as CommandResult[]);
+    return completeFanout(taskId, total, this.outputs.loadFanoutResults<CommandResult>(taskId), Date.now() - started.getTime());
   }
 
   /** Each command of a fan-out links to the fan-out's page in the Web UI (it has no workflow of its own). */

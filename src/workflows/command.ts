@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
-import { FailureType, nodeQueue, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
+import { errorText, FailureType, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
 
 const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
@@ -23,8 +23,6 @@ const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeo
 /** Failures that mean "the command never started there", so an auto-routed task may go elsewhere. */
 const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
 const MAX_REROUTES = 2;
-/** Must match CONNECTION_LOST in activities/failures.ts (workflow code cannot import activity code). */
-const CONNECTION_LOST = 'ConnectionLost';
 const REATTACH_PAUSE_MS = 5000;
 const DEFAULT_HEARTBEAT_TIMEOUT_S = 20;
 
@@ -97,12 +95,12 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       }
       // The connection died after the command was sent: keep re-attaching to it on that node
       // until its own timeout, so a node that comes back in time still yields the real result.
-      if (type === CONNECTION_LOST && Date.now() + REATTACH_PAUSE_MS < deadline) {
+      if (type === FailureType.ConnectionLost && Date.now() + REATTACH_PAUSE_MS < deadline) {
         pinned = { nodeId, routeReason };
         await sleep(REATTACH_PAUSE_MS);
         continue;
       }
-      const why = type === CONNECTION_LOST
+      const why = type === FailureType.ConnectionLost
         ? `${errorText(err)}; lost contact with ${nodeId} until the ${spec.timeoutS} s timeout, so the command's outcome is unknown (it may still be running there)`
         : errorText(err);
       return finish(failed(taskId, started, nodeId, why, routeReason, autoRouted));
@@ -122,16 +120,5 @@ function finish(result: CommandResult): CommandResult {
 }
 
 function failed(taskId: string, started: number, nodeId: string, error: string, routeReason: string, autoRouted: boolean, state: TaskState = 'failed'): CommandResult {
-  return {
-    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: autoRouted,
-    task_id: taskId, error, duration_ms: Date.now() - started, route_reason: routeReason, truncated: false,
-    workflow_url: '', state,
-  };
-}
-
-/** The innermost message: "Activity task failed" alone tells a user nothing. */
-function errorText(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
-  return e instanceof Error ? e.message : String(e);
+  return unranResult(taskId, nodeId, error, state, routeReason, autoRouted, Date.now() - started);
 }

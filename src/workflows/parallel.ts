@@ -5,7 +5,7 @@ import {
 import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
 import {
-  FailureType, INLINE_RESULTS_MAX, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState,
+  errorText, FailureType, INLINE_RESULTS_MAX, nodeQueue, unranResult, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState,
 } from '../shared.js';
 import { ClusterState } from './searchAttributes.js';
 
@@ -28,7 +28,8 @@ export const progressQuery = defineQuery<{ total: number; done: number; by_node:
  * parallel_execute: place every command (spread by load and capacity with reservations; a
  * fan-out is for throughput, so light commands go to the nodes too), fit the spread to
  * max_parallel, then run one child workflow per node-batch whose activity runs its commands
- * over the SSH pool (or, when a node's share fits one batch, that activity directly). Every command keeps its own task id (`<parent>/<i>`) and result.
+ * over the SSH pool (or, when a node's share fits one batch, that activity directly). Every
+ * command keeps its own task id (`<parent>/<i>`) and result.
  * Children run per node one after another and across nodes at once; cancelling the parent
  * stops every child, which kills running commands and reports which ran.
  */
@@ -177,19 +178,8 @@ export function fanoutResult(parentId: string, durationMs: number, results: Comm
   };
 }
 
-/** A command that got no result of its own; executed_on is '' when it never ran anywhere. */
 function notRun(parentId: string, i: number, nodeId: string, error: string, state: TaskState, routeReason = ''): CommandResult {
-  return {
-    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: true, task_id: `${parentId}/${i}`,
-    error, duration_ms: 0, route_reason: routeReason, truncated: false, workflow_url: '', state,
-  };
-}
-
-/** The innermost message: "Child Workflow execution failed" alone tells a user nothing. */
-function errorText(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) e = (e as { cause?: unknown }).cause;
-  return e instanceof Error ? e.message : String(e);
+  return unranResult(`${parentId}/${i}`, nodeId, error, state, routeReason);
 }
 
 /**
