@@ -54,15 +54,20 @@ export interface Case {
  * Warm every case up, then run rounds until each case has `iterations` samples; a round runs
  * each case `block` times back to back (as an agent calling in a loop would), so background
  * load (other processes, the cluster monitor's probes) hits every case alike, and anything
- * that only shows under back-to-back calls (server-side rate limits) still shows.
+ * that only shows under back-to-back calls (server-side rate limits) still shows. With pauseMs,
+ * every call starts that long after the one before ended.
  */
-export async function measureRounds(cases: readonly Case[], opts: { iterations: number; warmup: number; block: number }): Promise<Map<string, number[]>> {
+export async function measureRounds(cases: readonly Case[], opts: { iterations: number; warmup: number; block: number; pauseMs?: number }): Promise<Map<string, number[]>> {
   for (const c of cases) for (let i = 0; i < opts.warmup; i++) await c.run();
   const samples = new Map(cases.map((c) => [c.name, [] as number[]]));
   const block = Math.max(1, opts.block);
   for (let done = 0; done < opts.iterations; done += block) {
     for (const c of cases) {
-      for (let i = 0; i < Math.min(block, opts.iterations - done); i++) samples.get(c.name)!.push(await timeOnce(c.run));
+      for (let i = 0; i < Math.min(block, opts.iterations - done); i++) {
+        // A pause lets the system go idle between calls, as between an agent's tool calls.
+        if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
+        samples.get(c.name)!.push(await timeOnce(c.run));
+      }
     }
   }
   return samples;

@@ -8,6 +8,7 @@ import { loadConfig } from './cluster/config.js';
 import { TaskClient } from './client/tasks.js';
 import { ClusterStateReader, ensureMonitor } from './client/clusterState.js';
 import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
+import { createHeadStart } from './activities/headStart.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { connect, resolveTemporal, type TemporalTarget } from './temporal/connection.js';
 import { startWorkers, type RunningWorkers } from './worker.js';
@@ -46,6 +47,8 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
       connection, namespace: target.namespace, runtime, nodeIds: opts.nodeIds, hub: opts.hub,
       nodeStates: () => clusterState.states(),
     });
+    // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
+    if (env.CLUSTERFLOW_HEAD_START !== '0') tasks.headStart = createHeadStart(runtime, tasks.client, opts.nodeIds ?? config.nodes.map((n) => n.id));
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (opts.hub !== false) await ensureMonitor(tasks.client, config);
   }

@@ -4,10 +4,11 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import path from 'node:path';
+import { NodeSlots } from './activities/nodeSlots.js';
 import { PlacementBook } from './activities/placementBook.js';
 import { OutputStore } from './activities/outputStore.js';
 import { AddressResolver } from './cluster/resolve.js';
-import type { ClusterConfig } from './shared.js';
+import type { ClusterConfig, CommandResult } from './shared.js';
 import { KnownHosts } from './ssh/hostKeys.js';
 import { SshPool } from './ssh/pool.js';
 
@@ -25,6 +26,12 @@ export interface Runtime {
   client?: Client;
   /** runCommand emits (taskId, result) here when a command's final result is in: see TaskClient.wait. */
   completions: EventEmitter;
+  /** Final results of head-started runs (activities/headStart.ts), for runCommand to take instead of re-attaching. */
+  headStartResults: Map<string, CommandResult>;
+  /** Each node's max_parallel, shared by runCommand attempts and head starts of this process. */
+  slots: NodeSlots;
+  /** Task ids whose command a head start of this process is running (it holds their slot). */
+  headStarted: Set<string>;
 }
 
 export function createRuntime(config: ClusterConfig, stateDir: string): Runtime {
@@ -43,5 +50,8 @@ export function createRuntime(config: ClusterConfig, stateDir: string): Runtime 
     book: new PlacementBook(),
     localRunsDir: path.join(stateDir, 'runs'),
     completions: new EventEmitter().setMaxListeners(0),
+    headStartResults: new Map(),
+    slots: new NodeSlots(),
+    headStarted: new Set(),
   };
 }

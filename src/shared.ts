@@ -3,6 +3,8 @@
 
 export const HUB_QUEUE = 'clusterflow';
 export const nodeQueue = (nodeId: string): string => `clusterflow-node-${nodeId}`;
+/** route_reason of a command sent to a named node. */
+export const explicitRouteReason = (nodeId: string): string => `explicit: offload to ${nodeId}`;
 
 export type Os = 'linux' | 'macos';
 export type Arch = 'x86_64' | 'arm64';

@@ -26,6 +26,13 @@ export function createNodeActivities(rt: Runtime) {
         throw ApplicationFailure.nonRetryable(
           `unknown node "${input.nodeId}"; known nodes: ${rt.config.nodes.map((n) => n.id).join(', ')}`, FailureType.UnknownNode);
       }
+      // The head start in this process has seen the command end: its result is this task's,
+      // read from the same run files a re-attach would read, so skip the exec.
+      const early = rt.headStartResults.get(input.taskId);
+      if (early) {
+        rt.headStartResults.delete(input.taskId);
+        return { ...early, route_reason: input.routeReason, auto_routed: input.autoRouted };
+      }
       // Heartbeat details carry `sent` across attempts: once the command may run on the node, a
       // failure to reach it again must not send it elsewhere (it would run twice).
       const progress: RunProgress = { bytes: 0, sent: (ctx.info.heartbeatDetails as Partial<RunProgress> | undefined)?.sent === true };
@@ -48,7 +55,11 @@ export function createNodeActivities(rt: Runtime) {
       };
       ctx.cancellationSignal.addEventListener('abort', onCancel);
       if (ctx.cancellationSignal.aborted) onCancel();
+      let release: (() => void) | undefined;
       try {
+        // A command a head start of this process runs already holds its slot; anything else
+        // waits (heartbeating) for one of the node's max_parallel.
+        if (!rt.headStarted.has(input.taskId)) release = await rt.slots.take(node.id, node.maxParallel, AbortSignal.any([cancel.signal, detach.signal]));
         const item = {
           taskId: input.taskId, command: input.command, routeReason: input.routeReason, autoRouted: input.autoRouted, signal: cancel.signal,
           // The timeout counts from the first attempt: a retry re-attaches, it does not restart the clock.
@@ -70,6 +81,7 @@ export function createNodeActivities(rt: Runtime) {
         if (detach.signal.aborted) throw err;
         throw toFailure(err, node, rt, progress.sent);
       } finally {
+        release?.();
         clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', onCancel);
       }

@@ -42,7 +42,7 @@ export interface ChunkOptions {
 /** The node-side run id: task ids of fan-out commands hold a "/", file names cannot. */
 export const runIdFor = (taskId: string): string => taskId.replace(/\//g, '.');
 
-type Outcome = 'done' | 'timed_out' | 'cancelled';
+export type Outcome = 'done' | 'timed_out' | 'cancelled';
 const NO_OUTPUT = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
 
 export async function runChunk(rt: Runtime, node: NodeConfig, exec: Exec, items: readonly ChunkItem[], opts: ChunkOptions): Promise<CommandResult[]> {
@@ -135,7 +135,7 @@ export async function runOne(rt: Runtime, node: NodeConfig, exec: Exec, item: Ch
   return (await runChunk(rt, node, exec, [item], opts))[0]!;
 }
 
-function toResult(rt: Runtime, node: NodeConfig, item: ChunkItem, run: RunOutput, outcome: Outcome, durationMs: number, opts: ChunkOptions): CommandResult {
+export function toResult(rt: Runtime, node: NodeConfig, item: ChunkItem, run: RunOutput, outcome: Outcome, durationMs: number, opts: ChunkOptions): CommandResult {
   const capture = rt.outputs.open(item.taskId, opts.streamCap);
   capture.stdout.write(run.stdout);
   capture.stderr.write(run.stderr);

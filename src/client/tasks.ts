@@ -14,6 +14,7 @@ import { fanoutResult, progressQuery, stopSignal, type parallelWorkflow } from '
 import type { commandWorkflow } from '../workflows/command.js';
 import path from 'node:path';
 import type { EventEmitter } from 'node:events';
+import type { HeadStart } from '../activities/headStart.js';
 
 /** A user-facing refusal (bad input, dangerous command, unknown node): shown as is, never retried. */
 export class UserError extends Error {
@@ -70,6 +71,8 @@ export class TaskClient {
    * is known here one workflow task and a long-poll (~15 ms) before the workflow records it.
    */
   completions?: EventEmitter;
+  /** Launch a named node's command from here (serve: see activities/headStart.ts). */
+  headStart?: HeadStart;
 
   constructor(connection: NativeConnection, readonly target: TemporalTarget, readonly config: ClusterConfig, stateDir: string) {
     this.client = new Client({ connection, namespace: target.namespace });
@@ -84,6 +87,8 @@ export class TaskClient {
   async submit(req: SubmitRequest): Promise<{ taskId: string; handle: WorkflowHandle<typeof commandWorkflow> }> {
     const spec = this.plan(req);
     const taskId = newTaskId('cmd');
+    // Opened now, run only once the workflow exists: a command must never run without its workflow.
+    const launch = this.headStart?.(taskId, spec);
     const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
       taskQueue: HUB_QUEUE,
       workflowId: taskId,
@@ -97,7 +102,11 @@ export class TaskClient {
       ] as never),
       memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
       staticSummary: `${spec.nodeId ?? 'auto'}: ${commandAttr(spec.command).slice(0, 180)}`,
+    }).catch((err: unknown) => {
+      launch?.(false);
+      throw err;
     });
+    launch?.(true);
     return { taskId, handle };
   }
 

@@ -241,7 +241,18 @@ export class SshConnection {
       if (ch.stderr.readableEnded) stderrEnded = true;
       finish();
     });
-    ch.end(); // no stdin: EOF at once, so nothing waits for input
+    if (!h.stdin) {
+      ch.end(); // no stdin: EOF at once, so nothing waits for input
+      return;
+    }
+    // A connection lost meanwhile fails the exec through its own path; nothing to write to then.
+    const end = (data?: string) => {
+      if (closed) return;
+      try {
+        ch.end(data);
+      } catch { /* connection gone */ }
+    };
+    h.stdin.then(end, () => end());
   }
 }
 

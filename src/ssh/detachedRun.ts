@@ -34,6 +34,12 @@ export interface ChunkOptions {
   nonce: string;
   /** Default "$HOME/.cache/clusterflow/runs", expanded on the node; a leading ~/ or $HOME/ is too. */
   baseDir?: string;
+  /**
+   * Start no run before a line "go" arrives on stdin; anything else (or EOF) ends the script
+   * with nothing started. The exec and the shell can then be under way before the caller
+   * knows whether the commands may run.
+   */
+  gate?: boolean;
 }
 
 export type RunState = 'done' | 'killed' | 'lost' | 'skipped';
@@ -140,9 +146,16 @@ cf_run() {
     set +C; RE=1
     ${AWAIT_FATE}
     cf_read_pgid
-    while [ ! -s "$P.rc" ] && cf_alive; do ${POLL}; done
-    # The launcher (its pid is the claim) writes .rc just after the group ends: give it a moment.
+    # The launcher (its pid is the claim) writes .rc just after the group ends. While it lives, a
+    # builtin test per poll does; the group itself (ps) is looked at every 10th poll, in case the
+    # pid was reused. Runs re-attached for long (a head start's, a crashed worker's) poll slower.
     L=; read -r L <"$P.claim"; i=0
+    while [ ! -s "$P.rc" ]; do
+      if [ $((i % 10)) -ne 0 ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null; then :; elif ! cf_alive; then break; fi
+      if [ $i -lt 40 ]; then ${POLL}; else sleep 0.2; fi; i=$((i + 1))
+    done
+    # The group is gone: give the launcher a moment to write the code.
+    i=0
     while [ ! -s "$P.rc" ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null && [ $i -lt 100 ]; do ${POLL}; i=$((i + 1)); done
   fi
   RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
@@ -172,7 +185,8 @@ export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): strin
     checkRunId(r.runId);
     return `cf_run ${i} ${r.runId} ${shqArgs([r.command, r.cwd ?? '', ...envPairs(r.env)])}`;
   });
-  const body = `${CHUNK_BODY}\nT=${runs.length}\n${calls.join('\n')}`;
+  const gate = opts.gate ? '\nIFS= read -r K && [ "$K" = go ] || exit 0' : '';
+  const body = `${CHUNK_BODY}${gate}\nT=${runs.length}\n${calls.join('\n')}`;
   // A login shell that is bash (not in POSIX mode) runs the body itself: one exec less per chunk.
   return `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}
 if [ -n "$BASH_VERSION" ] && ! shopt -qo posix 2>/dev/null; then set -- ${opts.nonce} "$B"; eval "$S"

@@ -8,8 +8,11 @@ import type { ExecHandlers, ExecResult } from './pool.js';
 export function localExec(command: string, h: ExecHandlers = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     if (h.signal?.aborted) return reject(new ExecAbortedError(h.signal.reason));
-    // stdin is /dev/null like an SSH exec whose stdin we close at once.
-    const child = spawn('sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // As over SSH: h.stdin, then EOF (at once without it).
+    child.stdin.on('error', () => undefined); // EPIPE: the script is gone, its exit says why
+    if (h.stdin) h.stdin.then((data) => child.stdin.end(data), () => child.stdin.end());
+    else child.stdin.end();
     let settled = false;
     const finish = (settle: () => void) => {
       if (settled) return;

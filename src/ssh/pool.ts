@@ -27,6 +27,8 @@ export interface ExecHandlers {
   signal?: AbortSignal;
   /** Called when the command is handed to a live connection: from then on it may run on the node. */
   onSent?: () => void;
+  /** Written to the command's stdin when it resolves, then EOF. Without it stdin is at EOF at once. */
+  stdin?: Promise<string>;
 }
 
 export interface ExecResult {

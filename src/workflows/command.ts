@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
-import { errorText, FailureType, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
+import { errorText, explicitRouteReason, FailureType, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
 
 const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
@@ -67,7 +67,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       ({ nodeId, routeReason } = pinned);
     } else if (spec.nodeId) {
       nodeId = spec.nodeId;
-      routeReason = `explicit: offload to ${nodeId}`;
+      routeReason = explicitRouteReason(nodeId);
     } else {
       try {
         ({ nodeId, reason: routeReason } = await placeCommand({ taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded }));

@@ -22,6 +22,8 @@ export interface HarnessOptions {
   includeLocal?: boolean;
   /** Node ids and users: <prefix>1.. (default n: n1, cf-n1); benches use their own. */
   namePrefix?: string;
+  /** Extra arguments of `serve` (e.g. --no-hub). */
+  serveArgs?: string[];
   /** Extra node arguments for the `serve` process (e.g. --cpu-prof). */
   serveNodeArgs?: string[];
   /** Stop the cluster and Temporal on Ctrl-C / SIGTERM too (benches). */
@@ -67,7 +69,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let servePid = 0;
   const mcp = new Client({ name: 'clusterflow-e2e', version: '1.0.0' });
   if (opts.mcp !== false) {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [...(opts.serveNodeArgs ?? []), CLI, 'serve'], env, stderr: 'pipe' });
+    const transport = new StdioClientTransport({ command: process.execPath, args: [...(opts.serveNodeArgs ?? []), CLI, 'serve', ...(opts.serveArgs ?? [])], env, stderr: 'pipe' });
     transport.stderr?.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-200_000); });
     try {
       await mcp.connect(transport);

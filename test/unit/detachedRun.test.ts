@@ -143,6 +143,52 @@ describe('detached runs', () => {
     assert.equal(readFileSync(counter, 'utf8'), 'run\n');
   });
 
+  test('a re-attach to a long run waits for its launcher and reports the code soon after it ends', async () => {
+    const id = newId();
+    const command = 'sleep 2.6; echo late; exit 3';
+    const first = run({ runId: id, command });
+    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    const second = run({ runId: id, command });
+    const firstDone = await first;
+    const ended = Date.now();
+    const again = await second;
+    // Past 2 s the re-attach polls every 0.2 s: it must not lag much more than that.
+    assert.ok(Date.now() - ended < 1500, `re-attach reported ${Date.now() - ended} ms after the launcher`);
+    for (const r of [firstDone, again]) assert.deepEqual([r.stdout.toString(), r.returnCode, r.state], ['late\n', 3, 'done']);
+    assert.equal(again.reattached, true);
+  });
+
+  test('a gated chunk starts nothing before "go" on stdin; EOF or another word ends it with nothing started', async () => {
+    const gated = (runId: string, counter: string, stdin: Promise<string>) => {
+      const nonce = newNonce();
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const done = localExec(chunkScript([{ runId, command: `echo run >> ${counter}; echo ok` }], { nonce, baseDir: base, gate: true }), {
+        onStdout: (b) => out.push(b), onStderr: (b) => err.push(b), stdin,
+      });
+      return done.then((exit) => ({ exit, run: parseChunkOutput(nonce, 1, Buffer.concat(out), Buffer.concat(err))[0]! }));
+    };
+    const id = newId();
+    const counter = join(base, `${id}.counter`);
+    let go: (s: string) => void = () => undefined;
+    const pending = gated(id, counter, new Promise((r) => { go = r; }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(existsSync(join(base, `${id}.claim`)), false, 'the run was claimed before the gate opened');
+    go('go\n');
+    const opened = await pending;
+    assert.deepEqual([opened.run.state, opened.run.returnCode, opened.run.stdout.toString()], ['done', 0, 'ok\n']);
+    assert.equal(readFileSync(counter, 'utf8'), 'run\n');
+
+    for (const word of ['', 'no\n']) {
+      const other = newId();
+      const closed = await gated(other, join(base, `${other}.counter`), Promise.resolve(word));
+      assert.equal(closed.exit.code, 0);
+      assert.equal(closed.run.state, 'lost', 'no frames: nothing ran');
+      assert.equal(existsSync(join(base, `${other}.claim`)), false);
+      assert.equal(existsSync(join(base, `${other}.counter`)), false);
+    }
+  });
+
   test('killScript kills a TERM-ignoring process tree, leaving no live process in the group', async () => {
     const id = newId();
     const running = run({ runId: id, command: `echo up; bash -c 'trap "" TERM; sleep 1000 & sleep 1000'` });
