@@ -48,7 +48,12 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
       nodeStates: () => clusterState.states(),
     });
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
-    if (env.CLUSTERFLOW_HEAD_START !== '0') tasks.headStart = createHeadStart(runtime, tasks.client, opts.nodeIds ?? config.nodes.map((n) => n.id));
+    if (env.CLUSTERFLOW_HEAD_START !== '0') {
+      tasks.headStart = createHeadStart(runtime, tasks.client, {
+        servedNodeIds: opts.nodeIds ?? config.nodes.map((n) => n.id),
+        ...(opts.hub !== false ? { hub: { config, book: runtime.book, nodeStates: () => clusterState.states() } } : {}),
+      });
+    }
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (opts.hub !== false) await ensureMonitor(tasks.client, config);
   }

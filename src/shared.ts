@@ -141,6 +141,10 @@ export interface CommandSpec {
   env?: Record<string, string>;
   /** runCommand's heartbeat timeout (default 20 s): how soon a dead worker's attempt is retried. */
   heartbeatTimeoutS?: number;
+  /** Auto-routed and already placed by the serving process (same placement as placeCommand): the first node to try. */
+  placed?: { nodeId: string; reason: string };
+  /** The serving process launched the command itself (activities/headStart.ts) on nodeId ?? placed.nodeId. */
+  headStart?: boolean;
 }
 
 /** Input of the runCommand activity on a node's queue. */
@@ -153,6 +157,8 @@ export interface RunCommandInput {
   timeoutS: number;
   routeReason: string;
   autoRouted: boolean;
+  /** A head start may have launched it already: never report it unreachable (a re-route could run it twice). */
+  headStart?: boolean;
 }
 
 /** ApplicationFailure types the activities throw; the non-retryable ones are listed in the retry policy. */

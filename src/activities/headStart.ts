@@ -1,9 +1,10 @@
-// Head start: a command sent to a named node (offload_to, submit --node) is launched by the
-// serving process itself, with the run id the workflow's runCommand will use. That activity
-// then re-attaches to the run (the node-side claim lets only one of them launch it), so the
-// command runs once and the workflow records its result as before; but the caller's answer
-// no longer waits for Temporal to dispatch the workflow task and the activity (about 25 ms of
-// a 45 ms call on a small host).
+// Head start: a command sent to a named node (offload_to, submit --node), or placed on the
+// local node (a light cluster_bash), is launched by the serving process itself, under the run
+// id the workflow's runCommand will use. That activity then takes the finished result (same
+// process) or re-attaches to the run (the node-side claim lets only one of them launch it), so
+// the command runs once and the workflow records it as before; but the caller's answer no
+// longer waits for Temporal to dispatch a workflow task and an activity (~25 ms of a 45 ms call
+// on a small host).
 //
 // The exec is opened while the workflow is being started, its script held at a gate: it runs
 // the command only once the start has succeeded (a command never runs without its workflow),
@@ -18,47 +19,84 @@ import type { Runtime } from '../runtime.js';
 import { explicitRouteReason, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
 import { ChunkReader, chunkScript, killScript, newNonce } from '../ssh/detachedRun.js';
 import { execFor, type Exec } from './exec.js';
+import { placeOne, type HubDeps } from './hub.js';
 import { KILL_GRACE_S, runIdFor, toResult } from './runChunk.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
 const WATCH_AFTER_MS = 1000;
 
-/** Call with true once the workflow has started (the command may run), false if it did not. */
 /** How long a finished run's result waits for runCommand here. */
 const HANDOFF_KEEP_MS = 5 * 60_000;
 
-export type Launch = (started: boolean) => void;
+export interface Prepared {
+  /** The workflow input: an auto-routed command comes back placed (and reserved) here. */
+  spec: CommandSpec;
+  /** Call with true once the workflow has started (the command may run), false if it did not. */
+  started(ok: boolean): void;
+  /** With a launch: settles true once it answered (rt.completions), false once it ended without a final result. */
+  answered?: Promise<boolean>;
+}
 
-/** Prepare a head start for a command about to be started as workflow `taskId`; undefined when there is none. */
-export type HeadStart = (taskId: string, spec: CommandSpec) => Launch | undefined;
+/** Prepare a command about to be started as workflow `taskId`: placement and, where it may, a gated launch. */
+export type HeadStart = (taskId: string, spec: CommandSpec) => Promise<Prepared>;
+
+export interface HeadStartOptions {
+  /** Nodes whose queues this process serves (elsewhere the activity may run on another host, whose local node is not ours). */
+  servedNodeIds: readonly string[];
+  /** Placement, when this process also runs the hub: the same choice placeCommand would make. */
+  hub?: HubDeps;
+}
 
 /**
- * Head starts for the nodes whose queues this process serves (elsewhere the activity may run on
- * another host, whose local node is not ours). Results go to rt.completions, as runCommand's do.
+ * Head starts for named nodes, and for auto-routed commands placed on the local node (a remote
+ * node that failed before the command reached it would be re-routed, and the workflow cannot
+ * tell whether a head start got there first). Results go to rt.completions, as runCommand's do.
  */
-export function createHeadStart(rt: Runtime, client: Client, servedNodeIds: readonly string[]): HeadStart {
-  const served = new Set(servedNodeIds);
-  return (taskId, spec) => {
-    const node = spec.nodeId && served.has(spec.nodeId) ? rt.config.nodes.find((n) => n.id === spec.nodeId) : undefined;
-    if (!node) return undefined;
+export function createHeadStart(rt: Runtime, client: Client, opts: HeadStartOptions): HeadStart {
+  const served = new Set(opts.servedNodeIds);
+  return async (taskId, spec) => {
+    let placed = spec.placed;
+    if (!spec.nodeId && !placed && opts.hub) {
+      try {
+        placed = await placeOne(opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [] });
+      } catch (err) {
+        // No eligible node (or no cluster state yet): the workflow places it and says why.
+        log.debug({ taskId, err: String(err) }, 'no placement before the start');
+      }
+    }
+    const unplace = () => { if (placed && !spec.placed) rt.book.release(taskId); };
+    const nodeId = spec.nodeId ?? placed?.nodeId;
+    const node = nodeId && served.has(nodeId) ? rt.config.nodes.find((n) => n.id === nodeId) : undefined;
     // A node at its max_parallel: the command waits for a slot in runCommand, as without a head start.
-    const release = rt.slots.tryTake(node.id, node.maxParallel);
-    if (!release) return undefined;
+    const release = node && (spec.nodeId || node.local) ? rt.slots.tryTake(node.id, node.maxParallel) : undefined;
+    const prepared = { ...spec, ...(placed ? { placed } : {}) };
+    if (!node || !release) return { spec: prepared, started: (ok) => ok || unplace() };
+
     rt.headStarted.add(taskId);
-    let decide: Launch = () => undefined;
+    let decide: (go: boolean) => void = () => undefined;
     const gate = new Promise<boolean>((resolve) => { decide = resolve; });
-    launch(rt, client, node, taskId, spec, gate).catch((err: unknown) => {
+    const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
+    const answered = launch(rt, client, node, taskId, spec, routeReason, gate).catch((err: unknown) => {
       // The workflow's own attempt meets the same problem and reports it.
       log.debug({ taskId, err: String(err) }, 'head start gave up');
+      return false;
     }).finally(() => {
       rt.headStarted.delete(taskId);
       release();
     });
-    return decide;
+    return {
+      answered,
+      spec: { ...prepared, headStart: true },
+      started(ok) {
+        decide(ok);
+        if (!ok) unplace();
+      },
+    };
   };
 }
 
-async function launch(rt: Runtime, client: Client, node: NodeConfig, taskId: string, spec: CommandSpec, gate: Promise<boolean>): Promise<void> {
+/** Run it once the gate opens; true when it ended by itself and its result went to rt.completions. */
+async function launch(rt: Runtime, client: Client, node: NodeConfig, taskId: string, spec: CommandSpec, routeReason: string, gate: Promise<boolean>): Promise<boolean> {
   const exec = await execFor(rt, node);
   const runId = runIdFor(taskId);
   const baseDir = node.local ? rt.localRunsDir : undefined;
@@ -84,13 +122,14 @@ async function launch(rt: Runtime, client: Client, node: NodeConfig, taskId: str
     clearTimeout(watch);
   }
   const run = reader.runs[0];
-  if (run?.state !== 'done') return;
-  const item = { taskId, command: spec.command, routeReason: explicitRouteReason(node.id), autoRouted: false };
+  if (run?.state !== 'done') return false;
+  const item = { taskId, command: spec.command, routeReason, autoRouted: !spec.nodeId };
   const result: CommandResult = toResult(rt, node, item, run, 'done', Date.now() - started, { timeoutS: spec.timeoutS });
   // Kept a while for this process's runCommand (its activity may also run elsewhere, or not at all).
   rt.headStartResults.set(taskId, result);
   setTimeout(() => rt.headStartResults.delete(taskId), HANDOFF_KEEP_MS).unref();
   rt.completions.emit(taskId, result);
+  return true;
 }
 
 /**

@@ -23,15 +23,8 @@ export interface HubDeps {
 export function createHubActivities(deps: HubDeps) {
   return {
     async placeCommand(input: PlaceCommandInput): Promise<Placement> {
-      const states = await deps.nodeStates();
-      for (const id of input.exclude) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason: 'unreachable for this task' };
       try {
-        const placement = pickNode(
-          { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities },
-          deps.config.nodes, states, deps.book.counts(), deps.config.settings,
-        );
-        deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);
-        return { nodeId: placement.nodeId, reason: `${input.classifyReason}; ${placement.reason}` };
+        return await placeOne(deps, input);
       } catch (err) {
         if (err instanceof NoEligibleNodeError) throw ApplicationFailure.nonRetryable(err.message, FailureType.NoEligibleNode);
         throw err;
@@ -71,6 +64,21 @@ export function createHubActivities(deps: HubDeps) {
       deps.book.release(input.taskId);
     },
   };
+}
+
+/**
+ * Pick a node for one command and reserve it (throws NoEligibleNodeError). The serving process
+ * calls it before the workflow starts (see headStart.ts), placeCommand inside the workflow.
+ */
+export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise<Placement> {
+  const states = await deps.nodeStates();
+  for (const id of input.exclude) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason: 'unreachable for this task' };
+  const placement = pickNode(
+    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities },
+    deps.config.nodes, states, deps.book.counts(), deps.config.settings,
+  );
+  deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);
+  return { nodeId: placement.nodeId, reason: `${input.classifyReason}; ${placement.reason}` };
 }
 
 function emptyState(id: string): NodeState {

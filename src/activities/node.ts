@@ -35,7 +35,7 @@ export function createNodeActivities(rt: Runtime) {
       }
       // Heartbeat details carry `sent` across attempts: once the command may run on the node, a
       // failure to reach it again must not send it elsewhere (it would run twice).
-      const progress: RunProgress = { bytes: 0, sent: (ctx.info.heartbeatDetails as Partial<RunProgress> | undefined)?.sent === true };
+      const progress: RunProgress = { bytes: 0, sent: input.headStart === true || (ctx.info.heartbeatDetails as Partial<RunProgress> | undefined)?.sent === true };
       let exec: Exec;
       try {
         exec = await execFor(rt, node);

@@ -44,6 +44,8 @@ export type TaskStatus = (CommandResult & { state: TaskState }) | RunningTask | 
 
 const newUlid = monotonicFactory();
 const DEFAULT_MAX_PARALLEL = 64;
+/** A head-started command still running this long gets the workflow's result long-polled too (a hung exec). */
+const HEAD_START_POLL_AFTER_MS = 2000;
 
 /** `par-…/17` names command 17 of fan-out `par-…`. */
 function subTask(taskId: string): { parent: string; index: number } | null {
@@ -84,11 +86,12 @@ export class TaskClient {
   }
 
   /** Refuse, classify and start; returns at once with the task id. */
-  async submit(req: SubmitRequest): Promise<{ taskId: string; handle: WorkflowHandle<typeof commandWorkflow> }> {
-    const spec = this.plan(req);
+  async submit(req: SubmitRequest): Promise<{ taskId: string; handle: WorkflowHandle<typeof commandWorkflow>; headStart?: Promise<boolean> }> {
     const taskId = newTaskId('cmd');
-    // Opened now, run only once the workflow exists: a command must never run without its workflow.
-    const launch = this.headStart?.(taskId, spec);
+    // A head start's launch is opened now and let run only once the workflow exists: a command
+    // must never run without its workflow.
+    const head = await this.headStart?.(taskId, this.plan(req));
+    const spec = head?.spec ?? this.plan(req);
     const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
       taskQueue: HUB_QUEUE,
       workflowId: taskId,
@@ -103,11 +106,11 @@ export class TaskClient {
       memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
       staticSummary: `${spec.nodeId ?? 'auto'}: ${commandAttr(spec.command).slice(0, 180)}`,
     }).catch((err: unknown) => {
-      launch?.(false);
+      head?.started(false);
       throw err;
     });
-    launch?.(true);
-    return { taskId, handle };
+    head?.started(true);
+    return { taskId, handle, headStart: head?.answered };
   }
 
   /** The workflow input for a request: validation, dangerous-command policy and classification. */
@@ -174,23 +177,36 @@ export class TaskClient {
     return { ...p, done: Math.min(p.total, Math.max(p.done, this.outputs.countResults(taskId))) };
   }
 
-  /** Wait up to waitS for the result; after that, say it is still running. `fanoutSize`: a fan-out's command count. */
-  async wait(taskId: string, waitS: number, fanoutSize?: number): Promise<TaskStatus> {
+  /**
+   * Wait up to waitS for the result; after that, say it is still running. `fanoutSize`: a
+   * fan-out's command count. `headStart`: submit's, for a head-started command: the workflow's
+   * result is long-polled only once the head start ended without an answer (or after a while):
+   * most calls are answered by it, and a long-poll per call is Temporal work on the critical path.
+   */
+  async wait(taskId: string, waitS: number, opts: { fanoutSize?: number; headStart?: Promise<boolean> } = {}): Promise<TaskStatus> {
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let timer: NodeJS.Timeout | undefined;
-    const local = this.localResult(taskId, fanoutSize);
+    let pollTimer: NodeJS.Timeout | undefined;
+    const local = this.localResult(taskId, opts.fanoutSize);
+    let over = false;
+    const recorded = !opts.headStart ? handle.result() : new Promise<void>((resolve) => {
+      pollTimer = setTimeout(resolve, HEAD_START_POLL_AFTER_MS);
+      void opts.headStart!.then((answered) => answered || resolve());
+    }).then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
     // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
     const timeout = new Promise<'timeout'>((resolve) => {
       if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
     });
     try {
-      const r = await Promise.race([handle.result() as Promise<CommandResult | ParallelResult>, timeout, local.result]);
+      const r = await Promise.race([recorded as Promise<CommandResult | ParallelResult>, timeout, local.result]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
       return this.withUrls({ ...r, workflow_url: this.url(taskId) } as TaskStatus);
     } catch (err) {
       return this.status(taskId, err);
     } finally {
+      over = true;
       clearTimeout(timer);
+      clearTimeout(pollTimer);
       local.stop();
     }
   }

@@ -80,7 +80,7 @@ export function buildServer(app: App): McpServer {
         maxParallel: args.max_parallel, timeoutS: args.timeout_s,
       });
       let last = { progress: 0, total: args.commands.length };
-      const status = await withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S, args.commands.length), () => {
+      const status = await withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S, { fanoutSize: args.commands.length }), () => {
         void app.tasks.progress(taskId).then((p) => { if (p) last = { progress: p.done, total: p.total }; });
         return { ...last, message: `${last.progress}/${last.total} commands done` };
       });
@@ -148,8 +148,8 @@ function localNodeId(app: App): string {
 /** Submit, wait up to wait_s while sending progress, and shape the answer (or the refusal). */
 async function runTool(app: App, extra: Extra, waitS: number | undefined, build: () => SubmitRequest): Promise<CallToolResult> {
   try {
-    const { taskId } = await app.tasks.submit(build());
-    const status = await withProgress(extra, () => app.tasks.wait(taskId, waitS ?? DEFAULT_WAIT_S));
+    const { taskId, headStart } = await app.tasks.submit(build());
+    const status = await withProgress(extra, () => app.tasks.wait(taskId, waitS ?? DEFAULT_WAIT_S, { headStart }));
     // Failed with no node: it never ran (nothing passed the filter): an error to act on, not a result.
     if (status.state === 'failed' && 'executed_on' in status && status.executed_on === '') return { ...toolResult(status), isError: true };
     return toolResult(status);

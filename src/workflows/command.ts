@@ -68,6 +68,8 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
     } else if (spec.nodeId) {
       nodeId = spec.nodeId;
       routeReason = explicitRouteReason(nodeId);
+    } else if (spec.placed && excluded.length === 0) {
+      ({ nodeId, reason: routeReason } = spec.placed);
     } else {
       try {
         ({ nodeId, reason: routeReason } = await placeCommand({ taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded }));
@@ -81,6 +83,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS)({
         taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
         timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
+        ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
       });
       return finish({ ...result, duration_ms: Date.now() - started });
     } catch (err) {

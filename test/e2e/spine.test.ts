@@ -2,10 +2,11 @@
 // driven by the real MCP SDK client and the real CLI.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { restartNodeSshd } from '../../src/testcluster/localCluster.js';
+import { temporalClient } from '../helpers/faults.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
 
 interface Result {
@@ -67,6 +68,26 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     const heavy = structured<Result>(await h.mcp.callTool({ name: 'cluster_bash', arguments: { command: 'cd /tmp && make --version | head -1 || true' } }));
     assert.match(heavy.executed_on, /^n[123]$/);
     assert.match(heavy.route_reason, /heavy/);
+  });
+
+  it('serve places a light cluster_bash and launches it before its workflow runs; the workflow records that one run', async () => {
+    const runs = path.join(h.dir, `light-runs-${Date.now()}`);
+    const r = structured<Result>(await h.mcp.callTool({ name: 'cluster_bash', arguments: { command: `echo run >>${runs}; echo light` } }));
+    assert.deepEqual([r.state, r.executed_on, r.stdout, r.auto_routed], ['completed', 'local', 'light\n', true]);
+    const { client, close } = await temporalClient(h);
+    try {
+      const handle = client.workflow.getHandle(r.task_id);
+      const recorded = await handle.result() as Result;
+      assert.deepEqual([recorded.state, recorded.executed_on, recorded.stdout, recorded.route_reason], ['completed', 'local', 'light\n', r.route_reason]);
+      // The workflow input says where serve placed it and that serve launched it.
+      const history = await handle.fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+      const spec = JSON.parse(Buffer.from(payload!).toString()) as { placed?: { nodeId: string; reason: string }; headStart?: boolean };
+      assert.deepEqual([spec.placed?.nodeId, spec.placed?.reason, spec.headStart], ['local', r.route_reason, true]);
+    } finally {
+      await close();
+    }
+    assert.equal(readFileSync(runs, 'utf8'), 'run\n', 'the command ran more than once');
   });
 
   it('the CLI exits with the command\'s exit code and the workflow is visible to the temporal CLI', async () => {
