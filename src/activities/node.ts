@@ -4,6 +4,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Runtime } from '../runtime.js';
 import { FailureType, type CommandResult, type RunCommandInput } from '../shared.js';
+import { log } from '../log.js';
 import { execFor, type Exec } from './exec.js';
 import { toFailure } from './failures.js';
 import { runOne } from './runChunk.js';
@@ -31,6 +32,7 @@ export function createNodeActivities(rt: Runtime) {
       const early = rt.headStartResults.get(input.taskId);
       if (early) {
         rt.headStartResults.delete(input.taskId);
+        log.debug({ taskId: input.taskId }, 'took the head start\'s result');
         return { ...early, route_reason: input.routeReason, auto_routed: input.autoRouted };
       }
       // Heartbeat details carry `sent` across attempts: once the command may run on the node, a
