@@ -9,6 +9,7 @@ import { TaskClient } from './client/tasks.js';
 import { ClusterStateReader, ensureMonitor } from './client/clusterState.js';
 import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
 import { createHeadStart } from './activities/headStart.js';
+import { readRunningOutput } from './client/liveOutput.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { connect, resolveTemporal, type TemporalTarget } from './temporal/connection.js';
 import { startWorkers, type RunningWorkers } from './worker.js';
@@ -57,11 +58,17 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (opts.hub !== false) await ensureMonitor(tasks.client, config);
   }
+  // A running command's output is read on its node: through the worker's SSH pool, or (CLI)
+  // through a runtime made on first use.
+  let own: Runtime | undefined;
+  tasks.liveOutput = (nodeId, taskId, stream, offset, limit, encoding) =>
+    readRunningOutput(runtime ?? (own ??= createRuntime(config, stateDir)), nodeId, taskId, stream, offset, limit, encoding);
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');
   return {
     stateDir, config, target, connection, tasks, clusterState, runtime, workers,
     async close() {
       await workers?.shutdown();
+      await own?.pool.close();
       await connection.close();
     },
   };

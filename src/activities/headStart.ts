@@ -128,6 +128,8 @@ async function launch(rt: Runtime, client: Client, node: NodeConfig, taskId: str
   // Kept a while for this process's runCommand (its activity may also run elsewhere, or not at all).
   rt.headStartResults.set(taskId, result);
   setTimeout(() => rt.headStartResults.delete(taskId), HANDOFF_KEEP_MS).unref();
+  // The command is done: its placement no longer counts against the node (as in runCommand).
+  rt.book.releaseOne(taskId);
   rt.completions.emit(taskId, result);
   return true;
 }

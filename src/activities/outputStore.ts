@@ -74,6 +74,8 @@ export interface OutputPage {
   eof: boolean;
   data: string;
   encoding: 'utf8' | 'base64';
+  /** Read from the node while the command runs: the stream may still grow past total_bytes. */
+  running?: boolean;
 }
 
 /**
@@ -216,7 +218,7 @@ export class OutputStore {
 }
 
 /** Largest length ≤ n that does not cut a UTF-8 sequence in half. */
-function utf8Boundary(buf: Buffer, n: number): number {
+export function utf8Boundary(buf: Buffer, n: number): number {
   let i = n;
   // Step back over continuation bytes (10xxxxxx) to the lead byte of the last character.
   while (i > 0 && i > n - 4 && (buf[i - 1]! & 0xc0) === 0x80) i--;

@@ -5,8 +5,15 @@ import { Command, Option } from 'commander';
 import { ensureBackgroundWorker, openApp, type App } from '../app.js';
 import { UserError, type TaskStatus } from '../client/tasks.js';
 
-const { SingleBar, Presets } = cliProgress;
+import type { OutputPage } from '../activities/outputStore.js';
 import type { CommandResult, ParallelResult } from '../shared.js';
+
+const { SingleBar, Presets } = cliProgress;
+/** `logs -f`: how often to look for more output once caught up. */
+const FOLLOW_POLL_MS = 500;
+
+/** Write to stdout and wait until it is handed off (a pipe reader sets the pace). */
+const writeOut = (data: string) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
 
 /** Exit code of `submit`: the command's own, else a conventional one for how it ended. */
 export function exitCodeFor(s: TaskStatus): number {
@@ -167,19 +174,27 @@ export function registerTaskCommands(program: Command): void {
     });
 
   program.command('logs')
-    .description("Print a task's full output (from the output store)")
+    .description("Print a task's full output (live from the node while it runs)")
     .argument('<task_id>')
     .option('--stderr', 'print stderr instead of stdout')
-    .option('-f, --follow', 'wait for the task to finish, then print')
+    .option('-f, --follow', 'keep printing as the task writes, until it ends')
     .action(async (taskId: string, o) => {
       await withApp(async (app) => {
-        if (o.follow) await app.tasks.wait(taskId, Infinity);
         const stream = o.stderr ? 'stderr' : 'stdout';
         for (let offset = 0; ;) {
-          const page = app.tasks.output(taskId, stream, offset, 1024 * 1024);
-          process.stdout.write(page.data);
-          if (page.eof) break;
-          offset = page.next_offset;
+          let page: OutputPage | undefined;
+          try {
+            page = await app.tasks.output(taskId, stream, offset, 1024 * 1024);
+          } catch (err) {
+            // Following a task that has not started yet: wait for it, as `tail -F` would.
+            if (!(o.follow && err instanceof UserError && err.code === 'not-found' && (await app.tasks.status(taskId)).state === 'running')) throw err;
+          }
+          if (page) {
+            await writeOut(page.data);
+            offset = page.next_offset;
+          }
+          if (page && page.eof && !(o.follow && page.running)) break;
+          if (!page || page.eof) await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
         }
       });
     });

@@ -73,8 +73,10 @@ export class TaskClient {
    * is known here one workflow task and a long-poll (~15 ms) before the workflow records it.
    */
   completions?: EventEmitter;
-  /** Launch a named node's command from here (serve: see activities/headStart.ts). */
+  /** Place and launch commands from this process before their workflow runs (serve: see activities/headStart.ts). */
   headStart?: HeadStart;
+  /** Reads a running command's output on its node (client/liveOutput.ts). */
+  liveOutput?: (nodeId: string, taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64') => Promise<OutputPage | null>;
 
   constructor(connection: NativeConnection, readonly target: TemporalTarget, readonly config: ClusterConfig, stateDir: string) {
     this.client = new Client({ connection, namespace: target.namespace });
@@ -337,9 +339,25 @@ export class TaskClient {
     return out;
   }
 
-  output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): OutputPage {
-    if (!this.outputs.has(taskId)) throw new UserError(`no stored output for task "${taskId}" (still running, or not a task of this state dir)`, 'not-found');
-    return this.outputs.read(taskId, stream, offset, limit, encoding);
+  /** A page of a task's output: from the output store once it ended, else live from the node (running: true). */
+  async output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): Promise<OutputPage> {
+    if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding);
+    const node = this.liveOutput && !subTask(taskId) ? await this.runningOn(taskId) : undefined;
+    const page = node ? await this.liveOutput!(node, taskId, stream, offset, limit, encoding) : null;
+    if (page) return page;
+    if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding); // it just ended
+    throw new UserError(`no output for task "${taskId}" yet (not started, or not a task of this state dir)`, 'not-found');
+  }
+
+  /** The node a running command task was sent to, if it is running. */
+  private async runningOn(taskId: string): Promise<string | undefined> {
+    try {
+      const desc = await this.client.workflow.getHandle(taskId).describe();
+      return desc.status.name === 'RUNNING' ? desc.typedSearchAttributes.get(ClusterNode) : undefined;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
   }
 }
 

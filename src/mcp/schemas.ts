@@ -170,6 +170,7 @@ export const taskOutputInput = strictInput({
 export const taskOutputShape = {
   task_id: z.string(), stream: z.enum(['stdout', 'stderr']), offset: z.number(), next_offset: z.number(),
   total_bytes: z.number(), eof: z.boolean(), data: z.string(), encoding: z.enum(['utf8', 'base64']),
+  running: z.boolean().optional().describe('read live from the node while the task runs: the stream may grow'),
 };
 
 export const taskListInput = strictInput({

@@ -113,11 +113,12 @@ export function buildServer(app: App): McpServer {
 
   server.registerTool('task_output', {
     title: 'Page through a task\'s full output',
-    description: 'Results carry at most 64 KiB of each stream (head and tail, truncated=true). This returns any part of the full stdout or stderr, page by page: call again with offset=next_offset until eof.',
+    description: 'Results carry at most 64 KiB of each stream (head and tail, truncated=true). This returns any part of the full stdout or stderr, page by page: call again with offset=next_offset until eof. ' +
+      'While the task runs it reads the output so far from the node (running=true: more may come after eof).',
     inputSchema: taskOutputInput,
     outputSchema: taskOutputShape,
     annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
-  }, safely(async (args) => toolResult(app.tasks.output(args.task_id, args.stream, args.offset, args.limit, args.encoding) as unknown as Record<string, unknown>)));
+  }, safely(async (args) => toolResult(await app.tasks.output(args.task_id, args.stream, args.offset, args.limit, args.encoding) as unknown as Record<string, unknown>)));
 
   server.registerTool('task_cancel', {
     title: 'Cancel a task',

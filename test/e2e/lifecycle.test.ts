@@ -3,6 +3,7 @@
 // end; a task outlives the MCP server that started it; search attributes find tasks by node/kind.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -131,6 +132,40 @@ describe('task lifecycle', () => {
     const logs = await h.cli(['logs', id]);
     assert.equal(logs.stdout, 'x\n');
   });
+
+  for (const nodeId of ['n1', 'local']) {
+    it(`${nodeId}: while a command runs, task_output reads its output so far and \`logs -f\` streams it to the end`, async () => {
+      const r = await call('offload_to', { command: 'echo first; echo warn >&2; sleep 4; echo second', node_id: nodeId, wait_s: 0 });
+      assert.equal(r.state, 'running');
+      let live: Page & { running?: boolean } | undefined;
+      for (const end = Date.now() + 3000; Date.now() < end && live?.data !== 'first\n'; await sleep(100)) {
+        const res = await h.mcp.callTool({ name: 'task_output', arguments: { task_id: r.task_id } });
+        if (!res.isError) live = structured<Page & { running?: boolean }>(res);
+      }
+      assert.deepEqual([live?.data, live?.running, live?.eof, live?.total_bytes], ['first\n', true, true, 6], JSON.stringify(live));
+      const err = await call<Page & { running?: boolean }>('task_output', { task_id: r.task_id, stream: 'stderr' });
+      assert.deepEqual([err.data, err.running], ['warn\n', true]);
+
+      // logs -f prints "first" at once, "second" when it comes, and exits when the task ends.
+      const child = spawn(process.execPath, [CLI, 'logs', '-f', r.task_id], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const started = Date.now();
+      let out = '';
+      let firstAt = 0;
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (!firstAt && out.includes('first')) firstAt = Date.now() - started;
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 0);
+      assert.equal(out, 'first\nsecond\n');
+      const done = await settle(r.task_id);
+      assert.equal(done.state, 'completed');
+      assert.ok(firstAt > 0 && firstAt < Date.now() - started - 1000, `"first" came ${firstAt} ms in, with the rest: not streamed`);
+      // Once it ended, the stored output answers (no running flag).
+      const stored = await call<Page & { running?: boolean }>('task_output', { task_id: r.task_id });
+      assert.deepEqual([stored.data, stored.running, stored.eof], ['first\nsecond\n', undefined, true]);
+    });
+  }
 
   it('the CLI: submit --detach prints a task id; parallel --json exits 1 when a command fails', async () => {
     const detached = await h.cli(['submit', '--detach', '--node', 'n2', 'echo detached']);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  ChunkReader, chunkScript, cleanupScript, killScript, newNonce, parseChunkOutput, parsePeek, peekScript, type RunOutput, type RunSpec,
+  ChunkReader, chunkScript, cleanupScript, killScript, newNonce, parseChunkOutput, parsePeek, parseTail, peekScript, tailScript, type RunOutput, type RunSpec,
 } from '../../src/ssh/detachedRun.js';
 import { localExec } from '../../src/ssh/localExec.js';
 import { inPosixSh } from '../../src/ssh/quote.js';
@@ -353,6 +353,17 @@ describe('detached runs', () => {
     const said = await text(killScript(ids, { graceS: 2, baseDir: base }));
     for (const id of ids) assert.match(said, new RegExp(`^${id} terminated`, 'm'));
     for (const r of await Promise.all(running)) assert.deepEqual([r.state, r.signal], ['killed', 'SIGTERM']);
+  });
+
+  test('tailScript reads part of a run\'s output by offset and limit; an unknown run is absent', async () => {
+    const id = newId();
+    await run({ runId: id, command: 'printf 0123456789; printf oops >&2' });
+    const tail = async (stream: 'stdout' | 'stderr', offset: number, limit: number) => parseTail((await runIn('sh', tailScript(id, stream, offset, limit, base))).out);
+    assert.deepEqual(await tail('stdout', 3, 4), { size: 10, data: Buffer.from('3456') });
+    assert.deepEqual(await tail('stdout', 8, 100), { size: 10, data: Buffer.from('89') });
+    assert.deepEqual(await tail('stdout', 10, 100), { size: 10, data: Buffer.alloc(0) });
+    assert.deepEqual(await tail('stderr', 0, 100), { size: 4, data: Buffer.from('oops') });
+    assert.equal(parseTail((await runIn('sh', tailScript(newId(), 'stdout', 0, 10, base))).out), null);
   });
 
   test('peek reports absent and done', async () => {
