@@ -44,6 +44,20 @@ export type TaskStatus = (CommandResult & { state: TaskState }) | RunningTask | 
 
 const newUlid = monotonicFactory();
 const DEFAULT_MAX_PARALLEL = 64;
+/**
+ * A workflow's input travels as one Temporal payload, and payloads over 2 MiB are refused (a
+ * warning starts at 512 KiB). Bigger requests are refused here, with a message that says so.
+ */
+const MAX_INPUT_BYTES = 1536 * 1024;
+
+function checkInputSize(what: string, input: unknown): void {
+  const bytes = Buffer.byteLength(JSON.stringify(input));
+  if (bytes > MAX_INPUT_BYTES) {
+    throw new UserError(`${what} is ${(bytes / 1024 / 1024).toFixed(1)} MiB as a workflow input; the limit is ${MAX_INPUT_BYTES / 1024 / 1024} MiB ` +
+      '(Temporal refuses payloads over 2 MiB): split it into several calls, or put long scripts in files on the nodes');
+  }
+}
+
 /** A head-started command still running this long gets the workflow's result long-polled too (a hung exec). */
 const HEAD_START_POLL_AFTER_MS = 2000;
 
@@ -119,6 +133,7 @@ export class TaskClient {
   plan(req: SubmitRequest): CommandSpec {
     const violation = checkDangerous(req.command);
     if (violation) throw new UserError(violation.message, 'refused');
+    checkInputSize('the command with its cwd and env', { command: req.command, cwd: req.cwd, env: req.env });
     if (req.nodeId && !this.config.nodes.some((n) => n.id === req.nodeId)) {
       throw new UserError(`unknown node "${req.nodeId}"; known nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`, 'unknown-node');
     }
@@ -150,6 +165,7 @@ export class TaskClient {
       commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
     };
+    checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     const taskId = newTaskId('par');
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
       taskQueue: HUB_QUEUE, workflowId: taskId, args: [spec], requestEagerStart: true,

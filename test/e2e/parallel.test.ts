@@ -154,6 +154,14 @@ describe('parallel_execute', () => {
     assert.deepEqual(processesWith(gate), []);
   });
 
+  it('a fan-out too big for one Temporal payload is refused up front, saying why', async () => {
+    const commands = Array.from({ length: 800 }, (_, i) => `echo ${i} ${'x'.repeat(2500)}`);
+    const res = await h.mcp.callTool({ name: 'parallel_execute', arguments: { commands } });
+    assert.equal(res.isError, true);
+    const text = (res.content as Array<{ text: string }>)[0]!.text;
+    assert.match(text, /fan-out of 800 commands is 1\.9 MiB .*limit is 1\.5 MiB.*split it/);
+  });
+
   it('sends progress notifications (done/total) while it waits', async () => {
     const seen: Progress[] = [];
     const res = await h.mcp.callTool(
