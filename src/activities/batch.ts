@@ -12,6 +12,8 @@ import { cancelRequested } from './node.js';
 import { toFailure } from './failures.js';
 
 const CHECK_MS = 1000;
+/** Attempts of a batch whose node cannot be reached (nothing sent) before the fan-out re-places it. */
+const UNREACHABLE_ATTEMPTS = 2;
 /** Commands per exec at most (each exec saves a channel and a shell start per command)... */
 const CHUNK_MAX = 32;
 /** ...and script text per exec (the script is one argument on the node: 128 KiB at most). */
@@ -23,11 +25,20 @@ export function createBatchActivities(rt: Runtime) {
       const ctx = Context.current();
       const node = rt.config.nodes.find((n) => n.id === batch.nodeId);
       if (!node) throw ApplicationFailure.nonRetryable(`unknown node "${batch.nodeId}"`, FailureType.UnknownNode);
+      // `sent` (kept across attempts in the heartbeat details): some command may have reached the
+      // node, so an unreachable node must not send the batch elsewhere (it could run twice).
+      let sent = (ctx.info.heartbeatDetails as { sent?: boolean } | undefined)?.sent === true;
+      // Unreachable with nothing sent: retried once, then the workflow re-places the batch.
+      const unreachable = (err: unknown) => {
+        const f = toFailure(err, node, rt, sent);
+        if (f.type !== FailureType.NodeUnreachable || ctx.info.attempt < UNREACHABLE_ATTEMPTS) return f;
+        return ApplicationFailure.nonRetryable(f.message, FailureType.NodeUnreachable);
+      };
       let exec: Exec;
       try {
         exec = await execFor(rt, node);
       } catch (err) {
-        throw toFailure(err, node, rt);
+        throw unreachable(err);
       }
       const results: CommandResult[] = new Array(batch.items.length);
       const taskIds = batch.items.map((it) => `${batch.parentId}/${it.index}`);
@@ -68,7 +79,7 @@ export function createBatchActivities(rt: Runtime) {
       if (ctx.info.attempt > 1) await checkStop();
       else void checkStop();
       const poll = setInterval(() => {
-        ctx.heartbeat({ done });
+        ctx.heartbeat({ done, sent });
         void checkStop();
       }, CHECK_MS);
       // Only a cancel the workflow asked for stops the batch. Temporal also cancels an attempt it has
@@ -117,6 +128,11 @@ export function createBatchActivities(rt: Runtime) {
           try {
             await runChunk(rt, node, exec, chunk, {
               timeoutS: batch.timeoutS, cwd: batch.cwd, env: batch.env, streamCap: batch.streamCap,
+              onSent: () => {
+                if (sent) return;
+                sent = true;
+                ctx.heartbeat({ done, sent });
+              },
               onResult: (j, result) => {
                 results[ks[j]!] = result;
                 rt.book.releaseOne(result.task_id);
@@ -126,7 +142,7 @@ export function createBatchActivities(rt: Runtime) {
             });
           } catch (err) {
             // Transport failure: the whole attempt is retried (it re-attaches).
-            throw toFailure(err, node, rt);
+            throw unreachable(err);
           } finally {
             for (const it of chunk) aborts.delete(it.taskId);
           }

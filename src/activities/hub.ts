@@ -36,9 +36,11 @@ export function createHubActivities(deps: HubDeps) {
      * spreads by load and capacity. Every command counts as heavy here: a fan-out exists for
      * throughput, so even light commands go to the nodes rather than all to the local one.
      */
-    async placeBatch(input: { parentId: string; count: number; requires: Requirements }):
+    async placeBatch(input: { parentId: string; count: number; requires: Requirements; exclude?: string[]; indices?: number[] }):
       Promise<{ nodes: string[]; reasons: Record<string, string>; capacity: Record<string, number> } | { error: string }> {
       const states = await deps.nodeStates();
+      // A re-placement: these nodes were found unreachable, and only commands `indices` move.
+      for (const id of input.exclude ?? []) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason: 'unreachable for this fan-out' };
       const req = { weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities };
       const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
       const nodes: string[] = [];
@@ -48,7 +50,7 @@ export function createHubActivities(deps: HubDeps) {
         for (let i = 0; i < input.count; i++) {
           const p = pickNode(req, deps.config.nodes, states, counts, deps.config.settings);
           counts[p.nodeId] = (counts[p.nodeId] ?? 0) + 1;
-          deps.book.reserve(`${input.parentId}/${i}`, p.nodeId, ttl);
+          deps.book.reserve(`${input.parentId}/${input.indices?.[i] ?? i}`, p.nodeId, ttl);
           nodes.push(p.nodeId);
           reasons[p.nodeId] ??= `fan-out spread by load and capacity; first placement: ${p.reason}`;
         }

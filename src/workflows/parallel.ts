@@ -1,5 +1,5 @@
 import {
-  CancellationScope, defineQuery, defineSignal, isCancellation, proxyActivities, proxyLocalActivities, setHandler, startChild,
+  ApplicationFailure, CancellationScope, defineQuery, defineSignal, isCancellation, patched, proxyActivities, proxyLocalActivities, setHandler, startChild,
   upsertSearchAttributes, workflowInfo, type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { createBatchActivities } from '../activities/batch.js';
@@ -9,6 +9,8 @@ import {
 } from '../shared.js';
 import { ClusterState } from './searchAttributes.js';
 
+/** Marks histories whose unreachable batches are re-placed (older ones fail them). */
+const REROUTE_PATCH = 'reroute-unreachable-batches';
 /** Commands per child workflow: big enough to amortise a workflow, small enough to spread. */
 const BATCH_SIZE = 250;
 /** Result payload budget for all inline outputs together (Temporal's payload limit is 2 MiB). */
@@ -48,16 +50,19 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
     return finish(parentId, started, results as CommandResult[], 'failed');
   }
   const streamCap = Math.min(64 * 1024, Math.max(256, Math.floor(OUTPUT_BUDGET / n / 2)));
-  const batchesByNode = new Map<string, BatchInput[]>();
-  for (const { nodeId, indices, share } of fitToMaxParallel(groupBy(placement.nodes), spec.maxParallel)) {
+  const toBatches = (nodeId: string, indices: number[], concurrency: number, routeReason: string): BatchInput[] => {
     const list: BatchInput[] = [];
     for (let k = 0; k < indices.length; k += BATCH_SIZE) {
       list.push({
-        parentId, nodeId, routeReason: placement.reasons[nodeId] ?? '', concurrency: Math.min(share, placement.capacity[nodeId] ?? share), timeoutS: spec.timeoutS, cwd: spec.cwd, env: spec.env, streamCap,
+        parentId, nodeId, routeReason, concurrency, timeoutS: spec.timeoutS, cwd: spec.cwd, env: spec.env, streamCap,
         items: indices.slice(k, k + BATCH_SIZE).map((i) => ({ index: i, command: spec.commands[i]! })),
       });
     }
-    batchesByNode.set(nodeId, list);
+    return list;
+  };
+  const batchesByNode = new Map<string, BatchInput[]>();
+  for (const { nodeId, indices, share } of fitToMaxParallel(groupBy(placement.nodes), spec.maxParallel)) {
+    batchesByNode.set(nodeId, toBatches(nodeId, indices, Math.min(share, placement.capacity[nodeId] ?? share), placement.reasons[nodeId] ?? ''));
   }
 
   // Commands stopped one by one (task_cancel of <parent>/<i>) before their batch started.
@@ -75,10 +80,37 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   // Asked by the runBatch activities this workflow runs itself (see runNode).
   setHandler(stopQuery, () => ({ all: cancelled, taskIds: [...stoppedIds] }));
 
-  const runNode = async (nodeId: string, batches: BatchInput[]) => {
+  const record = (nodeId: string, out: CommandResult[]) => {
+    for (const r of out) {
+      const idx = Number(r.task_id.slice(parentId.length + 1));
+      results[idx] = r;
+      done++;
+      doneByNode[nodeId] = (doneByNode[nodeId] ?? 0) + 1;
+    }
+  };
+  // Nodes a batch could not reach (nothing sent): its commands were placed elsewhere.
+  const excluded = new Set<string>();
+  const failBatch = async (nodeId: string, batch: BatchInput, err: unknown): Promise<void> => {
+    if (failureType(err) === FailureType.NodeUnreachable && !cancelled && patched(REROUTE_PATCH)) {
+      excluded.add(nodeId);
+      const indices = batch.items.map((it) => it.index);
+      const again = await placeBatch({ parentId, count: indices.length, requires: spec.requires, exclude: [...excluded], indices });
+      if (!('error' in again)) {
+        const note = `after ${nodeId} unreachable: ${errorText(err)}`;
+        const groups: Record<string, number[]> = {};
+        again.nodes.forEach((id, k) => (groups[id] ??= []).push(indices[k]!));
+        await Promise.all(Object.entries(groups).map(([id, idx]) => runNode(id,
+          toBatches(id, idx, Math.min(batch.concurrency, again.capacity[id] ?? batch.concurrency), `${again.reasons[id] ?? ''} (${note})`), `r${excluded.size}-`)));
+        return;
+      }
+    }
+    record(nodeId, batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed')));
+  };
+
+  const runNode = async (nodeId: string, batches: BatchInput[], childTag = ''): Promise<void> => {
     for (let k = 0; k < batches.length; k++) {
       const batch = batches[k]!;
-      const childId = `${parentId}/${nodeId}-${k}`;
+      const childId = `${parentId}/${nodeId}-${childTag}${k}`;
       let out: CommandResult[];
       if (cancelled) {
         out = batch.items.map((it) => notRun(parentId, it.index, '', 'cancelled before it started', 'cancelled', batch.routeReason));
@@ -88,7 +120,8 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
         try {
           out = await runBatchOn(nodeId)(batch);
         } catch (err) {
-          out = batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed'));
+          await failBatch(nodeId, batch, err);
+          continue;
         }
       } else {
         try {
@@ -100,17 +133,13 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
           else if (pending.length > 0) await child.signal(stopSignal, { taskIds: pending }).catch(() => undefined);
           out = await child.result();
         } catch (err) {
-          out = batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed'));
+          await failBatch(nodeId, batch, err);
+          continue;
         } finally {
           running.delete(childId);
         }
       }
-      for (const r of out) {
-        const idx = Number(r.task_id.slice(parentId.length + 1));
-        results[idx] = r;
-        done++;
-        doneByNode[nodeId] = (doneByNode[nodeId] ?? 0) + 1;
-      }
+      record(nodeId, out);
     }
   };
 
@@ -176,6 +205,14 @@ export function fanoutResult(parentId: string, durationMs: number, results: Comm
     results: inline ? results : results.filter((r) => !r.success).slice(0, 100),
     ...(inline ? {} : { results_omitted: true }),
   };
+}
+
+/** The ApplicationFailure type at the root of an activity's or a child workflow's failure. */
+function failureType(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof ApplicationFailure) return e.type ?? undefined;
+  }
+  return undefined;
 }
 
 function notRun(parentId: string, i: number, nodeId: string, error: string, state: TaskState, routeReason = ''): CommandResult {
