@@ -88,21 +88,25 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
       doneByNode[nodeId] = (doneByNode[nodeId] ?? 0) + 1;
     }
   };
-  // Nodes a batch could not reach (nothing sent): its commands were placed elsewhere.
-  const excluded = new Set<string>();
+  // Nodes a batch could not reach before anything was sent, and why: their commands go elsewhere.
+  const unreachable = new Map<string, string>();
+  let replacements = 0;
+  const replace = async (nodeId: string, batch: BatchInput): Promise<boolean> => {
+    const indices = batch.items.map((it) => it.index);
+    const again = await placeBatch({ parentId, count: indices.length, requires: spec.requires, exclude: [...unreachable.keys()], indices });
+    if ('error' in again) return false;
+    const note = `after ${nodeId} unreachable: ${unreachable.get(nodeId)}`;
+    const groups: Record<string, number[]> = {};
+    again.nodes.forEach((id, k) => (groups[id] ??= []).push(indices[k]!));
+    const tag = `r${++replacements}-`;
+    await Promise.all(Object.entries(groups).map(([id, idx]) => runNode(id,
+      toBatches(id, idx, Math.min(batch.concurrency, again.capacity[id] ?? batch.concurrency), `${again.reasons[id] ?? ''} (${note})`), tag)));
+    return true;
+  };
   const failBatch = async (nodeId: string, batch: BatchInput, err: unknown): Promise<void> => {
     if (failureType(err) === FailureType.NodeUnreachable && !cancelled && patched(REROUTE_PATCH)) {
-      excluded.add(nodeId);
-      const indices = batch.items.map((it) => it.index);
-      const again = await placeBatch({ parentId, count: indices.length, requires: spec.requires, exclude: [...excluded], indices });
-      if (!('error' in again)) {
-        const note = `after ${nodeId} unreachable: ${errorText(err)}`;
-        const groups: Record<string, number[]> = {};
-        again.nodes.forEach((id, k) => (groups[id] ??= []).push(indices[k]!));
-        await Promise.all(Object.entries(groups).map(([id, idx]) => runNode(id,
-          toBatches(id, idx, Math.min(batch.concurrency, again.capacity[id] ?? batch.concurrency), `${again.reasons[id] ?? ''} (${note})`), `r${excluded.size}-`)));
-        return;
-      }
+      unreachable.set(nodeId, errorText(err));
+      if (await replace(nodeId, batch)) return;
     }
     record(nodeId, batch.items.map((it) => notRun(parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed')));
   };
@@ -112,6 +116,8 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
       const batch = batches[k]!;
       const childId = `${parentId}/${nodeId}-${childTag}${k}`;
       let out: CommandResult[];
+      // The node's next batches do not try it again.
+      if (!cancelled && unreachable.has(nodeId) && await replace(nodeId, batch)) continue;
       if (cancelled) {
         out = batch.items.map((it) => notRun(parentId, it.index, '', 'cancelled before it started', 'cancelled', batch.routeReason));
       } else if (batches.length === 1) {
