@@ -82,14 +82,17 @@ export async function lastAttempt(client: TemporalClient, taskId: string): Promi
 
 export interface Proc { pid: number; comm: string; args: string }
 
-/** Every process of `user` except its sshd session processes (our pooled connections). */
+/**
+ * Every live process of `user` except its sshd session processes (our pooled connections).
+ * Zombies are dead already: an init that does not reap (some containers) keeps them forever.
+ */
 export async function userProcesses(user: string): Promise<Proc[]> {
   // ps exits 1 when the user has no process at all.
-  const { stdout } = await run('ps', ['-u', user, '-o', 'pid=,comm=,args='], { maxBuffer: 1 << 20 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const { stdout } = await run('ps', ['-u', user, '-o', 'pid=,stat=,comm=,args='], { maxBuffer: 1 << 20 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
   return stdout.split('\n').filter((l) => l.trim()).map((line) => {
-    const m = /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(line)!;
-    return { pid: Number(m[1]), comm: m[2]!, args: m[3]! };
-  }).filter((p) => p.comm !== 'sshd' && !p.args.startsWith('sshd:'));
+    const m = /^\s*(\d+)\s+(\S+)\s+(\S+)\s+(.*)$/.exec(line)!;
+    return { pid: Number(m[1]), stat: m[2]!, comm: m[3]!, args: m[4]! };
+  }).filter((p) => !p.stat.startsWith('Z') && p.comm !== 'sshd' && !p.args.startsWith('sshd:')).map(({ stat: _stat, ...p }) => p);
 }
 
 /** Processes (any user) whose command line contains `marker`, ignoring this pgrep itself. */
