@@ -10,7 +10,7 @@ import { OutputStore, type OutputPage, type StreamName } from '../activities/out
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
 import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
-import { fanoutResult, progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
+import { commandNodeQuery, fanoutResult, progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import path from 'node:path';
 import type { EventEmitter } from 'node:events';
@@ -358,20 +358,23 @@ export class TaskClient {
   /** A page of a task's output: from the output store once it ended, else live from the node (running: true). */
   async output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): Promise<OutputPage> {
     if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding);
-    const node = this.liveOutput && !subTask(taskId) ? await this.runningOn(taskId) : undefined;
+    const node = this.liveOutput ? await this.runningOn(taskId) : undefined;
     const page = node ? await this.liveOutput!(node, taskId, stream, offset, limit, encoding) : null;
     if (page) return page;
     if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding); // it just ended
     throw new UserError(`no output for task "${taskId}" yet (not started, or not a task of this state dir)`, 'not-found');
   }
 
-  /** The node a running command task was sent to, if it is running. */
+  /** The node a running command (or command of a running fan-out) was sent to. */
   private async runningOn(taskId: string): Promise<string | undefined> {
+    const sub = subTask(taskId);
     try {
+      if (sub) return (await this.client.workflow.getHandle(sub.parent).query(commandNodeQuery, sub.index)) ?? undefined;
       const desc = await this.client.workflow.getHandle(taskId).describe();
       return desc.status.name === 'RUNNING' ? desc.typedSearchAttributes.get(ClusterNode) : undefined;
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
+      // Gone, or a fan-out from before this query existed: no live output.
+      if (err instanceof WorkflowNotFoundError || sub) return undefined;
       throw err;
     }
   }

@@ -25,6 +25,8 @@ const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<typeof 
 export const stopSignal = defineSignal<[{ taskIds?: string[] }]>('stop');
 export const stopQuery = defineQuery<{ all: boolean; taskIds: string[] }>('stopState');
 export const progressQuery = defineQuery<{ total: number; done: number; by_node: Record<string, number> }>('progress');
+/** The node command i was last sent to (its batch started there), or null: for reading its output live. */
+export const commandNodeQuery = defineQuery<string | null, [number]>('commandNode');
 
 /**
  * parallel_execute: place every command (spread by load and capacity with reservations; a
@@ -43,6 +45,8 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   const doneByNode: Record<string, number> = {};
   let done = 0;
   setHandler(progressQuery, () => ({ total: n, done, by_node: doneByNode }));
+  const sentTo: Array<string | undefined> = new Array(n);
+  setHandler(commandNodeQuery, (i) => sentTo[i] ?? null);
 
   const placement = await placeBatch({ parentId, count: n, requires: spec.requires });
   if ('error' in placement) {
@@ -118,6 +122,7 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
       let out: CommandResult[];
       // The node's next batches do not try it again.
       if (!cancelled && unreachable.has(nodeId) && await replace(nodeId, batch)) continue;
+      for (const it of batch.items) sentTo[it.index] = nodeId;
       if (cancelled) {
         out = batch.items.map((it) => notRun(parentId, it.index, '', 'cancelled before it started', 'cancelled', batch.routeReason));
       } else if (batches.length === 1) {

@@ -154,6 +154,20 @@ describe('parallel_execute', () => {
     assert.deepEqual(processesWith(gate), []);
   });
 
+  it('task_output reads a running fan-out command\'s output live from its node', async () => {
+    const f = await call('parallel_execute', { commands: ['echo early; sleep 3; echo late', 'true'], wait_s: 0 });
+    assert.equal(f.state, 'running');
+    let live: { data?: string; running?: boolean } = {};
+    for (const end = Date.now() + 2500; Date.now() < end && live.data !== 'early\n'; await sleep(100)) {
+      const res = await h.mcp.callTool({ name: 'task_output', arguments: { task_id: `${f.task_id}/0` } });
+      if (!res.isError) live = structured(res);
+    }
+    assert.deepEqual([live.data, live.running], ['early\n', true], JSON.stringify(live));
+    await settle(f.task_id);
+    const stored = structured<{ data: string; running?: boolean }>(await h.mcp.callTool({ name: 'task_output', arguments: { task_id: `${f.task_id}/0` } }));
+    assert.deepEqual([stored.data, stored.running], ['early\nlate\n', undefined]);
+  });
+
   it('a fan-out too big for one Temporal payload is refused up front, saying why', async () => {
     const commands = Array.from({ length: 800 }, (_, i) => `echo ${i} ${'x'.repeat(2500)}`);
     const res = await h.mcp.callTool({ name: 'parallel_execute', arguments: { commands } });
