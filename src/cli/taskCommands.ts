@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ensureBackgroundWorker, openApp, type App } from '../app.js';
-import { UserError, type TaskStatus } from '../client/tasks.js';
-
 import type { OutputPage } from '../activities/outputStore.js';
+import { UserError, type TaskStatus } from '../client/tasks.js';
 import type { CommandResult, ParallelResult } from '../shared.js';
 
 const { SingleBar, Presets } = cliProgress;
