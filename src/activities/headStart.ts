@@ -25,8 +25,9 @@ import { KILL_GRACE_S, runIdFor, toResult } from './runChunk.js';
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
 const WATCH_AFTER_MS = 1000;
 
-/** How long a finished run's result waits for runCommand here. */
+/** How long, and how many, finished runs' results wait for runCommand here (it normally takes them within ms). */
 const HANDOFF_KEEP_MS = 5 * 60_000;
+const HANDOFF_KEEP_MAX = 1000;
 
 export interface Prepared {
   /** The workflow input: an auto-routed command comes back placed (and reserved) here. */
@@ -125,9 +126,14 @@ async function launch(rt: Runtime, client: Client, node: NodeConfig, taskId: str
   if (run?.state !== 'done') return false;
   const item = { taskId, command: spec.command, routeReason, autoRouted: !spec.nodeId };
   const result: CommandResult = toResult(rt, node, item, run, 'done', Date.now() - started, { timeoutS: spec.timeoutS });
-  // Kept a while for this process's runCommand (its activity may also run elsewhere, or not at all).
+  // Kept a while for this process's runCommand (its activity may also run elsewhere, or not at
+  // all), and only so many: results carry up to 64 KiB per stream.
   rt.headStartResults.set(taskId, result);
   setTimeout(() => rt.headStartResults.delete(taskId), HANDOFF_KEEP_MS).unref();
+  for (const old of rt.headStartResults.keys()) {
+    if (rt.headStartResults.size <= HANDOFF_KEEP_MAX) break;
+    rt.headStartResults.delete(old);
+  }
   // The command is done: its placement no longer counts against the node (as in runCommand).
   rt.book.releaseOne(taskId);
   rt.completions.emit(taskId, result);
