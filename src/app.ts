@@ -44,15 +44,13 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
     runtime = createRuntime(config, stateDir);
     runtime.client = tasks.client;
     tasks.completions = runtime.completions;
-    workers = await startWorkers({
-      connection, namespace: target.namespace, runtime, nodeIds: opts.nodeIds, hub: opts.hub,
-      nodeStates: () => clusterState.states(),
-    });
+    const nodeStates = () => clusterState.states();
+    workers = await startWorkers({ connection, namespace: target.namespace, runtime, nodeIds: opts.nodeIds, hub: opts.hub, nodeStates });
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
     if (env.CLUSTERFLOW_HEAD_START !== '0') {
       tasks.headStart = createHeadStart(runtime, tasks.client, {
         servedNodeIds: opts.nodeIds ?? config.nodes.map((n) => n.id),
-        ...(opts.hub !== false ? { hub: { config, book: runtime.book, nodeStates: () => clusterState.states() } } : {}),
+        ...(opts.hub !== false ? { hub: { config, book: runtime.book, nodeStates } } : {}),
       });
     }
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));

@@ -40,7 +40,7 @@ export function createHubActivities(deps: HubDeps) {
       Promise<{ nodes: string[]; reasons: Record<string, string>; capacity: Record<string, number> } | { error: string }> {
       const states = await deps.nodeStates();
       // A re-placement: these nodes were found unreachable, and only commands `indices` move.
-      for (const id of input.exclude ?? []) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason: 'unreachable for this fan-out' };
+      markUnreachable(states, input.exclude ?? [], 'unreachable for this fan-out');
       const req = { weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities };
       const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
       const nodes: string[] = [];
@@ -74,13 +74,18 @@ export function createHubActivities(deps: HubDeps) {
  */
 export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise<Placement> {
   const states = await deps.nodeStates();
-  for (const id of input.exclude) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason: 'unreachable for this task' };
+  markUnreachable(states, input.exclude, 'unreachable for this task');
   const placement = pickNode(
     { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities },
     deps.config.nodes, states, deps.book.counts(), deps.config.settings,
   );
   deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);
   return { nodeId: placement.nodeId, reason: `${input.classifyReason}; ${placement.reason}` };
+}
+
+/** Nodes found unreachable for this work: placement passes them over. */
+function markUnreachable(states: Record<string, NodeState>, ids: readonly string[], reason: string): void {
+  for (const id of ids) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason };
 }
 
 function emptyState(id: string): NodeState {

@@ -106,8 +106,9 @@ export class TaskClient {
     const taskId = newTaskId('cmd');
     // A head start's launch is opened now and let run only once the workflow exists: a command
     // must never run without its workflow.
-    const head = await this.headStart?.(taskId, this.plan(req));
-    const spec = head?.spec ?? this.plan(req);
+    const planned = this.plan(req);
+    const head = await this.headStart?.(taskId, planned);
+    const spec = head?.spec ?? planned;
     const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
       taskQueue: HUB_QUEUE,
       workflowId: taskId,
