@@ -6,7 +6,7 @@ import net from 'node:net';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { classifySshError, ExecAbortedError, SshError } from './errors.js';
 import type { KnownHosts } from './hostKeys.js';
-import type { ExecHandlers, ExecResult, SshTarget } from './pool.js';
+import type { ExecHandlers, ExecResult, SshTarget, StdinSink } from './pool.js';
 
 export interface SshAuth {
   privateKey?: Buffer;
@@ -241,7 +241,7 @@ export class SshConnection {
       if (ch.stderr.readableEnded) stderrEnded = true;
       finish();
     });
-    if (!h.stdin) {
+    if (!h.stdin && !h.feed) {
       ch.end(); // no stdin: EOF at once, so nothing waits for input
       return;
     }
@@ -252,7 +252,18 @@ export class SshConnection {
         ch.end(data);
       } catch { /* connection gone */ }
     };
-    h.stdin.then(end, () => end());
+    if (h.stdin) return void h.stdin.then(end, () => end());
+    const sink: StdinSink = {
+      write: (data) => new Promise<void>((resolve, reject) => {
+        if (closed) return reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
+        if (ch.write(data)) return resolve();
+        // A channel that closes before it drains must not leave the writer waiting forever.
+        const onClose = () => reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
+        ch.once('close', onClose);
+        ch.once('drain', () => { ch.off('close', onClose); resolve(); });
+      }),
+    };
+    h.feed!(sink).then(() => end(), () => end());
   }
 }
 

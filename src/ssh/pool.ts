@@ -27,8 +27,18 @@ export interface ExecHandlers {
   signal?: AbortSignal;
   /** Called when the command is handed to a live connection: from then on it may run on the node. */
   onSent?: () => void;
-  /** Written to the command's stdin when it resolves, then EOF. Without it stdin is at EOF at once. */
+  /** Written to the command's stdin when it resolves, then EOF. Without it (or feed) stdin is at EOF at once. */
   stdin?: Promise<string>;
+  /**
+   * Streams the command's stdin instead: write as much as wanted (each write resolves once the
+   * data may be sent, so a big stream keeps to the channel's window), then EOF when feed settles.
+   */
+  feed?: (sink: StdinSink) => Promise<void>;
+}
+
+/** The writing end of a command's stdin (see ExecHandlers.feed). */
+export interface StdinSink {
+  write(data: Buffer | string): Promise<void>;
 }
 
 export interface ExecResult {
