@@ -1,29 +1,36 @@
 // Wiring shared by every entry point: state dir → config → Temporal (embedded or given) →
-// one NativeConnection → task client, and optionally the in-process worker.
+// one connection and client → (optionally) the in-process worker with its services and fast
+// path → the task client. Everything is passed in at construction; nothing is patched in later.
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from './cluster/config.js';
-import { TaskClient } from './client/tasks.js';
 import { ClusterStateReader, ensureMonitor } from './client/clusterState.js';
-import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
-import { createHeadStart } from './activities/headStart.js';
 import { readRunningOutput } from './client/liveOutput.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import type { StatusSources } from './client/statusView.js';
+import { TaskClient } from './client/tasks.js';
+import { clusterflowEnv } from './env.js';
+import { FastPath } from './fastpath/fastPath.js';
+import { installTemporalLogger, log } from './log.js';
+import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
+import { OutputStore } from './runtime/outputStore.js';
+import { createServices, type Services } from './runtime/services.js';
+import { HUB_QUEUE, type ClusterConfig } from './shared.js';
 import { connect, resolveTemporal, type TemporalTarget } from './temporal/connection.js';
 import { startWorkers, type RunningWorkers } from './worker.js';
-import { HUB_QUEUE, type ClusterConfig } from './shared.js';
-import { installTemporalLogger, log } from './log.js';
 
 export interface App {
   stateDir: string;
   config: ClusterConfig;
   target: TemporalTarget;
   connection: NativeConnection;
+  client: Client;
   tasks: TaskClient;
   clusterState: ClusterStateReader;
-  runtime?: Runtime;
+  /** The in-process worker's services (serve, worker); absent for one-shot CLI commands. */
+  services?: Services;
   workers?: RunningWorkers;
   close(): Promise<void>;
 }
@@ -31,39 +38,45 @@ export interface App {
 export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; nodeIds?: string[]; hub?: boolean }): Promise<App> {
   installTemporalLogger();
   const env = opts.env ?? process.env;
+  const cfEnv = clusterflowEnv(env);
   const stateDir = defaultStateDir(env);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const config = loadConfig({ env, stateDir });
   const target = await resolveTemporal(stateDir, env);
   const connection = await connect(target);
-  const tasks = new TaskClient(connection, target, config, stateDir);
-  const clusterState = new ClusterStateReader(tasks.client);
-  let runtime: Runtime | undefined;
+  const client = new Client({ connection, namespace: target.namespace });
+  const clusterState = new ClusterStateReader(client);
+  const nodeStates = () => clusterState.states();
+  const hub = opts.hub !== false;
+
+  let services: Services | undefined;
+  let fastPath: FastPath | undefined;
   let workers: RunningWorkers | undefined;
   if (opts.worker) {
-    runtime = createRuntime(config, stateDir);
-    runtime.client = tasks.client;
-    tasks.completions = runtime.completions;
-    const nodeStates = () => clusterState.states();
-    workers = await startWorkers({ connection, namespace: target.namespace, runtime, nodeIds: opts.nodeIds, hub: opts.hub, nodeStates });
+    services = createServices(config, stateDir);
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
-    if (env.CLUSTERFLOW_HEAD_START !== '0') {
-      tasks.headStart = createHeadStart(runtime, tasks.client, {
+    if (cfEnv.headStart) {
+      fastPath = new FastPath(services, client, {
         servedNodeIds: opts.nodeIds ?? config.nodes.map((n) => n.id),
-        ...(opts.hub !== false ? { hub: { config, book: runtime.book, nodeStates } } : {}),
+        ...(hub ? { hub: { config, book: services.book, nodeStates } } : {}),
       });
     }
+    workers = await startWorkers({ connection, namespace: target.namespace, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates });
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
-    if (opts.hub !== false) await ensureMonitor(tasks.client, config);
+    if (hub) await ensureMonitor(client, config, cfEnv.monitorIntervalS);
   }
   // A running command's output is read on its node: through the worker's SSH pool, or (CLI)
-  // through a runtime made on first use.
-  let own: Runtime | undefined;
-  tasks.liveOutput = (nodeId, taskId, stream, offset, limit, encoding) =>
-    readRunningOutput(runtime ?? (own ??= createRuntime(config, stateDir)), nodeId, taskId, stream, offset, limit, encoding);
+  // through services made on first use.
+  let own: Services | undefined;
+  const tasks = new TaskClient({
+    client, target, config, outputs: services?.outputs ?? new OutputStore(path.join(stateDir, 'output')),
+    results: services?.results, fastPath, heartbeatTimeoutS: cfEnv.heartbeatTimeoutS,
+    liveOutput: (nodeId, taskId, stream, offset, limit, encoding) =>
+      readRunningOutput(services ?? (own ??= createServices(config, stateDir)), nodeId, taskId, stream, offset, limit, encoding),
+  });
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');
   return {
-    stateDir, config, target, connection, tasks, clusterState, runtime, workers,
+    stateDir, config, target, connection, client, tasks, clusterState, services, workers,
     async close() {
       await workers?.shutdown();
       await own?.pool.close();
@@ -72,9 +85,14 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   };
 }
 
+/** What cluster_status reads: the config, the monitor, and this process's reservations. */
+export function statusSources(app: App): StatusSources {
+  return { config: app.config, clusterState: app.clusterState, book: app.services?.book };
+}
+
 /** True when some worker polled the hub queue recently (so a submitted task will run). */
 export async function hubHasWorker(app: App): Promise<boolean> {
-  const res = await app.tasks.client.workflowService.describeTaskQueue({
+  const res = await app.client.workflowService.describeTaskQueue({
     namespace: app.target.namespace,
     taskQueue: { name: HUB_QUEUE },
     taskQueueType: 1, // WORKFLOW

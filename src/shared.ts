@@ -2,6 +2,8 @@
 // Workflow code imports this file, so it must stay free of Node imports.
 
 export const HUB_QUEUE = 'clusterflow';
+/** The one cluster monitor workflow (clusterMonitorWorkflow). */
+export const MONITOR_WORKFLOW_ID = 'clusterflow-monitor';
 export const nodeQueue = (nodeId: string): string => `clusterflow-node-${nodeId}`;
 /** route_reason of a command sent to a named node. */
 export const explicitRouteReason = (nodeId: string): string => `explicit: offload to ${nodeId}`;

@@ -2,24 +2,31 @@
 // `serve` runs it in-process; `cluster-router worker` runs it alone. Several workers may poll
 // the same queues; `--nodes` lets one worker (say, one per site) own only some node queues.
 import { existsSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { createBatchActivities } from './activities/batch.js';
 import { createHubActivities } from './activities/hub.js';
 import { createNodeActivities } from './activities/node.js';
-import { createBatchActivities } from './activities/batch.js';
 import { createProbeActivities } from './activities/probe.js';
-import { WORKFLOW_BUNDLE, WORKFLOWS_PATH } from './temporal/bundle.js';
-import type { Runtime } from './runtime.js';
+import { findNode, unknownNodeMessage } from './cluster/nodes.js';
+import type { FastPath } from './fastpath/fastPath.js';
+import type { Services } from './runtime/services.js';
 import { HUB_QUEUE, nodeQueue, type NodeState } from './shared.js';
+import { WORKFLOW_BUNDLE, WORKFLOWS_PATH } from './temporal/bundle.js';
 
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace: string;
-  runtime: Runtime;
+  services: Services;
+  /** The Temporal client of this process (batch activities ask their workflow for stops). */
+  client: Client;
+  /** This process's fast path, if any: runCommand takes its finished runs. */
+  fastPath?: FastPath;
   /** Node queues this process serves (default: all configured nodes). */
   nodeIds?: string[];
   /** Run the hub queue too (default true). */
   hub?: boolean;
-  nodeStates?: () => Promise<Record<string, NodeState>>;
+  nodeStates: () => Promise<Record<string, NodeState>>;
 }
 
 export interface RunningWorkers {
@@ -29,14 +36,14 @@ export interface RunningWorkers {
 }
 
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
-  const { runtime: rt, connection, namespace } = opts;
+  const { services: rt, connection, namespace } = opts;
   const workers: Worker[] = [];
   if (opts.hub !== false) {
     workers.push(await Worker.create({
       connection, namespace, taskQueue: HUB_QUEUE,
       ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_PATH }),
       activities: {
-        ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates ?? (async () => ({})) }),
+        ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates }),
         ...createProbeActivities(rt),
       },
       maxConcurrentWorkflowTaskExecutions: 100,
@@ -45,11 +52,13 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       stickyQueueScheduleToStartTimeout: '3 seconds',
     }));
   }
-  const nodeActivities = { ...createNodeActivities(rt), ...createBatchActivities(rt) };
-  const ids = opts.nodeIds ?? rt.config.nodes.map((n) => n.id);
-  for (const id of ids) {
-    const node = rt.config.nodes.find((n) => n.id === id);
-    if (!node) throw new Error(`--nodes: unknown node "${id}"; known: ${rt.config.nodes.map((n) => n.id).join(', ')}`);
+  const nodeActivities = {
+    ...createNodeActivities({ services: rt, fastPath: opts.fastPath }),
+    ...createBatchActivities({ services: rt, client: opts.client }),
+  };
+  for (const id of opts.nodeIds ?? rt.config.nodes.map((n) => n.id)) {
+    const node = findNode(rt.config, id);
+    if (!node) throw new Error(`--nodes: ${unknownNodeMessage(rt.config, id)}`);
     workers.push(await Worker.create({
       connection, namespace, taskQueue: nodeQueue(id),
       activities: nodeActivities,

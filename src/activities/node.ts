@@ -1,98 +1,52 @@
-// runCommand: the activity of a node's queue. Runs one command detached on the node (SSH, or
-// child_process for the local node) through runChunk, and owns the Temporal side: heartbeats,
-// which cancellations kill the command, and which failures may be re-routed.
+// runCommand: the activity of a node's queue. One command, run detached on the node (SSH, or
+// child_process for the local node) by one engine attempt; or, when the fast path of this
+// process already ran it to the end, that result (same run files, no second exec).
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { Runtime } from '../runtime.js';
-import { FailureType, type CommandResult, type RunCommandInput } from '../shared.js';
+import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
+import { runAttempt } from '../engine/attempt.js';
+import type { FastPath } from '../fastpath/fastPath.js';
 import { log } from '../log.js';
-import { execFor, type Exec } from './exec.js';
-import { toFailure } from './failures.js';
-import { runOne } from './runChunk.js';
+import type { Services } from '../runtime/services.js';
+import { FailureType, type CommandResult, type RunCommandInput } from '../shared.js';
+import { activityControl } from './control.js';
 
-const HEARTBEAT_MS = 1000;
-
-/** runCommand's heartbeat details. */
-interface RunProgress {
-  bytes: number;
-  /** The command was handed to a live SSH connection (by this attempt or an earlier one). */
-  sent: boolean;
+export interface NodeActivityDeps {
+  services: Services;
+  /** This process's fast path, when it has one: its finished runs are taken instead of re-attached. */
+  fastPath?: FastPath;
 }
 
-export function createNodeActivities(rt: Runtime) {
+export function createNodeActivities({ services: rt, fastPath }: NodeActivityDeps) {
   return {
     async runCommand(input: RunCommandInput): Promise<CommandResult> {
       const ctx = Context.current();
-      const node = rt.config.nodes.find((n) => n.id === input.nodeId);
-      if (!node) {
-        throw ApplicationFailure.nonRetryable(
-          `unknown node "${input.nodeId}"; known nodes: ${rt.config.nodes.map((n) => n.id).join(', ')}`, FailureType.UnknownNode);
-      }
-      // The head start in this process has seen the command end: its result is this task's,
-      // read from the same run files a re-attach would read, so skip the exec.
-      const early = rt.headStartResults.get(input.taskId);
+      const node = findNode(rt.config, input.nodeId);
+      if (!node) throw ApplicationFailure.nonRetryable(unknownNodeMessage(rt.config, input.nodeId), FailureType.UnknownNode);
+      const early = fastPath?.take(input.taskId);
       if (early) {
-        rt.headStartResults.delete(input.taskId);
-        log.debug({ taskId: input.taskId }, 'took the head start\'s result');
+        log.debug({ taskId: input.taskId }, 'took the fast path\'s result');
         return { ...early, route_reason: input.routeReason, auto_routed: input.autoRouted };
       }
-      // Heartbeat details carry `sent` across attempts: once the command may run on the node, a
-      // failure to reach it again must not send it elsewhere (it would run twice).
-      const progress: RunProgress = { bytes: 0, sent: input.headStart === true || (ctx.info.heartbeatDetails as Partial<RunProgress> | undefined)?.sent === true };
-      let exec: Exec;
+      // A fast-path launch may have sent it already: never report the node unreachable then (a re-route could run it twice).
+      const { control, dispose } = activityControl(ctx, { sent: input.headStart === true });
       try {
-        exec = await execFor(rt, node);
-      } catch (err) {
-        throw toFailure(err, node, rt, progress.sent);
-      }
-      // Cancellation reaches an activity only through heartbeats, so heartbeat while running.
-      const beat = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_MS);
-      // Only a cancel the workflow asked for kills the command. Temporal also cancels an attempt it
-      // has given up on (heartbeat timeout, e.g. across a server restart; not found; worker
-      // shutdown): then another attempt re-attaches to the command, so this one only lets go.
-      const cancel = new AbortController();
-      const detach = new AbortController();
-      const onCancel = () => {
-        if (cancelRequested(ctx)) cancel.abort();
-        else detach.abort(ctx.cancellationSignal.reason);
-      };
-      ctx.cancellationSignal.addEventListener('abort', onCancel);
-      if (ctx.cancellationSignal.aborted) onCancel();
-      let release: (() => void) | undefined;
-      try {
-        // A command a head start of this process runs already holds its slot; anything else
-        // waits (heartbeating) for one of the node's max_parallel.
-        if (!rt.headStarted.has(input.taskId)) release = await rt.slots.take(node.id, node.maxParallel, AbortSignal.any([cancel.signal, detach.signal]));
-        const item = {
-          taskId: input.taskId, command: input.command, routeReason: input.routeReason, autoRouted: input.autoRouted, signal: cancel.signal,
+        const [result] = await runAttempt(rt, node, [{
+          taskId: input.taskId, command: input.command, routeReason: input.routeReason, autoRouted: input.autoRouted,
           // The timeout counts from the first attempt: a retry re-attaches, it does not restart the clock.
           deadline: ctx.info.scheduledTimestampMs + input.timeoutS * 1000,
-        };
-        const result = await runOne(rt, node, exec, item, {
-          timeoutS: input.timeoutS, cwd: input.cwd, env: input.env,
-          detach: detach.signal,
-          onBytes: (n) => { progress.bytes += n; },
-          // Recorded at once: a failure report carries the latest details to the next attempt.
-          onSent: () => { progress.sent = true; ctx.heartbeat(progress); },
-        });
-        // The workflow returns this result as it is: a waiter in this process may answer now. The
-        // node's slot is free from now on (when placement runs in this process, as under serve).
+        }], {
+          lanes: 1, timeoutS: input.timeoutS, cwd: input.cwd, env: input.env,
+          // A command the fast path of this process runs holds its slot already.
+          slotHeld: fastPath?.holdsSlot(input.taskId) ?? false,
+        }, control);
+        // The workflow returns this result as it is: a waiter in this process may answer now, and
+        // the node's placement is free from now on (when placement runs in this process).
         rt.book.releaseOne(input.taskId);
-        rt.completions.emit(input.taskId, result);
-        return result;
-      } catch (err) {
-        if (detach.signal.aborted) throw err;
-        throw toFailure(err, node, rt, progress.sent);
+        rt.results.publish(result!);
+        return result!;
       } finally {
-        release?.();
-        clearInterval(beat);
-        ctx.cancellationSignal.removeEventListener('abort', onCancel);
+        dispose();
       }
     },
   };
-}
-
-/** True for a cancel the workflow requested (task_cancel), not for an attempt Temporal abandoned. */
-export function cancelRequested(ctx: Context): boolean {
-  const reason = ctx.cancellationSignal.reason as { message?: string } | undefined;
-  return ctx.cancellationDetails?.cancelRequested === true || reason?.message === 'CANCELLED';
 }

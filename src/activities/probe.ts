@@ -4,17 +4,18 @@ import { parseProbeOutput, probeScript } from '../cluster/probe.js';
 import { cleanupScript } from '../ssh/detachedRun.js';
 import { shq } from '../ssh/quote.js';
 import { LOAD_THRESHOLD_REFERENCE_CORES } from '../cluster/placement.js';
-import type { Runtime } from '../runtime.js';
+import { findNode } from '../cluster/nodes.js';
+import type { Services } from '../runtime/services.js';
 import type { NodeHealth, NodeMetrics, NodeState, Settings } from '../shared.js';
-import { execFor } from './exec.js';
+import { execFor } from '../engine/exec.js';
 
 /** Finished detached runs are kept this long on a node (re-attach window), then swept by the probe. */
 const RUN_RETENTION_MIN = 24 * 60;
 
-export function createProbeActivities(rt: Runtime) {
+export function createProbeActivities(rt: Services) {
   return {
     async probeNode(input: { nodeId: string }): Promise<NodeState> {
-      const node = rt.config.nodes.find((n) => n.id === input.nodeId);
+      const node = findNode(rt.config, input.nodeId);
       const base = { id: input.nodeId, in_flight: rt.book.counts()[input.nodeId] ?? 0, capabilities: node?.capabilities ?? [] };
       if (!node) return { ...base, status: 'unreachable', reason: 'not in the cluster config' };
       const timeoutMs = rt.config.settings.statusTimeoutS * 1000;

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { Command } from 'commander';
-import { ensureBackgroundWorker, openApp } from '../app.js';
+import { ensureBackgroundWorker, openApp, statusSources } from '../app.js';
 import { clusterStatus } from '../client/statusView.js';
 import { stateDir } from '../paths.js';
 import { clusterDown, clusterUp } from '../testcluster/localCluster.js';
@@ -35,7 +35,7 @@ export function registerClusterCommands(program: Command): void {
       const app = await openApp({ worker: false });
       try {
         await ensureBackgroundWorker(app);
-        const st = await clusterStatus(app, !!o.refresh);
+        const st = await clusterStatus(statusSources(app), !!o.refresh);
         if (o.json) return void process.stdout.write(JSON.stringify(st, null, 2) + '\n');
         const t = new Table({ ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }), head: ['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities'] });
         for (const n of Object.values(st.nodes)) {

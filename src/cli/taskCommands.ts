@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ensureBackgroundWorker, openApp, type App } from '../app.js';
-import type { OutputPage } from '../activities/outputStore.js';
+import type { OutputPage } from '../runtime/outputStore.js';
 import { UserError, type TaskStatus } from '../client/tasks.js';
 import type { CommandResult, ParallelResult } from '../shared.js';
 

@@ -1,14 +1,11 @@
 // Reads the cluster monitor: a warm cluster_status or placement costs one Query.
 import type { Client } from '@temporalio/client';
-import { HUB_QUEUE, type ClusterConfig, type NodeState } from '../shared.js';
-import {
-  clusterStateQuery, configureSignal, MONITOR_WORKFLOW_ID, refreshUpdate, type ClusterSnapshot, type clusterMonitorWorkflow,
-} from '../workflows/monitor.js';
-
-export const monitorIntervalS = (env: NodeJS.ProcessEnv = process.env): number => Number(env.CLUSTERFLOW_MONITOR_INTERVAL_S ?? 10);
+import { HUB_QUEUE, MONITOR_WORKFLOW_ID, type ClusterConfig, type NodeState } from '../shared.js';
+import { clusterStateQuery, configureSignal, refreshUpdate, type ClusterSnapshot } from '../messages.js';
+import type { clusterMonitorWorkflow } from '../workflows/monitor.js';
 
 /** Start the monitor if it is not running, and tell it the current node list either way. */
-export async function ensureMonitor(client: Client, config: ClusterConfig, intervalS = monitorIntervalS()): Promise<void> {
+export async function ensureMonitor(client: Client, config: ClusterConfig, intervalS: number): Promise<void> {
   const nodeIds = config.nodes.map((n) => n.id);
   await client.workflow.signalWithStart<typeof clusterMonitorWorkflow, [{ nodeIds: string[]; intervalS: number }]>('clusterMonitorWorkflow', {
     workflowId: MONITOR_WORKFLOW_ID,

@@ -1,16 +1,17 @@
 // Output of a command that is still running, read from its run files on the node (the output
 // store gets it only when the command ends): task_output and `logs -f` page through it live.
-import { execFor } from '../activities/exec.js';
-import { utf8Boundary, type OutputPage, type StreamName } from '../activities/outputStore.js';
-import { runIdFor } from '../activities/runChunk.js';
-import type { Runtime } from '../runtime.js';
+import { findNode } from '../cluster/nodes.js';
+import { execFor } from '../engine/exec.js';
+import { runIdFor } from '../engine/runChunk.js';
+import { utf8Boundary, type OutputPage, type StreamName } from '../runtime/outputStore.js';
+import type { Services } from '../runtime/services.js';
 import { parseTail, tailScript } from '../ssh/detachedRun.js';
 
 /** One page of a running command's stream on `nodeId`; null when the node has no such run (yet). */
 export async function readRunningOutput(
-  rt: Runtime, nodeId: string, taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64',
+  rt: Services, nodeId: string, taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64',
 ): Promise<OutputPage | null> {
-  const node = rt.config.nodes.find((n) => n.id === nodeId);
+  const node = findNode(rt.config, nodeId);
   if (!node) return null;
   const exec = await execFor(rt, node);
   const out: Buffer[] = [];

@@ -1,6 +1,8 @@
 // cluster_status / cluster-status: the monitor's snapshot, shaped as DESIGN.md says.
-import type { App } from '../app.js';
-import type { NodeState } from '../shared.js';
+import { localNode } from '../cluster/nodes.js';
+import type { PlacementBook } from '../runtime/placementBook.js';
+import type { ClusterConfig, NodeState } from '../shared.js';
+import type { ClusterStateReader } from './clusterState.js';
 
 export interface ClusterStatus {
   local_node: string | null;
@@ -8,13 +10,19 @@ export interface ClusterStatus {
   nodes: Record<string, NodeState & { host?: string; priority: number; max_parallel: number }>;
 }
 
-export async function clusterStatus(app: App, refresh: boolean): Promise<ClusterStatus> {
-  let snap = await app.clusterState.snapshot(refresh);
-  if (!snap.probed_at && !refresh) snap = await app.clusterState.snapshot(true);
-  // Reservations held by this process are fresher than the last probe's count.
-  const live = app.runtime?.book.counts();
+export interface StatusSources {
+  config: ClusterConfig;
+  clusterState: ClusterStateReader;
+  /** This process's reservations (a worker's), fresher than the last probe's count. */
+  book?: PlacementBook;
+}
+
+export async function clusterStatus(src: StatusSources, refresh: boolean): Promise<ClusterStatus> {
+  let snap = await src.clusterState.snapshot(refresh);
+  if (!snap.probed_at && !refresh) snap = await src.clusterState.snapshot(true);
+  const live = src.book?.counts();
   const nodes: ClusterStatus['nodes'] = {};
-  for (const n of app.config.nodes) {
+  for (const n of src.config.nodes) {
     const s = snap.nodes[n.id] ?? { id: n.id, status: 'unknown', in_flight: 0, capabilities: n.capabilities };
     nodes[n.id] = {
       ...s,
@@ -27,5 +35,5 @@ export async function clusterStatus(app: App, refresh: boolean): Promise<Cluster
       max_parallel: n.maxParallel,
     };
   }
-  return { local_node: app.config.nodes.find((n) => n.local)?.id ?? null, probed_at: snap.probed_at, nodes };
+  return { local_node: localNode(src.config)?.id ?? null, probed_at: snap.probed_at, nodes };
 }

@@ -1,20 +1,21 @@
 // The one client module the MCP server and the CLI share: it checks, classifies and starts
 // command workflows, waits for them, and answers status / output / cancel / list.
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import type { NativeConnection } from '@temporalio/worker';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { monotonicFactory } from 'ulid';
-import { checkDangerous } from '../cluster/policy.js';
 import { classifyCommand } from '../cluster/classify.js';
-import { OutputStore, type OutputPage, type StreamName } from '../activities/outputStore.js';
-import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
-import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
+import { fanoutResult } from '../cluster/fanoutPlan.js';
+import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
+import { checkDangerous } from '../cluster/policy.js';
+import type { FastPath } from '../fastpath/fastPath.js';
+import { commandNodeQuery, progressQuery, stopSignal } from '../messages.js';
+import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
+import type { ResultBus } from '../runtime/resultBus.js';
 import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
-import { commandNodeQuery, fanoutResult, progressQuery, stopSignal, type parallelWorkflow } from '../workflows/parallel.js';
+import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
-import path from 'node:path';
-import type { EventEmitter } from 'node:events';
-import type { HeadStart } from '../activities/headStart.js';
+import type { parallelWorkflow } from '../workflows/parallel.js';
+import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
 
 /** A user-facing refusal (bad input, dangerous command, unknown node): shown as is, never retried. */
 export class UserError extends Error {
@@ -79,22 +80,35 @@ function completeFanout(taskId: string, total: number, byId: Map<string, Command
   return fanoutResult(taskId, durationMs, ordered as CommandResult[]);
 }
 
+/** Reads a running command's output on its node (client/liveOutput.ts). */
+export type LiveOutputReader = (nodeId: string, taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64') => Promise<OutputPage | null>;
+
+export interface TaskClientDeps {
+  client: Client;
+  target: TemporalTarget;
+  config: ClusterConfig;
+  /** This state dir's output store. */
+  outputs: OutputStore;
+  /**
+   * The in-process worker's results (serve runs the worker): a command's final result is known
+   * here one workflow task and a long-poll (~15 ms) before the workflow records it.
+   */
+  results?: ResultBus;
+  /** Place and launch commands from this process before their workflow runs (serve: fastpath/fastPath.ts). */
+  fastPath?: FastPath;
+  liveOutput?: LiveOutputReader;
+  /** runCommand's heartbeat timeout for the tasks this client starts (CLUSTERFLOW_HEARTBEAT_TIMEOUT_S). */
+  heartbeatTimeoutS?: number;
+}
+
 export class TaskClient {
   readonly client: Client;
+  readonly target: TemporalTarget;
+  readonly config: ClusterConfig;
   readonly outputs: OutputStore;
-  /**
-   * The in-process worker's runCommand results (serve runs the worker): a command's final result
-   * is known here one workflow task and a long-poll (~15 ms) before the workflow records it.
-   */
-  completions?: EventEmitter;
-  /** Place and launch commands from this process before their workflow runs (serve: see activities/headStart.ts). */
-  headStart?: HeadStart;
-  /** Reads a running command's output on its node (client/liveOutput.ts). */
-  liveOutput?: (nodeId: string, taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64') => Promise<OutputPage | null>;
 
-  constructor(connection: NativeConnection, readonly target: TemporalTarget, readonly config: ClusterConfig, stateDir: string) {
-    this.client = new Client({ connection, namespace: target.namespace });
-    this.outputs = new OutputStore(path.join(stateDir, 'output'));
+  constructor(private readonly deps: TaskClientDeps) {
+    ({ client: this.client, target: this.target, config: this.config, outputs: this.outputs } = deps);
   }
 
   url(taskId: string): string {
@@ -107,7 +121,7 @@ export class TaskClient {
     // A head start's launch is opened now and let run only once the workflow exists: a command
     // must never run without its workflow.
     const planned = this.plan(req);
-    const head = await this.headStart?.(taskId, planned);
+    const head = await this.deps.fastPath?.prepare(taskId, planned);
     const spec = head?.spec ?? planned;
     const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
       taskQueue: HUB_QUEUE,
@@ -135,9 +149,7 @@ export class TaskClient {
     const violation = checkDangerous(req.command);
     if (violation) throw new UserError(violation.message, 'refused');
     checkInputSize('the command with its cwd and env', { command: req.command, cwd: req.cwd, env: req.env });
-    if (req.nodeId && !this.config.nodes.some((n) => n.id === req.nodeId)) {
-      throw new UserError(`unknown node "${req.nodeId}"; known nodes: ${this.config.nodes.map((n) => n.id).join(', ')}`, 'unknown-node');
-    }
+    if (req.nodeId && !findNode(this.config, req.nodeId)) throw new UserError(unknownNodeMessage(this.config, req.nodeId), 'unknown-node');
     const cls = classifyCommand(req.command, {
       offload: this.config.settings.offloadCommands,
       local: this.config.settings.localCommands,
@@ -151,7 +163,7 @@ export class TaskClient {
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
       cwd: req.cwd,
       env: req.env,
-      ...heartbeatTimeoutFromEnv(),
+      ...(this.deps.heartbeatTimeoutS !== undefined ? { heartbeatTimeoutS: this.deps.heartbeatTimeoutS } : {}),
     };
   }
 
@@ -236,25 +248,23 @@ export class TaskClient {
    * cancelled (a stopped fan-out is answered by its workflow, which knows why). Never settles otherwise.
    */
   private localResult(taskId: string, fanoutSize?: number): { result: Promise<CommandResult | ParallelResult>; stop(): void } {
-    const hub = this.completions;
-    if (!hub) return { result: new Promise(() => undefined), stop: () => undefined };
+    const bus = this.deps.results;
+    if (!bus) return { result: new Promise(() => undefined), stop: () => undefined };
     const submitted = Date.now();
-    let listener: (payload: unknown) => void = () => undefined;
-    const event = fanoutSize === undefined ? taskId : `batch:${taskId}`;
+    let stop: () => void = () => undefined;
     const result = new Promise<CommandResult | ParallelResult>((resolve) => {
       if (fanoutSize === undefined) {
-        listener = (c) => resolve({ ...(c as CommandResult), duration_ms: Date.now() - submitted });
+        stop = bus.onResult(taskId, (c) => resolve({ ...c, duration_ms: Date.now() - submitted }));
         return;
       }
       const got = new Map<string, CommandResult>();
-      listener = (batch) => {
-        for (const c of batch as CommandResult[]) got.set(c.task_id, c);
+      stop = bus.onBatch(taskId, (batch) => {
+        for (const c of batch) got.set(c.task_id, c);
         const r = completeFanout(taskId, fanoutSize, got, Date.now() - submitted);
         if (r) resolve(r);
-      };
+      });
     });
-    hub.on(event, listener);
-    return { result, stop: () => hub.off(event, listener) };
+    return { result, stop: () => stop() };
   }
 
   async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
@@ -359,8 +369,8 @@ export class TaskClient {
   /** A page of a task's output: from the output store once it ended, else live from the node (running: true). */
   async output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): Promise<OutputPage> {
     if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding);
-    const node = this.liveOutput ? await this.runningOn(taskId) : undefined;
-    const page = node ? await this.liveOutput!(node, taskId, stream, offset, limit, encoding) : null;
+    const node = this.deps.liveOutput ? await this.runningOn(taskId) : undefined;
+    const page = node ? await this.deps.liveOutput!(node, taskId, stream, offset, limit, encoding) : null;
     if (page) return page;
     if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding); // it just ended
     throw new UserError(`no output for task "${taskId}" yet (not started, or not a task of this state dir)`, 'not-found');
@@ -379,15 +389,6 @@ export class TaskClient {
       throw err;
     }
   }
-}
-
-/** CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: a shorter heartbeat timeout retries a dead worker's attempts sooner (fault tests). */
-function heartbeatTimeoutFromEnv(): { heartbeatTimeoutS?: number } {
-  const raw = process.env.CLUSTERFLOW_HEARTBEAT_TIMEOUT_S;
-  if (raw === undefined || raw === '') return {};
-  const s = Number(raw);
-  if (!Number.isFinite(s) || s < 1 || s > 3600) throw new UserError(`CLUSTERFLOW_HEARTBEAT_TIMEOUT_S must be 1..3600 seconds, got "${raw}"`);
-  return { heartbeatTimeoutS: s };
 }
 
 export { WorkflowExecutionAlreadyStartedError };

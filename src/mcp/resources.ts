@@ -2,7 +2,7 @@
 // `cluster://nodes` is the cluster_status answer; `cluster://tasks/{task_id}` is task_status.
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
-import type { App } from '../app.js';
+import { statusSources, type App } from '../app.js';
 import { UserError } from '../client/tasks.js';
 import { clusterStatus } from '../client/statusView.js';
 import { taskIdField } from './schemas.js';
@@ -21,7 +21,7 @@ export function registerResources(server: McpServer, app: App): void {
     title: 'Cluster nodes',
     description: 'Every node with status, OS/arch, cpu %, memory %, load, cores, work in flight and capabilities (the cluster monitor\'s last probe).',
     mimeType: 'application/json',
-  }, async (uri) => json(uri.href, await clusterStatus(app, false)));
+  }, async (uri) => json(uri.href, await clusterStatus(statusSources(app), false)));
 
   server.registerResource('cluster-task', new ResourceTemplate(TASK_URI_TEMPLATE, {
     list: async () => ({

@@ -3,7 +3,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { App } from '../app.js';
+import { statusSources, type App } from '../app.js';
 import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
 import { registerResources } from './resources.js';
 import { clusterStatus } from '../client/statusView.js';
@@ -61,7 +61,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: clusterStatusInput,
     outputSchema: clusterStatusShape,
     annotations: { readOnlyHint: true, openWorldHint: true, destructiveHint: false, idempotentHint: true },
-  }, safely(async (args) => toolResult(await clusterStatus(app, args.refresh ?? false) as unknown as Record<string, unknown>)));
+  }, safely(async (args) => toolResult(await clusterStatus(statusSources(app), args.refresh ?? false) as unknown as Record<string, unknown>)));
 
   server.registerTool('parallel_execute', {
     title: 'Run many commands in parallel across the cluster',

@@ -1,10 +1,9 @@
-import {
-  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, defineUpdate, proxyActivities, setHandler, workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { createProbeActivities } from '../activities/probe.js';
+import { clusterStateQuery, configureSignal, refreshUpdate, type ClusterSnapshot } from '../messages.js';
 import type { NodeState } from '../shared.js';
 
-export const MONITOR_WORKFLOW_ID = 'clusterflow-monitor';
+export { MONITOR_WORKFLOW_ID } from '../shared.js';
 
 export interface MonitorInput {
   nodeIds: string[];
@@ -15,16 +14,6 @@ export interface MonitorInput {
   probedAt?: string | null;
 }
 
-export interface ClusterSnapshot {
-  nodes: Record<string, NodeState>;
-  probed_at: string | null;
-}
-
-export const clusterStateQuery = defineQuery<ClusterSnapshot>('clusterState');
-/** Probe now and answer with the fresh snapshot (cluster_status refresh=true). */
-export const refreshUpdate = defineUpdate<ClusterSnapshot>('refresh');
-/** New node list after a config change (sent by a starting worker). */
-export const configureSignal = defineSignal<[{ nodeIds: string[]; intervalS: number }]>('configure');
 
 const { probeNode } = proxyActivities<ReturnType<typeof createProbeActivities>>({
   // The activity bounds itself by CLUSTER_STATUS_TIMEOUT and reports "unreachable"; this is a backstop.

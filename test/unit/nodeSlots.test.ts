@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { NodeSlots } from '../../src/activities/nodeSlots.js';
+import { NodeSlots } from '../../src/runtime/nodeSlots.js';
 
 describe('NodeSlots', () => {
   test('tryTake gives at most max slots per node; a release frees one, twice is once', () => {

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { OutputStore } from '../../src/activities/outputStore.js';
+import { OutputStore } from '../../src/runtime/outputStore.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cf-outputs-'));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -1,20 +1,20 @@
 // How to run a script on a node, whatever the transport: the SSH pool, or child_process for
 // the local node. Activities call this and never touch ssh2 themselves.
 import os from 'node:os';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../runtime/services.js';
 import type { NodeConfig } from '../shared.js';
 import { localExec } from '../ssh/localExec.js';
 import type { ExecHandlers, ExecResult, SshTarget } from '../ssh/pool.js';
 
 export type Exec = (script: string, h?: ExecHandlers) => Promise<ExecResult>;
 
-export async function execFor(rt: Runtime, node: NodeConfig): Promise<Exec> {
+export async function execFor(rt: Services, node: NodeConfig): Promise<Exec> {
   if (node.local) return (script, h) => localExec(script, h);
   const target = await sshTarget(rt, node);
   return (script, h) => rt.pool.exec(target, script, h);
 }
 
-async function sshTarget(rt: Runtime, node: NodeConfig): Promise<SshTarget> {
+async function sshTarget(rt: Services, node: NodeConfig): Promise<SshTarget> {
   const addr = await rt.resolver.resolve(node);
   return {
     nodeId: node.id,

@@ -1,7 +1,7 @@
 // Transport errors become typed ApplicationFailures; the workflows' retry policies know which
 // are final, and commandWorkflow re-routes NodeUnreachable only.
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Runtime } from '../runtime.js';
+import type { Services } from '../runtime/services.js';
 import { FailureType, type NodeConfig } from '../shared.js';
 import { SshError } from '../ssh/errors.js';
 
@@ -10,7 +10,7 @@ import { SshError } from '../ssh/errors.js';
  * may be running on the node: an unreachable node is then 'ConnectionLost' (retried, to
  * re-attach), never a re-route that would run it a second time elsewhere.
  */
-export function toFailure(err: unknown, node: NodeConfig, rt: Runtime, sent = false): ApplicationFailure {
+export function toFailure(err: unknown, node: NodeConfig, rt: Services, sent = false): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const e = err instanceof SshError ? err : null;
   const msg = `${node.id}: ${err instanceof Error ? err.message : String(err)}`;

@@ -3,18 +3,15 @@
 // that has not started); each command's output goes into the store and its outcome into a
 // CommandResult as soon as it ends. Transport failures throw (SshError); everything the
 // commands themselves did is a result.
-import type { Runtime } from '../runtime.js';
-import type { CommandResult, NodeConfig, TaskState } from '../shared.js';
+import type { Services } from '../runtime/services.js';
+import type { CommandResult, NodeConfig } from '../shared.js';
 import { ChunkReader, chunkScript, killScript, newNonce, type RunOutput } from '../ssh/detachedRun.js';
 import type { Exec } from './exec.js';
+import { toResult, type Outcome, type ResultItem } from './results.js';
 
 export const KILL_GRACE_S = 5;
 
-export interface ChunkItem {
-  taskId: string;
-  command: string;
-  routeReason: string;
-  autoRouted: boolean;
+export interface ChunkItem extends ResultItem {
   /** Aborting kills this command's process group (or stops it from starting): state "cancelled". */
   signal?: AbortSignal;
   /** When the command's own timeout ends (ms since epoch); default: timeoutS after it starts. */
@@ -35,20 +32,32 @@ export interface ChunkOptions {
   /** Bytes of each stream carried in a result (head + tail); the store keeps everything. */
   streamCap?: number;
   onBytes?: (n: number) => void;
-  /** Item k has its result (as each command ends, or at once when a stop preempts it). */
-  onResult?: (k: number, result: CommandResult) => void;
+  /** Item k has its result (as each command ends, or at once when a stop preempts it), with its run as the node reported it. */
+  onResult?: (k: number, result: CommandResult, run: RunOutput) => void;
+  /**
+   * Start nothing until this resolves true (false: end with nothing started). The exec and the
+   * shell are under way meanwhile: the fast path opens them while the workflow is being started.
+   */
+  gate?: Promise<boolean>;
+  /** false: no timeout timers (the fast path leaves timeouts to the workflow's activity). Default true. */
+  enforceTimeout?: boolean;
+  /** Called when the gate opened (the commands may start now). */
+  onGateOpen?: () => void;
+  /** Only runs this accepts get a result (stored, reported); the others end with none (the fast path keeps only runs that ended by themselves). */
+  keep?: (run: RunOutput) => boolean;
 }
 
 /** The node-side run id: task ids of fan-out commands hold a "/", file names cannot. */
 export const runIdFor = (taskId: string): string => taskId.replace(/\//g, '.');
 
-export type Outcome = 'done' | 'timed_out' | 'cancelled';
 const NO_OUTPUT = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
 
-export async function runChunk(rt: Runtime, node: NodeConfig, exec: Exec, items: readonly ChunkItem[], opts: ChunkOptions): Promise<CommandResult[]> {
+/** Item k's result, or undefined when `keep` turned its run down (or a shut gate started nothing). */
+export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items: readonly ChunkItem[], opts: ChunkOptions): Promise<Array<CommandResult | undefined>> {
   const baseDir = node.local ? rt.localRunsDir : undefined;
   const nonce = newNonce();
   const results: Array<CommandResult | undefined> = new Array(items.length);
+  const ended: boolean[] = items.map(() => false);
   const outcome: Outcome[] = items.map(() => 'done');
   const startedAt: number[] = items.map(() => 0);
   const timers: Array<NodeJS.Timeout | undefined> = [];
@@ -56,7 +65,7 @@ export async function runChunk(rt: Runtime, node: NodeConfig, exec: Exec, items:
   let toKill: number[] = [];
   // Kills asked for in the same tick (a stop of the whole batch) go out as one exec.
   const flushKills = () => {
-    const ks = toKill.filter((k) => !results[k]);
+    const ks = toKill.filter((k) => !ended[k]);
     toKill = [];
     if (ks.length === 0) return;
     let said = '';
@@ -71,12 +80,14 @@ export async function runChunk(rt: Runtime, node: NodeConfig, exec: Exec, items:
     }).catch(() => undefined));
   };
   const kill = (k: number, why: Exclude<Outcome, 'done'>) => {
-    if (outcome[k] !== 'done' || results[k]) return;
+    if (outcome[k] !== 'done' || ended[k]) return;
     outcome[k] = why;
     if (toKill.length === 0) setImmediate(flushKills);
     toKill.push(k);
   };
+  const timed = opts.enforceTimeout !== false;
   const armTimer = (k: number, from: number) => {
+    if (!timed) return;
     clearTimeout(timers[k]);
     timers[k] = setTimeout(() => kill(k, 'timed_out'), Math.max(0, (items[k]!.deadline ?? from + opts.timeoutS * 1000) - Date.now()));
   };
@@ -90,11 +101,13 @@ export async function runChunk(rt: Runtime, node: NodeConfig, exec: Exec, items:
   items.forEach((item, k) => { if (item.deadline !== undefined) armTimer(k, Date.now()); });
 
   const finish = (k: number, run: RunOutput) => {
-    if (results[k]) return;
+    if (ended[k]) return;
+    ended[k] = true;
     clearTimeout(timers[k]);
+    if (opts.keep && !opts.keep(run)) return;
     const result = toResult(rt, node, items[k]!, run, outcome[k]!, Date.now() - (startedAt[k] || Date.now()), opts);
     results[k] = result;
-    opts.onResult?.(k, result);
+    opts.onResult?.(k, result, run);
   };
   const reader = new ChunkReader(nonce, items.length, {
     onStart: (k) => {
@@ -105,82 +118,35 @@ export async function runChunk(rt: Runtime, node: NodeConfig, exec: Exec, items:
   });
   try {
     const runs = items.map((it) => ({ runId: runIdFor(it.taskId), command: it.command, cwd: opts.cwd, env: opts.env }));
-    const exit = await exec(chunkScript(runs, { nonce, baseDir }), {
+    const stdin = opts.gate?.then((go) => {
+      if (!go) return '';
+      opts.onGateOpen?.();
+      return 'go\n';
+    });
+    const exit = await exec(chunkScript(runs, { nonce, baseDir, gate: stdin !== undefined }), {
       onStdout: (b: Buffer) => { reader.push('stdout', b); opts.onBytes?.(b.length); },
       onStderr: (b: Buffer) => { reader.push('stderr', b); opts.onBytes?.(b.length); },
       onSent: opts.onSent,
       signal: opts.detach,
+      ...(stdin ? { stdin } : {}),
     }).catch((err: unknown) => {
       if (opts.detach?.aborted) throw opts.detach.reason;
       throw err;
     });
+    // A gate that stayed shut: nothing started, nothing to report.
+    if (opts.gate && !(await opts.gate)) return results;
     const noFrames = reader.runs.every((r) => r === undefined) && exit.code !== 0;
     for (let k = 0; k < items.length; k++) {
-      if (results[k]) continue;
+      if (ended[k]) continue;
       // The script stopped before any command (no bash, no run directory): each gets its message.
       if (noFrames) finish(k, { ...NO_OUTPUT, state: 'done', returnCode: exit.code, signal: exit.signal, reattached: false, stderr: reader.preamble('stderr') });
       else finish(k, { ...NO_OUTPUT, state: 'lost', returnCode: null, signal: null, reattached: false });
     }
     flushKills();
     await Promise.all(kills);
-    return results as CommandResult[];
+    return results;
   } finally {
     timers.forEach((t) => clearTimeout(t));
     aborts.forEach((off) => off());
   }
-}
-
-/** One command through runChunk: the runCommand path. */
-export async function runOne(rt: Runtime, node: NodeConfig, exec: Exec, item: ChunkItem, opts: Omit<ChunkOptions, 'onResult'>): Promise<CommandResult> {
-  return (await runChunk(rt, node, exec, [item], opts))[0]!;
-}
-
-export function toResult(rt: Runtime, node: NodeConfig, item: ChunkItem, run: RunOutput, outcome: Outcome, durationMs: number, opts: ChunkOptions): CommandResult {
-  const capture = rt.outputs.open(item.taskId, opts.streamCap);
-  capture.stdout.write(run.stdout);
-  capture.stderr.write(run.stderr);
-  capture.stdout.close();
-  capture.stderr.close();
-  const rc = run.returnCode;
-  let state: TaskState;
-  let error: string | null = null;
-  let ranOn = node.id;
-  if (run.state === 'skipped') {
-    // A kill claimed it first: it never ran anywhere.
-    state = outcome === 'timed_out' ? 'timed_out' : 'cancelled';
-    error = `${state === 'timed_out' ? 'timed out' : 'cancelled'} before it started`;
-    ranOn = '';
-  } else if (run.state === 'killed' && outcome === 'timed_out') {
-    // Only a kill that found the command still running counts; one that came too late leaves its result.
-    state = 'timed_out';
-    error = `timed out after ${opts.timeoutS} s; the command's process group was killed on ${node.id}`;
-  } else if (run.state === 'killed' && outcome === 'cancelled') {
-    state = 'cancelled';
-    error = `cancelled; the command's process group was killed on ${node.id}`;
-  } else if (run.state === 'lost') {
-    state = 'failed';
-    error = `the command's process group on ${node.id} vanished without an exit status (node rebooted or process killed outside clusterflow)`;
-  } else if (rc === 0) {
-    state = 'completed';
-  } else {
-    state = 'failed';
-    error = rc === null ? `killed by signal ${run.signal ?? 'unknown'}` : describeExit(rc);
-  }
-  const result: CommandResult = {
-    success: state === 'completed', executed_on: ranOn,
-    stdout: capture.stdout.text(), stderr: capture.stderr.text(), return_code: rc,
-    auto_routed: item.autoRouted, task_id: item.taskId, error, duration_ms: durationMs,
-    route_reason: item.routeReason, truncated: capture.stdout.truncated || capture.stderr.truncated,
-    workflow_url: '', state,
-  };
-  rt.outputs.saveResult(item.taskId, result);
-  return result;
-}
-
-/** Exit codes with a conventional meaning get a word; the rest are plain numbers. */
-export function describeExit(rc: number): string {
-  if (rc === 126) return 'exit code 126 (command not executable)';
-  if (rc === 127) return 'exit code 127 (command not found)';
-  if (rc > 128 && rc < 160) return `exit code ${rc} (killed by signal ${rc - 128})`;
-  return `exit code ${rc}`;
 }

@@ -1,0 +1,191 @@
+// One attempt at running commands on one node, whoever asks: runCommand (one command),
+// runBatch (a fan-out's node-batch) and the fast path (a gated launch before the workflow's
+// activity exists) all come through here. The attempt opens the transport, holds the node's
+// slots (max_parallel), runs its commands in lanes (a chunk of commands per exec), heartbeats
+// progress, and tells the two ends apart:
+//   cancel  (the workflow asked: task_cancel) → kill what runs, report the rest as not started;
+//   abandon (Temporal gave up on this attempt: heartbeat timeout, worker shutdown) → let go
+//           without killing; the next attempt re-attaches to the still-running commands.
+// "Sent" is tracked across attempts: once a command may be running on the node, a failure to
+// reach it again is ConnectionLost (re-attach there), never NodeUnreachable (which re-routes).
+import type { Services } from '../runtime/services.js';
+import { unranResult, type CommandResult, type NodeConfig } from '../shared.js';
+import type { RunOutput } from '../ssh/detachedRun.js';
+import { execFor, type Exec } from './exec.js';
+import { toFailure } from './failures.js';
+import { runChunk, type ChunkItem, type ChunkOptions } from './runChunk.js';
+
+const HEARTBEAT_MS = 1000;
+/** Commands per exec at most (each exec saves a channel and a shell start per command)... */
+const CHUNK_MAX = 32;
+/** ...and script text per exec (the script is one argument on the node: 128 KiB at most). */
+const CHUNK_BYTES = 48 * 1024;
+
+/** What an attempt reports as it goes (Temporal heartbeat details), and what the next one resumes from. */
+export interface AttemptProgress {
+  /** Some command was handed to a live connection (by this attempt or an earlier one). */
+  sent: boolean;
+  /** Commands with a result. */
+  done: number;
+  /** Output bytes seen. */
+  bytes: number;
+}
+
+/** How the caller's side (a Temporal activity, or the fast path) steers the attempt. */
+export interface AttemptControl {
+  /** The previous attempt's last progress (heartbeat details). */
+  prior?: Partial<AttemptProgress>;
+  /** Heartbeat: every second, and at once when the first command was sent. */
+  heartbeat?: (progress: AttemptProgress) => void;
+  /** Kill everything (a cancel the workflow asked for). */
+  cancel?: AbortSignal;
+  /** Let go without killing; the attempt rejects with the signal's reason. */
+  abandon?: AbortSignal;
+}
+
+export interface AttemptOptions extends Pick<ChunkOptions, 'timeoutS' | 'cwd' | 'env' | 'streamCap' | 'gate' | 'onGateOpen' | 'enforceTimeout' | 'keep'> {
+  /** Commands in flight at once; each lane holds one of the node's max_parallel slots while it runs. */
+  lanes: number;
+  /** The caller holds the node slot for this single-lane attempt already (a fast-path launch). */
+  slotHeld?: boolean;
+  /** Item k has its result (as each command ends, or at once when a stop claimed it before it started). */
+  onResult?: (k: number, result: CommandResult, run?: RunOutput) => void;
+}
+
+/**
+ * Run `items` on `node`; item k's result at index k (undefined only where `keep` turned a run
+ * down). Throws an ApplicationFailure for transport problems (see engine/failures.ts), or the
+ * abandon reason when abandoned.
+ */
+export async function runAttempt(rt: Services, node: NodeConfig, items: readonly ChunkItem[], opts: AttemptOptions, control: AttemptControl = {}): Promise<Array<CommandResult | undefined>> {
+  const progress: AttemptProgress = { sent: control.prior?.sent === true, done: 0, bytes: 0 };
+  let exec: Exec;
+  try {
+    exec = await execFor(rt, node);
+  } catch (err) {
+    throw toFailure(err, node, rt, progress.sent);
+  }
+  const run = new AttemptRun(rt, node, exec, items, opts, control, progress);
+  return run.complete();
+}
+
+/** The state of one attempt: which items lanes have taken, their abort controllers, the results. */
+class AttemptRun {
+  private readonly results: Array<CommandResult | undefined>;
+  private readonly answered: boolean[];
+  private readonly aborts: AbortController[];
+  /** Items k < next were taken by a lane (running or finished); the rest have not started. */
+  private next = 0;
+  private abandoned = false;
+  private readonly lanes: number;
+  private readonly cleanups: Array<() => void> = [];
+
+  constructor(
+    private readonly rt: Services, private readonly node: NodeConfig, private readonly exec: Exec, private readonly items: readonly ChunkItem[],
+    private readonly opts: AttemptOptions, private readonly control: AttemptControl, private readonly progress: AttemptProgress,
+  ) {
+    this.results = new Array(items.length);
+    this.answered = items.map(() => false);
+    this.aborts = items.map(() => new AbortController());
+    this.lanes = Math.max(1, Math.min(opts.lanes, items.length));
+  }
+
+  async complete(): Promise<Array<CommandResult | undefined>> {
+    const { control } = this;
+    const abandoned = new Promise<never>((_, reject) => this.listen(control.abandon, () => {
+      this.abandoned = true;
+      reject(control.abandon!.reason);
+    }));
+    abandoned.catch(() => undefined);
+    this.listen(control.cancel, () => this.aborts.forEach((ac, k) => this.stop(k, ac)));
+    this.items.forEach((item, k) => this.listen(item.signal, () => this.stop(k, this.aborts[k]!)));
+    const beat = control.heartbeat ? setInterval(() => control.heartbeat!(this.progress), HEARTBEAT_MS) : undefined;
+    try {
+      await Promise.race([Promise.all(Array.from({ length: this.lanes }, () => this.lane())), abandoned]);
+      return this.results;
+    } catch (err) {
+      if (this.abandoned) throw control.abandon!.reason;
+      throw toFailure(err, this.node, this.rt, this.progress.sent);
+    } finally {
+      clearInterval(beat);
+      this.cleanups.forEach((off) => off());
+    }
+  }
+
+  private listen(signal: AbortSignal | undefined, onAbort: () => void): void {
+    if (!signal) return;
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.cleanups.push(() => signal.removeEventListener('abort', onAbort));
+  }
+
+  /** Stop item k: kill it if a lane runs it, or answer now if no lane took it yet (it never starts). */
+  private stop(k: number, ac: AbortController): void {
+    ac.abort();
+    if (k >= this.next) this.skip(k);
+  }
+
+  private answer(k: number, result: CommandResult, run?: RunOutput): void {
+    if (this.answered[k]) return;
+    this.answered[k] = true;
+    this.results[k] = result;
+    this.progress.done++;
+    this.opts.onResult?.(k, result, run);
+  }
+
+  /** It never ran anywhere: executed_on is '' (a fan-out's by_node counts only commands that ran). */
+  private skip(k: number): void {
+    if (this.answered[k]) return;
+    const item = this.items[k]!;
+    const result = unranResult(item.taskId, '', 'cancelled before it started', 'cancelled', item.routeReason, item.autoRouted);
+    this.rt.outputs.saveResult(item.taskId, result);
+    this.answer(k, result);
+  }
+
+  private async lane(): Promise<void> {
+    const { rt, node, opts } = this;
+    const waitAborts = [this.control.cancel, this.control.abandon].filter((s): s is AbortSignal => s !== undefined);
+    const release = opts.slotHeld ? undefined : await rt.slots.take(node.id, node.maxParallel, waitAborts.length ? AbortSignal.any(waitAborts) : undefined);
+    try {
+      while (!this.abandoned && this.next < this.items.length) {
+        const ks = this.takeChunk();
+        if (ks.length === 0) continue;
+        const chunk = ks.map((k) => ({ ...this.items[k]!, signal: this.aborts[k]!.signal }));
+        await runChunk(rt, node, this.exec, chunk, {
+          timeoutS: opts.timeoutS, cwd: opts.cwd, env: opts.env, streamCap: opts.streamCap,
+          gate: opts.gate, onGateOpen: opts.onGateOpen, enforceTimeout: opts.enforceTimeout, keep: opts.keep,
+          detach: this.control.abandon,
+          onBytes: (n) => { this.progress.bytes += n; },
+          // Recorded at once: a failure report carries the latest details to the next attempt.
+          onSent: () => {
+            if (this.progress.sent) return;
+            this.progress.sent = true;
+            this.control.heartbeat?.(this.progress);
+          },
+          onResult: (j, result, run) => this.answer(ks[j]!, result, run),
+        });
+      }
+    } finally {
+      release?.();
+    }
+  }
+
+  /** The next chunk for a lane: its fair share of what is left (lanes stay busy to the end), stopped items answered. */
+  private takeChunk(): number[] {
+    const ks: number[] = [];
+    let bytes = 0;
+    const want = Math.min(CHUNK_MAX, Math.max(1, Math.floor((this.items.length - this.next) / this.lanes)));
+    // cwd and env are repeated for every run of a chunk's script.
+    const perRun = 64 + (this.opts.cwd?.length ?? 0) + Object.entries(this.opts.env ?? {}).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
+    while (ks.length < want && this.next < this.items.length && bytes < CHUNK_BYTES) {
+      const k = this.next++;
+      if (this.aborts[k]!.signal.aborted) {
+        this.skip(k);
+        continue;
+      }
+      ks.push(k);
+      bytes += this.items[k]!.command.length + perRun;
+    }
+    return ks;
+  }
+}

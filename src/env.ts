@@ -1,0 +1,51 @@
+// Every CLUSTERFLOW_* variable is read here, and only here: one place that names them, their
+// defaults and what a bad value says. (The original tool's CLUSTER_* variables belong to the
+// cluster config: src/cluster/configEnv.ts.)
+import { ConfigError } from './cluster/configSchema.js';
+
+export interface ClusterflowEnv {
+  /** CLUSTERFLOW_HOME: the state dir (else ~/.local/state/clusterflow). */
+  home?: string;
+  /** CLUSTERFLOW_LOG_LEVEL: pino level (default info for serve/worker, warn for the CLI). */
+  logLevel?: string;
+  /** CLUSTERFLOW_TEMPORAL_LOG_LEVEL: the Temporal SDK's own level (WARN). */
+  temporalLogLevel: string;
+  /** CLUSTERFLOW_HEAD_START=0 turns the fast path off (every launch waits for the workflow's activity). */
+  headStart: boolean;
+  /** CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: runCommand's heartbeat timeout (fault tests shorten it). */
+  heartbeatTimeoutS?: number;
+  /** CLUSTERFLOW_MONITOR_INTERVAL_S: how often the cluster monitor probes (10). */
+  monitorIntervalS: number;
+  /** CLUSTERFLOW_TEMPORAL_PORT / _UI_PORT: embedded server ports ("0": any free port). */
+  temporalPort?: string;
+  temporalUiPort?: string;
+  /** CLUSTERFLOW_HTTP_TOKEN: bearer token for `serve --http`. */
+  httpToken?: string;
+  /** CLUSTERFLOW_DEBUG: stack traces on CLI errors. */
+  debug: boolean;
+}
+
+const value = (env: NodeJS.ProcessEnv, name: string): string | undefined => env[name]?.trim() || undefined;
+
+function seconds(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${name} must be a number of seconds from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): ClusterflowEnv {
+  return {
+    home: value(env, 'CLUSTERFLOW_HOME'),
+    logLevel: value(env, 'CLUSTERFLOW_LOG_LEVEL'),
+    temporalLogLevel: value(env, 'CLUSTERFLOW_TEMPORAL_LOG_LEVEL') ?? 'WARN',
+    headStart: value(env, 'CLUSTERFLOW_HEAD_START') !== '0',
+    heartbeatTimeoutS: seconds(env, 'CLUSTERFLOW_HEARTBEAT_TIMEOUT_S', 1, 3600),
+    monitorIntervalS: seconds(env, 'CLUSTERFLOW_MONITOR_INTERVAL_S', 0.1, 3600) ?? 10,
+    temporalPort: value(env, 'CLUSTERFLOW_TEMPORAL_PORT'),
+    temporalUiPort: value(env, 'CLUSTERFLOW_TEMPORAL_UI_PORT'),
+    httpToken: value(env, 'CLUSTERFLOW_HTTP_TOKEN'),
+    debug: value(env, 'CLUSTERFLOW_DEBUG') !== undefined,
+  };
+}

@@ -1,0 +1,155 @@
+// The fast path ("head start"): a command sent to a named node (offload_to, submit --node), or
+// placed on the local node (a light cluster_bash), is launched by the serving process itself,
+// under the run id the workflow's runCommand will use. That activity then takes the finished
+// result (same process) or re-attaches to the run (the node-side claim lets only one of them
+// launch it), so the command runs once and the workflow records it as before; but the caller's
+// answer no longer waits for Temporal to dispatch a workflow task and an activity.
+//
+// The exec is opened while the workflow is being started, its script held at a gate: it runs
+// the command only once the start has succeeded (a command never runs without its workflow),
+// and ends without starting anything if the start failed or this process died meanwhile.
+//
+// Only a run that ended by itself (an exit code) is answered from here. A timeout or cancel is
+// the activity's to enforce and the workflow's to report. A run the activity never reached
+// (the workflow was cancelled or terminated first) is killed once the workflow has closed.
+import type { Client } from '@temporalio/client';
+import { findNode } from '../cluster/nodes.js';
+import { runAttempt } from '../engine/attempt.js';
+import { log } from '../log.js';
+import type { Services } from '../runtime/services.js';
+import { placeOne, type HubDeps } from '../runtime/placer.js';
+import { explicitRouteReason, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
+import { killIfAbandoned } from './abandoned.js';
+
+/** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
+const WATCH_AFTER_MS = 1000;
+/** How long, and how many, finished runs' results wait for runCommand here (it normally takes them within ms). */
+const HANDOFF_KEEP_MS = 5 * 60_000;
+const HANDOFF_KEEP_MAX = 1000;
+
+export interface Prepared {
+  /** The workflow input: an auto-routed command comes back placed (and reserved) here. */
+  spec: CommandSpec;
+  /** Call with true once the workflow has started (the command may run), false if it did not. */
+  started(ok: boolean): void;
+  /** With a launch: settles true once it answered (Services.results), false once it ended without a final result. */
+  answered?: Promise<boolean>;
+}
+
+export interface FastPathOptions {
+  /** Nodes whose queues this process serves (elsewhere the activity may run on another host, whose local node is not ours). */
+  servedNodeIds: readonly string[];
+  /** Placement, when this process also runs the hub: the same choice placeCommand would make. */
+  hub?: HubDeps;
+}
+
+export class FastPath {
+  private readonly served: Set<string>;
+  /** Finished runs' results, for this process's runCommand to take instead of re-attaching. */
+  private readonly handoff = new Map<string, CommandResult>();
+  /** Task ids whose command a launch of this process is running (it holds their node slot). */
+  private readonly running = new Set<string>();
+
+  constructor(private readonly rt: Services, private readonly client: Client, private readonly opts: FastPathOptions) {
+    this.served = new Set(opts.servedNodeIds);
+  }
+
+  /** runCommand: the finished result of this process's launch of the task, taken once. */
+  take(taskId: string): CommandResult | undefined {
+    const result = this.handoff.get(taskId);
+    this.handoff.delete(taskId);
+    return result;
+  }
+
+  /** runCommand: a launch of this process runs the command now and holds its node slot. */
+  holdsSlot(taskId: string): boolean {
+    return this.running.has(taskId);
+  }
+
+  /**
+   * Prepare a command about to be started as workflow `taskId`: placement (auto-routed, when this
+   * process runs the hub) and, where it may, a gated launch. A remote auto-routed node gets no
+   * launch: a node that failed before the command reached it would be re-routed, and the workflow
+   * could not tell whether the launch got there first.
+   */
+  async prepare(taskId: string, spec: CommandSpec): Promise<Prepared> {
+    const placed = spec.placed ?? (spec.nodeId ? undefined : await this.place(taskId, spec));
+    const unplace = () => { if (placed && !spec.placed) this.rt.book.release(taskId); };
+    const nodeId = spec.nodeId ?? placed?.nodeId;
+    const node = nodeId && this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
+    // A node at its max_parallel: the command waits for a slot in runCommand, as without the fast path.
+    const release = node && (spec.nodeId || node.local) ? this.rt.slots.tryTake(node.id, node.maxParallel) : undefined;
+    const prepared = { ...spec, ...(placed ? { placed } : {}) };
+    if (!node || !release) return { spec: prepared, started: (ok) => ok || unplace() };
+
+    this.running.add(taskId);
+    let decide: (go: boolean) => void = () => undefined;
+    const gate = new Promise<boolean>((resolve) => { decide = resolve; });
+    const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
+    const answered = this.launch(node, taskId, spec, routeReason, gate).catch((err: unknown) => {
+      // The workflow's own attempt meets the same problem and reports it.
+      log.debug({ taskId, err: String(err) }, 'fast path gave up');
+      return false;
+    }).finally(() => {
+      this.running.delete(taskId);
+      release();
+    });
+    return {
+      answered,
+      spec: { ...prepared, headStart: true },
+      started(ok) {
+        decide(ok);
+        if (!ok) unplace();
+      },
+    };
+  }
+
+  private async place(taskId: string, spec: CommandSpec): Promise<CommandSpec['placed']> {
+    if (!this.opts.hub) return undefined;
+    try {
+      return await placeOne(this.opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [] });
+    } catch (err) {
+      // No eligible node (or no cluster state yet): the workflow places it and says why.
+      log.debug({ taskId, err: String(err) }, 'no placement before the start');
+      return undefined;
+    }
+  }
+
+  /** Run it once the gate opens; true when it ended by itself and its result was published. */
+  private async launch(node: NodeConfig, taskId: string, spec: CommandSpec, routeReason: string, gate: Promise<boolean>): Promise<boolean> {
+    let settled = false;
+    let watch: NodeJS.Timeout | undefined;
+    const item = { taskId, command: spec.command, routeReason, autoRouted: !spec.nodeId };
+    let result: CommandResult | undefined;
+    try {
+      [result] = await runAttempt(this.rt, node, [item], {
+        lanes: 1, slotHeld: true, timeoutS: spec.timeoutS, cwd: spec.cwd, env: spec.env, gate,
+        // Timeouts and cancels are the activity's; only a run that ended by itself is answered here.
+        enforceTimeout: false,
+        keep: (run) => run.state === 'done',
+        onGateOpen: () => {
+          watch = setTimeout(() => void killIfAbandoned(this.rt, this.client, node, taskId, () => settled), WATCH_AFTER_MS);
+        },
+      });
+    } finally {
+      settled = true;
+      clearTimeout(watch);
+    }
+    if (!result) return false;
+    this.keepForHandoff(taskId, result);
+    // The command is done: its placement no longer counts against the node (as in runCommand).
+    this.rt.book.releaseOne(taskId);
+    this.rt.results.publish(result);
+    return true;
+  }
+
+  /** Kept a while for runCommand (its activity may also run elsewhere, or not at all), and only so many: results carry up to 64 KiB per stream. */
+  private keepForHandoff(taskId: string, result: CommandResult): void {
+    this.handoff.set(taskId, result);
+    setTimeout(() => this.handoff.delete(taskId), HANDOFF_KEEP_MS).unref();
+    for (const old of this.handoff.keys()) {
+      if (this.handoff.size <= HANDOFF_KEEP_MAX) break;
+      this.handoff.delete(old);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+// Placement of one command by this process (pure scoring in cluster/placement.ts, plus this
+// process's reservations): the hub's placeCommand activity and the fast path make the same choice.
+import { pickNode, type Placement } from '../cluster/placement.js';
+import type { ClusterConfig, NodeState, Requirements, Weight } from '../shared.js';
+import type { PlacementBook } from './placementBook.js';
+
+export interface PlaceCommandInput {
+  taskId: string;
+  weight: Weight;
+  classifyReason: string;
+  requires: Requirements;
+  /** Nodes already tried and found unreachable for this task. */
+  exclude: string[];
+}
+
+export interface HubDeps {
+  config: ClusterConfig;
+  book: PlacementBook;
+  /** Latest known node states (from the cluster monitor); may be empty before the first probe. */
+  nodeStates: () => Promise<Record<string, NodeState>>;
+}
+
+/**
+ * Pick a node for one command and reserve it (throws NoEligibleNodeError). The serving process
+ * calls it before the workflow starts (fastpath/fastPath.ts), placeCommand inside the workflow.
+ */
+export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise<Placement> {
+  const states = await deps.nodeStates();
+  markUnreachable(states, input.exclude, 'unreachable for this task');
+  const placement = pickNode(
+    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities },
+    deps.config.nodes, states, deps.book.counts(), deps.config.settings,
+  );
+  deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);
+  return { nodeId: placement.nodeId, reason: `${input.classifyReason}; ${placement.reason}` };
+}
+
+/** Nodes found unreachable for this work: placement passes them over. */
+export function markUnreachable(states: Record<string, NodeState>, ids: readonly string[], reason: string): void {
+  for (const id of ids) states[id] = { ...(states[id] ?? emptyState(id)), status: 'unreachable', reason };
+}
+
+function emptyState(id: string): NodeState {
+  return { id, status: 'unknown', in_flight: 0, capabilities: [] };
+}

@@ -1,0 +1,49 @@
+// Long-lived, per-process dependencies of the worker side: config, SSH pool, host keys, address
+// cache, output store, placement book, node slots and the result bus. Built once, complete at
+// construction (nothing is assigned afterwards); passed explicitly to whatever needs it.
+import os from 'node:os';
+import path from 'node:path';
+import { AddressResolver } from '../cluster/resolve.js';
+import type { ClusterConfig } from '../shared.js';
+import { KnownHosts } from '../ssh/hostKeys.js';
+import { SshPool } from '../ssh/pool.js';
+import { NodeSlots } from './nodeSlots.js';
+import { OutputStore } from './outputStore.js';
+import { PlacementBook } from './placementBook.js';
+import { ResultBus } from './resultBus.js';
+
+export interface Services {
+  config: ClusterConfig;
+  stateDir: string;
+  knownHosts: KnownHosts;
+  pool: SshPool;
+  resolver: AddressResolver;
+  outputs: OutputStore;
+  book: PlacementBook;
+  /** Each node's max_parallel, shared by every launch of this process (activities and the fast path). */
+  slots: NodeSlots;
+  /** Final results as soon as this process has them, before their workflow records them. */
+  results: ResultBus;
+  /** Where local-node runs keep their detached state (pid, output, exit code). */
+  localRunsDir: string;
+}
+
+export function createServices(config: ClusterConfig, stateDir: string): Services {
+  const knownHosts = new KnownHosts({
+    files: [path.join(os.homedir(), '.ssh', 'known_hosts'), path.join(stateDir, 'known_hosts')],
+    writeFile: path.join(stateDir, 'known_hosts'),
+    policy: config.settings.hostKeyPolicy,
+  });
+  return {
+    config,
+    stateDir,
+    knownHosts,
+    pool: new SshPool({ knownHosts }),
+    resolver: new AddressResolver({ ttlS: config.settings.ipCacheTtlS }),
+    outputs: new OutputStore(path.join(stateDir, 'output')),
+    book: new PlacementBook(),
+    slots: new NodeSlots(),
+    results: new ResultBus(),
+    localRunsDir: path.join(stateDir, 'runs'),
+  };
+}

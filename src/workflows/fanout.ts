@@ -1,0 +1,184 @@
+// The running state of one fan-out (parallelWorkflow): which commands have results, which node
+// each was sent to, what was stopped, which nodes proved unreachable, which batch children run.
+// Deterministic workflow code: every method runs inside parallelWorkflow.
+import {
+  ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import type { createBatchActivities } from '../activities/batch.js';
+import type { createHubActivities } from '../activities/hub.js';
+import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
+import { commandNodeQuery, progressQuery, stopQuery, stopSignal } from '../messages.js';
+import { errorText, FailureType, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import { ClusterState } from './searchAttributes.js';
+
+/** Marks histories whose unreachable batches are re-placed (older ones fail them). */
+const REROUTE_PATCH = 'reroute-unreachable-batches';
+
+export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
+  startToCloseTimeout: '60 seconds',
+  retry: { maximumAttempts: 3 },
+});
+
+/** runBatch on the node's own queue; a new attempt re-attaches to commands already launched. */
+export const runBatchOn = (nodeId: string) => proxyActivities<ReturnType<typeof createBatchActivities>>({
+  taskQueue: nodeQueue(nodeId),
+  startToCloseTimeout: '7 days',
+  heartbeatTimeout: '30 seconds',
+  scheduleToStartTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode] },
+}).runBatch;
+
+type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
+
+export class Fanout {
+  readonly parentId: string;
+  private readonly started = Date.now();
+  private readonly results: Array<CommandResult | undefined>;
+  private done = 0;
+  private readonly doneByNode: Record<string, number> = {};
+  /** The node each command was last sent to (its batch started there). */
+  private readonly sentTo: Array<string | undefined>;
+  /** Commands stopped one by one (task_cancel of <parent>/<i>) before their batch started. */
+  private readonly stoppedIds = new Set<string>();
+  private readonly running = new Map<string, ChildWorkflowHandle<BatchChild>>();
+  private cancelled = false;
+  /** Nodes a batch could not reach before anything was sent, and why: their commands go elsewhere. */
+  private readonly unreachable = new Map<string, string>();
+  private replacements = 0;
+
+  constructor(parentId: string, private readonly spec: ParallelSpec, private readonly batchWorkflow: BatchChild) {
+    this.parentId = parentId;
+    const n = spec.commands.length;
+    this.results = new Array(n);
+    this.sentTo = new Array(n);
+    setHandler(progressQuery, () => ({ total: n, done: this.done, by_node: this.doneByNode }));
+    setHandler(commandNodeQuery, (i) => this.sentTo[i] ?? null);
+  }
+
+  get plan(): PlanInput {
+    const { commands, maxParallel, timeoutS, cwd, env } = this.spec;
+    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env };
+  }
+
+  /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
+  listenForStops(): void {
+    setHandler(stopSignal, async ({ taskIds }) => {
+      if (!taskIds) this.cancelled = true;
+      else for (const id of taskIds) this.stoppedIds.add(id);
+      await this.signalRunning({ taskIds });
+    });
+    // Asked by the runBatch activities this workflow runs itself (see runSequence).
+    setHandler(stopQuery, () => ({ all: this.cancelled, taskIds: [...this.stoppedIds] }));
+  }
+
+  /**
+   * Run every node's batches (one sequence per node, nodes at once). They run in a non-cancellable
+   * scope: cancelling the parent must not cancel the children (their results, which say what ran,
+   * would be lost) but stop them by signal, then wait for their report.
+   */
+  async run(plan: Map<string, BatchInput[]>): Promise<void> {
+    const all = CancellationScope.nonCancellable(() => Promise.all([...plan].map(([nodeId, batches]) => this.runSequence(nodeId, batches))));
+    try {
+      await Promise.race([all, CancellationScope.current().cancelRequested]);
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      await CancellationScope.nonCancellable(async () => {
+        this.cancelled = true;
+        await this.signalRunning({});
+        await all;
+      });
+    }
+  }
+
+  /** Every command gets the same failure (nothing could be placed). */
+  failAll(error: string): ParallelResult {
+    this.spec.commands.forEach((_, i) => (this.results[i] = notRun(this.parentId, i, '', error, 'failed')));
+    return this.finish('failed');
+  }
+
+  finish(forced?: TaskState): ParallelResult {
+    // Array.from, not map: map skips the holes of commands that never got a result.
+    const all = Array.from(this.results, (r, i) => r ?? notRun(this.parentId, i, '', 'no result', 'failed'));
+    const r = fanoutResult(this.parentId, Date.now() - this.started, all, forced ?? (this.cancelled ? 'cancelled' : undefined));
+    upsertSearchAttributes([{ key: ClusterState, value: r.state }]);
+    return r;
+  }
+
+  private signalRunning(arg: { taskIds?: string[] }): Promise<unknown> {
+    return Promise.all([...this.running.values()].map((child) => child.signal(stopSignal, arg).catch(() => undefined)));
+  }
+
+  private record(nodeId: string, out: CommandResult[]): void {
+    for (const r of out) {
+      this.results[Number(r.task_id.slice(this.parentId.length + 1))] = r;
+      this.done++;
+      this.doneByNode[nodeId] = (this.doneByNode[nodeId] ?? 0) + 1;
+    }
+  }
+
+  /** A node's batches, one after another: in this workflow's own activity when they are one batch, else as child workflows. */
+  private async runSequence(nodeId: string, batches: BatchInput[], childTag = ''): Promise<void> {
+    for (let k = 0; k < batches.length; k++) {
+      const batch = batches[k]!;
+      // A node found unreachable: its next batches do not try it again.
+      if (!this.cancelled && this.unreachable.has(nodeId) && await this.replace(nodeId, batch)) continue;
+      for (const it of batch.items) this.sentTo[it.index] = nodeId;
+      let out: CommandResult[];
+      if (this.cancelled) {
+        out = batch.items.map((it) => notRun(this.parentId, it.index, '', 'cancelled before it started', 'cancelled', batch.routeReason));
+      } else {
+        try {
+          // A node's whole share fits one batch: run it here, without a child workflow (two fewer
+          // workflow tasks and a start on the way; the history stays small at this size).
+          out = batches.length === 1 ? await runBatchOn(nodeId)(batch) : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
+        } catch (err) {
+          await this.failBatch(nodeId, batch, err);
+          continue;
+        }
+      }
+      this.record(nodeId, out);
+    }
+  }
+
+  private async runChild(childId: string, nodeId: string, batch: BatchInput): Promise<CommandResult[]> {
+    try {
+      const child = await startChild(this.batchWorkflow, { workflowId: childId, args: [batch], staticSummary: `${nodeId}: ${batch.items.length} commands of ${this.parentId}` });
+      this.running.set(childId, child);
+      // Stops that came while the child was starting: a signal sent before it existed was lost.
+      const pending = batch.items.map((it) => `${this.parentId}/${it.index}`).filter((id) => this.stoppedIds.has(id));
+      if (this.cancelled) await child.signal(stopSignal, {}).catch(() => undefined);
+      else if (pending.length > 0) await child.signal(stopSignal, { taskIds: pending }).catch(() => undefined);
+      return await child.result();
+    } finally {
+      this.running.delete(childId);
+    }
+  }
+
+  /** An unreachable node's batch goes elsewhere (nothing of it was sent); any other failure fails its commands. */
+  private async failBatch(nodeId: string, batch: BatchInput, err: unknown): Promise<void> {
+    if (failureType(err) === FailureType.NodeUnreachable && !this.cancelled && patched(REROUTE_PATCH)) {
+      this.unreachable.set(nodeId, errorText(err));
+      if (await this.replace(nodeId, batch)) return;
+    }
+    this.record(nodeId, batch.items.map((it) => notRun(this.parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed')));
+  }
+
+  /** Place the batch's commands again, without the unreachable nodes, and run them there; false when nothing is left to place them on. */
+  private async replace(nodeId: string, batch: BatchInput): Promise<boolean> {
+    const indices = batch.items.map((it) => it.index);
+    const again = await placeBatch({ parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices });
+    if ('error' in again) return false;
+    const tag = `r${++this.replacements}-`;
+    const groups = planReplacement(this.plan, batch, again, `after ${nodeId} unreachable: ${this.unreachable.get(nodeId)}`);
+    await Promise.all(groups.map(([id, batches]) => this.runSequence(id, batches, tag)));
+    return true;
+  }
+}
+
+/** The ApplicationFailure type at the root of an activity's or a child workflow's failure. */
+function failureType(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof ApplicationFailure) return e.type ?? undefined;
+  }
+  return undefined;
+}
