@@ -2,7 +2,7 @@
 // one connection and client → (optionally) the in-process worker with its services and fast
 // path → the task client. Everything is passed in at construction; nothing is patched in later.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
@@ -18,7 +18,12 @@ import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
 import { OutputStore } from './runtime/outputStore.js';
 import { createServices, type Services } from './runtime/services.js';
 import { HUB_QUEUE, type ClusterConfig } from './shared.js';
+import { EncryptionCodec } from './security/codec.js';
+import { startCodecServer, uiToken, type CodecServer } from './security/codecServer.js';
+import { loadCodecKeys } from './security/keys.js';
+import { securePrivateDir } from './security/privateDir.js';
 import { connect, resolveTemporal, type TemporalTarget } from './temporal/connection.js';
+import { dataConverterFor } from './temporal/dataConverter.js';
 import { startWorkers, type RunningWorkers } from './worker.js';
 
 export interface App {
@@ -40,11 +45,13 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   const env = opts.env ?? process.env;
   const cfEnv = clusterflowEnv(env);
   const stateDir = defaultStateDir(env);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  securePrivateDir(stateDir);
   const config = loadConfig({ env, stateDir });
   const target = await resolveTemporal(stateDir, env);
   const connection = await connect(target);
-  const client = new Client({ connection, namespace: target.namespace });
+  const codec = new EncryptionCodec(loadCodecKeys(stateDir, cfEnv));
+  const dataConverter = dataConverterFor(codec);
+  const client = new Client({ connection, namespace: target.namespace, dataConverter });
   const clusterState = new ClusterStateReader(client);
   const nodeStates = () => clusterState.states();
   const hub = opts.hub !== false;
@@ -52,6 +59,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   let services: Services | undefined;
   let fastPath: FastPath | undefined;
   let workers: RunningWorkers | undefined;
+  let codecServer: CodecServer | undefined;
   if (opts.worker) {
     services = createServices(config, stateDir);
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
@@ -61,9 +69,11 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
         ...(hub ? { hub: { config, book: services.book, nodeStates } } : {}),
       });
     }
-    workers = await startWorkers({ connection, namespace: target.namespace, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates });
+    workers = await startWorkers({ connection, namespace: target.namespace, dataConverter, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates });
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (hub) await ensureMonitor(client, config, cfEnv.monitorIntervalS);
+    // The owner's codec endpoint and UI proxy (the worker decodes anyway; so can its owner).
+    codecServer = startCodecServer({ codec, token: uiToken(stateDir), port: target.codecPort, uiUpstream: target.embedded ? target.rawUiUrl : undefined });
   }
   // A running command's output is read on its node: through the worker's SSH pool, or (CLI)
   // through services made on first use.
@@ -78,6 +88,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   return {
     stateDir, config, target, connection, client, tasks, clusterState, services, workers,
     async close() {
+      await codecServer?.close();
       await workers?.shutdown();
       await own?.pool.close();
       await connection.close();

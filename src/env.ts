@@ -19,10 +19,16 @@ export interface ClusterflowEnv {
   /** CLUSTERFLOW_TEMPORAL_PORT / _UI_PORT: embedded server ports ("0": any free port). */
   temporalPort?: string;
   temporalUiPort?: string;
+  /** CLUSTERFLOW_CODEC_PORT: serve's codec endpoint and Web UI proxy ("0": any free port). */
+  codecPort?: string;
   /** CLUSTERFLOW_HTTP_TOKEN: bearer token for `serve --http`. */
   httpToken?: string;
   /** CLUSTERFLOW_DEBUG: stack traces on CLI errors. */
   debug: boolean;
+  /** CLUSTERFLOW_CODEC_KEY: the payload codec's key(s), base64 (several: first encrypts, all decrypt). */
+  codecKey?: string;
+  /** CLUSTERFLOW_CODEC_KEY_FILE: a file with one base64 key per line (else <state dir>/codec.key). */
+  codecKeyFile?: string;
 }
 
 const value = (env: NodeJS.ProcessEnv, name: string): string | undefined => env[name]?.trim() || undefined;
@@ -45,7 +51,10 @@ export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): Clusterflo
     monitorIntervalS: seconds(env, 'CLUSTERFLOW_MONITOR_INTERVAL_S', 0.1, 3600) ?? 10,
     temporalPort: value(env, 'CLUSTERFLOW_TEMPORAL_PORT'),
     temporalUiPort: value(env, 'CLUSTERFLOW_TEMPORAL_UI_PORT'),
+    codecPort: value(env, 'CLUSTERFLOW_CODEC_PORT'),
     httpToken: value(env, 'CLUSTERFLOW_HTTP_TOKEN'),
     debug: value(env, 'CLUSTERFLOW_DEBUG') !== undefined,
+    codecKey: value(env, 'CLUSTERFLOW_CODEC_KEY'),
+    codecKeyFile: value(env, 'CLUSTERFLOW_CODEC_KEY_FILE'),
   };
 }

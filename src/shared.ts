@@ -118,6 +118,18 @@ export const SEARCH_ATTRIBUTES = {
   ClusterState: 'Keyword',
 } as const;
 
+/**
+ * A payload the codec could not accept as ours decodes to `{ [REFUSED_KEY]: why }`: not
+ * encrypted with our key, altered, or copied from another workflow (security/codec.ts). The
+ * workflow interceptor refuses any input that carries it (workflows/interceptors.ts).
+ */
+export const REFUSED_KEY = '__clusterflowRefused';
+
+/** Why a decoded value is a refusal marker, or undefined when it is a real value. */
+export function refusalOf(value: unknown): string | undefined {
+  return value !== null && typeof value === 'object' && REFUSED_KEY in value ? String((value as Record<string, unknown>)[REFUSED_KEY]) : undefined;
+}
+
 /** Cap on each of stdout/stderr carried in a result (head + tail); the rest stays in the output store. */
 export const RESULT_STREAM_CAP = 64 * 1024;
 
@@ -172,6 +184,8 @@ export const FailureType = {
   UnknownNode: 'UnknownNode',
   NoEligibleNode: 'NoEligibleNode',
   Lost: 'CommandLost',
+  /** The worker refused the task's input (not ours, copied, or against the policy): never retried. */
+  Refused: 'Refused',
   /** The command was sent, then the node was lost: retried to re-attach there, never re-routed. */
   ConnectionLost: 'ConnectionLost',
 } as const;

@@ -3,6 +3,7 @@
 // the same queues; `--nodes` lets one worker (say, one per site) own only some node queues.
 import { existsSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createBatchActivities } from './activities/batch.js';
 import { createHubActivities } from './activities/hub.js';
@@ -12,11 +13,13 @@ import { findNode, unknownNodeMessage } from './cluster/nodes.js';
 import type { FastPath } from './fastpath/fastPath.js';
 import type { Services } from './runtime/services.js';
 import { HUB_QUEUE, nodeQueue, type NodeState } from './shared.js';
-import { WORKFLOW_BUNDLE, WORKFLOWS_PATH } from './temporal/bundle.js';
+import { WORKFLOW_BUNDLE, WORKFLOW_INTERCEPTORS_PATH, WORKFLOWS_PATH } from './temporal/bundle.js';
 
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace: string;
+  /** The deployment's data converter (security/codec.ts): the same for every client and worker. */
+  dataConverter: DataConverter;
   services: Services;
   /** The Temporal client of this process (batch activities ask their workflow for stops). */
   client: Client;
@@ -36,12 +39,15 @@ export interface RunningWorkers {
 }
 
 export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers> {
-  const { services: rt, connection, namespace } = opts;
+  const { services: rt, connection, namespace, dataConverter } = opts;
   const workers: Worker[] = [];
   if (opts.hub !== false) {
     workers.push(await Worker.create({
-      connection, namespace, taskQueue: HUB_QUEUE,
-      ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_PATH }),
+      connection, namespace, dataConverter, taskQueue: HUB_QUEUE,
+      // The bundle has the interceptors and the failure converter built in (temporal/bundle.ts).
+      ...(existsSync(WORKFLOW_BUNDLE)
+        ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
+        : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] } }),
       activities: {
         ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates }),
         ...createProbeActivities(rt),
@@ -60,7 +66,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     const node = findNode(rt.config, id);
     if (!node) throw new Error(`--nodes: ${unknownNodeMessage(rt.config, id)}`);
     workers.push(await Worker.create({
-      connection, namespace, taskQueue: nodeQueue(id),
+      connection, namespace, dataConverter, taskQueue: nodeQueue(id),
       activities: nodeActivities,
       // Slots beyond what the node may run would only queue inside the SSH pool.
       maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel),

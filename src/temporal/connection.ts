@@ -1,13 +1,19 @@
 // Which Temporal server to use: TEMPORAL_ADDRESS (a real cluster) or the embedded dev server.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import { ensureEmbeddedServer, type EmbeddedServer } from './embedded.js';
+import { clusterflowEnv } from '../env.js';
+import { choosePort, ensureEmbeddedServer, type EmbeddedServer } from './embedded.js';
 
 export interface TemporalTarget {
   address: string;
   namespace: string;
-  /** Web UI base, for workflow deep links. */
+  /** Web UI base for workflow deep links: for the embedded server, serve's proxy that decodes payloads for the owner. */
   uiUrl: string;
+  /** The Temporal Web UI itself (shows payloads encrypted), when known. */
+  rawUiUrl?: string;
+  /** Where serve answers the codec protocol (and proxies the embedded server's UI). */
+  codecPort: number;
   tls?: NativeConnectionOptions['tls'];
   apiKey?: string;
   embedded?: EmbeddedServer;
@@ -17,16 +23,32 @@ export async function resolveTemporal(stateDir: string, env: NodeJS.ProcessEnv =
   const namespace = env.TEMPORAL_NAMESPACE || 'default';
   if (env.TEMPORAL_ADDRESS) {
     const host = env.TEMPORAL_ADDRESS.replace(/:\d+$/, '');
+    const uiUrl = (env.TEMPORAL_UI_URL || `http://${host}:8233`).replace(/\/$/, '');
     return {
       address: env.TEMPORAL_ADDRESS,
       namespace,
-      uiUrl: (env.TEMPORAL_UI_URL || `http://${host}:8233`).replace(/\/$/, ''),
+      uiUrl,
+      rawUiUrl: uiUrl,
+      codecPort: await codecPortOf(stateDir, env),
       tls: tlsFromEnv(env),
       apiKey: env.TEMPORAL_API_KEY || undefined,
     };
   }
   const embedded = await ensureEmbeddedServer(stateDir, env);
-  return { address: embedded.address, namespace, uiUrl: embedded.uiUrl, embedded };
+  const uiUrl = (env.TEMPORAL_UI_URL || `http://127.0.0.1:${embedded.codecPort}`).replace(/\/$/, '');
+  return { address: embedded.address, namespace, uiUrl, rawUiUrl: embedded.uiUrl, codecPort: embedded.codecPort, embedded };
+}
+
+/** With a server of its own (TEMPORAL_ADDRESS), the codec port is CLUSTERFLOW_CODEC_PORT or one chosen once and kept in the state dir. */
+async function codecPortOf(stateDir: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const file = path.join(stateDir, 'codec-port');
+  let prev: number | undefined;
+  try {
+    prev = Number(readFileSync(file, 'utf8').trim()) || undefined;
+  } catch { /* first start */ }
+  const port = await choosePort(clusterflowEnv(env).codecPort, prev, 8290);
+  if (port !== prev) writeFileSync(file, String(port), { mode: 0o600 });
+  return port;
 }
 
 /** TEMPORAL_TLS_CERT / _KEY (mTLS), TEMPORAL_TLS_CA, or TEMPORAL_TLS=true for system roots. */

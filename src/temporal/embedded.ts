@@ -6,41 +6,50 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../shared.js';
+import { clusterflowEnv } from '../env.js';
 import { temporalCliPath } from '../paths.js';
 
 export interface EmbeddedServer {
   address: string;
   uiUrl: string;
+  /** Where serve answers the codec protocol and proxies the UI for the owner (the server's --ui-codec-endpoint). */
+  codecPort: number;
   pid: number;
   dbFile: string;
   logFile: string;
   reused: boolean;
 }
 
-interface ServerState { pid: number; port: number; uiPort: number }
+interface ServerState { pid: number; port: number; uiPort: number; codecPort: number }
 
 const READY_TIMEOUT_MS = 60_000;
 
 /** Start (or reuse) `temporal server start-dev` for this state dir and wait until it answers. */
 export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.ProcessEnv = process.env): Promise<EmbeddedServer> {
   const dir = path.join(stateDir, 'temporal');
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stateFile = path.join(dir, 'server.json');
   const dbFile = path.join(dir, 'temporal.db');
   const logFile = path.join(dir, 'server.log');
   const release = await lock(path.join(dir, 'start.lock'));
   try {
     const prev = readState(stateFile);
-    if (prev && isAlive(prev.pid) && (await answers(`127.0.0.1:${prev.port}`, 3000))) {
+    // A server started before the codec existed has no --ui-codec-endpoint: it is restarted below.
+    if (prev && prev.codecPort && isAlive(prev.pid) && (await answers(`127.0.0.1:${prev.port}`, 3000))) {
       return describe(prev, dbFile, logFile, true);
     }
     // A restart keeps the previous ports when free, so long-running clients reconnect.
-    const port = await choosePort(env.CLUSTERFLOW_TEMPORAL_PORT, prev?.port, 7233);
-    const uiPort = await choosePort(env.CLUSTERFLOW_TEMPORAL_UI_PORT, prev?.uiPort, port + 1000);
+    const cfEnv = clusterflowEnv(env);
+    const port = await choosePort(cfEnv.temporalPort, prev?.port, 7233);
+    if (prev && isAlive(prev.pid)) await stopPid(prev.pid);
+    const uiPort = await choosePort(cfEnv.temporalUiPort, prev?.uiPort, port + 1000);
+    const codecPort = await choosePort(cfEnv.codecPort ?? (cfEnv.temporalUiPort === '0' ? '0' : undefined), prev?.codecPort, uiPort + 1);
     const args = [
       'server', 'start-dev',
       '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
       '--db-filename', dbFile, '--log-level', 'warn', '--ui-disable-news-fetch',
+      // The UI decodes payloads through serve's codec endpoint (security/codecServer.ts).
+      '--ui-codec-endpoint', `http://127.0.0.1:${codecPort}/codec`,
       '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
       // No calls home: this server only ever talks to loopback.
       '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
@@ -55,11 +64,12 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
       ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
     ];
     const out = openSync(logFile, 'a');
-    const child = spawn(temporalCliPath(env), args, { detached: true, stdio: ['ignore', out, out] });
+    // umask 077: the db and its WAL files are the owner's alone, whatever the caller's umask.
+    const child = spawn('/bin/sh', ['-c', 'umask 077 && exec "$0" "$@"', temporalCliPath(env), ...args], { detached: true, stdio: ['ignore', out, out] });
     closeSync(out);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     child.unref();
-    const state = { pid: child.pid ?? -1, port, uiPort };
+    const state = { pid: child.pid ?? -1, port, uiPort, codecPort };
     const ready = await Promise.race([waitReady(`127.0.0.1:${port}`, state.pid), spawnError]);
     if (ready instanceof Error) {
       throw new Error(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${ready.message}. ` +
@@ -77,15 +87,19 @@ export async function stopEmbeddedServer(stateDir: string): Promise<boolean> {
   const stateFile = path.join(stateDir, 'temporal', 'server.json');
   const st = readState(stateFile);
   if (!st || !isAlive(st.pid)) return false;
-  process.kill(st.pid, 'SIGTERM');
-  for (let i = 0; i < 100 && isAlive(st.pid); i++) await sleep(100);
-  if (isAlive(st.pid)) process.kill(st.pid, 'SIGKILL');
+  await stopPid(st.pid);
   rmSync(stateFile, { force: true });
   return true;
 }
 
+async function stopPid(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
 function describe(st: ServerState, dbFile: string, logFile: string, reused: boolean): EmbeddedServer {
-  return { address: `127.0.0.1:${st.port}`, uiUrl: `http://127.0.0.1:${st.uiPort}`, pid: st.pid, dbFile, logFile, reused };
+  return { address: `127.0.0.1:${st.port}`, uiUrl: `http://127.0.0.1:${st.uiPort}`, codecPort: st.codecPort, pid: st.pid, dbFile, logFile, reused };
 }
 
 async function waitReady(address: string, pid: number): Promise<true | Error> {
@@ -131,7 +145,7 @@ function isAlive(pid: number): boolean {
 }
 
 /** `wanted` (env) wins; otherwise the previous port (or the default) when free, else any free port. */
-async function choosePort(wanted: string | undefined, previous: number | undefined, fallback: number): Promise<number> {
+export async function choosePort(wanted: string | undefined, previous: number | undefined, fallback: number): Promise<number> {
   if (wanted && wanted !== '0') return Number(wanted);
   // "0" (tests) never takes the well-known default, so it cannot clash with a user's instance.
   const preferred = previous ?? (wanted === '0' ? undefined : fallback);

@@ -74,15 +74,15 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     const runs = path.join(h.dir, `light-runs-${Date.now()}`);
     const r = structured<Result>(await h.mcp.callTool({ name: 'cluster_bash', arguments: { command: `echo run >>${runs}; echo light` } }));
     assert.deepEqual([r.state, r.executed_on, r.stdout, r.auto_routed], ['completed', 'local', 'light\n', true]);
-    const { client, close } = await temporalClient(h);
+    const { client, close, decode } = await temporalClient(h);
     try {
       const handle = client.workflow.getHandle(r.task_id);
       const recorded = await handle.result() as Result;
       assert.deepEqual([recorded.state, recorded.executed_on, recorded.stdout, recorded.route_reason], ['completed', 'local', 'light\n', r.route_reason]);
       // The workflow input says where serve placed it and that serve launched it.
       const history = await handle.fetchHistory();
-      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
-      const spec = JSON.parse(Buffer.from(payload!).toString()) as { placed?: { nodeId: string; reason: string }; headStart?: boolean };
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      const spec = await decode(payload as never, r.task_id) as { placed?: { nodeId: string; reason: string }; headStart?: boolean };
       assert.deepEqual([spec.placed?.nodeId, spec.placed?.reason, spec.headStart], ['local', r.route_reason, true]);
     } finally {
       await close();

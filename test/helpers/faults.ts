@@ -5,7 +5,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { clusterflowEnv } from '../../src/env.js';
+import { EncryptionCodec } from '../../src/security/codec.js';
+import { loadCodecKeys } from '../../src/security/keys.js';
 import type { CommandResult } from '../../src/shared.js';
+import { dataConverterFor } from '../../src/temporal/dataConverter.js';
 import { CLI, startHarness, structured, type Harness, type HarnessOptions } from './harness.js';
 
 const run = promisify(execFile);
@@ -65,9 +70,18 @@ export function spawnWorker(h: FaultHarness, args: string[] = []): SpawnedWorker
 }
 
 /** A Temporal client of the harness's server, for workflow results without a CLI round trip. */
-export async function temporalClient(h: Harness): Promise<{ client: TemporalClient; close(): Promise<void> }> {
+/** A Temporal client as the owner: the state dir's codec key decodes every payload. */
+export async function temporalClient(h: Harness): Promise<{ client: TemporalClient; close(): Promise<void>; decode(p: Payload, workflowId: string): Promise<unknown> }> {
   const connection = await Connection.connect({ address: await h.temporalAddress() });
-  return { client: new TemporalClient({ connection }), close: () => connection.close() };
+  const codec = new EncryptionCodec(loadCodecKeys(h.stateDir, clusterflowEnv(h.env)));
+  return {
+    client: new TemporalClient({ connection, dataConverter: dataConverterFor(codec) }),
+    close: () => connection.close(),
+    async decode(p, workflowId) {
+      const [plain] = await codec.decode([p], { type: 'workflow', namespace: 'default', workflowId });
+      return JSON.parse(Buffer.from(plain!.data ?? new Uint8Array()).toString()) as unknown;
+    },
+  };
 }
 
 export async function resultOf(client: TemporalClient, taskId: string): Promise<CommandResult> {

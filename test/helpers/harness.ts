@@ -40,7 +40,10 @@ export interface Harness {
   servePid: number;
   serverStderr: () => string;
   cli(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The `temporal` CLI as the owner: payloads decoded through serve's codec endpoint. */
   temporal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The `temporal` CLI without the codec: what any other local account sees. */
+  temporalRaw(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   temporalAddress(): Promise<string>;
   /** pid of the embedded Temporal server (its own process). */
   temporalPid(): number;
@@ -99,6 +102,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return `127.0.0.1:${st.port}`;
     },
     async temporal(args) {
+      const st = JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { codecPort: number };
+      const token = readFileSync(path.join(stateDir, 'ui-token'), 'utf8').trim();
+      return run(temporalCliPath(), [...args, '--address', await h.temporalAddress(),
+        '--codec-endpoint', `http://127.0.0.1:${st.codecPort}/codec`, '--codec-auth', `Bearer ${token}`]);
+    },
+    async temporalRaw(args) {
       return run(temporalCliPath(), [...args, '--address', await h.temporalAddress()]);
     },
     temporalPid: () => (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid,
