@@ -61,7 +61,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   let workers: RunningWorkers | undefined;
   let codecServer: CodecServer | undefined;
   if (opts.worker) {
-    services = createServices(config, stateDir);
+    services = createServices(config, stateDir, cfEnv.maxOutputBytes);
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
     if (cfEnv.headStart) {
       fastPath = new FastPath(services, client, {

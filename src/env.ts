@@ -25,6 +25,8 @@ export interface ClusterflowEnv {
   httpToken?: string;
   /** CLUSTERFLOW_DEBUG: stack traces on CLI errors. */
   debug: boolean;
+  /** CLUSTERFLOW_MAX_OUTPUT: bytes of each stream stored per task, on the node and locally (256 MiB; k/M/G suffixes). */
+  maxOutputBytes: number;
   /** CLUSTERFLOW_CODEC_KEY: the payload codec's key(s), base64 (several: first encrypts, all decrypt). */
   codecKey?: string;
   /** CLUSTERFLOW_CODEC_KEY_FILE: a file with one base64 key per line (else <state dir>/codec.key). */
@@ -41,6 +43,16 @@ function seconds(env: NodeJS.ProcessEnv, name: string, min: number, max: number)
   return n;
 }
 
+function bytes(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i.exec(raw);
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m?.[2] ?? '').charAt(0).toLowerCase() as '' | 'b' | 'k' | 'm' | 'g'];
+  const n = m ? Math.floor(Number(m[1]) * unit) : NaN;
+  if (!Number.isFinite(n) || n < 1024) throw new ConfigError(`${name} must be a size of at least 1024 bytes (e.g. 256M, 1G), got "${raw}"`);
+  return n;
+}
+
 export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): ClusterflowEnv {
   return {
     home: value(env, 'CLUSTERFLOW_HOME'),
@@ -54,6 +66,7 @@ export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): Clusterflo
     codecPort: value(env, 'CLUSTERFLOW_CODEC_PORT'),
     httpToken: value(env, 'CLUSTERFLOW_HTTP_TOKEN'),
     debug: value(env, 'CLUSTERFLOW_DEBUG') !== undefined,
+    maxOutputBytes: bytes(env, 'CLUSTERFLOW_MAX_OUTPUT') ?? 256 * 1024 * 1024,
     codecKey: value(env, 'CLUSTERFLOW_CODEC_KEY'),
     codecKeyFile: value(env, 'CLUSTERFLOW_CODEC_KEY_FILE'),
   };

@@ -5,6 +5,10 @@ export const HUB_QUEUE = 'clusterflow';
 /** The one cluster monitor workflow (clusterMonitorWorkflow). */
 export const MONITOR_WORKFLOW_ID = 'clusterflow-monitor';
 export const nodeQueue = (nodeId: string): string => `clusterflow-node-${nodeId}`;
+/** Task ids: `cmd-<ulid>`, `par-<ulid>`, and `par-<ulid>/<i>` for command i of a fan-out. Nothing else is a task. */
+export const TASK_ID_PATTERN = /^(cmd|par)-[0-9a-z]{26}$|^par-[0-9a-z]{26}\/\d{1,6}$/;
+/** Env names the runner keeps for itself (the command and cwd travel under them): no task may set them. */
+export const RESERVED_ENV = /^__cf/i;
 /** route_reason of a command sent to a named node. */
 export const explicitRouteReason = (nodeId: string): string => `explicit: offload to ${nodeId}`;
 
@@ -108,6 +112,8 @@ export interface CommandResult {
   truncated: boolean;
   workflow_url: string;
   state: TaskState;
+  /** The command printed more than CLUSTERFLOW_MAX_OUTPUT on a stream: only that much was stored. */
+  output_capped?: boolean;
 }
 
 export const SEARCH_ATTRIBUTES = {

@@ -11,11 +11,11 @@ import type { FastPath } from '../fastpath/fastPath.js';
 import { commandNodeQuery, progressQuery, stopSignal } from '../messages.js';
 import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
 import type { ResultBus } from '../runtime/resultBus.js';
-import { HUB_QUEUE, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
+import { HUB_QUEUE, TASK_ID_PATTERN, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
-import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, commandAttr } from '../workflows/searchAttributes.js';
+import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
 
 /** A user-facing refusal (bad input, dangerous command, unknown node): shown as is, never retried. */
 export class UserError extends Error {
@@ -130,12 +130,12 @@ export class TaskClient {
       requestEagerStart: true,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: ClusterTaskKind, value: 'command' },
-        { key: ClusterCommand, value: commandAttr(spec.command) },
+        { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
         { key: ClusterState, value: 'running' },
         ...(spec.nodeId ? [{ key: ClusterNode, value: spec.nodeId }] : []),
       ] as never),
       memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
-      staticSummary: `${spec.nodeId ?? 'auto'}: ${commandAttr(spec.command).slice(0, 180)}`,
+      staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
     }).catch((err: unknown) => {
       head?.started(false);
       throw err;
@@ -150,10 +150,7 @@ export class TaskClient {
     if (violation) throw new UserError(violation.message, 'refused');
     checkInputSize('the command with its cwd and env', { command: req.command, cwd: req.cwd, env: req.env });
     if (req.nodeId && !findNode(this.config, req.nodeId)) throw new UserError(unknownNodeMessage(this.config, req.nodeId), 'unknown-node');
-    const cls = classifyCommand(req.command, {
-      offload: this.config.settings.offloadCommands,
-      local: this.config.settings.localCommands,
-    });
+    const cls = this.classify(req.command);
     return {
       command: req.command,
       nodeId: req.nodeId,
@@ -165,6 +162,15 @@ export class TaskClient {
       env: req.env,
       ...(this.deps.heartbeatTimeoutS !== undefined ? { heartbeatTimeoutS: this.deps.heartbeatTimeoutS } : {}),
     };
+  }
+
+  private classify(command: string) {
+    return classifyCommand(command, { offload: this.config.settings.offloadCommands, local: this.config.settings.localCommands });
+  }
+
+  /** The programs a command runs (the parse is cached: plan() just did it). */
+  private programsOf(command: string): string[] {
+    return this.classify(command).programs;
   }
 
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
@@ -184,10 +190,10 @@ export class TaskClient {
       taskQueue: HUB_QUEUE, workflowId: taskId, args: [spec], requestEagerStart: true,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: ClusterTaskKind, value: 'parallel' },
-        { key: ClusterCommand, value: commandAttr(req.commands.slice(0, 5).join(' ; ')) },
+        { key: ClusterCommand, value: programsAttr(req.commands.slice(0, 20).flatMap((c) => this.programsOf(c))) },
         { key: ClusterState, value: 'running' },
       ] as never),
-      memo: { commands: req.commands.length },
+      memo: { commands: req.commands.length, command: oneLine(req.commands.slice(0, 5).join(' ; '), 512) },
       staticSummary: `fan-out of ${req.commands.length} commands`,
     });
     return taskId;
@@ -268,6 +274,7 @@ export class TaskClient {
   }
 
   async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
+    checkTaskId(taskId);
     const sub = subTask(taskId);
     if (sub) return this.subStatus(sub.parent, taskId);
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
@@ -326,6 +333,7 @@ export class TaskClient {
   }
 
   async cancel(taskId: string): Promise<TaskStatus> {
+    checkTaskId(taskId);
     const sub = subTask(taskId);
     if (sub) {
       // One command of a fan-out: the parent forwards the stop to the batch that owns it.
@@ -357,7 +365,8 @@ export class TaskClient {
         task_id: wf.workflowId,
         state: wf.status.name === 'RUNNING' ? 'running' : (wf.typedSearchAttributes.get(ClusterState) ?? wf.status.name.toLowerCase()),
         node: wf.typedSearchAttributes.get(ClusterNode) ?? '',
-        command: wf.typedSearchAttributes.get(ClusterCommand) ?? '',
+        // The memo (decrypted here) has the command; the search attribute only its programs.
+        command: typeof wf.memo?.command === 'string' ? wf.memo.command : (wf.typedSearchAttributes.get(ClusterCommand) ?? ''),
         started: wf.startTime.toISOString(),
         workflow_url: this.url(wf.workflowId),
       });
@@ -368,6 +377,7 @@ export class TaskClient {
 
   /** A page of a task's output: from the output store once it ended, else live from the node (running: true). */
   async output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): Promise<OutputPage> {
+    checkTaskId(taskId);
     if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding);
     const node = this.deps.liveOutput ? await this.runningOn(taskId) : undefined;
     const page = node ? await this.deps.liveOutput!(node, taskId, stream, offset, limit, encoding) : null;
@@ -389,6 +399,17 @@ export class TaskClient {
       throw err;
     }
   }
+}
+
+/** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */
+function checkTaskId(taskId: string): void {
+  if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`"${taskId.slice(0, 80)}" is not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)`, 'invalid');
+}
+
+/** Whitespace folded, at most `max` characters. */
+function oneLine(text: string, max: number): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
 }
 
 export { WorkflowExecutionAlreadyStartedError };

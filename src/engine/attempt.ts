@@ -10,16 +10,18 @@
 // reach it again is ConnectionLost (re-attach there), never NodeUnreachable (which re-routes).
 import type { Services } from '../runtime/services.js';
 import { unranResult, type CommandResult, type NodeConfig } from '../shared.js';
-import type { RunOutput } from '../ssh/detachedRun.js';
+import { capScript, type RunOutput } from '../ssh/detachedRun.js';
 import { execFor, type Exec } from './exec.js';
 import { toFailure } from './failures.js';
-import { runChunk, type ChunkItem, type ChunkOptions } from './runChunk.js';
+import { runChunk, runIdFor, type ChunkItem, type ChunkOptions } from './runChunk.js';
 
 const HEARTBEAT_MS = 1000;
 /** Commands per exec at most (each exec saves a channel and a shell start per command)... */
 const CHUNK_MAX = 32;
 /** ...and script text per exec (the script is one argument on the node: 128 KiB at most). */
 const CHUNK_BYTES = 48 * 1024;
+/** A command still running after this long gets the node's output cap watched (capScript). */
+const CAP_WATCH_AFTER_MS = 2000;
 
 /** What an attempt reports as it goes (Temporal heartbeat details), and what the next one resumes from. */
 export interface AttemptProgress {
@@ -79,6 +81,10 @@ class AttemptRun {
   private abandoned = false;
   private readonly lanes: number;
   private readonly cleanups: Array<() => void> = [];
+  /** The node-side output cap watch of this attempt's long runs (one at a time), and its timers. */
+  private capWatch?: Promise<unknown>;
+  private readonly capWatchStop = new AbortController();
+  private readonly capTimers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly rt: Services, private readonly node: NodeConfig, private readonly exec: Exec, private readonly items: readonly ChunkItem[],
@@ -109,7 +115,22 @@ class AttemptRun {
     } finally {
       clearInterval(beat);
       this.cleanups.forEach((off) => off());
+      this.capTimers.forEach((t) => clearTimeout(t));
+      this.capWatchStop.abort();
     }
+  }
+
+  /**
+   * Output beyond CLUSTERFLOW_MAX_OUTPUT is not kept on the node either: runs that go on for a
+   * while are watched (their files cut back as they grow), and a run that printed past the cap
+   * before anyone watched is cut back once it ended.
+   */
+  private capOutput(watch: boolean, taskIds: readonly string[]): void {
+    if (watch && this.capWatch) return;
+    const script = capScript(taskIds.map(runIdFor), { maxOutput: this.rt.outputs.maxBytes, baseDir: this.node.local ? this.rt.localRunsDir : undefined, watch });
+    // The one-off cut outlives the attempt (which may end the next moment); the watch does not.
+    const run = this.exec(script, watch ? { signal: this.capWatchStop.signal } : {}).catch(() => undefined);
+    if (watch) this.capWatch = run.finally(() => { this.capWatch = undefined; });
   }
 
   private listen(signal: AbortSignal | undefined, onAbort: () => void): void {
@@ -129,6 +150,7 @@ class AttemptRun {
     if (this.answered[k]) return;
     this.answered[k] = true;
     this.results[k] = result;
+    if (result.output_capped) this.capOutput(false, [result.task_id]);
     this.progress.done++;
     this.opts.onResult?.(k, result, run);
   }
@@ -163,6 +185,10 @@ class AttemptRun {
             this.control.heartbeat?.(this.progress);
           },
           onResult: (j, result, run) => this.answer(ks[j]!, result, run),
+          onRunStart: (j) => {
+            const k = ks[j]!;
+            this.capTimers.push(setTimeout(() => { if (!this.answered[k]) this.capOutput(true, this.items.map((it) => it.taskId)); }, CAP_WATCH_AFTER_MS));
+          },
         });
       }
     } finally {

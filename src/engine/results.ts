@@ -14,9 +14,14 @@ export interface ResultItem {
   autoRouted: boolean;
 }
 
-/** Store the run's output and say how it ended. */
-export function toResult(rt: Services, node: NodeConfig, item: ResultItem, run: RunOutput, outcome: Outcome, durationMs: number, opts: { timeoutS: number; streamCap?: number }): CommandResult {
-  const capture = rt.outputs.open(item.taskId, opts.streamCap);
+export type Captures = ReturnType<Services['outputs']['open']>;
+
+/**
+ * Say how the run ended, with its output: `captured` is what streamed into the store as it
+ * arrived (runChunk), else the run's own buffers are stored now.
+ */
+export function toResult(rt: Services, node: NodeConfig, item: ResultItem, run: RunOutput, outcome: Outcome, durationMs: number, opts: { timeoutS: number; streamCap?: number }, captured?: Captures): CommandResult {
+  const capture = captured ?? rt.outputs.open(item.taskId, opts.streamCap);
   capture.stdout.write(run.stdout);
   capture.stderr.write(run.stderr);
   capture.stdout.close();
@@ -52,6 +57,7 @@ export function toResult(rt: Services, node: NodeConfig, item: ResultItem, run: 
     auto_routed: item.autoRouted, task_id: item.taskId, error, duration_ms: durationMs,
     route_reason: item.routeReason, truncated: capture.stdout.truncated || capture.stderr.truncated,
     workflow_url: '', state,
+    ...(capture.stdout.capped || capture.stderr.capped || run.capped ? { output_capped: true } : {}),
   };
   rt.outputs.saveResult(item.taskId, result);
   return result;

@@ -7,7 +7,7 @@ import type { Services } from '../runtime/services.js';
 import type { CommandResult, NodeConfig } from '../shared.js';
 import { ChunkReader, chunkScript, killScript, newNonce, type RunOutput } from '../ssh/detachedRun.js';
 import type { Exec } from './exec.js';
-import { toResult, type Outcome, type ResultItem } from './results.js';
+import { toResult, type Captures, type Outcome, type ResultItem } from './results.js';
 
 export const KILL_GRACE_S = 5;
 
@@ -43,6 +43,8 @@ export interface ChunkOptions {
   enforceTimeout?: boolean;
   /** Called when the gate opened (the commands may start now). */
   onGateOpen?: () => void;
+  /** Run k started on the node (its S frame). */
+  onRunStart?: (k: number) => void;
   /** Only runs this accepts get a result (stored, reported); the others end with none (the fast path keeps only runs that ended by themselves). */
   keep?: (run: RunOutput) => boolean;
 }
@@ -100,12 +102,19 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
   // A deadline carried over from an earlier attempt runs from now, not from the frame.
   items.forEach((item, k) => { if (item.deadline !== undefined) armTimer(k, Date.now()); });
 
+  // Output goes into the store as it arrives: memory stays flat whatever a command prints.
+  const captures: Array<Captures | undefined> = new Array(items.length);
+  const capture = (k: number) => (captures[k] ??= rt.outputs.open(items[k]!.taskId, opts.streamCap));
   const finish = (k: number, run: RunOutput) => {
     if (ended[k]) return;
     ended[k] = true;
     clearTimeout(timers[k]);
-    if (opts.keep && !opts.keep(run)) return;
-    const result = toResult(rt, node, items[k]!, run, outcome[k]!, Date.now() - (startedAt[k] || Date.now()), opts);
+    if (opts.keep && !opts.keep(run)) {
+      captures[k]?.stdout.close();
+      captures[k]?.stderr.close();
+      return;
+    }
+    const result = toResult(rt, node, items[k]!, run, outcome[k]!, Date.now() - (startedAt[k] || Date.now()), opts, captures[k]);
     results[k] = result;
     opts.onResult?.(k, result, run);
   };
@@ -113,7 +122,9 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
     onStart: (k) => {
       startedAt[k] = Date.now();
       if (items[k]!.deadline === undefined) armTimer(k, startedAt[k]!);
+      opts.onRunStart?.(k);
     },
+    onData: (k, stream, data) => capture(k)[stream].write(data),
     onRun: finish,
   });
   try {
@@ -123,7 +134,7 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
       opts.onGateOpen?.();
       return 'go\n';
     });
-    const exit = await exec(chunkScript(runs, { nonce, baseDir, gate: stdin !== undefined }), {
+    const exit = await exec(chunkScript(runs, { nonce, baseDir, gate: stdin !== undefined, maxOutput: rt.outputs.maxBytes }), {
       onStdout: (b: Buffer) => { reader.push('stdout', b); opts.onBytes?.(b.length); },
       onStderr: (b: Buffer) => { reader.push('stderr', b); opts.onBytes?.(b.length); },
       onSent: opts.onSent,
@@ -148,5 +159,7 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
   } finally {
     timers.forEach((t) => clearTimeout(t));
     aborts.forEach((off) => off());
+    // A transport failure mid-run: what streamed so far is closed (the retry writes it again).
+    captures.forEach((c, k) => { if (!ended[k]) { c?.stdout.close(); c?.stderr.close(); } });
   }
 }

@@ -1,6 +1,7 @@
 // zod schemas of every tool's input and output. Inputs are strict about what may reach a shell
 // or a Temporal id: length caps, no NUL bytes, no control characters where none belong.
 import { z } from 'zod';
+import { RESERVED_ENV, TASK_ID_PATTERN } from '../shared.js';
 
 export const MAX_COMMAND_LENGTH = 64 * 1024;
 export const MAX_WAIT_S = 600;
@@ -36,8 +37,7 @@ export const nodeIdField = z.string().min(1).max(63)
   .describe('Node id from cluster_status, e.g. "n1"');
 
 export const taskIdField = z.string().min(1).max(200)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._\/-]*$/, 'not a task id (task ids look like cmd-01j…)')
-  .refine((s) => !s.includes('..'), 'not a task id')
+  .regex(TASK_ID_PATTERN, 'not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)')
   .describe('Task id returned by cluster_bash, offload_to or parallel_execute');
 
 export const osField = z.enum(['linux', 'macos']).describe('Required operating system');
@@ -54,7 +54,8 @@ export const cwdField = z.string().min(1).max(4096)
   .refine(wellFormed, `cwd ${NOT_UNICODE}`)
   .describe('Working directory on the node (absolute, or relative to the login directory)');
 export const envField = z.record(
-  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _, not starting with a digit'),
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _, not starting with a digit')
+    .refine((k) => !RESERVED_ENV.test(k), 'environment variable names starting with __cf are reserved for clusterflow\'s runner'),
   z.string().max(32 * 1024).refine(noNul, 'environment values cannot contain NUL bytes').refine(wellFormed, `an environment value ${NOT_UNICODE}`),
 ).refine((e) => Object.keys(e).length <= 64, 'at most 64 environment variables')
   .describe('Extra environment variables for the command');
@@ -97,6 +98,7 @@ export const commandResultShape = {
   duration_ms: z.number().optional(),
   route_reason: z.string().optional(),
   truncated: z.boolean().optional(),
+  output_capped: z.boolean().optional().describe('more than CLUSTERFLOW_MAX_OUTPUT was printed on a stream: only that much was stored'),
 };
 export const commandResultSchema = z.object(commandResultShape);
 

@@ -6,10 +6,14 @@ import { RESULT_STREAM_CAP } from '../shared.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
+/** Bytes of each stream stored per task (CLUSTERFLOW_MAX_OUTPUT): the rest is dropped, and the result says so. */
+export const DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024;
+
 /**
- * Writes one stream to its file and keeps the first and last RESULT_STREAM_CAP/2 bytes in memory.
- * The file is created on the first byte: most commands of a fan-out print nothing, and file
- * creation is most of what storing a short command's output costs.
+ * Writes one stream to its file (up to `maxBytes`, the rest dropped: `capped`) and keeps the
+ * first and last RESULT_STREAM_CAP/2 bytes in memory. The file is created on the first byte:
+ * most commands of a fan-out print nothing, and file creation is most of what storing a short
+ * command's output costs.
  */
 export class StreamCapture {
   private fd = -1;
@@ -17,11 +21,20 @@ export class StreamCapture {
   private headBytes = 0;
   private tail: Buffer[] = [];
   private tailBytes = 0;
+  /** Bytes stored. */
   bytes = 0;
+  /** More came than maxBytes: the rest was dropped. */
+  capped = false;
 
-  constructor(private readonly file: string, private readonly half = RESULT_STREAM_CAP / 2, private readonly ensureDir: () => void = () => undefined) {}
+  constructor(
+    private readonly file: string, private readonly half = RESULT_STREAM_CAP / 2, private readonly ensureDir: () => void = () => undefined,
+    private readonly maxBytes = DEFAULT_MAX_OUTPUT,
+  ) {}
 
-  write(chunk: Buffer): void {
+  write(data: Buffer): void {
+    const room = this.maxBytes - this.bytes;
+    if (data.length > room) this.capped = true;
+    const chunk = data.length > room ? data.subarray(0, Math.max(0, room)) : data;
     if (chunk.length === 0) return;
     if (this.fd < 0) {
       this.ensureDir();
@@ -53,10 +66,11 @@ export class StreamCapture {
   text(): string {
     const head = Buffer.concat(this.head);
     let tail = Buffer.concat(this.tail);
-    if (!this.truncated) return Buffer.concat([head, tail]).toString('utf8');
+    const cappedNote = this.capped ? `\n[... output capped at ${this.maxBytes} bytes (CLUSTERFLOW_MAX_OUTPUT): the rest was not stored ...]\n` : '';
+    if (!this.truncated) return Buffer.concat([head, tail]).toString('utf8') + cappedNote;
     tail = tail.subarray(tail.length - this.half);
     const skipped = this.bytes - head.length - tail.length;
-    return `${head.toString('utf8')}\n[... ${skipped} bytes omitted; read them with task_output ...]\n${tail.toString('utf8')}`;
+    return `${head.toString('utf8')}\n[... ${skipped} bytes omitted; read them with task_output ...]\n${tail.toString('utf8')}${cappedNote}`;
   }
 
   close(): void {
@@ -89,7 +103,8 @@ export class OutputStore {
   /** Open results.jsonl files (O_APPEND: one write per line, so writers never interleave). */
   private logs = new Map<string, number>();
 
-  constructor(readonly root: string) {}
+  /** `maxBytes`: bytes stored per stream and task (CLUSTERFLOW_MAX_OUTPUT). */
+  constructor(readonly root: string, readonly maxBytes = DEFAULT_MAX_OUTPUT) {}
 
   private files(taskId: string): { dir: string; sub: string; stdout: string; stderr: string; result: string } {
     const id = safeId(taskId);
@@ -115,7 +130,7 @@ export class OutputStore {
     const f = this.files(taskId);
     const half = Math.max(0, Math.floor(cap / 2));
     const ensure = () => this.ensureDir(f.dir);
-    return { stdout: new StreamCapture(f.stdout, half, ensure), stderr: new StreamCapture(f.stderr, half, ensure) };
+    return { stdout: new StreamCapture(f.stdout, half, ensure, this.maxBytes), stderr: new StreamCapture(f.stderr, half, ensure, this.maxBytes) };
   }
 
   /** Every task's result, also of a command run inside a fan-out batch (no workflow of its own to ask). */

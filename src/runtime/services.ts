@@ -28,7 +28,8 @@ export interface Services {
   localRunsDir: string;
 }
 
-export function createServices(config: ClusterConfig, stateDir: string): Services {
+/** `maxOutputBytes`: CLUSTERFLOW_MAX_OUTPUT, bytes of each stream stored per task. */
+export function createServices(config: ClusterConfig, stateDir: string, maxOutputBytes?: number): Services {
   const knownHosts = new KnownHosts({
     files: [path.join(os.homedir(), '.ssh', 'known_hosts'), path.join(stateDir, 'known_hosts')],
     writeFile: path.join(stateDir, 'known_hosts'),
@@ -40,7 +41,7 @@ export function createServices(config: ClusterConfig, stateDir: string): Service
     knownHosts,
     pool: new SshPool({ knownHosts }),
     resolver: new AddressResolver({ ttlS: config.settings.ipCacheTtlS }),
-    outputs: new OutputStore(path.join(stateDir, 'output')),
+    outputs: new OutputStore(path.join(stateDir, 'output'), maxOutputBytes),
     book: new PlacementBook(),
     slots: new NodeSlots(),
     results: new ResultBus(),

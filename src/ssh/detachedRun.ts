@@ -19,6 +19,7 @@
 //   stderr  <the command's stderr>\x1e<nonce> E <i> st=<st> rc=<rc> sig=<sig> re=<0|1>\n
 
 import { randomBytes } from 'node:crypto';
+import { RESERVED_ENV } from '../shared.js';
 import { shq, shqArgs } from './quote.js';
 
 export interface RunSpec {
@@ -34,6 +35,8 @@ export interface ChunkOptions {
   nonce: string;
   /** Default "$HOME/.cache/clusterflow/runs", expanded on the node; a leading ~/ or $HOME/ is too. */
   baseDir?: string;
+  /** Bytes of each stream sent back per run at most (CLUSTERFLOW_MAX_OUTPUT); default 256 MiB. */
+  maxOutput?: number;
   /**
    * Start no run before a line "go" arrives on stdin; anything else (or EOF) ends the script
    * with nothing started. The exec and the shell can then be under way before the caller
@@ -52,6 +55,8 @@ export interface RunOutput {
   returnCode: number | null;
   signal: string | null;
   reattached: boolean;
+  /** The node cut the run's output back to the cap (capScript): more was printed than kept. */
+  capped?: boolean;
 }
 
 export type PeekState =
@@ -70,6 +75,7 @@ function checkRunId(runId: string): void {
 function envPairs(env: Record<string, string> | undefined): string[] {
   return Object.entries(env ?? {}).map(([k, v]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid environment variable name ${JSON.stringify(k)}`);
+    if (RESERVED_ENV.test(k)) throw new Error(`environment variable name ${JSON.stringify(k)} is reserved for clusterflow's runner`);
     return `${k}=${v}`;
   });
 }
@@ -109,8 +115,10 @@ const AWAIT_FATE = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ ! -e 
 // run and prints its frames. The command runs in cf_sup, a background subshell under `set -m`,
 // so it leads its own process group (bash puts it there before it runs a line, so the pgid it
 // records always names a live group or a finished one). cf_sup gives up if a kill came first,
-// applies cwd/env, removes every name of ours and evals the command (same semantics as bash -c;
-// a fork is far cheaper than an exec). The launcher records the exit code from `wait`: it is
+// removes every name of ours, then applies the task's env and cwd and evals the command (same
+// semantics as bash -c; a fork is far cheaper than an exec). The command and cwd are taken from
+// the arguments after the env is exported, under names no task may use (__cf_*): a task's env
+// can neither replace them nor lose a variable of its own to our cleanup. The launcher records the exit code from `wait`: it is
 // in no run's group, so a kill does not touch it, and a closed channel does not stop it before
 // that write (it dies on the next frame it prints). The .rc file is one small write and
 // readers test -s, so no reader sees a partial code. Only the directory is private (700): the
@@ -123,14 +131,14 @@ cf_sup() {
   set +m
   echo "$BASHPID $BOOT" >"$P.pgid"
   [ -e "$P.kill" ] && exit 143
-  C=$1; D=$2; shift 2
-  for kv do export "$kv"; done
-  if [ -n "$D" ] && ! cd "$D" 2>/dev/null; then
-    printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$D" >&2; exit 1
+  unset -v S N B T BOOT P I RE G GB K RC ST SIG L i; unset -f cf_sup cf_run cf_alive cf_read_pgid
+  for __cf_kv in "\${@:3}"; do export "$__cf_kv"; done
+  __cf_c=$1 __cf_d=$2
+  if [ -n "$__cf_d" ] && ! cd "$__cf_d" 2>/dev/null; then
+    printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$__cf_d" >&2; exit 1
   fi
-  unset -v S N B T BOOT P I RE G GB K RC ST SIG D L kv i; unset -f cf_sup cf_run cf_alive cf_read_pgid
-  eval "set --; unset -v C
-$C"
+  eval "set --; unset -v __cf_c __cf_d __cf_kv
+$__cf_c"
 }
 cf_run() {
   I=$1; P=$B/$2; shift 2
@@ -163,14 +171,16 @@ cf_run() {
   K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
   # Being killed: report once the whole group is gone, with the signal that ended it.
   if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi
-  [ -s "$P.out" ] && cat "$P.out"
+  # One byte past the cap: the reader then knows there was more (and stores only the cap).
+  [ -s "$P.out" ] && head -c "$((M + 1))" "$P.out"
   if [ $((I + 1)) -lt "$T" ]; then printf '\\036%s E %s\\n\\036%s S %s\\n' "$N" "$I" "$N" $((I + 1)); else printf '\\036%s E %s\\n' "$N" "$I"; fi
-  [ -s "$P.err" ] && cat "$P.err" >&2
+  [ -s "$P.err" ] && head -c "$((M + 1))" "$P.err" >&2
   if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then ST=skipped; SIG=-
   elif [ -n "$K" ]; then ST=killed; SIG=SIG$K
   elif [ -n "$RC" ]; then ST=done; SIG=-
   else ST=lost; SIG=-; fi
-  printf '\\036%s E %s st=%s rc=%s sig=%s re=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" >&2
+  CAP=0; [ -e "$P.capped" ] && CAP=1
+  printf '\\036%s E %s st=%s rc=%s sig=%s re=%s cap=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" "$CAP" >&2
 }`;
 
 /**
@@ -186,7 +196,7 @@ export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): strin
     return `cf_run ${i} ${r.runId} ${shqArgs([r.command, r.cwd ?? '', ...envPairs(r.env)])}`;
   });
   const gate = opts.gate ? '\nIFS= read -r K && [ "$K" = go ] || exit 0' : '';
-  const body = `${CHUNK_BODY}${gate}\nT=${runs.length}\n${calls.join('\n')}`;
+  const body = `${CHUNK_BODY}${gate}\nT=${runs.length} M=${outputCap(opts.maxOutput)}\n${calls.join('\n')}`;
   // A login shell that is bash (not in POSIX mode) runs the body itself: one exec less per chunk.
   return `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}
 if [ -n "$BASH_VERSION" ] && ! shopt -qo posix 2>/dev/null; then set -- ${opts.nonce} "$B"; eval "$S"
@@ -230,6 +240,33 @@ cf_kill() {
 }
 [ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null
 ${ids.length === 1 ? `cf_kill ${ids[0]}` : `${ids.map((id) => `cf_kill ${id} &`).join('\n')}\nwait`}`;
+}
+
+const DEFAULT_OUTPUT_CAP = 256 * 1024 * 1024;
+const outputCap = (n?: number): number => Math.max(1, Math.floor(n ?? DEFAULT_OUTPUT_CAP));
+
+/**
+ * Keep run output files on the node within `maxOutput` bytes per stream: every run file of the
+ * base dir over it is cut back to it (and its run marked `.capped`). With `watch`, again every
+ * 0.25 s while any of `runIds` is still running (a command printing fast for long would
+ * otherwise fill the disk before it ends); without, once. One `find` per round for all runs.
+ */
+export function capScript(runIds: readonly string[], opts: { maxOutput?: number; baseDir?: string; watch?: boolean } = {}): string {
+  runIds.forEach(checkRunId);
+  const m = outputCap(opts.maxOutput);
+  return `B=${baseDirWord(opts.baseDir)}
+[ -d "$B" ] || exit 0
+while :; do
+  find "$B" -maxdepth 1 -type f \\( -name '*.out' -o -name '*.err' \\) -size +${m}c 2>/dev/null | while IFS= read -r F; do
+    dd if=/dev/null of="$F" bs=1 seek=${m} count=0 2>/dev/null && : >"\${F%.*}.capped"
+  done
+  ${opts.watch ? '' : 'break'}
+  live=0
+  for R in ${runIds.join(' ')}; do if [ -e "$B/$R.claim" ] && [ ! -s "$B/$R.rc" ] && [ ! -e "$B/$R.skip" ]; then live=1; break; fi; done
+  [ $live = 1 ] || break
+  sleep 0.25
+  printf . || exit 0
+done`;
 }
 
 /** Prints 'absent' | 'running' | 'done <rc>' | 'killed <SIG>' | 'lost' | 'skipped' (parse with parsePeek). */
@@ -291,7 +328,7 @@ for f in $(find . -maxdepth 1 \\( -name '*.rc' -o -name '*.claim' \\) -mmin +${m
   P=\${f%.*}
   case $f in *.claim) [ -e "$P.rc" ] && continue; cf_read_pgid; cf_alive && continue ;; esac
   [ -e "$P.claim" ] || [ -e "$P.rc" ] || continue
-  rm -f "$P.out" "$P.err" "$P.rc" "$P.kill" "$P.pgid" "$P.skip" "$P.claim" && n=$((n + 1))
+  rm -f "$P.out" "$P.err" "$P.rc" "$P.kill" "$P.pgid" "$P.skip" "$P.capped" "$P.claim" && n=$((n + 1))
 done
 echo "removed $n"`;
 }
@@ -299,11 +336,16 @@ echo "removed $n"`;
 export interface ChunkEvents {
   /** Run i started (its S frame). */
   onStart?: (i: number) => void;
+  /**
+   * Output of run i as it arrives. With this handler the reader keeps none of it: the run's
+   * stdout/stderr in onRun are empty (memory stays flat whatever a command prints).
+   */
+  onData?: (i: number, stream: 'stdout' | 'stderr', data: Buffer) => void;
   /** Run i's output and outcome are complete (both E frames). */
   onRun?: (i: number, run: RunOutput) => void;
 }
 
-const END_RE = /^E (\d+) st=(done|killed|lost|skipped) rc=(-|\d+) sig=(-|SIG[A-Z0-9]+) re=([01])$/;
+const END_RE = /^E (\d+) st=(done|killed|lost|skipped) rc=(-|\d+) sig=(-|SIG[A-Z0-9]+) re=([01]) cap=([01])$/;
 
 /**
  * Reads a chunk's two streams as they arrive and reports each run when it is complete.
@@ -317,7 +359,7 @@ export class ChunkReader {
     stdout: { pending: Buffer.alloc(0), ended: 0, parts: [] as Buffer[][] },
     stderr: { pending: Buffer.alloc(0), ended: 0, parts: [] as Buffer[][] },
   };
-  private readonly trailers: Array<Pick<RunOutput, 'state' | 'returnCode' | 'signal' | 'reattached'> | undefined>;
+  private readonly trailers: Array<Pick<RunOutput, 'state' | 'returnCode' | 'signal' | 'reattached' | 'capped'> | undefined>;
   private stdoutEnded: boolean[];
 
   constructor(nonce: string, readonly count: number, private readonly events: ChunkEvents = {}) {
@@ -363,6 +405,7 @@ export class ChunkReader {
 
   private content(name: 'stdout' | 'stderr', b: Buffer): void {
     const s = this.streams[name];
+    if (this.events.onData && s.ended < this.count) return this.events.onData(s.ended, name, Buffer.from(b));
     s.parts[Math.min(s.ended, this.count)]!.push(Buffer.from(b));
   }
 
@@ -382,7 +425,7 @@ export class ChunkReader {
     }
     const m = END_RE.exec(line);
     if (!m || Number(m[1]) !== s.ended || s.ended >= this.count) return;
-    this.trailers[s.ended] = { state: m[2] as RunState, returnCode: m[3] === '-' ? null : Number(m[3]), signal: m[4] === '-' ? null : m[4]!, reattached: m[5] === '1' };
+    this.trailers[s.ended] = { state: m[2] as RunState, returnCode: m[3] === '-' ? null : Number(m[3]), signal: m[4] === '-' ? null : m[4]!, reattached: m[5] === '1', capped: m[6] === '1' };
     this.complete(s.ended++);
   }
 
@@ -402,5 +445,5 @@ export function parseChunkOutput(nonce: string, count: number, stdout: Buffer, s
   const r = new ChunkReader(nonce, count);
   r.push('stdout', stdout);
   r.push('stderr', stderr);
-  return r.runs.map((run) => run ?? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), state: 'lost', returnCode: null, signal: null, reattached: false });
+  return r.runs.map((run) => run ?? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), state: 'lost', returnCode: null, signal: null, reattached: false, capped: false });
 }

@@ -9,5 +9,12 @@ export const ClusterCommand = defineSearchAttributeKey('ClusterCommand', SearchA
 /** Our task state (completed|failed|cancelled|timed_out): Temporal's own status says Completed for all of them. */
 export const ClusterState = defineSearchAttributeKey('ClusterState', SearchAttributeType.KEYWORD);
 
-/** Text search attributes are capped (the server limit is 2 KiB per value by default). */
-export const commandAttr = (command: string): string => (command.length > 512 ? command.slice(0, 509) + '...' : command);
+/**
+ * ClusterCommand holds the programs a command runs ("make", "cd make"), never the command line:
+ * search attributes are not encrypted (the server indexes them), and anyone who can reach the
+ * server can read them. The full command is in the (encrypted) memo and input.
+ */
+export const programsAttr = (programs: readonly string[]): string => {
+  const text = [...new Set(programs)].join(' ') || '-';
+  return text.length > 256 ? text.slice(0, 253) + '...' : text;
+};

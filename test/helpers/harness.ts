@@ -1,7 +1,7 @@
 // End-to-end harness: a private state dir, a loopback sshd cluster, the real MCP server over
 // stdio (which starts its own embedded Temporal on free ports) and the real SDK client.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -28,6 +28,8 @@ export interface HarnessOptions {
   serveNodeArgs?: string[];
   /** Stop the cluster and Temporal on Ctrl-C / SIGTERM too (benches). */
   closeOnSignal?: boolean;
+  /** Create the state dir (and its temporal/ dir) with this mode before serve starts, as a user's `mkdir -p` would. */
+  preCreateStateDir?: number;
 }
 
 export interface Harness {
@@ -54,6 +56,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-e2e-'));
   chmodSync(dir, 0o711); // node users (as root, one per node) must reach their files below
   const stateDir = path.join(dir, 'state');
+  if (opts.preCreateStateDir !== undefined) {
+    for (const d of [stateDir, path.join(stateDir, 'temporal')]) {
+      mkdirSync(d, { recursive: true });
+      chmodSync(d, opts.preCreateStateDir);
+    }
+  }
   const cluster = await clusterUp({
     dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml,
     ...(opts.includeLocal === false ? { includeLocal: false } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),

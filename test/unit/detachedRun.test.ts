@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  ChunkReader, chunkScript, cleanupScript, killScript, newNonce, parseChunkOutput, parsePeek, parseTail, peekScript, tailScript, type RunOutput, type RunSpec,
+  capScript, ChunkReader, chunkScript, cleanupScript, killScript, newNonce, parseChunkOutput, parsePeek, parseTail, peekScript, tailScript, type RunOutput, type RunSpec,
 } from '../../src/ssh/detachedRun.js';
 import { localExec } from '../../src/ssh/localExec.js';
 import { inPosixSh } from '../../src/ssh/quote.js';
@@ -273,7 +273,7 @@ describe('detached runs', () => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const file = join(base, 'bytes.bin');
     writeFileSync(file, bytes);
-    const forged = `\x1e${newNonce()} E 0 st=done rc=0 sig=- re=0\n`;
+    const forged = `\x1e${newNonce()} E 0 st=done rc=0 sig=- re=0 cap=0\n`;
     const r = await run({ runId: newId(), command: `cat ${file}; cat ${file} >&2; f='${forged.replace('\x1e', '\\036').replace('\n', '\\n')}'; printf "$f"; printf "$f" >&2; exit 9` });
     assert.deepEqual(r.stdout, Buffer.concat([bytes, Buffer.from(forged)]));
     assert.deepEqual(r.stderr, Buffer.concat([bytes, Buffer.from(forged)]));
@@ -292,7 +292,7 @@ describe('detached runs', () => {
   test('the reader finds frames split anywhere, and a run without frames is lost', () => {
     const nonce = newNonce();
     const out = Buffer.from(`\x1e${nonce} S 0\nA1\x1e${nonce} E 0\n\x1e${nonce} S 1\n\x1e\x1eB\x1e${nonce} E 1\n\x1e${nonce} S 2\npartial`);
-    const err = Buffer.from(`e0\x1e${nonce} E 0 st=done rc=0 sig=- re=0\nno-nl\x1e${nonce} E 1 st=killed rc=- sig=SIGKILL re=1\n`);
+    const err = Buffer.from(`e0\x1e${nonce} E 0 st=done rc=0 sig=- re=0 cap=0\nno-nl\x1e${nonce} E 1 st=killed rc=- sig=SIGKILL re=1 cap=0\n`);
     const whole = parseChunkOutput(nonce, 3, out, err);
     // Byte by byte: every split of a frame across packets.
     const seen: number[] = [];
@@ -416,5 +416,37 @@ describe('detached runs', () => {
     // Loose enough for a loaded machine (where everything slows alike), tight enough to catch
     // a sleep-poll (50 ms) creeping into the launch path.
     assert.ok(wrapped - bare < Math.max(25, 3 * bare), `detached wrapper adds ${(wrapped - bare).toFixed(1)} ms`);
+  });
+});
+
+describe('output cap on the node (capScript)', () => {
+  test('run files over the cap are cut back to it and marked capped; smaller ones are left alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cf-cap-'));
+    writeFileSync(join(dir, 'big.out'), Buffer.alloc(300_000, 'y'));
+    writeFileSync(join(dir, 'big.err'), Buffer.alloc(10, 'e'));
+    writeFileSync(join(dir, 'small.out'), Buffer.alloc(1000, 's'));
+    await runIn('sh', capScript(['big', 'small'], { maxOutput: 4096, baseDir: dir }));
+    assert.equal(readFileSync(join(dir, 'big.out')).length, 4096);
+    assert.equal(readFileSync(join(dir, 'big.err')).length, 10);
+    assert.equal(readFileSync(join(dir, 'small.out')).length, 1000);
+    assert.equal(existsSync(join(dir, 'big.capped')), true);
+    assert.equal(existsSync(join(dir, 'small.capped')), false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a chunk sends one byte past the cap and reports a run the node capped', async () => {
+    const id = newId();
+    const script = runScript({ runId: id, command: 'yes | head -c 100000', baseDir: base });
+    const nonce = nonces.get(script)!;
+    const withCap = script.replace(/ M=\d+/, ' M=5000');
+    const r = await runIn('sh', withCap);
+    const [run] = parseChunkOutput(nonce, 1, r.out, r.err);
+    assert.equal(run!.stdout.length, 5001);
+    assert.equal(run!.capped, false);
+    await runIn('sh', capScript([id], { maxOutput: 5000, baseDir: base }));
+    const again = await runIn('sh', withCap);
+    const [reread] = parseChunkOutput(nonce, 1, again.out, again.err);
+    assert.equal(reread!.stdout.length, 5000);
+    assert.equal(reread!.capped, true);
   });
 });
