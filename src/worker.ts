@@ -73,6 +73,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       // Cancellation reaches an activity only with a heartbeat response; the SDK's default
       // throttle (0.8 × heartbeat timeout = 16 s) would make task_cancel take that long.
       maxHeartbeatThrottleInterval: '1 second',
+      // At shutdown, running activities get this long; then they let go (not kill: the detached
+      // commands go on) and another worker's attempt re-attaches to them.
+      shutdownGraceTime: '10 seconds',
     }));
   }
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);

@@ -1,9 +1,14 @@
-// serve / worker: the long-running entry points.
+// serve / worker: the long-running entry points. Both end cleanly: on stdin EOF (serve on stdio)
+// or SIGTERM/SIGINT they stop taking work, let what they started finish (bounded), then stop.
 import { Command } from 'commander';
 import { openApp, type App } from '../app.js';
 import { log } from '../log.js';
-import { serveStdio } from '../mcp/stdio.js';
 import { serveHttp, type HttpOptions } from '../mcp/http.js';
+import { serveStdio } from '../mcp/stdio.js';
+import { onTerminate } from './signals.js';
+
+/** How long a session that ends waits for the tasks it started to be recorded as closed. */
+const DRAIN_TIMEOUT_MS = 30_000;
 
 export function registerServeCommands(program: Command): void {
   program.command('serve')
@@ -15,11 +20,19 @@ export function registerServeCommands(program: Command): void {
     .option('--host <address>', 'address the HTTP server binds to (default 127.0.0.1; anything else is reachable from the network)')
     .option('--token <token>', 'bearer token HTTP clients must send (default $CLUSTERFLOW_HTTP_TOKEN, else <state dir>/http-token, created if absent)')
     .action(async (o) => {
+      const stop = signalled();
       const app = await openApp({ worker: o.worker !== false, nodeIds: o.nodes, hub: o.hub !== false });
-      if (o.http !== undefined) return serveHttpUntilSignal(app, { port: o.http, host: o.host, token: o.token });
-      log.info({ ui: app.target.uiUrl }, 'MCP server on stdio');
       try {
-        await serveStdio(app);
+        if (o.http !== undefined) {
+          const http = await serveHttp(app, { port: o.http, host: o.host, token: o.token } satisfies HttpOptions);
+          log.info({ url: http.url, ui: app.target.uiUrl }, 'MCP server on Streamable HTTP');
+          await stop;
+          await http.close();
+        } else {
+          log.info({ ui: app.target.uiUrl }, 'MCP server on stdio');
+          await serveStdio(app, stop);
+        }
+        await drain(app);
       } finally {
         await app.close();
       }
@@ -30,13 +43,35 @@ export function registerServeCommands(program: Command): void {
     .option('--nodes <ids>', 'comma-separated node ids whose queues this worker owns', nodeList)
     .option('--no-hub', 'do not poll the hub queue (workflows and placement)')
     .action(async (o) => {
+      const stop = signalled();
       const app = await openApp({ worker: true, nodeIds: o.nodes, hub: o.hub !== false });
-      const stop = () => { log.info('shutting down worker'); void app.workers?.shutdown(); };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      await app.workers?.done;
-      await app.close();
+      try {
+        await Promise.race([stop, app.workers?.done]);
+        log.info('shutting down worker');
+      } finally {
+        await app.close();
+      }
     });
+}
+
+/** Resolves on the first SIGTERM/SIGINT (a second one exits at once). */
+function signalled(): Promise<string> {
+  return new Promise((resolve) => onTerminate((signal) => resolve(signal)));
+}
+
+/**
+ * The session is over: its worker keeps running until every task this process started is
+ * closed in Temporal (at most DRAIN_TIMEOUT_MS), so no answered task stays Running. What is
+ * left is retryable for another worker; the log says which.
+ */
+async function drain(app: App): Promise<void> {
+  if (!app.workers) return;
+  const left = await app.tasks.drain(DRAIN_TIMEOUT_MS);
+  if (left.length > 0) {
+    log.warn({ taskIds: left.slice(0, 50), count: left.length }, `session ended with tasks still running after ${DRAIN_TIMEOUT_MS / 1000} s: left to another worker (their activities are retried there)`);
+  } else {
+    log.info('session ended: every task it started is closed in Temporal');
+  }
 }
 
 function nodeList(v: string): string[] {
@@ -47,16 +82,4 @@ function parsePort(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > 65535) throw new Error(`--http takes a port number (0-65535), not "${v}"`);
   return n;
-}
-
-/** Serve MCP over HTTP until SIGTERM/SIGINT, then close the sessions, the worker and the connection. */
-async function serveHttpUntilSignal(app: App, opts: HttpOptions): Promise<void> {
-  try {
-    const http = await serveHttp(app, opts);
-    log.info({ url: http.url, ui: app.target.uiUrl }, 'MCP server on Streamable HTTP');
-    await new Promise<void>((resolve) => { process.once('SIGTERM', resolve); process.once('SIGINT', resolve); });
-    await http.close();
-  } finally {
-    await app.close();
-  }
 }

@@ -101,11 +101,16 @@ export interface TaskClientDeps {
   heartbeatTimeoutS?: number;
 }
 
+/** Started tasks remembered for the drain at session end: more than this and the oldest are forgotten. */
+const OPEN_TASKS_MAX = 10_000;
+
 export class TaskClient {
   readonly client: Client;
   readonly target: TemporalTarget;
   readonly config: ClusterConfig;
   readonly outputs: OutputStore;
+  /** Tasks this client started and has not seen recorded as closed: serve lets them finish before it exits (drain). */
+  private readonly open = new Set<string>();
 
   constructor(private readonly deps: TaskClientDeps) {
     ({ client: this.client, target: this.target, config: this.config, outputs: this.outputs } = deps);
@@ -113,6 +118,32 @@ export class TaskClient {
 
   url(taskId: string): string {
     return workflowUrl(this.target, taskId);
+  }
+
+  private remember(taskId: string): void {
+    this.open.add(taskId);
+    if (this.open.size > OPEN_TASKS_MAX) this.open.delete(this.open.values().next().value!);
+  }
+
+  /**
+   * Wait until every task this client started is closed in Temporal, at most `timeoutMs`: the
+   * session's worker is still running meanwhile, so what it answered gets recorded. Returns the
+   * ids still running at the deadline. (No long-poll per task while serving: most are forgotten
+   * when wait() sees the workflow's own result; the rest are asked here, most answer at once.)
+   */
+  async drain(timeoutMs: number): Promise<string[]> {
+    const ids = [...this.open];
+    const timer = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
+    let next = 0;
+    const asker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        // Failed, cancelled, terminated or gone: closed all the same.
+        await this.client.workflow.getHandle(id).result().catch(() => undefined).finally(() => this.open.delete(id));
+      }
+    };
+    await Promise.race([Promise.all(Array.from({ length: 16 }, asker)), timer]);
+    return ids.filter((id) => this.open.has(id));
   }
 
   /** Refuse, classify and start; returns at once with the task id. */
@@ -141,6 +172,7 @@ export class TaskClient {
       throw err;
     });
     head?.started(true);
+    this.remember(taskId);
     return { taskId, handle, headStart: head?.answered };
   }
 
@@ -196,6 +228,7 @@ export class TaskClient {
       memo: { commands: req.commands.length, command: oneLine(req.commands.slice(0, 5).join(' ; '), 512) },
       staticSummary: `fan-out of ${req.commands.length} commands`,
     });
+    this.remember(taskId);
     return taskId;
   }
 
@@ -235,7 +268,8 @@ export class TaskClient {
       if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
     });
     try {
-      const r = await Promise.race([recorded as Promise<CommandResult | ParallelResult>, timeout, local.result]);
+      const fromWorkflow = (recorded as Promise<CommandResult | ParallelResult>).then((r) => { this.open.delete(taskId); return r; });
+      const r = await Promise.race([fromWorkflow, timeout, local.result]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
       return this.withUrls({ ...r, workflow_url: this.url(taskId) } as TaskStatus);
     } catch (err) {

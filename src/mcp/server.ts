@@ -3,6 +3,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { VERSION } from '../version.js';
 import { statusSources, type App } from '../app.js';
 import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
 import { registerResources } from './resources.js';
@@ -15,7 +16,6 @@ import {
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 const DEFAULT_WAIT_S = 30;
-const VERSION = '0.1.0';
 
 export function buildServer(app: App): McpServer {
   const server = new McpServer({ name: 'clusterflow', version: VERSION }, { capabilities: { logging: {} } });

@@ -1,18 +1,33 @@
-// In-flight work per node, as placed by this worker process. Taken when a task is placed,
-// released when it ends, so a burst spreads before the next probe shows the load.
-// Entries expire so a task whose release was lost (worker crash) cannot pin a node forever.
+// In-flight work per node, as placed by this process: taken when a task is placed, released
+// when it ends, so a burst spreads before the next probe shows the load. Entries expire so a task
+// whose release was lost (worker crash) cannot pin a node forever. With a shared dir (the state
+// dir's), each process publishes its counts there and counts the others' too: two serve sessions
+// on one machine place with each other's reservations in view.
+import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { processTag, tagAlive } from './processTag.js';
+
+/** How often another process's published counts are read again, and how soon ours are written after a change. */
+const SHARE_MS = 100;
+
+interface Published { tag: string; counts: Record<string, number> }
+
 export class PlacementBook {
   private readonly byTask = new Map<string, { nodeId: string; expires: number }>();
+  private readonly me = processTag(process.pid);
+  private publishTimer?: NodeJS.Timeout;
+  private others?: { at: number; counts: Record<string, number> };
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now, private readonly shareDir?: string) {}
 
   reserve(taskId: string, nodeId: string, ttlMs: number): void {
     this.byTask.set(taskId, { nodeId, expires: this.now() + ttlMs });
+    this.changed();
   }
 
   /** Releases one task (a command that ended; its workflow releases again, harmlessly). */
   releaseOne(taskId: string): void {
-    this.byTask.delete(taskId);
+    if (this.byTask.delete(taskId)) this.changed();
   }
 
   /** Releases the task and, for a fan-out parent, every `<taskId>/<i>` placed under it. */
@@ -20,9 +35,17 @@ export class PlacementBook {
     this.byTask.delete(taskId);
     const prefix = `${taskId}/`;
     for (const key of this.byTask.keys()) if (key.startsWith(prefix)) this.byTask.delete(key);
+    this.changed();
   }
 
+  /** Reservations per node: this process's, plus those other processes of the shared dir published. */
   counts(): Record<string, number> {
+    const out = this.ownCounts();
+    for (const [id, n] of Object.entries(this.othersCounts())) out[id] = (out[id] ?? 0) + n;
+    return out;
+  }
+
+  private ownCounts(): Record<string, number> {
     const t = this.now();
     const out: Record<string, number> = {};
     for (const [taskId, r] of this.byTask) {
@@ -33,5 +56,49 @@ export class PlacementBook {
       out[r.nodeId] = (out[r.nodeId] ?? 0) + 1;
     }
     return out;
+  }
+
+  private changed(): void {
+    if (!this.shareDir || this.publishTimer) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publish();
+    }, SHARE_MS);
+    this.publishTimer.unref();
+  }
+
+  private publish(): void {
+    const dir = this.shareDir!;
+    const file = path.join(dir, `${process.pid}.json`);
+    const data: Published = { tag: this.me, counts: this.ownCounts() };
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    } catch { /* placement still works with this process's own view */ }
+  }
+
+  private othersCounts(): Record<string, number> {
+    if (!this.shareDir) return {};
+    const t = Date.now();
+    if (this.others && t - this.others.at < SHARE_MS) return this.others.counts;
+    const counts: Record<string, number> = {};
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.shareDir).filter((n) => n.endsWith('.json') && n !== `${process.pid}.json`);
+    } catch { /* nobody published yet */ }
+    for (const name of names) {
+      const file = path.join(this.shareDir, name);
+      try {
+        const p = JSON.parse(readFileSync(file, 'utf8')) as Published;
+        if (!tagAlive(p.tag)) {
+          unlinkSync(file);
+          continue;
+        }
+        for (const [id, n] of Object.entries(p.counts)) counts[id] = (counts[id] ?? 0) + n;
+      } catch { /* being replaced, or gone */ }
+    }
+    this.others = { at: t, counts };
+    return counts;
   }
 }

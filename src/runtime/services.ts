@@ -42,8 +42,8 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     pool: new SshPool({ knownHosts }),
     resolver: new AddressResolver({ ttlS: config.settings.ipCacheTtlS }),
     outputs: new OutputStore(path.join(stateDir, 'output'), maxOutputBytes),
-    book: new PlacementBook(),
-    slots: new NodeSlots(),
+    book: new PlacementBook(Date.now, path.join(stateDir, 'reservations')),
+    slots: new NodeSlots(path.join(stateDir, 'slots')),
     results: new ResultBus(),
     localRunsDir: path.join(stateDir, 'runs'),
   };

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { NodeSlots } from '../../src/runtime/nodeSlots.js';
+
+const slotsDir = () => mkdtempSync(path.join(tmpdir(), 'cf-slots-'));
 
 describe('NodeSlots', () => {
   test('tryTake gives at most max slots per node; a release frees one, twice is once', () => {
-    const s = new NodeSlots();
+    const s = new NodeSlots(slotsDir());
     const a = s.tryTake('n1', 2)!;
     const b = s.tryTake('n1', 2)!;
     assert.equal(s.tryTake('n1', 2), undefined);
@@ -18,7 +25,7 @@ describe('NodeSlots', () => {
   });
 
   test('take waits for a release, in order; an abort ends the wait without a slot', async () => {
-    const s = new NodeSlots();
+    const s = new NodeSlots(slotsDir());
     const first = s.tryTake('n1', 1)!;
     const order: string[] = [];
     const w1 = s.take('n1', 1).then((r) => { order.push('w1'); return r; });
@@ -37,5 +44,37 @@ describe('NodeSlots', () => {
     (await w3)();
     assert.deepEqual(order, ['w2', 'w1', 'w3']);
     assert.equal(s.count('n1'), 0);
+  });
+
+  test('processes of one state dir share the slots; a dead holder\'s slot is free again', async () => {
+    const dir = slotsDir();
+    // Another process takes one of n1's two slots and holds it until killed.
+    const url = pathToFileURL(path.resolve('dist/src/runtime/nodeSlots.js')).href;
+    const child = spawn(process.execPath, ['--input-type=module', '-e',
+      `const { NodeSlots } = await import(${JSON.stringify(url)}); new NodeSlots(${JSON.stringify(dir)}).tryTake('n1', 2); console.log('held'); setInterval(() => {}, 1000);`],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const mine = new NodeSlots(dir);
+    const a = mine.tryTake('n1', 2);
+    assert.ok(a, 'one slot is left');
+    assert.equal(mine.tryTake('n1', 2), undefined, 'the other process holds the second slot');
+    assert.equal(mine.count('n1'), 2);
+    const waiting = mine.take('n1', 2);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const b = await waiting; // the dead process's slot is reclaimed
+    assert.equal(mine.count('n1'), 2);
+    a!();
+    b();
+    assert.equal(mine.count('n1'), 0);
+  });
+
+  test('a slot file naming a process that no longer exists is not honoured', () => {
+    const dir = slotsDir();
+    mkdirSync(path.join(dir, 'n1'));
+    writeFileSync(path.join(dir, 'n1', '0'), '999999999 123');
+    const s = new NodeSlots(dir);
+    assert.equal(s.count('n1'), 0);
+    assert.ok(s.tryTake('n1', 1));
   });
 });
