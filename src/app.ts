@@ -8,10 +8,11 @@ import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from './cluster/config.js';
 import { ClusterStateReader, ensureMonitor } from './client/clusterState.js';
-import { readRunningOutput } from './client/liveOutput.js';
+import { readOutputThroughTemporal } from './client/outputRead.js';
 import type { StatusSources } from './client/statusView.js';
 import { TaskClient } from './client/tasks.js';
 import { clusterflowEnv } from './env.js';
+import { readOutputOn } from './activities/output.js';
 import { FastPath } from './fastpath/fastPath.js';
 import { installTemporalLogger, log } from './log.js';
 import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
@@ -75,14 +76,13 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
     // The owner's codec endpoint and UI proxy (the worker decodes anyway; so can its owner).
     codecServer = startCodecServer({ codec, token: uiToken(stateDir), port: target.codecPort, uiUpstream: target.embedded ? target.rawUiUrl : undefined });
   }
-  // A running command's output is read on its node: through the worker's SSH pool, or (CLI)
-  // through services made on first use.
-  let own: Services | undefined;
+  // Output this state dir does not hold is read by a worker of the task's node: this process's
+  // own, when it serves that node's queue, else through Temporal (never SSH from a client).
+  const served = new Set(services ? (opts.nodeIds ?? config.nodes.map((n) => n.id)) : []);
   const tasks = new TaskClient({
-    client, target, config, outputs: services?.outputs ?? new OutputStore(path.join(stateDir, 'output')),
+    client, target, config, outputs: services?.outputs ?? new OutputStore(path.join(stateDir, 'output'), cfEnv.maxOutputBytes),
     results: services?.results, fastPath, heartbeatTimeoutS: cfEnv.heartbeatTimeoutS,
-    liveOutput: (nodeId, taskId, stream, offset, limit, encoding) =>
-      readRunningOutput(services ?? (own ??= createServices(config, stateDir)), nodeId, taskId, stream, offset, limit, encoding),
+    readOutput: (input) => (services && served.has(input.nodeId) ? readOutputOn(services, input) : readOutputThroughTemporal(client, input)),
   });
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');
   return {
@@ -90,7 +90,6 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
     async close() {
       await codecServer?.close();
       await workers?.shutdown();
-      await own?.pool.close();
       await connection.close();
     },
   };

@@ -8,6 +8,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createBatchActivities } from './activities/batch.js';
 import { createHubActivities } from './activities/hub.js';
 import { createNodeActivities } from './activities/node.js';
+import { createOutputActivities } from './activities/output.js';
 import { createProbeActivities } from './activities/probe.js';
 import { findNode, unknownNodeMessage } from './cluster/nodes.js';
 import type { FastPath } from './fastpath/fastPath.js';
@@ -61,6 +62,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   const nodeActivities = {
     ...createNodeActivities({ services: rt, fastPath: opts.fastPath }),
     ...createBatchActivities({ services: rt, client: opts.client }),
+    ...createOutputActivities(rt),
   };
   for (const id of opts.nodeIds ?? rt.config.nodes.map((n) => n.id)) {
     const node = findNode(rt.config, id);
@@ -68,8 +70,9 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     workers.push(await Worker.create({
       connection, namespace, dataConverter, taskQueue: nodeQueue(id),
       activities: nodeActivities,
-      // Slots beyond what the node may run would only queue inside the SSH pool.
-      maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel),
+      // max_parallel itself is held by NodeSlots (shared with the fast path and other processes);
+      // a few slots more keep probes and output reads from waiting behind busy commands.
+      maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel) + 4,
       // Cancellation reaches an activity only with a heartbeat response; the SDK's default
       // throttle (0.8 × heartbeat timeout = 16 s) would make task_cancel take that long.
       maxHeartbeatThrottleInterval: '1 second',

@@ -5,7 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import { runAttempt } from '../engine/attempt.js';
-import { stopQuery } from '../messages.js';
+import { commandsEndedSignal, stopQuery } from '../messages.js';
 import type { Services } from '../runtime/services.js';
 import { FailureType, type BatchInput, type CommandResult } from '../shared.js';
 import { activityControl } from './control.js';
@@ -45,7 +45,13 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
       try {
         const results = await runAttempt(rt, node, items.map((it) => ({ ...it, signal: it.stop.signal })), {
           lanes: batch.concurrency, timeoutS: batch.timeoutS, cwd: batch.cwd, env: batch.env, streamCap: batch.streamCap,
-          onResult: (_k, result) => rt.book.releaseOne(result.task_id),
+          onResult: (_k, result) => {
+            rt.book.releaseOne(result.task_id);
+            rt.results.publish(result);
+            // A stopped command's result goes to the fan-out now: task_status of it answers at
+            // once, from any process, instead of when the whole batch ends.
+            if (result.state === 'cancelled') void client.workflow.getHandle(batch.parentId).signal(commandsEndedSignal, [result]).catch(() => undefined);
+          },
         }, control) as CommandResult[];
         // The fan-out's waiter in this process (serve) may answer once every batch is in.
         rt.results.publishBatch(batch.parentId, results);

@@ -7,8 +7,9 @@ import { classifyCommand } from '../cluster/classify.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import { checkDangerous } from '../cluster/policy.js';
+import type { ReadOutputInput } from '../activities/output.js';
 import type { FastPath } from '../fastpath/fastPath.js';
-import { commandNodeQuery, progressQuery, stopSignal } from '../messages.js';
+import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
 import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
 import type { ResultBus } from '../runtime/resultBus.js';
 import { HUB_QUEUE, TASK_ID_PATTERN, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
@@ -80,8 +81,8 @@ function completeFanout(taskId: string, total: number, byId: Map<string, Command
   return fanoutResult(taskId, durationMs, ordered as CommandResult[]);
 }
 
-/** Reads a running command's output on its node (client/liveOutput.ts). */
-export type LiveOutputReader = (nodeId: string, taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64') => Promise<OutputPage | null>;
+/** Reads a page of a task's output through a worker of the node it ran on (app.ts wires it: in-process or through Temporal). */
+export type OutputReader = (input: ReadOutputInput) => Promise<OutputPage | null>;
 
 export interface TaskClientDeps {
   client: Client;
@@ -96,7 +97,7 @@ export interface TaskClientDeps {
   results?: ResultBus;
   /** Place and launch commands from this process before their workflow runs (serve: fastpath/fastPath.ts). */
   fastPath?: FastPath;
-  liveOutput?: LiveOutputReader;
+  readOutput: OutputReader;
   /** runCommand's heartbeat timeout for the tasks this client starts (CLUSTERFLOW_HEARTBEAT_TIMEOUT_S). */
   heartbeatTimeoutS?: number;
 }
@@ -234,8 +235,8 @@ export class TaskClient {
 
   /**
    * A fan-out's progress while it runs (done/total), for progress notifications and status. The
-   * workflow learns results a node-batch at a time; each command's result lands in the output
-   * store as it finishes, so count those too (same state dir as the worker, as task_output).
+   * workflow learns results a node-batch at a time; this process's worker, when it runs the
+   * batches, knows each command as it ends.
    */
   async progress(taskId: string): Promise<{ total: number; done: number; by_node: Record<string, number> } | null> {
     let p;
@@ -244,7 +245,7 @@ export class TaskClient {
     } catch {
       return null;
     }
-    return { ...p, done: Math.min(p.total, Math.max(p.done, this.outputs.countResults(taskId))) };
+    return { ...p, done: Math.min(p.total, Math.max(p.done, this.deps.results?.doneCount(taskId) ?? 0)) };
   }
 
   /**
@@ -310,7 +311,7 @@ export class TaskClient {
   async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
     checkTaskId(taskId);
     const sub = subTask(taskId);
-    if (sub) return this.subStatus(sub.parent, taskId);
+    if (sub) return this.subStatus(sub.parent, taskId, sub.index);
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let desc;
     try {
@@ -321,9 +322,9 @@ export class TaskClient {
     }
     const url = this.url(taskId);
     if (desc.status.name === 'RUNNING') {
-      // Answered early (see completions): the stored result is final, the workflow records it in a moment.
-      const stored = taskId.startsWith('cmd-') ? this.outputs.loadResult<CommandResult>(taskId) : await this.storedFanout(taskId, desc.startTime);
-      if (stored) return this.withUrls({ ...stored, workflow_url: url } as TaskStatus);
+      // Answered early by this process's worker: that result is final, the workflow records it in a moment.
+      const early = this.deps.results?.recent(taskId);
+      if (early) return { ...early, workflow_url: url };
       const node = desc.typedSearchAttributes.get(ClusterNode);
       return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
     }
@@ -337,33 +338,28 @@ export class TaskClient {
     };
   }
 
-  /** A fan-out whose every command has its result stored (none cancelled): its result, as the workflow is about to record it. */
-  private async storedFanout(taskId: string, started: Date): Promise<ParallelResult | null> {
-    let total: number;
-    try {
-      total = (await this.client.workflow.getHandle(taskId).query(progressQuery)).total;
-    } catch {
-      return null;
-    }
-    if (this.outputs.countResults(taskId) < total) return null;
-    return completeFanout(taskId, total, this.outputs.loadFanoutResults<CommandResult>(taskId), Date.now() - started.getTime());
-  }
-
   /** Each command of a fan-out links to the fan-out's page in the Web UI (it has no workflow of its own). */
   private withUrls(s: TaskStatus): TaskStatus {
     if (!('summary' in s)) return s;
     return { ...s, results: s.results.map((r) => ({ ...r, workflow_url: s.workflow_url })) };
   }
 
-  /** One command of a fan-out: its stored result, or running while its parent runs. */
-  private async subStatus(parent: string, taskId: string): Promise<TaskStatus> {
-    const stored = this.outputs.loadResult<CommandResult>(taskId);
-    if (stored) return { ...stored, workflow_url: this.url(parent) };
+  /** One command of a fan-out: its result as its fan-out has it (a batch that ended), or running while its parent runs. */
+  private async subStatus(parent: string, taskId: string, index: number): Promise<TaskStatus> {
+    const url = this.url(parent);
+    let recorded: CommandResult | null;
+    try {
+      recorded = await this.client.workflow.getHandle(parent).query(commandResultQuery, index);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new UserError(`no task with id "${parent}"`, 'not-found');
+      throw err;
+    }
+    if (recorded) return { ...recorded, workflow_url: url };
+    const early = this.deps.results?.recent(taskId);
+    if (early) return { ...early, workflow_url: url };
     const p = await this.status(parent);
-    if (p.state === 'running') return { task_id: taskId, state: 'running', workflow_url: this.url(parent) };
-    const r = (p as unknown as ParallelResult).results?.find((x) => x.task_id === taskId);
-    if (r) return { ...r, workflow_url: this.url(parent) };
-    throw new UserError(`no result stored for "${taskId}"`, 'not-found');
+    if (p.state === 'running') return { task_id: taskId, state: 'running', workflow_url: url };
+    throw new UserError(`no result for "${taskId}" (its fan-out ended without one)`, 'not-found');
   }
 
   async cancel(taskId: string): Promise<TaskStatus> {
@@ -409,27 +405,28 @@ export class TaskClient {
     return out;
   }
 
-  /** A page of a task's output: from the output store once it ended, else live from the node (running: true). */
+  /**
+   * A page of a task's output: from this state dir's store when it holds the finished task, else
+   * through a worker of the node it ran on (running: read live from the node's run files).
+   */
   async output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): Promise<OutputPage> {
     checkTaskId(taskId);
-    if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding);
-    const node = this.deps.liveOutput ? await this.runningOn(taskId) : undefined;
-    const page = node ? await this.deps.liveOutput!(node, taskId, stream, offset, limit, encoding) : null;
+    if (this.outputs.loadResult(taskId) !== null) return this.outputs.read(taskId, stream, offset, limit, encoding);
+    const nodeId = await this.nodeOf(taskId);
+    const page = nodeId ? await this.deps.readOutput({ nodeId, taskId, stream, offset, limit, encoding }) : null;
     if (page) return page;
-    if (this.outputs.has(taskId)) return this.outputs.read(taskId, stream, offset, limit, encoding); // it just ended
-    throw new UserError(`no output for task "${taskId}" yet (not started, or not a task of this state dir)`, 'not-found');
+    throw new UserError(`no output for task "${taskId}" yet (not started, or its node no longer keeps it)`, 'not-found');
   }
 
-  /** The node a running command (or command of a running fan-out) was sent to. */
-  private async runningOn(taskId: string): Promise<string | undefined> {
+  /** The node a command (or command of a fan-out) was sent to, running or finished. */
+  private async nodeOf(taskId: string): Promise<string | undefined> {
     const sub = subTask(taskId);
     try {
       if (sub) return (await this.client.workflow.getHandle(sub.parent).query(commandNodeQuery, sub.index)) ?? undefined;
       const desc = await this.client.workflow.getHandle(taskId).describe();
-      return desc.status.name === 'RUNNING' ? desc.typedSearchAttributes.get(ClusterNode) : undefined;
+      return desc.typedSearchAttributes.get(ClusterNode);
     } catch (err) {
-      // Gone, or a fan-out from before this query existed: no live output.
-      if (err instanceof WorkflowNotFoundError || sub) return undefined;
+      if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
   }

@@ -4,17 +4,54 @@
 import { EventEmitter } from 'node:events';
 import type { CommandResult } from '../shared.js';
 
+/** Recent results kept for task_status (the moments before the workflow records them). */
+const RECENT_MAX = 2000;
+/** Fan-outs whose finished commands are counted for progress (the newest ones). */
+const FANOUTS_MAX = 32;
+
 export class ResultBus {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private readonly recentById = new Map<string, CommandResult>();
+  /** Fan-out id → its commands with a result so far (progress per command, before the batch reports). */
+  private readonly doneByFanout = new Map<string, Set<string>>();
 
   /** A command's final result. */
   publish(result: CommandResult): void {
+    this.keep(result);
     this.emitter.emit(result.task_id, result);
   }
 
   /** Results of some commands of fan-out `parentId` (a batch that ended). */
   publishBatch(parentId: string, results: CommandResult[]): void {
+    for (const r of results) this.keep(r);
     this.emitter.emit(`batch:${parentId}`, results);
+  }
+
+  /** Commands of fan-out `parentId` this process has seen end. */
+  doneCount(parentId: string): number {
+    return this.doneByFanout.get(parentId)?.size ?? 0;
+  }
+
+  /** The result of a command this process ran lately, if it still has it. */
+  recent(taskId: string): CommandResult | undefined {
+    return this.recentById.get(taskId);
+  }
+
+  private keep(result: CommandResult): void {
+    const slash = result.task_id.indexOf('/');
+    if (slash > 0) {
+      const parent = result.task_id.slice(0, slash);
+      let done = this.doneByFanout.get(parent);
+      if (!done) {
+        done = new Set();
+        this.doneByFanout.set(parent, done);
+        if (this.doneByFanout.size > FANOUTS_MAX) this.doneByFanout.delete(this.doneByFanout.keys().next().value!);
+      }
+      done.add(result.task_id);
+    }
+    this.recentById.delete(result.task_id);
+    this.recentById.set(result.task_id, result);
+    if (this.recentById.size > RECENT_MAX) this.recentById.delete(this.recentById.keys().next().value!);
   }
 
   /** Call `fn` with task `taskId`'s result when it comes; returns the unsubscribe. */

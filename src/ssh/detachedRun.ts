@@ -286,26 +286,30 @@ if cf_alive; then echo running; else echo lost; fi`;
 }
 
 /**
- * Part of a run's output file while it runs: prints "size <bytes so far>" (or "absent" when no
- * run has that id), a newline, then up to `limit` bytes from `offset` (parse with parseTail).
+ * Part of a run's output file, while it runs or after: prints "size <bytes so far> <running|ended>"
+ * (or "absent" when no run has that id), a newline, then up to `limit` bytes from `offset`
+ * (parse with parseTail). A file longer than the output cap is read only up to the cap.
  */
-export function tailScript(runId: string, stream: 'stdout' | 'stderr', offset: number, limit: number, baseDir?: string): string {
+export function tailScript(runId: string, stream: 'stdout' | 'stderr', offset: number, limit: number, baseDir?: string, maxOutput?: number): string {
   checkRunId(runId);
+  const cap = outputCap(maxOutput);
   const from = Math.max(0, Math.floor(offset));
-  const count = Math.max(0, Math.floor(limit));
+  const count = Math.max(0, Math.min(Math.floor(limit), cap - from));
   return `B=${baseDirWord(baseDir)}; P="$B"/${runId}; F="$P.${stream === 'stdout' ? 'out' : 'err'}"
 if [ ! -e "$P.claim" ]; then echo absent; exit 0; fi
 S=0; if [ -e "$F" ]; then S=$(wc -c <"$F"); S=$((S + 0)); fi
-echo "size $S"
+[ "$S" -gt ${cap} ] && S=${cap}
+E=running; if [ -s "$P.rc" ] || [ -e "$P.skip" ] || [ -s "$P.kill" ]; then E=ended; fi
+echo "size $S $E"
 if [ "$S" -gt ${from} ]; then tail -c +${from + 1} "$F" | head -c ${count}; fi`;
 }
 
-export function parseTail(out: Buffer): { size: number; data: Buffer } | null {
+export function parseTail(out: Buffer): { size: number; running: boolean; data: Buffer } | null {
   const nl = out.indexOf(0x0a);
   const head = out.subarray(0, nl < 0 ? out.length : nl).toString();
-  const m = /^size (\d+)$/.exec(head);
+  const m = /^size (\d+)(?: (running|ended))?$/.exec(head);
   if (!m) return null;
-  return { size: Number(m[1]), data: nl < 0 ? Buffer.alloc(0) : out.subarray(nl + 1) };
+  return { size: Number(m[1]), running: m[2] !== 'ended', data: nl < 0 ? Buffer.alloc(0) : out.subarray(nl + 1) };
 }
 
 export function parsePeek(stdout: string): PeekState {

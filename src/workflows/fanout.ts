@@ -7,7 +7,7 @@ import {
 import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
 import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
-import { commandNodeQuery, progressQuery, stopQuery, stopSignal } from '../messages.js';
+import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
 import { errorText, FailureType, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
 import { ClusterState } from './searchAttributes.js';
 
@@ -53,6 +53,10 @@ export class Fanout {
     this.sentTo = new Array(n);
     setHandler(progressQuery, () => ({ total: n, done: this.done, by_node: this.doneByNode }));
     setHandler(commandNodeQuery, (i) => this.sentTo[i] ?? null);
+    setHandler(commandResultQuery, (i) => this.results[i] ?? null);
+    setHandler(commandsEndedSignal, (results) => {
+      for (const r of results) if (r.task_id.startsWith(`${this.parentId}/`)) this.record(r.executed_on, [r]);
+    });
   }
 
   get plan(): PlanInput {
@@ -108,9 +112,13 @@ export class Fanout {
     return Promise.all([...this.running.values()].map((child) => child.signal(stopSignal, arg).catch(() => undefined)));
   }
 
+  /** A command's result; one that came early (commandsEndedSignal) is counted once when its batch reports it again. */
   private record(nodeId: string, out: CommandResult[]): void {
     for (const r of out) {
-      this.results[Number(r.task_id.slice(this.parentId.length + 1))] = r;
+      const i = Number(r.task_id.slice(this.parentId.length + 1));
+      const first = this.results[i] === undefined;
+      this.results[i] = r;
+      if (!first) continue;
       this.done++;
       this.doneByNode[nodeId] = (this.doneByNode[nodeId] ?? 0) + 1;
     }

@@ -359,10 +359,10 @@ describe('detached runs', () => {
     const id = newId();
     await run({ runId: id, command: 'printf 0123456789; printf oops >&2' });
     const tail = async (stream: 'stdout' | 'stderr', offset: number, limit: number) => parseTail((await runIn('sh', tailScript(id, stream, offset, limit, base))).out);
-    assert.deepEqual(await tail('stdout', 3, 4), { size: 10, data: Buffer.from('3456') });
-    assert.deepEqual(await tail('stdout', 8, 100), { size: 10, data: Buffer.from('89') });
-    assert.deepEqual(await tail('stdout', 10, 100), { size: 10, data: Buffer.alloc(0) });
-    assert.deepEqual(await tail('stderr', 0, 100), { size: 4, data: Buffer.from('oops') });
+    assert.deepEqual(await tail('stdout', 3, 4), { size: 10, running: false, data: Buffer.from('3456') });
+    assert.deepEqual(await tail('stdout', 8, 100), { size: 10, running: false, data: Buffer.from('89') });
+    assert.deepEqual(await tail('stdout', 10, 100), { size: 10, running: false, data: Buffer.alloc(0) });
+    assert.deepEqual(await tail('stderr', 0, 100), { size: 4, running: false, data: Buffer.from('oops') });
     assert.equal(parseTail((await runIn('sh', tailScript(newId(), 'stdout', 0, 10, base))).out), null);
   });
 
