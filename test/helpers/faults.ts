@@ -53,8 +53,9 @@ export interface SpawnedWorker {
 }
 
 /** Start `cluster-router worker [args]` with the harness env (default: hub + every node queue). */
-export function spawnWorker(h: FaultHarness, args: string[] = []): SpawnedWorker {
-  const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: h.env, stdio: ['ignore', 'ignore', 'pipe'] });
+/** `env`: overrides for this worker (its own CLUSTERFLOW_HOME and TEMPORAL_ADDRESS play another host). */
+export function spawnWorker(h: FaultHarness, args: string[] = [], env: Record<string, string> = {}): SpawnedWorker {
+  const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...h.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (b: Buffer) => { err += b.toString(); });
   h.workers.add(child);

@@ -72,6 +72,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     CLUSTER_CONFIG: cluster.configPath,
     CLUSTERFLOW_TEMPORAL_PORT: '0',
     CLUSTERFLOW_TEMPORAL_UI_PORT: '0',
+    CLUSTERFLOW_CODEC_PORT: '0',
     CLUSTERFLOW_LOG_LEVEL: 'warn',
     ...opts.env,
   };
