@@ -1,8 +1,6 @@
 // Wiring shared by every entry point: state dir → config → Temporal (embedded or given) →
 // one connection and client → (optionally) the in-process worker with its services and fast
 // path → the task client. Everything is passed in at construction; nothing is patched in later.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
@@ -15,10 +13,11 @@ import { clusterflowEnv } from './env.js';
 import { readOutputOn } from './activities/output.js';
 import { FastPath } from './fastpath/fastPath.js';
 import { installTemporalLogger, log } from './log.js';
-import { PACKAGE_ROOT, stateDir as defaultStateDir } from './paths.js';
+import { stateDir as defaultStateDir } from './paths.js';
 import { OutputStore } from './runtime/outputStore.js';
 import { createServices, type Services } from './runtime/services.js';
-import { HUB_QUEUE, type ClusterConfig } from './shared.js';
+import { registerWorker, type WorkerEntry } from './runtime/workerRegistry.js';
+import type { ClusterConfig } from './shared.js';
 import { EncryptionCodec } from './security/codec.js';
 import { startCodecServer, uiToken, type CodecServer } from './security/codecServer.js';
 import { loadCodecKeys } from './security/keys.js';
@@ -41,7 +40,19 @@ export interface App {
   close(): Promise<void>;
 }
 
-export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; nodeIds?: string[]; hub?: boolean }): Promise<App> {
+export interface OpenOptions {
+  /** Run a worker in this process (serve, worker); one-shot CLI commands do not. */
+  worker: boolean;
+  env?: NodeJS.ProcessEnv;
+  nodeIds?: string[];
+  hub?: boolean;
+  /** How this process shows in the state dir's worker registry (default serve). */
+  kind?: WorkerEntry['kind'];
+  /** A background worker the CLI started (see client/workers.ts). */
+  background?: boolean;
+}
+
+export async function openApp(opts: OpenOptions): Promise<App> {
   installTemporalLogger();
   const env = opts.env ?? process.env;
   const cfEnv = clusterflowEnv(env);
@@ -61,6 +72,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
   let fastPath: FastPath | undefined;
   let workers: RunningWorkers | undefined;
   let codecServer: CodecServer | undefined;
+  let unregister: (() => void) | undefined;
   if (opts.worker) {
     services = createServices(config, stateDir, cfEnv.maxOutputBytes);
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
@@ -73,6 +85,10 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
     workers = await startWorkers({ connection, namespace: target.namespace, dataConverter, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates });
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (hub) await ensureMonitor(client, config, cfEnv.monitorIntervalS);
+    unregister = registerWorker(stateDir, {
+      kind: opts.kind ?? 'serve', background: opts.background ?? false, hub,
+      nodes: opts.nodeIds ?? config.nodes.map((n) => n.id), config: config.source,
+    });
     // The owner's codec endpoint and UI proxy (the worker decodes anyway; so can its owner).
     codecServer = startCodecServer({ codec, token: uiToken(stateDir), port: target.codecPort, uiUpstream: target.embedded ? target.rawUiUrl : undefined });
   }
@@ -90,6 +106,7 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
     async close() {
       await codecServer?.close();
       await workers?.shutdown();
+      unregister?.();
       await connection.close();
     },
   };
@@ -98,37 +115,4 @@ export async function openApp(opts: { worker: boolean; env?: NodeJS.ProcessEnv; 
 /** What cluster_status reads: the config, the monitor, and this process's reservations. */
 export function statusSources(app: App): StatusSources {
   return { config: app.config, clusterState: app.clusterState, book: app.services?.book };
-}
-
-/** True when some worker polled the hub queue recently (so a submitted task will run). */
-export async function hubHasWorker(app: App): Promise<boolean> {
-  const res = await app.client.workflowService.describeTaskQueue({
-    namespace: app.target.namespace,
-    taskQueue: { name: HUB_QUEUE },
-    taskQueueType: 1, // WORKFLOW
-  });
-  const cutoff = Date.now() - 70_000;
-  return (res.pollers ?? []).some((p) => p.lastAccessTime?.seconds && Number(p.lastAccessTime.seconds) * 1000 > cutoff);
-}
-
-/**
- * The CLI starts no worker of its own: when none polls, it launches `cluster-router worker`
- * in the background (log in the state dir), so tasks run and survive the CLI exiting.
- */
-export async function ensureBackgroundWorker(app: App): Promise<void> {
-  if (await hubHasWorker(app)) return;
-  const logFile = path.join(app.stateDir, 'worker.log');
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'), 'worker'], {
-    detached: true, stdio: ['ignore', fd, fd], env: process.env,
-  });
-  closeSync(fd);
-  child.unref();
-  writeFileSync(path.join(app.stateDir, 'worker.pid'), String(child.pid));
-  log.info({ pid: child.pid, log: logFile }, 'started a background worker');
-  for (let i = 0; i < 100; i++) {
-    if (await hubHasWorker(app)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`the background worker did not start polling within 20 s; see ${logFile}`);
 }

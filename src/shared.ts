@@ -93,6 +93,8 @@ export interface NodeState {
   last_seen?: string;
   /** Why the node is unreachable, when it is. */
   reason?: string;
+  /** Whether a worker serves this node's queue (its probe ran there); false: nobody does. */
+  worker?: boolean;
 }
 
 export type TaskState = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';

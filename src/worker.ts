@@ -63,6 +63,8 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
     ...createNodeActivities({ services: rt, fastPath: opts.fastPath }),
     ...createBatchActivities({ services: rt, client: opts.client }),
     ...createOutputActivities(rt),
+    // The monitor probes each node on its own queue: an answer proves a worker serves it.
+    ...createProbeActivities(rt),
   };
   for (const id of opts.nodeIds ?? rt.config.nodes.map((n) => n.id)) {
     const node = findNode(rt.config, id);

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { Command } from 'commander';
-import { ensureBackgroundWorker, openApp, statusSources } from '../app.js';
+import { openApp, statusSources } from '../app.js';
+import { ensureWorker } from '../client/workers.js';
 import { clusterStatus } from '../client/statusView.js';
 import { stateDir } from '../paths.js';
 import { clusterDown, clusterUp } from '../testcluster/localCluster.js';
@@ -34,7 +35,7 @@ export function registerClusterCommands(program: Command): void {
     .action(async (o) => {
       const app = await openApp({ worker: false });
       try {
-        await ensureBackgroundWorker(app);
+        await ensureWorker(app, { start: true });
         const st = await clusterStatus(statusSources(app), !!o.refresh);
         if (o.json) return void process.stdout.write(JSON.stringify(st, null, 2) + '\n');
         const t = new Table({ ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }), head: ['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities'] });

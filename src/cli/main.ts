@@ -11,6 +11,7 @@ import { registerHostsCommands } from './hostsCommands.js';
 import { registerServeCommands } from './serveCommands.js';
 import { installSignalHandlers } from './signals.js';
 import { registerTaskCommands } from './taskCommands.js';
+import { registerWorkerCommands } from './workerCommands.js';
 
 const program = new Command('cluster-router')
   .description('Run shell commands across a cluster as durable Temporal workflows (MCP server + CLI)')
@@ -20,6 +21,7 @@ const program = new Command('cluster-router')
 
 registerServeCommands(program);
 registerTaskCommands(program);
+registerWorkerCommands(program);
 registerClusterCommands(program);
 registerHostsCommands(program);
 

@@ -1,5 +1,6 @@
-// serve / worker: the long-running entry points. Both end cleanly: on stdin EOF (serve on stdio)
-// or SIGTERM/SIGINT they stop taking work, let what they started finish (bounded), then stop.
+// serve: the MCP server (and, by default, a worker in the same process). It ends cleanly: on
+// stdin EOF (stdio) or SIGTERM/SIGINT it stops taking requests, lets the tasks it started finish
+// (bounded), then stops its worker.
 import { Command } from 'commander';
 import { openApp, type App } from '../app.js';
 import { log } from '../log.js';
@@ -37,25 +38,10 @@ export function registerServeCommands(program: Command): void {
         await app.close();
       }
     });
-
-  program.command('worker')
-    .description('Run a worker alone: polls the hub queue and every node queue (or only --nodes)')
-    .option('--nodes <ids>', 'comma-separated node ids whose queues this worker owns', nodeList)
-    .option('--no-hub', 'do not poll the hub queue (workflows and placement)')
-    .action(async (o) => {
-      const stop = signalled();
-      const app = await openApp({ worker: true, nodeIds: o.nodes, hub: o.hub !== false });
-      try {
-        await Promise.race([stop, app.workers?.done]);
-        log.info('shutting down worker');
-      } finally {
-        await app.close();
-      }
-    });
 }
 
 /** Resolves on the first SIGTERM/SIGINT (a second one exits at once). */
-function signalled(): Promise<string> {
+export function signalled(): Promise<string> {
   return new Promise((resolve) => onTerminate((signal) => resolve(signal)));
 }
 
@@ -74,7 +60,7 @@ async function drain(app: App): Promise<void> {
   }
 }
 
-function nodeList(v: string): string[] {
+export function nodeList(v: string): string[] {
   return v.split(',').map((s) => s.trim()).filter(Boolean);
 }
 

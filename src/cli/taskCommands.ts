@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
-import { ensureBackgroundWorker, openApp, type App } from '../app.js';
+import { openApp, type App } from '../app.js';
+import { ensureWorker } from '../client/workers.js';
 import type { OutputPage } from '../runtime/outputStore.js';
 import { UserError, type TaskStatus } from '../client/tasks.js';
 import type { CommandResult, ParallelResult } from '../shared.js';
@@ -96,9 +97,10 @@ export function registerTaskCommands(program: Command): void {
     .option('--cwd <dir>', 'working directory on the node')
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
+    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
     .action(async (command: string, o) => {
       const code = await withApp(async (app) => {
-        await ensureBackgroundWorker(app);
+        await ensureWorker(app, { start: o.startWorker !== false });
         const { taskId } = await app.tasks.submit({
           command, nodeId: o.node, timeoutS: o.timeout, cwd: o.cwd,
           requires: { os: o.os, arch: o.arch, capabilities: o.capability },
@@ -124,11 +126,12 @@ export function registerTaskCommands(program: Command): void {
     .option('--timeout <s>', 'kill each command after this many seconds', Number)
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
+    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
     .action(async (cmds: string[], o) => {
       const commands = [...cmds, ...(o.file ? readCommands(o.file) : [])];
       if (commands.length === 0) throw new UserError('no commands: give them as arguments or with --file');
       const code = await withApp(async (app) => {
-        await ensureBackgroundWorker(app);
+        await ensureWorker(app, { start: o.startWorker !== false });
         const taskId = await app.tasks.submitParallel({
           commands, requires: { os: o.os, arch: o.arch }, maxParallel: o.maxParallel, timeoutS: o.timeout,
         });

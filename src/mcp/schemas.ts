@@ -115,6 +115,7 @@ export const nodeStateSchema = z.object({
   capabilities: z.array(z.string()),
   last_seen: z.string().optional(),
   reason: z.string().optional(),
+  worker: z.boolean().optional().describe('a worker serves this node\'s queue (false: nobody does; commands sent there wait)'),
   host: z.string().optional(),
   priority: z.number().optional(),
   max_parallel: z.number().optional(),

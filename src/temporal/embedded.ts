@@ -82,6 +82,16 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
   }
 }
 
+/** What `cluster-router server status` shows: the recorded server of this state dir, whether it runs, its db size. */
+export function embeddedServerInfo(stateDir: string): (EmbeddedServer & { running: boolean; dbBytes: number }) | null {
+  const dir = path.join(stateDir, 'temporal');
+  const st = readState(path.join(dir, 'server.json'));
+  if (!st) return null;
+  const dbFile = path.join(dir, 'temporal.db');
+  const size = (f: string) => { try { return statSync(f).size; } catch { return 0; } };
+  return { ...describe(st, dbFile, path.join(dir, 'server.log'), true), running: isAlive(st.pid), dbBytes: size(dbFile) + size(`${dbFile}-wal`) + size(`${dbFile}-shm`) };
+}
+
 /** Stop the embedded server of this state dir, if one runs (tests and `cluster-router temporal stop`). */
 export async function stopEmbeddedServer(stateDir: string): Promise<boolean> {
   const stateFile = path.join(stateDir, 'temporal', 'server.json');

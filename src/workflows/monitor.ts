@@ -1,7 +1,7 @@
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, allHandlersFinished, condition, continueAsNew, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import type { createProbeActivities } from '../activities/probe.js';
 import { clusterStateQuery, configureSignal, refreshUpdate, type ClusterSnapshot } from '../messages.js';
-import type { NodeState } from '../shared.js';
+import { nodeQueue, type NodeState } from '../shared.js';
 
 export { MONITOR_WORKFLOW_ID } from '../shared.js';
 
@@ -20,6 +20,27 @@ const { probeNode } = proxyActivities<ReturnType<typeof createProbeActivities>>(
   startToCloseTimeout: '60 seconds',
   retry: { maximumAttempts: 1 },
 });
+
+/** Marks histories whose probes run on each node's own queue (older ones probe from the hub). */
+const PROBE_ON_NODE_QUEUES = 'probe-on-node-queues';
+/**
+ * A probe on the node's own queue is answered by a worker that serves that node: a fresh probe
+ * proves the node is served, and a node nobody serves shows as such (and placement skips it).
+ */
+const probeOn = (nodeId: string) => proxyActivities<ReturnType<typeof createProbeActivities>>({
+  taskQueue: nodeQueue(nodeId),
+  startToCloseTimeout: '60 seconds',
+  scheduleToStartTimeout: '5 seconds',
+  retry: { maximumAttempts: 1 },
+}).probeNode;
+
+function probeFailed(nodeId: string, err: unknown): NodeState {
+  const unserved = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure;
+  return {
+    id: nodeId, status: 'unreachable', in_flight: 0, capabilities: [],
+    ...(unserved ? { worker: false, reason: `no worker serves ${nodeQueue(nodeId)}: start one there (cluster-router worker --nodes ${nodeId}), or serve` } : { reason: String(err) }),
+  };
+}
 
 const ROUNDS_PER_RUN = 500;
 
@@ -57,9 +78,10 @@ export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void>
     // Cleared before the round, so a refresh or reconfigure arriving during it asks for another.
     wanted = false;
     probing = true;
-    const results = await Promise.all(nodeIds.map((nodeId) => probeNode({ nodeId }).catch((err: unknown): NodeState => ({
-      id: nodeId, status: 'unreachable', in_flight: 0, capabilities: [], reason: String(err),
-    }))));
+    const onNodeQueues = patched(PROBE_ON_NODE_QUEUES);
+    const results = await Promise.all(nodeIds.map((nodeId) => (onNodeQueues ? probeOn(nodeId) : probeNode)({ nodeId })
+      .then((s): NodeState => (onNodeQueues ? { ...s, worker: true } : s))
+      .catch((err: unknown) => probeFailed(nodeId, err))));
     for (const s of results) states[s.id] = s.status === 'unreachable' ? keepIdentity(s, states[s.id]) : s;
     probedAt = new Date().toISOString();
     rounds++;

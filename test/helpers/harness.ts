@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { PACKAGE_ROOT, temporalCliPath } from '../../src/paths.js';
+import { liveWorkers } from '../../src/runtime/workerRegistry.js';
 import { stopEmbeddedServer } from '../../src/temporal/embedded.js';
 import { clusterDown, clusterUp, type LocalCluster } from '../../src/testcluster/localCluster.js';
 
@@ -123,10 +124,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     async close() {
       // h.mcp, not the first client: a test may have replaced it (server restart).
       await h.mcp.close().catch(() => undefined);
-      // Background workers started by CLI calls in this state dir.
-      try {
-        process.kill(Number(readFileSync(path.join(stateDir, 'worker.pid'), 'utf8')), 'SIGKILL');
-      } catch { /* none started */ }
+      // Workers of this state dir (background ones started by CLI calls included).
+      for (const w of liveWorkers(stateDir)) {
+        try { process.kill(w.pid, 'SIGKILL'); } catch { /* gone */ }
+      }
       await stopEmbeddedServer(stateDir).catch(() => undefined);
       await clusterDown({ dir: cluster.dir, removeUsers: false }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
