@@ -165,8 +165,12 @@ export interface CommandSpec {
   heartbeatTimeoutS?: number;
   /** Auto-routed and already placed by the serving process (same placement as placeCommand): the first node to try. */
   placed?: { nodeId: string; reason: string };
-  /** The serving process launched the command itself (activities/headStart.ts) on nodeId ?? placed.nodeId. */
+  /** The serving process launched the command itself (fastpath/fastPath.ts) on nodeId ?? placed.nodeId. */
   headStart?: boolean;
+  /** The task's Web UI link (the workflow does not know the UI's address): recorded in its result. */
+  workflowUrl?: string;
+  /** Policy rules a person approved for this command (MCP elicitation): the worker lets those findings pass. */
+  approved?: string[];
 }
 
 /** Input of the runCommand activity on a node's queue. */
@@ -181,6 +185,8 @@ export interface RunCommandInput {
   autoRouted: boolean;
   /** A head start may have launched it already: never report it unreachable (a re-route could run it twice). */
   headStart?: boolean;
+  /** Policy rules a person approved for this command (see CommandSpec.approved). */
+  approved?: string[];
 }
 
 /** ApplicationFailure types the activities throw; the non-retryable ones are listed in the retry policy. */
@@ -194,12 +200,16 @@ export const FailureType = {
   Lost: 'CommandLost',
   /** The worker refused the task's input (not ours, copied, or against the policy): never retried. */
   Refused: 'Refused',
+  /** A task that got no result of its own failed its workflow; the failure's details[0] is its result. */
+  TaskFailed: 'TaskFailed',
   /** The command was sent, then the node was lost: retried to re-attach there, never re-routed. */
   ConnectionLost: 'ConnectionLost',
 } as const;
 
 /** What the client asks for when it starts a parallelWorkflow. */
 export interface ParallelSpec {
+  /** The fan-out's Web UI link, recorded in its result. */
+  workflowUrl?: string;
   /** Checked by the policy before the start. A fan-out places every command as heavy (it exists for throughput). */
   commands: string[];
   requires: Requirements;

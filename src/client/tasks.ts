@@ -1,7 +1,7 @@
 // The one client module the MCP server and the CLI share: it checks, classifies and starts
 // command workflows, waits for them, and answers status / output / cancel / list.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import { monotonicFactory } from 'ulid';
 import { classifyCommand } from '../cluster/classify.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
@@ -12,7 +12,7 @@ import type { FastPath } from '../fastpath/fastPath.js';
 import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
 import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
 import type { ResultBus } from '../runtime/resultBus.js';
-import { HUB_QUEUE, TASK_ID_PATTERN, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
+import { FailureType, HUB_QUEUE, TASK_ID_PATTERN, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
@@ -152,7 +152,7 @@ export class TaskClient {
     const taskId = newTaskId('cmd');
     // A head start's launch is opened now and let run only once the workflow exists: a command
     // must never run without its workflow.
-    const planned = this.plan(req);
+    const planned = { ...this.plan(req), workflowUrl: this.url(taskId) };
     const head = await this.deps.fastPath?.prepare(taskId, planned);
     const spec = head?.spec ?? planned;
     const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
@@ -213,12 +213,13 @@ export class TaskClient {
       const v = checkDangerous(command);
       if (v) throw new UserError(`commands[${i}]: ${v.message}`, 'refused');
     });
+    const taskId = newTaskId('par');
     const spec: ParallelSpec = {
+      workflowUrl: this.url(taskId),
       commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
     };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
-    const taskId = newTaskId('par');
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
       taskQueue: HUB_QUEUE, workflowId: taskId, args: [spec], requestEagerStart: true,
       typedSearchAttributes: new TypedSearchAttributes([
@@ -329,6 +330,9 @@ export class TaskClient {
       return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
     }
     if (desc.status.name === 'COMPLETED') return this.withUrls({ ...(await handle.result()), workflow_url: url });
+    // A task that got no result of its own (no eligible node, refused, ...) failed its workflow with the result as details.
+    const carried = taskFailure(resultError ?? (desc.status.name === 'FAILED' ? await handle.result().then(() => undefined, (e: unknown) => e) : undefined));
+    if (carried) return this.withUrls({ ...carried, workflow_url: url } as TaskStatus);
     const state: TaskState = desc.status.name === 'CANCELLED' ? 'cancelled' : desc.status.name === 'TIMED_OUT' ? 'timed_out' : 'failed';
     return {
       success: false, executed_on: desc.typedSearchAttributes.get(ClusterNode) ?? '', stdout: '', stderr: '', return_code: null,
@@ -430,6 +434,14 @@ export class TaskClient {
       throw err;
     }
   }
+}
+
+/** The result a TaskFailed workflow failure carries (workflows/command.ts, fanout.ts), if that is what `err` is. */
+function taskFailure(err: unknown): CommandResult | ParallelResult | undefined {
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof ApplicationFailure && e.type === FailureType.TaskFailed) return e.details?.[0] as CommandResult | ParallelResult | undefined;
+  }
+  return undefined;
 }
 
 /** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */

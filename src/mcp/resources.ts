@@ -9,6 +9,10 @@ import { taskIdField } from './schemas.js';
 
 export const NODES_URI = 'cluster://nodes';
 export const TASK_URI_TEMPLATE = 'cluster://tasks/{task_id}';
+/** A task's whole stdout or stderr (what results link to when they carry only head and tail). */
+export const STREAM_URI_TEMPLATE = 'cluster://tasks/{task_id}/{stream}';
+/** A stream read as one resource is cut here (task_output pages through any size). */
+const STREAM_RESOURCE_MAX = 16 * 1024 * 1024;
 /** How many recent tasks resources/list offers (the template reads any task id). */
 const LISTED_TASKS = 20;
 
@@ -42,5 +46,26 @@ export function registerResources(server: McpServer, app: App): void {
     const id = taskIdField.safeParse(decodeURIComponent(raw ?? ''));
     if (!id.success) throw new UserError(`not a task id: ${JSON.stringify(raw ?? '')}`);
     return json(uri.href, await app.tasks.status(id.data));
+  });
+
+  server.registerResource('cluster-task-stream', new ResourceTemplate(STREAM_URI_TEMPLATE, { list: undefined }), {
+    title: 'Task output',
+    description: `The full stdout or stderr of a task (up to ${STREAM_RESOURCE_MAX / 1024 / 1024} MiB; task_output pages through more).`,
+    mimeType: 'text/plain',
+  }, async (uri, vars) => {
+    const raw = Array.isArray(vars.task_id) ? vars.task_id[0] : vars.task_id;
+    const stream = Array.isArray(vars.stream) ? vars.stream[0] : vars.stream;
+    const id = taskIdField.safeParse(decodeURIComponent(raw ?? ''));
+    if (!id.success || (stream !== 'stdout' && stream !== 'stderr')) throw new UserError(`not a task stream: ${uri.href} (cluster://tasks/<task_id>/stdout or /stderr)`);
+    const parts: string[] = [];
+    let size = 0;
+    for (let offset = 0; size < STREAM_RESOURCE_MAX;) {
+      const page = await app.tasks.output(id.data, stream, offset, Math.min(1024 * 1024, STREAM_RESOURCE_MAX - size));
+      parts.push(page.data);
+      size += page.next_offset - offset;
+      offset = page.next_offset;
+      if (page.eof || page.next_offset === page.offset) break;
+    }
+    return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: parts.join('') }] };
   });
 }

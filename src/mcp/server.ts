@@ -1,11 +1,12 @@
 // The MCP server: tools are thin fronts over the shared TaskClient. Built in a factory, apart
 // from its transport (stdio.ts, http.ts).
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { ListPromptsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { localNode } from '../cluster/nodes.js';
 import { VERSION } from '../version.js';
+import { safely, toolError, toolResult, untilCancelled, withProgress, type Extra } from './results.js';
 import { statusSources, type App } from '../app.js';
-import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
+import { UserError, type SubmitRequest } from '../client/tasks.js';
 import { registerResources } from './resources.js';
 import { clusterStatus } from '../client/statusView.js';
 import {
@@ -13,7 +14,8 @@ import {
   taskListShape, taskOutputInput, taskOutputShape, taskStatusShape,
 } from './schemas.js';
 
-export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+export type { Extra } from './results.js';
+export { toolError, toolResult, withProgress } from './results.js';
 
 const DEFAULT_WAIT_S = 30;
 
@@ -80,10 +82,10 @@ export function buildServer(app: App): McpServer {
         maxParallel: args.max_parallel, timeoutS: args.timeout_s,
       });
       let last = { progress: 0, total: args.commands.length };
-      const status = await withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S, { fanoutSize: args.commands.length }), () => {
+      const status = await untilCancelled(extra, () => app.tasks.cancel(taskId), withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S, { fanoutSize: args.commands.length }), () => {
         void app.tasks.progress(taskId).then((p) => { if (p) last = { progress: p.done, total: p.total }; });
         return { ...last, message: `${last.progress}/${last.total} commands done` };
-      });
+      }));
       if (status.state === 'running') return toolResult({ ...status, progress: (await app.tasks.progress(taskId)) ?? undefined });
       // Nothing ran anywhere (no node passed the filter): an error to act on, as in cluster_bash.
       if (status.state === 'failed' && 'summary' in status && status.results.every((r) => r.executed_on === '')) return { ...toolResult(status), isError: true };
@@ -137,11 +139,14 @@ export function buildServer(app: App): McpServer {
   }, safely(async (args) => toolResult({ tasks: await app.tasks.list(args.state, args.limit) })));
 
   registerResources(server, app);
+  // No prompts (yet): answer prompts/list with an empty list rather than "method not found".
+  server.server.registerCapabilities({ prompts: { listChanged: false } });
+  server.server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: [] }));
   return server;
 }
 
 function localNodeId(app: App): string {
-  const local = app.config.nodes.find((n) => n.local);
+  const local = localNode(app.config);
   if (!local) throw new UserError('auto_route=false runs on the local node, but the cluster config has no local node');
   return local.id;
 }
@@ -150,61 +155,12 @@ function localNodeId(app: App): string {
 async function runTool(app: App, extra: Extra, waitS: number | undefined, build: () => SubmitRequest): Promise<CallToolResult> {
   try {
     const { taskId, headStart } = await app.tasks.submit(build());
-    const status = await withProgress(extra, () => app.tasks.wait(taskId, waitS ?? DEFAULT_WAIT_S, { headStart }));
+    const status = await untilCancelled(extra, () => app.tasks.cancel(taskId),
+      withProgress(extra, () => app.tasks.wait(taskId, waitS ?? DEFAULT_WAIT_S, { headStart })));
     // Failed with no node: it never ran (nothing passed the filter): an error to act on, not a result.
     if (status.state === 'failed' && 'executed_on' in status && status.executed_on === '') return { ...toolResult(status), isError: true };
     return toolResult(status);
   } catch (err) {
     return toolError(err);
-  }
-}
-
-export function toolResult(data: TaskStatus | Record<string, unknown>): CallToolResult {
-  return {
-    // Indented while small enough to read; a big fan-out's result stays compact.
-    content: [{ type: 'text', text: compactIfBig(data) }],
-    structuredContent: data as Record<string, unknown>,
-  };
-}
-
-function compactIfBig(data: unknown): string {
-  const compact = JSON.stringify(data);
-  return compact.length > 16 * 1024 ? compact : JSON.stringify(data, null, 2);
-}
-
-/** A refusal or failure the agent should read: isError with the message, and the server stays up. */
-export function toolError(err: unknown): CallToolResult {
-  const msg = err instanceof UserError ? err.message : `internal error: ${err instanceof Error ? err.message : String(err)}`;
-  return { isError: true, content: [{ type: 'text', text: msg }] };
-}
-
-/** Any failure of a handler becomes an isError result: the agent reads it, the server stays up. */
-function safely<A>(handler: (args: A) => Promise<CallToolResult>): (args: A) => Promise<CallToolResult> {
-  return async (args) => {
-    try {
-      return await handler(args);
-    } catch (err) {
-      return toolError(err);
-    }
-  };
-}
-
-/** Progress while waiting (done/total, or elapsed seconds), only when the caller asked for it. */
-export async function withProgress<T>(extra: Extra, work: () => Promise<T>, total?: () => { progress: number; total?: number; message?: string }): Promise<T> {
-  const token = extra._meta?.progressToken;
-  if (token === undefined) return work();
-  const started = Date.now();
-  let last = -1;
-  const timer = setInterval(() => {
-    const p = total?.() ?? { progress: Math.round((Date.now() - started) / 1000), message: 'seconds elapsed' };
-    // The spec wants progress to increase with every notification: send only when it moved.
-    if (p.progress <= last) return;
-    last = p.progress;
-    extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, ...p } }).catch(() => undefined);
-  }, 1000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
   }
 }

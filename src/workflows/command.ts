@@ -1,14 +1,6 @@
 import {
-  ActivityCancellationType,
-  ActivityFailure,
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  proxyLocalActivities,
-  sleep,
-  upsertSearchAttributes,
-  workflowInfo,
+  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities,
+  setCurrentDetails, sleep, upsertMemo, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
@@ -25,9 +17,16 @@ const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
 const MAX_REROUTES = 2;
 const REATTACH_PAUSE_MS = 5000;
 const DEFAULT_HEARTBEAT_TIMEOUT_S = 20;
+/**
+ * Marks histories where the Web UI gets a dashboard (memo node, current details) and a task that
+ * produced no result of its own (no eligible node, host key refused, input refused, outcome
+ * unknown) fails the workflow, so `ExecutionStatus="Failed"` finds it. Older histories return
+ * such results as a completed workflow.
+ */
+const DASHBOARD_PATCH = 'dashboard-and-failed-status';
 
 /** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
-function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S) {
+function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S, summary?: string) {
   return proxyActivities<ReturnType<typeof createNodeActivities>>({
     taskQueue: nodeQueue(nodeId),
     // The activity enforces timeoutS itself (and kills the process group); this is the backstop.
@@ -41,8 +40,9 @@ function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEA
       initialInterval: '500 ms',
       backoffCoefficient: 2,
       maximumAttempts: 3,
-      nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.BadInput, FailureType.UnknownNode, FailureType.Lost],
+      nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.BadInput, FailureType.UnknownNode, FailureType.Lost, FailureType.Refused],
     },
+    ...(summary ? { summary } : {}),
   }).runCommand;
 }
 
@@ -55,11 +55,13 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
   const taskId = workflowInfo().workflowId;
   const started = Date.now();
   const autoRouted = !spec.nodeId;
+  const dashboard = patched(DASHBOARD_PATCH);
   const excluded: string[] = [];
   const notes: string[] = [];
   const deadline = started + spec.timeoutS * 1000;
   // Set once the command may be running on a node we lost: from then on only re-attach there.
   let pinned: { nodeId: string; routeReason: string } | undefined;
+  const end = (result: CommandResult, ranItself: boolean) => finish({ ...result, ...(dashboard && spec.workflowUrl ? { workflow_url: spec.workflowUrl } : {}) }, dashboard, ranItself);
   for (;;) {
     let nodeId: string;
     let routeReason: string;
@@ -74,21 +76,26 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       try {
         ({ nodeId, reason: routeReason } = await placeCommand({ taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded }));
       } catch (err) {
-        return finish(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted));
+        return end(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted), false);
       }
     }
     if (notes.length && !pinned) routeReason = `${routeReason} (after ${notes.join('; ')})`;
     upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
+    if (dashboard) {
+      upsertMemo({ node: nodeId });
+      setCurrentDetails(`running on ${nodeId}`);
+    }
     try {
-      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS)({
+      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS, dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined)({
         taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
         timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
         ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
+        ...(spec.approved ? { approved: spec.approved } : {}),
       });
-      return finish({ ...result, duration_ms: Date.now() - started });
+      return end({ ...result, duration_ms: Date.now() - started }, true);
     } catch (err) {
       if (isCancellation(err)) {
-        return finish(failed(taskId, started, nodeId, 'cancelled before the command finished', routeReason, autoRouted, 'cancelled'));
+        return end(failed(taskId, started, nodeId, 'cancelled before the command finished', routeReason, autoRouted, 'cancelled'), true);
       }
       const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
       if (autoRouted && type && NOT_STARTED.has(type) && excluded.length < MAX_REROUTES) {
@@ -106,20 +113,34 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       const why = type === FailureType.ConnectionLost
         ? `${errorText(err)}; lost contact with ${nodeId} until the ${spec.timeoutS} s timeout, so the command's outcome is unknown (it may still be running there)`
         : errorText(err);
-      return finish(failed(taskId, started, nodeId, why, routeReason, autoRouted));
+      return end(failed(taskId, started, nodeId, why, routeReason, autoRouted), false);
     } finally {
       if (autoRouted) await CancellationScope.nonCancellable(() => releasePlacement({ taskId }));
     }
   }
 }
 
-/** Record the outcome where `temporal workflow list --query` can see it. */
-function finish(result: CommandResult): CommandResult {
+/**
+ * Record the outcome where `temporal workflow list --query` and the Web UI can see it. A task
+ * that got no result of its own (`ranItself` false) fails the workflow (dashboard histories),
+ * carrying the result as the failure's details for clients.
+ */
+function finish(result: CommandResult, dashboard: boolean, ranItself: boolean): CommandResult {
   upsertSearchAttributes([
     { key: ClusterState, value: result.state },
     ...(result.return_code !== null ? [{ key: ClusterExitCode, value: result.return_code }] : []),
   ]);
+  if (!dashboard) return result;
+  setCurrentDetails(detailsLine(result));
+  if (!ranItself && result.state === 'failed') throw ApplicationFailure.create({ message: result.error ?? 'failed', type: FailureType.TaskFailed, nonRetryable: true, details: [result] });
   return result;
+}
+
+/** "n1 · exit 2 · 1.2 s": where it ran and how it ended, at a glance in the Web UI. */
+export function detailsLine(r: CommandResult): string {
+  const how = r.return_code !== null ? `exit ${r.return_code}` : r.state === 'completed' ? 'ok' : r.state.replace('_', ' ');
+  const why = r.return_code === null && r.error ? ` · ${r.error.slice(0, 160)}` : '';
+  return `${r.executed_on || 'not run'} · ${how} · ${(r.duration_ms / 1000).toFixed(1)} s${why}`;
 }
 
 function failed(taskId: string, started: number, nodeId: string, error: string, routeReason: string, autoRouted: boolean, state: TaskState = 'failed'): CommandResult {

@@ -2,7 +2,8 @@
 // each was sent to, what was stopped, which nodes proved unreachable, which batch children run.
 // Deterministic workflow code: every method runs inside parallelWorkflow.
 import {
-  ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities, setHandler, startChild, upsertSearchAttributes, type ChildWorkflowHandle,
+  ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, startChild, upsertSearchAttributes,
+  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
@@ -13,6 +14,8 @@ import { ClusterState } from './searchAttributes.js';
 
 /** Marks histories whose unreachable batches are re-placed (older ones fail them). */
 const REROUTE_PATCH = 'reroute-unreachable-batches';
+/** Marks histories where a fan-out that could place nothing fails its workflow (older ones complete). */
+const FANOUT_FAILED_PATCH = 'fanout-failed-status';
 
 export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
   startToCloseTimeout: '60 seconds',
@@ -94,10 +97,15 @@ export class Fanout {
     }
   }
 
-  /** Every command gets the same failure (nothing could be placed). */
+  /**
+   * Every command gets the same failure (nothing could be placed). Newer histories fail the
+   * workflow with it (`ExecutionStatus="Failed"` finds it; the result rides as the failure's details).
+   */
   failAll(error: string): ParallelResult {
     this.spec.commands.forEach((_, i) => (this.results[i] = notRun(this.parentId, i, '', error, 'failed')));
-    return this.finish('failed');
+    const result = this.finish('failed');
+    if (patched(FANOUT_FAILED_PATCH)) throw ApplicationFailure.create({ message: error, type: FailureType.TaskFailed, nonRetryable: true, details: [result] });
+    return result;
   }
 
   finish(forced?: TaskState): ParallelResult {
@@ -105,6 +113,8 @@ export class Fanout {
     const all = Array.from(this.results, (r, i) => r ?? notRun(this.parentId, i, '', 'no result', 'failed'));
     const r = fanoutResult(this.parentId, Date.now() - this.started, all, forced ?? (this.cancelled ? 'cancelled' : undefined));
     upsertSearchAttributes([{ key: ClusterState, value: r.state }]);
+    const s = r.summary;
+    setCurrentDetails(`${s.succeeded} ok · ${s.failed} failed · ${s.cancelled} cancelled of ${s.total} · ${(r.duration_ms / 1000).toFixed(1)} s`);
     return r;
   }
 

@@ -226,7 +226,7 @@ describe('serve --http: Streamable HTTP MCP server', () => {
     assert.equal(t.task_id, ran.task_id);
     assert.equal(t.state, 'completed');
     assert.equal(t.stdout, 'resource-check\n');
-    await assert.rejects(c.readResource({ uri: 'cluster://tasks/cmd-doesnotexist' }), /no task with id/);
+    await assert.rejects(c.readResource({ uri: 'cluster://tasks/cmd-0000000000aaaaaaaaaaaaaaaa' }), /no task with id/);
     await assert.rejects(c.readResource({ uri: 'cluster://tasks/..%2F..%2Fetc' }), /not a task id/);
   });
 
