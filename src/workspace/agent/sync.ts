@@ -1,0 +1,299 @@
+// The node side of a sync, one perl process over one exec (see ../sync.ts for the origin side):
+//   argv  root blobs key task ttl origin_host% origin_path% digest count cwd_rel%
+//   out   SAME                                       the recorded manifest digest matches and every
+//                                                    tree file is as placed (lstat): nothing to do
+//   out   SEND        in  manifest lines, then "."   type content x size path% per entry
+//   out   NEED n + n lines of sha256                 blobs missing from the store
+//   in    B sha size + bytes … E                     each verified (sha256) into <blobs>/tmp, then renamed
+//   out   DONE tree% files blobs_received bytes_received
+// The tree is only touched once every blob is in and every new file is staged; then removed
+// files go, staged ones are renamed into place, and the new state is written. Each decision is
+// made from (manifest, state, lstat), so a sync killed anywhere is completed by the next one.
+
+export const AGENT_SYNC = String.raw`
+sub op_sync {
+  my ($root_arg, $blobs_arg, $key, $task, $ttl, $origin_host, $origin_path, $digest, $count, $cwd_rel) = @_;
+  fail("bad-input", "bad tree key $key") unless valid_name($key) && $key !~ /\./;
+  $task = dec($task);
+  $cwd_rel = dec($cwd_rel);
+  fail("unsafe-path", "bad cwd $cwd_rel") unless $cwd_rel eq "" || safe_rel($cwd_rel);
+  my ($root, $blobs) = (expand($root_arg), expand($blobs_arg));
+  $SPACE_WHERE = $blobs_arg;
+  mkdir_p($root);
+  mkdir_p("$blobs/tmp");
+
+  # Lease: the main tree, else the first .N not held by another live task.
+  my $now = time;
+  my $name = with_root_lock($root, sub {
+    for my $i (1 .. 32) {
+      my $n = $i == 1 ? $key : "$key.$i";
+      my ($t, undef, $e) = read_lease("$root/$n.lock");
+      next if defined $t && $e > $now && $t ne $task;
+      write_atomic("$root/$n.lock", "task=" . enc($task) . " created=$now expires=" . ($now + $ttl) . "\n");
+      write_atomic("$root/$n.meta", "origin_host=$origin_host\norigin_path=$origin_path\n") unless -e "$root/$n.meta";
+      return $n;
+    }
+    return undef;
+  });
+  fail("busy", "all 32 trees of $origin_path on this node are locked by other tasks") unless defined $name;
+  my $tree = "$root/$name";
+  utime(undef, undef, "$root/$name.meta");
+
+  # One writer per tree (a retry of the same task may overlap its first attempt), and no blob GC meanwhile.
+  sysopen(my $busy, "$root/$name.busy", O_WRONLY | O_CREAT, 0600) or io_fail("cannot open", "$root/$name.busy");
+  for (my $i = 0; !flock($busy, LOCK_EX | LOCK_NB); $i++) {
+    fail("busy", "another sync of $tree is still running") if $i >= 300;
+    Time::HiRes::sleep(0.1);
+  }
+  sysopen(my $gc, "$blobs/.gc", O_WRONLY | O_CREAT, 0600) or io_fail("cannot open", "$blobs/.gc");
+  flock($gc, LOCK_SH) or io_fail("cannot lock", "$blobs/.gc");
+  rm_rf("$root/$name.stage");
+
+  my ($rec_digest, @state) = read_state("$root/$name.state");
+  my $pending = -e "$root/$name.pending";
+  if (!$pending && defined $rec_digest && $rec_digest eq $digest && -d $tree && tree_intact($tree, \@state) && cwd_ok($tree, $cwd_rel)) {
+    reply("SAME");
+    reply("DONE", enc($tree), scalar(@state), 0, 0);
+    return 0;
+  }
+  reply("SEND");
+
+  # Record: path -> [type, content, x, signature]; paths of an interrupted sync count as ours.
+  my %rec;
+  for my $line (@state) {
+    my @f = split / /, $line, 8;
+    $rec{dec($f[7])} = [$f[0], $f[1], $f[2], "$f[3] $f[4] $f[5] $f[6]"];
+  }
+  if ($pending && open(my $fh, "<", "$root/$name.pending")) {
+    while (my $l = <$fh>) { chomp $l; $rec{dec($l)} //= ["?", "", "", "pending"] }
+    close $fh;
+  }
+
+  my @man = read_manifest($count);
+  my (@write, %need, %ok);
+  my ($need_bytes, $write_bytes) = (0, 0);
+  for my $m (@man) {
+    my ($type, $content, $x, $size, $p) = @$m;
+    my $r = $rec{$p};
+    if ($r && $r->[0] eq $type && $r->[1] eq $content && $r->[2] eq $x && real_parent($tree, $p, \%ok) && sig("$tree/$p") eq $r->[3]) {
+      $m->[5] = $r->[3];
+      next;
+    }
+    push @write, $m;
+    next unless $type eq "f";
+    $write_bytes += $size;
+    next if exists $need{$content};
+    my $b = blob_path($blobs, $content);
+    my @s = lstat $b;
+    if (@s && S_ISREG($s[2]) && $s[7] == $size) { $need{$content} = undef; next }
+    unlink $b if @s;
+    $need{$content} = $size;
+    $need_bytes += $size;
+  }
+  my @missing = sort grep { defined $need{$_} } keys %need;
+  check_space($blobs, $blobs_arg, $need_bytes, $root, $root_arg, $write_bytes);
+  reply("NEED", scalar @missing);
+  reply($_) for @missing;
+  my ($nrecv, $brecv) = receive_blobs($blobs, \%need);
+
+  $SPACE_WHERE = $root_arg;
+  stage_files($blobs, "$root/$name.stage", \@write) if @write;
+  write_atomic("$root/$name.pending", join("", map { enc($_->[4]) . "\n" } grep { !$rec{$_->[4]} } @write));
+  apply_tree($tree, \%rec, \@man, \@write);
+  mkdir_real($tree, $cwd_rel) if $cwd_rel ne "";
+  write_atomic("$root/$name.state", join("", "CFWS1 $digest " . scalar(@man) . "\n",
+    map { join(" ", @$_[0 .. 2], $_->[5], enc($_->[4])) . "\n" } @man));
+  unlink "$root/$name.pending";
+  rm_rf("$root/$name.stage");
+  utime(undef, undef, "$root/$name.meta");
+  reply("DONE", enc($tree), scalar(@man), $nrecv, $brecv);
+  return 0;
+}
+
+sub blob_path { my ($blobs, $sha) = @_; return "$blobs/" . substr($sha, 0, 2) . "/$sha" }
+
+# (digest, lines) of a tree state file; () when there is none.
+sub read_state {
+  my ($path) = @_;
+  open(my $fh, "<", $path) or return ();
+  my $head = <$fh> // "";
+  my ($digest) = $head =~ /^CFWS1 (\S+)/ or return ();
+  my @lines = <$fh>;
+  close $fh;
+  chomp @lines;
+  return ($digest, @lines);
+}
+
+# The no-change path: every recorded entry still has the signature it had when placed.
+sub tree_intact {
+  my ($tree, $state) = @_;
+  for my $line (@$state) {
+    my @f = split / /, $line, 8;
+    return 0 unless sig("$tree/" . dec($f[7])) eq "$f[3] $f[4] $f[5] $f[6]";
+  }
+  return 1;
+}
+
+sub cwd_ok { my ($tree, $rel) = @_; return $rel eq "" || (real_parent($tree, "$rel/x", {}) && -d "$tree/$rel") }
+
+sub read_manifest {
+  my ($count) = @_;
+  my (@man, %seen, %dirs);
+  while (1) {
+    my $line = <STDIN>;
+    fail("transport", "the manifest ended early") unless defined $line;
+    chomp $line;
+    last if $line eq ".";
+    my ($type, $content, $x, $size, $penc) = split / /, $line;
+    fail("bad-input", "bad manifest line: $line") unless defined $penc && $size =~ /^\d+$/ && $x =~ /^[x-]$/
+      && (($type eq "f" && $content =~ /^[0-9a-f]{64}$/) || ($type eq "l" && $content ne ""));
+    my $p = dec($penc);
+    fail("unsafe-path", "manifest path " . enc($p) . " leaves the tree") unless safe_rel($p);
+    fail("bad-input", "manifest path " . enc($p) . " appears twice") if $seen{$p}++;
+    my $d = $p;
+    $dirs{$d} = 1 while $d =~ s{/[^/]*$}{};
+    push @man, [$type, $content, $x, $size, $p];
+  }
+  for my $m (@man) { fail("bad-input", "manifest path " . enc($m->[4]) . " is both a file and a directory") if $dirs{$m->[4]} }
+  fail("transport", "the manifest has " . scalar(@man) . " entries, expected $count") unless @man == $count;
+  return @man;
+}
+
+# Fail early, before anything is written, when df says the data cannot fit.
+sub check_space {
+  my ($blobs, $blobs_arg, $need_bytes, $root, $root_arg, $write_bytes) = @_;
+  return if $need_bytes + $write_bytes == 0;
+  my %avail;
+  if (open(my $df, "-|", "df", "-Pk", $blobs, $root)) {
+    my @rows = <$df>;
+    close $df;
+    my @kb = map { (split)[3] } @rows[1 .. $#rows];
+    return unless @kb == 2 && $kb[0] =~ /^\d+$/ && $kb[1] =~ /^\d+$/;
+    my $same = (stat $blobs)[0] == (stat $root)[0];
+    my @checks = $same ? ([$blobs_arg, $need_bytes + $write_bytes, $kb[0]]) : ([$blobs_arg, $need_bytes, $kb[0]], [$root_arg, $write_bytes, $kb[1]]);
+    for my $c (@checks) {
+      my ($where, $need, $kb) = @$c;
+      next unless $need > $kb * 1024;
+      ($SPACE_WHERE, $SPACE_NEED) = ($where, $need);
+      $! = Errno::ENOSPC();
+      io_fail("cannot store", $where);
+    }
+  }
+  $SPACE_NEED = $need_bytes + $write_bytes;
+}
+
+sub receive_blobs {
+  my ($blobs, $need) = @_;
+  my ($n, $bytes, %made) = (0, 0);
+  while (1) {
+    my $line = <STDIN>;
+    fail("transport", "the blob stream ended early") unless defined $line;
+    chomp $line;
+    last if $line eq "E";
+    my ($tag, $sha, $size) = split / /, $line;
+    fail("transport", "unexpected blob header: $line") unless $tag eq "B" && defined $sha && defined $need->{$sha} && $size == $need->{$sha};
+    my $tmp = "$blobs/tmp/$sha.$$";
+    push @CLEANUP, $tmp;
+    sysopen(my $out, $tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600) or io_fail("cannot write", $tmp);
+    my $d = Digest::SHA->new(256);
+    for (my $left = $size; $left > 0;) {
+      my $got = read(STDIN, my $buf, $left > 1048576 ? 1048576 : $left);
+      fail("transport", "the blob stream ended early") unless $got;
+      $d->add($buf);
+      for (my $off = 0; $off < $got;) {
+        my $w = syswrite($out, $buf, $got - $off, $off);
+        io_fail("cannot write", $tmp) unless defined $w;
+        $off += $w;
+      }
+      $left -= $got;
+    }
+    close($out) or io_fail("cannot write", $tmp);
+    fail("transport", "received content for $sha does not match its hash (a file changed at the origin during the sync?); retry")
+      unless $d->hexdigest eq $sha;
+    my $dir = "$blobs/" . substr($sha, 0, 2);
+    $made{$dir}++ or -d $dir or mkdir($dir, 0700) or $!{EEXIST} or io_fail("cannot create directory", $dir);
+    rename($tmp, "$dir/$sha") or io_fail("cannot store", "$dir/$sha");
+    pop @CLEANUP;
+    $need->{$sha} = undef;
+    $n++;
+    $bytes += $size;
+  }
+  my @left = grep { defined $need->{$_} } keys %$need;
+  fail("transport", scalar(@left) . " needed blobs never came") if @left;
+  return ($n, $bytes);
+}
+
+# New and changed entries as files in <name>.stage (fresh inodes: a fresh mtime even for old content).
+sub stage_files {
+  my ($blobs, $stage, $write) = @_;
+  push @CLEANUP, $stage;
+  mkdir($stage, 0700) or io_fail("cannot create directory", $stage);
+  my $i = 0;
+  for my $m (@$write) {
+    my $dst = "$stage/" . $i++;
+    $m->[6] = $dst;
+    if ($m->[0] eq "l") { symlink(dec($m->[1]), $dst) or io_fail("cannot create symlink", $dst); next }
+    copy_file(blob_path($blobs, $m->[1]), $dst, $m->[2] eq "x" ? 0777 : 0666);
+  }
+}
+
+sub copy_file {
+  my ($src, $dst, $mode) = @_;
+  sysopen(my $in, $src, O_RDONLY) or fail("node", "blob $src vanished: $!");
+  sysopen(my $out, $dst, O_WRONLY | O_CREAT | O_EXCL, $mode) or io_fail("cannot write", $dst);
+  while (1) {
+    my $got = sysread($in, my $buf, 1048576);
+    fail("node", "cannot read $src: $!") unless defined $got;
+    last if $got == 0;
+    for (my $off = 0; $off < $got;) {
+      my $w = syswrite($out, $buf, $got - $off, $off);
+      io_fail("cannot write", $dst) unless defined $w;
+      $off += $w;
+    }
+  }
+  close($out) or io_fail("cannot write", $dst);
+  close $in;
+}
+
+# Removes what the origin dropped, then renames staged entries into place; never through a symlink.
+sub apply_tree {
+  my ($tree, $rec, $man, $write) = @_;
+  mkdir_p($tree, 0777);
+  my %keep = map { $_->[4] => 1 } @$man;
+  my %ok;
+  for my $p (sort { length($b) <=> length($a) } grep { !$keep{$_} } keys %$rec) {
+    next unless real_parent($tree, $p, \%ok);
+    my @s = lstat "$tree/$p" or next;
+    next if S_ISDIR($s[2]);    # the build put a directory there: not ours any more
+    unlink("$tree/$p") or $!{ENOENT} or io_fail("cannot remove", "$tree/$p");
+    my $d = $p;
+    while ($d =~ s{/[^/]*$}{} && rmdir("$tree/$d")) { delete $ok{"$tree/$d"} }
+  }
+  for my $m (@$write) {
+    my $p = $m->[4];
+    mkdir_real($tree, $p =~ m{^(.*)/} ? $1 : "", \%ok);
+    my $dst = "$tree/$p";
+    my @s = lstat $dst;
+    rm_rf($dst) if @s && S_ISDIR($s[2]);
+    rename($m->[6], $dst) or io_fail("cannot place", $dst);
+    $m->[5] = sig($dst);
+  }
+}
+
+# Makes $tree/$rel a real directory: anything else in the way (a file, a symlink) is removed, not followed.
+sub mkdir_real {
+  my ($tree, $rel, $ok) = @_;
+  $ok //= {};
+  my $cur = $tree;
+  for my $part (split m{/}, $rel) {
+    $cur .= "/$part";
+    next if $ok->{$cur};
+    my @s = lstat $cur;
+    if (!@s || !S_ISDIR($s[2])) {
+      unlink $cur if @s;
+      mkdir($cur, 0777) or io_fail("cannot create directory", $cur);
+    }
+    $ok->{$cur} = 1;
+  }
+}
+`;
