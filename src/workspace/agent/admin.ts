@@ -97,7 +97,7 @@ sub tree_info {
   if (sysopen(my $b, "$root/$name.busy", O_RDONLY)) { $busy = flock($b, LOCK_SH | LOCK_NB) ? 0 : 1; close $b }
   my $leased = defined $task && $expires > $now ? 1 : 0;
   return { host => $meta{origin_host} // "", path => $meta{origin_path} // "", files => $files,
-    used => (stat "$root/$name.meta")[9] // 0, locked => ($leased || $busy) ? 1 : 0,
+    used => (Time::HiRes::stat("$root/$name.meta"))[9] // 0, locked => ($leased || $busy) ? 1 : 0,
     task => $leased ? $task : undef, expires => $leased ? $expires : 0 };
 }
 
@@ -122,7 +122,8 @@ sub over_cap {
   }
   for my $sha (keys %count) { my @s = lstat "$blobs/" . substr($sha, 0, 2) . "/$sha" or next; $total += $blob{$sha} = $s[7] }
   my @pick;
-  for my $n (sort { tree_info($root, $a, $now)->{used} <=> tree_info($root, $b, $now)->{used} } @$all) {
+  my %used = map { $_ => tree_info($root, $_, $now)->{used} } @$all;
+  for my $n (sort { $used{$a} <=> $used{$b} } @$all) {
     last if $total <= $cap;
     next if tree_info($root, $n, $now)->{locked};
     push @pick, $n;

@@ -51,8 +51,8 @@ sub fail {
 sub io_fail {
   my ($what, $path) = @_;
   if ($!{ENOSPC} || $!{EDQUOT}) {
-    fail("disk-full", sprintf("no space left on device under %s (needs ~%.1f MB); free space or prune workspaces",
-      $SPACE_WHERE || $path, $SPACE_NEED / 1e6));
+    my $need = $SPACE_NEED >= 1e6 ? sprintf("%.1f MB", $SPACE_NEED / 1e6) : sprintf("%d KB", ($SPACE_NEED + 1023) / 1024);
+    fail("disk-full", "no space left on device under " . ($SPACE_WHERE || $path) . " (needs ~$need); free space (or inodes) there, or prune workspaces");
   }
   fail("node", "$what $path: $!");
 }

@@ -48,6 +48,8 @@ sub op_sync {
   sysopen(my $gc, "$blobs/.gc", O_WRONLY | O_CREAT, 0600) or io_fail("cannot open", "$blobs/.gc");
   flock($gc, LOCK_SH) or io_fail("cannot lock", "$blobs/.gc");
   rm_rf("$root/$name.stage");
+  # Blobs half-received by a sync that was killed (its pid is gone) are of no use.
+  for (list_dir("$blobs/tmp")) { unlink "$blobs/tmp/$_" if /\.(\d+)$/ && !kill(0, $1) && $!{ESRCH} }
 
   my ($rec_digest, @state) = read_state("$root/$name.state");
   my $pending = -e "$root/$name.pending";
