@@ -6,6 +6,7 @@
 // conversation early is 'transport' (retryable).
 
 import type { Exec } from '../activities/exec.js';
+import { isAbortError } from '../ssh/errors.js';
 import type { StdinSink } from '../ssh/pool.js';
 import { shq, shqArgs } from '../ssh/quote.js';
 import { AGENT_ADMIN } from './agent/admin.js';
@@ -178,7 +179,7 @@ export async function runAgent(exec: Exec, call: AgentCall): Promise<void> {
     throw new WorkspaceError('no-perl', `${label}: perl lacks the core module ${missing[1]!.replace(/\//g, '::')}; install the full perl package (not only perl-base)`);
   }
   if (convoError) {
-    if (convoError instanceof WorkspaceError && convoError.kind !== 'transport') throw convoError;
+    if ((convoError instanceof WorkspaceError && convoError.kind !== 'transport') || isAbortError(convoError)) throw convoError;
     const why = result.code !== 0 ? ` (agent exit ${result.code ?? result.signal}${errText ? `: ${errText.slice(-500)}` : ''})` : '';
     const base = convoError instanceof Error ? convoError.message : String(convoError);
     throw new WorkspaceError('transport', `${base}${why}`, { cause: convoError });

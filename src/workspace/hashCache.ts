@@ -3,9 +3,12 @@
 // an entry hashed less than 2 s after the file's mtime (or ctime) may describe a file that was
 // written again within the same timestamp, so it is not trusted: the file is hashed again next
 // time (and then, being old enough, trusted).
+// Next to it, `<id>.last` remembers the previous manifest's digest under a fingerprint of the
+// stat data of every entry: when nothing moved and every hash was trusted, a sync reuses the
+// digest without reading the cache (the no-change path costs a listing and an lstat per entry).
 
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExecAbortedError } from '../ssh/errors.js';
 import { decodeToken, encodeToken } from './relPath.js';
@@ -14,16 +17,15 @@ import { WorkspaceError } from './types.js';
 
 const RACY_MS = 2000;
 
-interface Cached { ino: number; size: number; mtimeMs: number; ctimeMs: number; hashedAtMs: number; sha: string }
+interface Cached { ino: number; size: number; mtimeMs: number; ctimeMs: number; hashedAtMs: number; sha: string; seen: boolean }
 
 export class HashCache {
   private dirty = false;
-  private readonly seen = new Set<string>();
 
   private constructor(private readonly file: string, private readonly entries: Map<string, Cached>) {}
 
   static load(stateDir: string, root: string): HashCache {
-    const file = join(stateDir, 'workspace-hashes', `${createHash('sha256').update(root).digest('hex').slice(0, 24)}.tsv`);
+    const file = `${cacheBase(stateDir, root)}.tsv`;
     const entries = new Map<string, Cached>();
     let text = '';
     try {
@@ -33,30 +35,34 @@ export class HashCache {
       const f = line.split('\t');
       if (f.length !== 7 || !/^[0-9a-f]{64}$/.test(f[5]!)) continue;
       try {
-        entries.set(decodeToken(f[6]!), { ino: Number(f[0]), size: Number(f[1]), mtimeMs: Number(f[2]), ctimeMs: Number(f[3]), hashedAtMs: Number(f[4]), sha: f[5]! });
+        entries.set(decodeToken(f[6]!), { ino: Number(f[0]), size: Number(f[1]), mtimeMs: Number(f[2]), ctimeMs: Number(f[3]), hashedAtMs: Number(f[4]), sha: f[5]!, seen: false });
       } catch { /* a damaged line: that file is hashed again */ }
     }
     return new HashCache(file, entries);
   }
 
   lookup(e: TreeEntry): string | undefined {
-    this.seen.add(e.path);
     const c = this.entries.get(e.path);
+    if (c) c.seen = true;
     if (!c || c.ino !== e.ino || c.size !== e.size || c.mtimeMs !== e.mtimeMs || c.ctimeMs !== e.ctimeMs) return undefined;
     if (c.hashedAtMs - Math.max(c.mtimeMs, c.ctimeMs) < RACY_MS) return undefined;
     return c.sha;
   }
 
+  /** Would every file of `entries` be taken from the cache as it is now (none racy)? */
+  allTrusted(entries: readonly TreeEntry[]): boolean {
+    return entries.every((e) => e.kind !== 'f' || this.lookup(e) === e.sha);
+  }
+
   record(e: TreeEntry, sha: string, hashedAtMs: number): void {
-    this.seen.add(e.path);
-    this.entries.set(e.path, { ino: e.ino, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, hashedAtMs, sha });
+    this.entries.set(e.path, { ino: e.ino, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, hashedAtMs, sha, seen: true });
     this.dirty = true;
   }
 
   /** Writes the cache when it changed, keeping only paths of this scan (atomic, 0600). */
   save(): void {
-    for (const path of this.entries.keys()) {
-      if (!this.seen.has(path)) {
+    for (const [path, c] of this.entries) {
+      if (!c.seen) {
         this.entries.delete(path);
         this.dirty = true;
       }
@@ -70,6 +76,35 @@ export class HashCache {
     renameSync(tmp, this.file);
     this.dirty = false;
   }
+}
+
+const cacheBase = (stateDir: string, root: string) => join(stateDir, 'workspace-hashes', createHash('sha256').update(root).digest('hex').slice(0, 24));
+
+/** Stat data (and symlink targets) of every entry: equal fingerprints, same files on disk. */
+export function fingerprint(entries: readonly TreeEntry[]): string {
+  const parts = entries.map((e) => `${e.path}\0${e.kind}${e.exec ? 'x' : '-'}\0${e.ino}\0${e.size}\0${e.mtimeMs}\0${e.ctimeMs}\0${e.target ?? ''}\n`);
+  return createHash('sha256').update(parts.join('')).digest('hex');
+}
+
+export interface LastManifest { fingerprint: string; digest: string; distinctBlobs: number; count: number }
+
+export function readLast(stateDir: string, root: string): LastManifest | null {
+  try {
+    const [fp, digest, distinct, count] = readFileSync(`${cacheBase(stateDir, root)}.last`, 'utf8').trim().split(' ');
+    if (!/^[0-9a-f]{64}$/.test(fp ?? '') || !/^[0-9a-f]{64}$/.test(digest ?? '')) return null;
+    return { fingerprint: fp!, digest: digest!, distinctBlobs: Number(distinct), count: Number(count) };
+  } catch {
+    return null;
+  }
+}
+
+/** Remembers the manifest (null: forget it, e.g. when some hash was racy). */
+export function writeLast(stateDir: string, root: string, last: LastManifest | null): void {
+  const file = `${cacheBase(stateDir, root)}.last`;
+  if (!last) return void rmSync(file, { force: true });
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  writeFileSync(`${file}.${process.pid}.tmp`, `${last.fingerprint} ${last.digest} ${last.distinctBlobs} ${last.count}\n`, { mode: 0o600 });
+  renameSync(`${file}.${process.pid}.tmp`, file);
 }
 
 const buffer = Buffer.allocUnsafe(1024 * 1024);

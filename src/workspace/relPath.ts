@@ -7,6 +7,7 @@ import { WorkspaceError } from './types.js';
 
 /** A name as one wire token. */
 export function encodeToken(value: string): string {
+  if (!/[\x00-\x20%\x7f]/.test(value)) return value;
   return value.replace(/[\x00-\x20%\x7f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 

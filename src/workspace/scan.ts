@@ -5,7 +5,7 @@
 // symlinks are entries of their own (never followed); directories are not entries (as in git).
 
 import { execFile } from 'node:child_process';
-import { lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { ExecAbortedError } from '../ssh/errors.js';
 import { isIgnored, parseIgnore, type IgnoreLayer } from './ignore.js';
@@ -26,18 +26,23 @@ export interface TreeEntry {
   sha?: string;
 }
 
-export interface ScannedTree {
+export interface LocatedTree {
   /** Absolute, real path of the tree root on the origin. */
   root: string;
   /** The cwd relative to the root ('' at the root). */
   cwdRel: string;
   git: boolean;
+}
+
+export interface ScannedTree extends LocatedTree {
+  /** Sorted by path (UTF-16 code units, as Array.prototype.sort). */
   entries: TreeEntry[];
 }
 
 export const IGNORE_FILE = '.clusterflowignore';
 
-export async function scanTree(cwd: string, signal?: AbortSignal): Promise<ScannedTree> {
+/** The tree that holds cwd: its git work tree, else cwd itself. Fails on a missing cwd. */
+export async function locateTree(cwd: string): Promise<LocatedTree> {
   if (!isAbsolute(cwd)) throw new WorkspaceError('bad-input', `cwd must be an absolute path, got ${JSON.stringify(cwd)}`);
   let real: string;
   try {
@@ -48,34 +53,93 @@ export async function scanTree(cwd: string, signal?: AbortSignal): Promise<Scann
   }
   const gitRoot = await gitTopLevel(real);
   const root = gitRoot ?? real;
-  const cwdRel = relative(root, real).split('\\').join('/');
-  const paths = gitRoot ? await gitFiles(root, '', signal) : walk(root, signal);
+  return { root, cwdRel: relative(root, real).split('\\').join('/'), git: gitRoot !== null };
+}
+
+export async function scanTree(cwd: string, signal?: AbortSignal): Promise<ScannedTree> {
+  return listTree(await locateTree(cwd), signal);
+}
+
+export async function listTree(tree: LocatedTree, signal?: AbortSignal): Promise<ScannedTree> {
+  const entries = tree.git ? await gitEntries(tree.root, '', signal) : await statAll(tree.root, walk(tree.root, signal), false, signal);
+  if (!isSorted(entries)) entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { ...tree, entries };
+}
+
+/**
+ * Tracked files (`--cached`) and untracked ones (`--others --exclude-standard`) come from two
+ * git processes started together: the tracked ones are lstat'ed while git still looks for
+ * untracked files. The two sorted lists are merged.
+ */
+async function gitEntries(root: string, prefix: string, signal?: AbortSignal): Promise<TreeEntry[]> {
+  const dir = prefix === '' ? root : join(root, prefix);
+  const cached = gitNames(['ls-files', '-z', '--cached'], dir, prefix);
+  const others = gitNames(['ls-files', '-z', '--others', '--exclude-standard'], dir, prefix);
+  others.catch(() => undefined);
+  const tracked = await statAll(root, await cached, true, signal);
+  const untracked = await statAll(root, await others, true, signal);
+  return merge(tracked, untracked);
+}
+
+async function gitNames(args: string[], dir: string, prefix: string): Promise<string[]> {
+  let out: Buffer;
+  try {
+    out = await git(args, dir);
+  } catch (err) {
+    throw new WorkspaceError('bad-input', `git ${args.join(' ')} failed in ${dir}: ${(err as { stderrText?: string }).stderrText || (err as Error).message}`);
+  }
+  const text = out.toString('utf8');
+  // U+FFFD only appears when a name is not valid UTF-8 (or really holds one): then check each.
+  if (text.includes('\uFFFD')) for (const raw of splitBuffer(out)) utf8Name(raw, prefix);
+  const names = text.split('\0');
+  if (names[names.length - 1] === '') names.pop();
+  const paths: string[] = [];
+  for (let name of names) {
+    if (name.endsWith('/')) name = name.replace(/\/+$/, ''); // an embedded repository
+    const path = prefix === '' ? name : `${prefix}/${name}`;
+    if (path !== paths[paths.length - 1]) paths.push(path); // a conflicted file is listed once per stage
+  }
+  return paths;
+}
+
+async function statAll(root: string, paths: readonly string[], git: boolean, signal?: AbortSignal): Promise<TreeEntry[]> {
   const entries: TreeEntry[] = [];
   for (let i = 0; i < paths.length; i++) {
     if (i % 4096 === 4095) await yieldCheck(signal);
-    const path = paths[i]!;
-    const entry = entryFor(root, path);
+    const entry = entryFor(root, paths[i]!);
     // git lists a submodule (or an embedded repository) as one directory: its own git lists its files.
     if (entry === 'dir') {
-      if (gitRoot && safeExists(join(root, path, '.git'))) for (const p of await gitFiles(root, path, signal)) paths.push(p);
+      if (git && safeExists(join(root, paths[i]!, '.git'))) for (const e of await gitEntries(root, paths[i]!, signal)) entries.push(e);
     } else if (entry) entries.push(entry);
   }
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { root, cwdRel, git: gitRoot !== null, entries };
+  if (signal?.aborted) throw new ExecAbortedError(signal.reason);
+  return entries;
+}
+
+function merge(a: TreeEntry[], b: TreeEntry[]): TreeEntry[] {
+  if (b.length === 0) return a;
+  const out: TreeEntry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(a[i]!.path < b[j]!.path ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+function isSorted(entries: readonly TreeEntry[]): boolean {
+  for (let i = 1; i < entries.length; i++) if (entries[i - 1]!.path >= entries[i]!.path) return false;
+  return true;
 }
 
 function entryFor(root: string, path: string): TreeEntry | 'dir' | null {
-  let st: Stats;
-  try {
-    st = lstatSync(join(root, path));
-  } catch {
-    return null; // a tracked file deleted from disk, or gone since the listing
-  }
-  const base = { path, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
-  if (st.isFile()) return { ...base, kind: 'f', size: st.size, exec: (st.mode & 0o100) !== 0 };
+  // A tracked file deleted from disk, or gone since the listing: not an entry.
+  const st = lstatSync(`${root}/${path}`, { throwIfNoEntry: false });
+  if (!st) return null;
+  if (st.isFile()) return { path, kind: 'f', size: st.size, exec: (st.mode & 0o100) !== 0, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   if (st.isSymbolicLink()) {
-    const target = readlinkSync(join(root, path));
-    return { ...base, kind: 'l', size: Buffer.byteLength(target), exec: false, target };
+    const target = readlinkSync(`${root}/${path}`);
+    return { path, kind: 'l', size: Buffer.byteLength(target), exec: false, target, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   }
   if (st.isDirectory()) return 'dir';
   return null; // sockets, fifos
@@ -109,28 +173,15 @@ async function gitTopLevel(dir: string): Promise<string | null> {
   }
 }
 
-async function gitFiles(root: string, prefix: string, signal?: AbortSignal): Promise<string[]> {
-  const dir = prefix === '' ? root : join(root, prefix);
-  let out: Buffer;
-  try {
-    out = await git(['ls-files', '-z', '--cached', '--others', '--exclude-standard'], dir);
-  } catch (err) {
-    throw new WorkspaceError('bad-input', `git ls-files failed in ${dir}: ${(err as { stderrText?: string }).stderrText || (err as Error).message}`);
+function splitBuffer(buf: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let start = 0; start < buf.length;) {
+    let end = buf.indexOf(0, start);
+    if (end < 0) end = buf.length;
+    parts.push(buf.subarray(start, end));
+    start = end + 1;
   }
-  if (signal?.aborted) throw new ExecAbortedError(signal.reason);
-  const seen = new Set<string>();
-  const files: string[] = [];
-  for (let start = 0; start < out.length;) {
-    const end = out.indexOf(0, start);
-    const raw = out.subarray(start, end < 0 ? out.length : end);
-    start = end < 0 ? out.length : end + 1;
-    const name = utf8Name(raw, prefix).replace(/\/+$/, '');
-    const path = prefix === '' ? name : `${prefix}/${name}`;
-    if (seen.has(path)) continue; // a conflicted file is listed once per stage
-    seen.add(path);
-    files.push(path);
-  }
-  return files;
+  return parts;
 }
 
 function utf8Name(raw: Buffer, where: string): string {

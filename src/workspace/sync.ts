@@ -1,6 +1,8 @@
-// The origin side of a sync: scan the tree, hash what changed (hash cache), build the
-// manifest, then one exec of the node agent: digest → SAME | SEND manifest → NEED list →
-// blobs → DONE (see agent/sync.ts for the node side).
+// The origin side of a sync: locate the tree (a missing cwd fails here, before any exec),
+// start the node agent, and meanwhile list the tree, hash what changed (hash cache) and build
+// the manifest; then digest → SAME | SEND manifest → NEED list → blobs → DONE, all in that one
+// exec (see agent/sync.ts for the node side). The node checks its tree while the origin scans:
+// a no-change sync costs about the longer of the two, not their sum.
 
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -9,9 +11,9 @@ import type { Exec } from '../activities/exec.js';
 import { ExecAbortedError } from '../ssh/errors.js';
 import type { StdinSink } from '../ssh/pool.js';
 import { nodeLabel, runAgent, type AgentStream } from './agentRun.js';
-import { hashEntries, HashCache } from './hashCache.js';
+import { fingerprint, hashEntries, HashCache, readLast, writeLast } from './hashCache.js';
 import { decodeToken, encodeToken } from './relPath.js';
-import { checkLimits, scanTree, type TreeEntry } from './scan.js';
+import { checkLimits, listTree, locateTree, type LocatedTree, type ScannedTree, type TreeEntry } from './scan.js';
 import {
   DEFAULT_LIMITS, DEFAULT_NODE_BLOBS, DEFAULT_NODE_ROOT, WorkspaceError, type SyncProgress, type SyncRequest, type SyncSummary,
 } from './types.js';
@@ -46,54 +48,107 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
   if (!(req.lockTtlS > 0)) throw new WorkspaceError('bad-input', `lockTtlS must be positive, got ${req.lockTtlS}`);
   const progress = (p: SyncProgress) => req.onProgress?.(p);
   progress({ phase: 'scan', bytesSent: 0, bytesTotal: 0 });
-  const tree = await scanTree(req.cwd, req.signal);
-  checkLimits(tree, { ...DEFAULT_LIMITS, ...req.limits });
-  progress({ phase: 'hash', bytesSent: 0, bytesTotal: 0 });
-  const cache = HashCache.load(req.stateDir, tree.root);
-  await hashEntries(tree.root, tree.entries, cache, req.signal);
-  cache.save();
-  const manifest = buildManifest(tree.entries);
+  const located = await locateTree(req.cwd);
+  // Stops the scan when the exec fails first (or the caller aborts).
+  const scanStop = new AbortController();
+  const stopScan = () => scanStop.abort(req.signal?.reason);
+  req.signal?.addEventListener('abort', stopScan, { once: true });
+  const prepared = prepare(located, req, scanStop.signal);
+  prepared.catch(() => undefined); // judged in the conversation
 
-  const bySha = new Map<string, TreeEntry>();
-  for (const e of tree.entries) if (e.kind === 'f' && !bySha.has(e.sha!)) bySha.set(e.sha!, e);
   let needed = 0;
   let bytesSent = 0;
+  let files = 0;
   let done: string[] = [];
   const args = [
-    req.node.root ?? DEFAULT_NODE_ROOT, req.node.blobs ?? DEFAULT_NODE_BLOBS, treeKey(req.originHost, tree.root), encodeToken(req.taskId),
-    String(Math.ceil(req.lockTtlS)), encodeToken(req.originHost), encodeToken(tree.root), manifest.digest, String(tree.entries.length),
-    encodeToken(tree.cwdRel),
+    req.node.root ?? DEFAULT_NODE_ROOT, req.node.blobs ?? DEFAULT_NODE_BLOBS, treeKey(req.originHost, located.root), encodeToken(req.taskId),
+    String(Math.ceil(req.lockTtlS)), encodeToken(req.originHost), encodeToken(located.root), encodeToken(located.cwdRel),
   ];
-  await runAgent(exec, {
-    op: 'sync', args, node: req.node, signal: req.signal, stdin: true,
-    converse: async (replies, sink) => {
-      const first = await replies.line();
-      if (first === 'SEND') {
-        const text = Buffer.from(`${manifest.text}.\n`);
-        for (let off = 0; off < text.length; off += PIECE) await sink!.write(text.subarray(off, off + PIECE));
-        const shas = await readNeed(replies, bySha, req.node.id);
-        needed = shas.length;
-        const total = shas.reduce((sum, sha) => sum + bySha.get(sha)!.size, 0);
-        progress({ phase: 'send', bytesSent: 0, bytesTotal: total });
-        bytesSent = await sendBlobs(sink!, tree.root, shas.map((sha) => bySha.get(sha)!), req.signal, (n) => progress({ phase: 'send', bytesSent: n, bytesTotal: total }));
-        progress({ phase: 'apply', bytesSent, bytesTotal: total });
-      } else if (first !== 'SAME') {
-        throw new WorkspaceError('transport', `${nodeLabel(req.node)}: unexpected reply from the workspace agent: ${first.slice(0, 200)}`);
-      }
-      done = (await replies.line()).split(' ');
-    },
-  });
+  try {
+    await runAgent(exec, {
+      op: 'sync', args, node: req.node, signal: req.signal, stdin: true,
+      converse: async (replies, sink) => {
+        let ready: Prepared;
+        try {
+          ready = await prepared;
+        } catch (err) {
+          await sink!.write('X\n').catch(() => undefined);
+          throw err;
+        }
+        const { tree } = ready;
+        files = tree.entries.length;
+        await sink!.write(`H ${ready.digest} ${files}\n`);
+        const first = await replies.line();
+        if (first === 'SEND') {
+          const { manifest, bySha } = await ready.full();
+          const text = Buffer.from(`${manifest.text}.\n`);
+          for (let off = 0; off < text.length; off += PIECE) await sink!.write(text.subarray(off, off + PIECE));
+          const shas = await readNeed(replies, bySha, req.node.id);
+          needed = shas.length;
+          const total = shas.reduce((sum, sha) => sum + bySha.get(sha)!.size, 0);
+          progress({ phase: 'send', bytesSent: 0, bytesTotal: total });
+          bytesSent = await sendBlobs(sink!, tree.root, shas.map((sha) => bySha.get(sha)!), req.signal, (n) => progress({ phase: 'send', bytesSent: n, bytesTotal: total }));
+          progress({ phase: 'apply', bytesSent, bytesTotal: total });
+        } else if (first !== 'SAME') {
+          throw new WorkspaceError('transport', `${nodeLabel(req.node)}: unexpected reply from the workspace agent: ${first.slice(0, 200)}`);
+        }
+        done = (await replies.line()).split(' ');
+      },
+    });
+  } finally {
+    req.signal?.removeEventListener('abort', stopScan);
+    scanStop.abort();
+  }
   if (done[0] !== 'DONE' || done.length < 5) throw new WorkspaceError('transport', `${nodeLabel(req.node)}: the workspace agent did not confirm the sync`);
   const treePath = decodeToken(done[1]!);
+  const { distinctBlobs } = await prepared;
   return {
     mode: 'sync',
-    node_path: tree.cwdRel === '' ? treePath : `${treePath}/${tree.cwdRel}`,
+    node_path: located.cwdRel === '' ? treePath : `${treePath}/${located.cwdRel}`,
     tree: treePath,
-    files: Number(done[2]),
+    files,
     bytes_sent: bytesSent,
-    blobs_reused: manifest.distinctBlobs - needed,
+    blobs_reused: distinctBlobs - needed,
     sync_ms: Math.round(performance.now() - started),
   };
+}
+
+/** What the conversation needs: the digest at once; the manifest text and blobs only on SEND. */
+interface Prepared {
+  tree: ScannedTree;
+  digest: string;
+  distinctBlobs: number;
+  full: () => Promise<{ manifest: Manifest; bySha: Map<string, TreeEntry> }>;
+}
+
+/** List, check limits, then (unless nothing moved since the last sync) hash and build the manifest. */
+async function prepare(located: LocatedTree, req: SyncRequest, signal: AbortSignal): Promise<Prepared> {
+  const tree = await listTree(located, signal);
+  checkLimits(tree, { ...DEFAULT_LIMITS, ...req.limits });
+  const fp = fingerprint(tree.entries);
+  const build = async () => {
+    req.onProgress?.({ phase: 'hash', bytesSent: 0, bytesTotal: 0 });
+    const cache = HashCache.load(req.stateDir, tree.root);
+    await hashEntries(tree.root, tree.entries, cache, signal);
+    cache.save();
+    const manifest = buildManifest(tree.entries);
+    const bySha = new Map<string, TreeEntry>();
+    for (const e of tree.entries) if (e.kind === 'f' && !bySha.has(e.sha!)) bySha.set(e.sha!, e);
+    const trusted = cache.allTrusted(tree.entries);
+    writeLast(req.stateDir, tree.root, trusted ? { fingerprint: fp, digest: manifest.digest, distinctBlobs: manifest.distinctBlobs, count: tree.entries.length } : null);
+    return { manifest, bySha };
+  };
+  const last = readLast(req.stateDir, tree.root);
+  if (last && last.fingerprint === fp && last.count === tree.entries.length) {
+    let built: ReturnType<typeof build> | undefined;
+    const full = () => (built ??= build().then((b) => {
+      if (b.manifest.digest !== last.digest) throw new WorkspaceError('transport', `the origin's hash cache for ${tree.root} was inconsistent (rebuilt); retry`);
+      return b;
+    }));
+    return { tree, digest: last.digest, distinctBlobs: last.distinctBlobs, full };
+  }
+  const b = await build();
+  return { tree, digest: b.manifest.digest, distinctBlobs: b.manifest.distinctBlobs, full: async () => b };
 }
 
 async function readNeed(replies: AgentStream, bySha: Map<string, TreeEntry>, nodeId?: string): Promise<string[]> {

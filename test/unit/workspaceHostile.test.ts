@@ -121,11 +121,11 @@ describe('workspace paths under attack', () => {
     for (const bad of ['../escape.txt', '/abs.txt', 'a/../../b', 'a//b']) {
       const out: Buffer[] = [];
       const enc = bad.replace(/%/g, '%25');
-      const args = [w.node.root!, w.node.blobs!, 'hostile-0123456789abcdef', 't', '60', 'o', '%2Fx', 'f'.repeat(64), '1', ''];
+      const args = [w.node.root!, w.node.blobs!, 'hostile-0123456789abcdef', 't', '60', 'o', '%2Fx', ''];
       const r = await localExec(agentCommand('sync', args), {
         onStdout: (b) => out.push(b),
         feed: async (sink) => {
-          await sink.write(`f ${'0'.repeat(64)} - 1 ${enc}\n.\n`);
+          await sink.write(`H ${'f'.repeat(64)} 1\nf ${'0'.repeat(64)} - 1 ${enc}\n.\n`);
         },
       });
       assert.equal(r.code, 3, bad);

@@ -2,7 +2,7 @@
 // temp dirs (workspace root, blob store), the origin a temp git repo or plain dir. Each test
 // compares the node's tree with what the origin holds, so skipping the sync fails it.
 import assert from 'node:assert/strict';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -139,7 +139,7 @@ describe('workspace sync (local agent)', () => {
     assert.deepEqual(snapshot(s.tree), snapshot(w.origin, expected));
   });
 
-  test('limits: too many files or bytes is refused before anything is sent, naming the biggest directories', async () => {
+  test('limits: too many files or bytes is refused before any blob is sent or tree made, naming the biggest directories', async () => {
     const w = world('limits');
     for (let i = 0; i < 12; i++) write(w.origin, `data/raw/f${i}.bin`, Buffer.alloc(10_000));
     for (let i = 0; i < 3; i++) write(w.origin, `src/f${i}.c`, 'x');
@@ -152,7 +152,8 @@ describe('workspace sync (local agent)', () => {
     assert.match(bytes.message, /limit 0\.1 MB|limit 0\.05 MB|limit 0\.0 MB|\(limit/);
     assert.match(bytes.message, /Biggest directories: data\//);
     assert.equal(files.retryable, false);
-    assert.equal(w.exec.calls, 0, 'nothing reached the node');
+    assert.deepEqual(readdirSync(w.node.root!).filter((n) => !n.startsWith('.')), [], 'no tree, no lease on the node');
+    assert.equal(existsSync(join(w.node.blobs!, '00')) || readdirSync(w.node.blobs!).some((n) => /^[0-9a-f]{2}$/.test(n)), false, 'no blob');
   });
 
   test('a cwd missing at the origin is bad input, before anything is sent', async () => {

@@ -1,7 +1,10 @@
 // The node side of a sync, one perl process over one exec (see ../sync.ts for the origin side):
-//   argv  root blobs key task ttl origin_host% origin_path% digest count cwd_rel%
+//   argv  root blobs key task ttl origin_host% origin_path% cwd_rel%
+//         The agent starts while the origin still scans: it predicts its tree (the first one
+//         whose lease is free, expired or this task's) and lstats every recorded entry.
+//   in    H digest count | X                         the origin's manifest digest (X: it gave up; nothing changed)
 //   out   SAME                                       the recorded manifest digest matches and every
-//                                                    tree file is as placed (lstat): nothing to do
+//                                                    tree entry is as placed (lstat): nothing to do
 //   out   SEND        in  manifest lines, then "."   type content x size path% per entry
 //   out   NEED n + n lines of sha256                 blobs missing from the store
 //   in    B sha size + bytes … E                     each verified (sha256) into <blobs>/tmp, then renamed
@@ -9,10 +12,11 @@
 // The tree is only touched once every blob is in and every new file is staged; then removed
 // files go, staged ones are renamed into place, and the new state is written. Each decision is
 // made from (manifest, state, lstat), so a sync killed anywhere is completed by the next one.
+// State lines: type content x ino size mtime ctime path% (lstat signature as placed).
 
 export const AGENT_SYNC = String.raw`
 sub op_sync {
-  my ($root_arg, $blobs_arg, $key, $task, $ttl, $origin_host, $origin_path, $digest, $count, $cwd_rel) = @_;
+  my ($root_arg, $blobs_arg, $key, $task, $ttl, $origin_host, $origin_path, $cwd_rel) = @_;
   fail("bad-input", "bad tree key $key") unless valid_name($key) && $key !~ /\./;
   $task = dec($task);
   $cwd_rel = dec($cwd_rel);
@@ -22,13 +26,20 @@ sub op_sync {
   mkdir_p($root);
   mkdir_p("$blobs/tmp");
 
+  my $free = sub { my ($t, undef, $e) = read_lease($_[0]); return !defined $t || $e <= time || $t eq $task };
+  my ($guess) = grep { $free->("$root/$_.lock") } map { $_ == 1 ? $key : "$key.$_" } 1 .. 32;
+  my $check = defined $guess ? check_tree($root, $guess) : undef;
+
+  my $head = <STDIN> // "";
+  return 0 if $head eq "X\n";
+  my ($digest, $count) = $head =~ /^H ([0-9a-f]{64}) (\d+)\n$/ or fail("transport", "no manifest digest from the origin");
+
   # Lease: the main tree, else the first .N not held by another live task.
-  my $now = time;
   my $name = with_root_lock($root, sub {
     for my $i (1 .. 32) {
       my $n = $i == 1 ? $key : "$key.$i";
-      my ($t, undef, $e) = read_lease("$root/$n.lock");
-      next if defined $t && $e > $now && $t ne $task;
+      next unless $free->("$root/$n.lock");
+      my $now = time;
       write_atomic("$root/$n.lock", "task=" . enc($task) . " created=$now expires=" . ($now + $ttl) . "\n");
       write_atomic("$root/$n.meta", "origin_host=$origin_host\norigin_path=$origin_path\n") unless -e "$root/$n.meta";
       return $n;
@@ -43,6 +54,7 @@ sub op_sync {
   sysopen(my $busy, "$root/$name.busy", O_WRONLY | O_CREAT, 0600) or io_fail("cannot open", "$root/$name.busy");
   for (my $i = 0; !flock($busy, LOCK_EX | LOCK_NB); $i++) {
     fail("busy", "another sync of $tree is still running") if $i >= 300;
+    $check = undef;
     Time::HiRes::sleep(0.1);
   }
   sysopen(my $gc, "$blobs/.gc", O_WRONLY | O_CREAT, 0600) or io_fail("cannot open", "$blobs/.gc");
@@ -51,33 +63,24 @@ sub op_sync {
   # Blobs half-received by a sync that was killed (its pid is gone) are of no use.
   for (list_dir("$blobs/tmp")) { unlink "$blobs/tmp/$_" if /\.(\d+)$/ && !kill(0, $1) && $!{ESRCH} }
 
-  my ($rec_digest, @state) = read_state("$root/$name.state");
-  my $pending = -e "$root/$name.pending";
-  if (!$pending && defined $rec_digest && $rec_digest eq $digest && -d $tree && tree_intact($tree, \@state) && cwd_ok($tree, $cwd_rel)) {
+  # The early check stands if it looked at this tree and its state has not changed since.
+  $check = check_tree($root, $name) unless $check && $guess eq $name && sig("$root/$name.state") eq $check->{state_sig};
+  if (!$check->{pending} && ($check->{digest} // "") eq $digest && $check->{intact} && cwd_ok($tree, $cwd_rel)) {
     reply("SAME");
-    reply("DONE", enc($tree), scalar(@state), 0, 0);
+    reply("DONE", enc($tree), scalar(@{ $check->{cur} }), 0, 0);
     return 0;
   }
   reply("SEND");
-
-  # Record: path -> [type, content, x, signature]; paths of an interrupted sync count as ours.
-  my %rec;
-  for my $line (@state) {
-    my @f = split / /, $line, 8;
-    $rec{dec($f[7])} = [$f[0], $f[1], $f[2], "$f[3] $f[4] $f[5] $f[6]"];
-  }
-  if ($pending && open(my $fh, "<", "$root/$name.pending")) {
-    while (my $l = <$fh>) { chomp $l; $rec{dec($l)} //= ["?", "", "", "pending"] }
-    close $fh;
-  }
+  my ($rec, $cur) = records($check, $root, $name);
 
   my @man = read_manifest($count);
-  my (@write, %need, %ok);
+  my (@write, %need);
   my ($need_bytes, $write_bytes) = (0, 0);
   for my $m (@man) {
     my ($type, $content, $x, $size, $p) = @$m;
-    my $r = $rec{$p};
-    if ($r && $r->[0] eq $type && $r->[1] eq $content && $r->[2] eq $x && real_parent($tree, $p, \%ok) && sig("$tree/$p") eq $r->[3]) {
+    my $r = $rec->{$p};
+    # Same inode, size, mtime and ctime as placed: untouched (a new hard link would change ctime).
+    if ($r && $r->[0] eq $type && $r->[1] eq $content && $r->[2] eq $x && ($cur->{$p} // sig("$tree/$p")) eq $r->[3]) {
       $m->[5] = $r->[3];
       next;
     }
@@ -100,8 +103,8 @@ sub op_sync {
 
   $SPACE_WHERE = $root_arg;
   stage_files($blobs, "$root/$name.stage", \@write) if @write;
-  write_atomic("$root/$name.pending", join("", map { enc($_->[4]) . "\n" } grep { !$rec{$_->[4]} } @write));
-  apply_tree($tree, \%rec, \@man, \@write);
+  write_atomic("$root/$name.pending", join("", map { enc($_->[4]) . "\n" } grep { !$rec->{$_->[4]} } @write));
+  apply_tree($tree, $rec, \@man, \@write);
   mkdir_real($tree, $cwd_rel) if $cwd_rel ne "";
   write_atomic("$root/$name.state", join("", "CFWS1 $digest " . scalar(@man) . "\n",
     map { join(" ", @$_[0 .. 2], $_->[5], enc($_->[4])) . "\n" } @man));
@@ -114,26 +117,52 @@ sub op_sync {
 
 sub blob_path { my ($blobs, $sha) = @_; return "$blobs/" . substr($sha, 0, 2) . "/$sha" }
 
-# (digest, lines) of a tree state file; () when there is none.
-sub read_state {
-  my ($path) = @_;
-  open(my $fh, "<", $path) or return ();
-  my $head = <$fh> // "";
-  my ($digest) = $head =~ /^CFWS1 (\S+)/ or return ();
-  my @lines = <$fh>;
-  close $fh;
-  chomp @lines;
-  return ($digest, @lines);
+# What the last sync placed in a tree, and whether all of it is still there untouched. The
+# state's lines are kept raw (with each entry's signature now, in @cur); records() parses
+# them only when the manifest changed. lstat runs relative to the tree: shorter lookups.
+sub check_tree {
+  my ($root, $name) = @_;
+  my %c = (lines => [], cur => [], state_sig => sig("$root/$name.state"), intact => 1);
+  if (open(my $fh, "<", "$root/$name.state")) {
+    my $head = <$fh> // "";
+    ($c{digest}) = $head =~ /^CFWS1 (\S+)/;
+    my @lines = <$fh>;
+    close $fh;
+    my $in_tree = chdir "$root/$name";
+    my $cur = $c{cur};
+    for my $line (@lines) {
+      $line =~ /^\S+ \S+ \S+ (\S+ \S+ \S+ \S+) (\S+)$/ or do { push @$cur, "-"; $c{intact} = 0; next };
+      my ($want, $p) = ($1, $2);
+      $p = dec($p) if index($p, "%") >= 0;
+      my @s = $in_tree ? Time::HiRes::lstat($p) : ();
+      my $now = @s ? "$s[1] $s[7] $s[9] $s[10]" : "-";
+      push @$cur, $now;
+      $c{intact} = 0 if $now ne $want;
+    }
+    $c{lines} = \@lines;
+    chdir "/";
+  }
+  $c{pending} = -e "$root/$name.pending";
+  return \%c;
 }
 
-# The no-change path: every recorded entry still has the signature it had when placed.
-sub tree_intact {
-  my ($tree, $state) = @_;
-  for my $line (@$state) {
-    my @f = split / /, $line, 8;
-    return 0 unless sig("$tree/" . dec($f[7])) eq "$f[3] $f[4] $f[5] $f[6]";
+# (path -> [type, content, x, signature as placed], path -> signature now) from check_tree;
+# paths of an interrupted sync (the .pending list) count as ours, placed in some unknown way.
+sub records {
+  my ($c, $root, $name) = @_;
+  my (%rec, %cur);
+  my ($lines, $now) = @$c{qw(lines cur)};
+  for my $i (0 .. $#$lines) {
+    my ($type, $content, $x, $want, $penc) = $lines->[$i] =~ /^(\S+) (\S+) (\S+) (\S+ \S+ \S+ \S+) (\S+)$/ or next;
+    my $p = dec($penc);
+    $rec{$p} = [$type, $content, $x, $want];
+    $cur{$p} = $now->[$i];
   }
-  return 1;
+  if ($c->{pending} && open(my $fh, "<", "$root/$name.pending")) {
+    while (my $l = <$fh>) { chomp $l; $rec{dec($l)} //= ["?", "", "", "pending"] }
+    close $fh;
+  }
+  return (\%rec, \%cur);
 }
 
 sub cwd_ok { my ($tree, $rel) = @_; return $rel eq "" || (real_parent($tree, "$rel/x", {}) && -d "$tree/$rel") }
