@@ -1,5 +1,6 @@
 // The origin's hash cache: (inode, size, mtime, ctime) → sha256 per path, one file per tree
-// under <stateDir>/workspace-hashes/, so an unchanged file is never read again. Racy-git rule:
+// under <stateDir>/workspace-hashes/ (columns of plain JSON arrays sorted by path, read with
+// one merge walk over the sorted entries), so an unchanged file is never read again. Racy-git rule:
 // an entry hashed less than 2 s after the file's mtime (or ctime) may describe a file that was
 // written again within the same timestamp, so it is not trusted: the file is hashed again next
 // time (and then, being old enough, trusted).
@@ -11,74 +12,74 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExecAbortedError } from '../ssh/errors.js';
-import { decodeToken, encodeToken } from './relPath.js';
 import type { TreeEntry } from './scan.js';
 import { WorkspaceError } from './types.js';
 
 const RACY_MS = 2000;
 
-interface Cached { ino: number; size: number; mtimeMs: number; ctimeMs: number; hashedAtMs: number; sha: string; seen: boolean }
+interface Columns { v: 1; path: string[]; ino: number[]; size: number[]; mtime: number[]; ctime: number[]; at: number[]; sha: string[] }
 
 export class HashCache {
-  private dirty = false;
-
-  private constructor(private readonly file: string, private readonly entries: Map<string, Cached>) {}
+  private constructor(private readonly file: string, private readonly cols: Columns | null) {}
 
   static load(stateDir: string, root: string): HashCache {
-    const file = `${cacheBase(stateDir, root)}.tsv`;
-    const entries = new Map<string, Cached>();
-    let text = '';
+    const file = `${originStateBase(stateDir, root)}.json`;
+    let cols: Columns | null = null;
     try {
-      text = readFileSync(file, 'utf8');
-    } catch { /* first sync of this tree */ }
-    for (const line of text.split('\n')) {
-      const f = line.split('\t');
-      if (f.length !== 7 || !/^[0-9a-f]{64}$/.test(f[5]!)) continue;
-      try {
-        entries.set(decodeToken(f[6]!), { ino: Number(f[0]), size: Number(f[1]), mtimeMs: Number(f[2]), ctimeMs: Number(f[3]), hashedAtMs: Number(f[4]), sha: f[5]!, seen: false });
-      } catch { /* a damaged line: that file is hashed again */ }
+      const c = JSON.parse(readFileSync(file, 'utf8')) as Columns;
+      const n = c.path.length;
+      if (c.v === 1 && [c.ino, c.size, c.mtime, c.ctime, c.at, c.sha].every((col) => Array.isArray(col) && col.length === n)) cols = c;
+    } catch { /* first sync of this tree, or a damaged file: everything is hashed again */ }
+    return new HashCache(file, cols);
+  }
+
+  /**
+   * Fills sha (and hashedAtMs) of every file entry the cache vouches for: same inode, size,
+   * mtime and ctime, and not racy. Entries and cache are both sorted by path: one merge walk.
+   */
+  fill(entries: readonly TreeEntry[]): void {
+    const c = this.cols;
+    if (!c) return;
+    let j = 0;
+    for (const e of entries) {
+      if (e.kind !== 'f') continue;
+      while (j < c.path.length && c.path[j]! < e.path) j++;
+      if (j === c.path.length) return;
+      if (c.path[j] !== e.path || c.ino[j] !== e.ino || c.size[j] !== e.size || c.mtime[j] !== e.mtimeMs || c.ctime[j] !== e.ctimeMs) continue;
+      if (c.at[j]! - Math.max(e.mtimeMs, e.ctimeMs) < RACY_MS || !/^[0-9a-f]{64}$/.test(c.sha[j]!)) continue;
+      e.sha = c.sha[j];
+      e.hashedAtMs = c.at[j];
     }
-    return new HashCache(file, entries);
   }
 
-  lookup(e: TreeEntry): string | undefined {
-    const c = this.entries.get(e.path);
-    if (c) c.seen = true;
-    if (!c || c.ino !== e.ino || c.size !== e.size || c.mtimeMs !== e.mtimeMs || c.ctimeMs !== e.ctimeMs) return undefined;
-    if (c.hashedAtMs - Math.max(c.mtimeMs, c.ctimeMs) < RACY_MS) return undefined;
-    return c.sha;
-  }
-
-  /** Would every file of `entries` be taken from the cache as it is now (none racy)? */
-  allTrusted(entries: readonly TreeEntry[]): boolean {
-    return entries.every((e) => e.kind !== 'f' || this.lookup(e) === e.sha);
-  }
-
-  record(e: TreeEntry, sha: string, hashedAtMs: number): void {
-    this.entries.set(e.path, { ino: e.ino, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs, hashedAtMs, sha, seen: true });
-    this.dirty = true;
-  }
-
-  /** Writes the cache when it changed, keeping only paths of this scan (atomic, 0600). */
-  save(): void {
-    for (const [path, c] of this.entries) {
-      if (!c.seen) {
-        this.entries.delete(path);
-        this.dirty = true;
-      }
+  /** Writes the entries' hashes (atomic, 0600) unless nothing changed since it was loaded. */
+  save(entries: readonly TreeEntry[], hashed: number): void {
+    const files = entries.filter((e) => e.kind === 'f');
+    if (hashed === 0 && this.cols && this.cols.path.length === files.length) return;
+    const c: Columns = { v: 1, path: [], ino: [], size: [], mtime: [], ctime: [], at: [], sha: [] };
+    for (const e of files) {
+      c.path.push(e.path);
+      c.ino.push(e.ino);
+      c.size.push(e.size);
+      c.mtime.push(e.mtimeMs);
+      c.ctime.push(e.ctimeMs);
+      c.at.push(e.hashedAtMs!);
+      c.sha.push(e.sha!);
     }
-    if (!this.dirty) return;
-    const lines: string[] = [];
-    for (const [path, c] of this.entries) lines.push(`${c.ino}\t${c.size}\t${c.mtimeMs}\t${c.ctimeMs}\t${c.hashedAtMs}\t${c.sha}\t${encodeToken(path)}\n`);
     mkdirSync(join(this.file, '..'), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, lines.join(''), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify(c), { mode: 0o600 });
     renameSync(tmp, this.file);
-    this.dirty = false;
   }
 }
 
-const cacheBase = (stateDir: string, root: string) => join(stateDir, 'workspace-hashes', createHash('sha256').update(root).digest('hex').slice(0, 24));
+/** Was every file hashed long enough after its last change to be trusted next time (no racy entry)? */
+export function allTrusted(entries: readonly TreeEntry[]): boolean {
+  return entries.every((e) => e.kind !== 'f' || e.hashedAtMs! - Math.max(e.mtimeMs, e.ctimeMs) >= RACY_MS);
+}
+
+/** Where the origin keeps what it knows of a tree: <base>.json (hashes), .last, .m.<digest> (manifests). */
+export const originStateBase = (stateDir: string, root: string) => join(stateDir, 'workspace-hashes', createHash('sha256').update(root).digest('hex').slice(0, 24));
 
 /** Stat data (and symlink targets) of every entry: equal fingerprints, same files on disk. */
 export function fingerprint(entries: readonly TreeEntry[]): string {
@@ -90,7 +91,7 @@ export interface LastManifest { fingerprint: string; digest: string; distinctBlo
 
 export function readLast(stateDir: string, root: string): LastManifest | null {
   try {
-    const [fp, digest, distinct, count] = readFileSync(`${cacheBase(stateDir, root)}.last`, 'utf8').trim().split(' ');
+    const [fp, digest, distinct, count] = readFileSync(`${originStateBase(stateDir, root)}.last`, 'utf8').trim().split(' ');
     if (!/^[0-9a-f]{64}$/.test(fp ?? '') || !/^[0-9a-f]{64}$/.test(digest ?? '')) return null;
     return { fingerprint: fp!, digest: digest!, distinctBlobs: Number(distinct), count: Number(count) };
   } catch {
@@ -100,7 +101,7 @@ export function readLast(stateDir: string, root: string): LastManifest | null {
 
 /** Remembers the manifest (null: forget it, e.g. when some hash was racy). */
 export function writeLast(stateDir: string, root: string, last: LastManifest | null): void {
-  const file = `${cacheBase(stateDir, root)}.last`;
+  const file = `${originStateBase(stateDir, root)}.last`;
   if (!last) return void rmSync(file, { force: true });
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
   writeFileSync(`${file}.${process.pid}.tmp`, `${last.fingerprint} ${last.digest} ${last.distinctBlobs} ${last.count}\n`, { mode: 0o600 });
@@ -118,13 +119,9 @@ export async function hashEntries(root: string, entries: TreeEntry[], cache: Has
   let hashedFiles = 0;
   let hashedBytes = 0;
   let slice = performance.now();
+  cache.fill(entries);
   for (const e of entries) {
-    if (e.kind !== 'f') continue;
-    const cached = cache.lookup(e);
-    if (cached) {
-      e.sha = cached;
-      continue;
-    }
+    if (e.kind !== 'f' || e.sha) continue;
     let fd: number;
     try {
       fd = openSync(join(root, e.path), 'r');
@@ -147,8 +144,7 @@ export async function hashEntries(root: string, entries: TreeEntry[], cache: Has
           slice = performance.now();
         }
       }
-      Object.assign(e, { size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, exec: (st.mode & 0o100) !== 0, sha: hash.digest('hex') });
-      cache.record(e, e.sha!, Date.now());
+      Object.assign(e, { size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, exec: (st.mode & 0o100) !== 0, sha: hash.digest('hex'), hashedAtMs: Date.now() });
       hashedFiles++;
       hashedBytes += size;
     } finally {

@@ -22,8 +22,9 @@ export interface TreeEntry {
   ino: number;
   mtimeMs: number;
   ctimeMs: number;
-  /** sha256 hex, filled in by hashEntries. */
+  /** sha256 hex, filled in by hashEntries, and when it was computed (for the racy-git rule). */
   sha?: string;
+  hashedAtMs?: number;
 }
 
 export interface LocatedTree {

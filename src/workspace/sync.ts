@@ -11,9 +11,10 @@ import type { Exec } from '../activities/exec.js';
 import { ExecAbortedError } from '../ssh/errors.js';
 import type { StdinSink } from '../ssh/pool.js';
 import { nodeLabel, runAgent, type AgentStream } from './agentRun.js';
-import { fingerprint, hashEntries, HashCache, readLast, writeLast } from './hashCache.js';
+import { allTrusted, fingerprint, hashEntries, HashCache, originStateBase, readLast, writeLast } from './hashCache.js';
+import { blobSources, blobSourcesOf, buildManifest, loadManifest, manifestDelta, saveManifest, type BlobSources } from './manifest.js';
 import { decodeToken, encodeToken } from './relPath.js';
-import { checkLimits, listTree, locateTree, type LocatedTree, type ScannedTree, type TreeEntry } from './scan.js';
+import { checkLimits, listTree, locateTree, type LocatedTree, type ScannedTree } from './scan.js';
 import {
   DEFAULT_LIMITS, DEFAULT_NODE_BLOBS, DEFAULT_NODE_ROOT, WorkspaceError, type SyncProgress, type SyncRequest, type SyncSummary,
 } from './types.js';
@@ -26,21 +27,7 @@ export function treeKey(originHost: string, root: string): string {
   return `${slug}-${createHash('sha256').update(`${originHost}\0${root}`).digest('hex').slice(0, 16)}`;
 }
 
-export interface Manifest { text: string; digest: string; distinctBlobs: number }
-
-/** One line per entry, sorted by path: `f sha x|- size path%` or `l target% - size path%`. */
-export function buildManifest(entries: readonly TreeEntry[]): Manifest {
-  const lines: string[] = [];
-  const shas = new Set<string>();
-  for (const e of entries) {
-    if (e.kind === 'f') {
-      shas.add(e.sha!);
-      lines.push(`f ${e.sha} ${e.exec ? 'x' : '-'} ${e.size} ${encodeToken(e.path)}\n`);
-    } else lines.push(`l ${encodeToken(e.target!)} - ${e.size} ${encodeToken(e.path)}\n`);
-  }
-  const text = lines.join('');
-  return { text, digest: createHash('sha256').update(text).digest('hex'), distinctBlobs: shas.size };
-}
+export { buildManifest } from './manifest.js';
 
 export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncSummary> {
   const started = performance.now();
@@ -79,15 +66,18 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
         files = tree.entries.length;
         await sink!.write(`H ${ready.digest} ${files}\n`);
         const first = await replies.line();
-        if (first === 'SEND') {
-          const { manifest, bySha } = await ready.full();
-          const text = Buffer.from(`${manifest.text}.\n`);
-          for (let off = 0; off < text.length; off += PIECE) await sink!.write(text.subarray(off, off + PIECE));
-          const shas = await readNeed(replies, bySha, req.node.id);
+        const send = /^SEND (\S+)$/.exec(first);
+        if (send) {
+          const { text, sources } = await ready.full();
+          // The lines that differ from the manifest the node's tree holds, when we still have that one.
+          const base = send[1] === '-' ? null : loadManifest(originStateBase(req.stateDir, tree.root), send[1]!);
+          const body = Buffer.from(base !== null ? `D\n${manifestDelta(base, text)}.\n` : `M\n${text}.\n`);
+          for (let off = 0; off < body.length; off += PIECE) await sink!.write(body.subarray(off, off + PIECE));
+          const shas = await readNeed(replies, sources, req.node.id);
           needed = shas.length;
-          const total = shas.reduce((sum, sha) => sum + bySha.get(sha)!.size, 0);
+          const total = shas.reduce((sum, sha) => sum + sources.get(sha)!.size, 0);
           progress({ phase: 'send', bytesSent: 0, bytesTotal: total });
-          bytesSent = await sendBlobs(sink!, tree.root, shas.map((sha) => bySha.get(sha)!), req.signal, (n) => progress({ phase: 'send', bytesSent: n, bytesTotal: total }));
+          bytesSent = await sendBlobs(sink!, tree.root, shas.map((sha) => ({ sha, ...sources.get(sha)! })), req.signal, (n) => progress({ phase: 'send', bytesSent: n, bytesTotal: total }));
           progress({ phase: 'apply', bytesSent, bytesTotal: total });
         } else if (first !== 'SAME') {
           throw new WorkspaceError('transport', `${nodeLabel(req.node)}: unexpected reply from the workspace agent: ${first.slice(0, 200)}`);
@@ -113,45 +103,51 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
   };
 }
 
-/** What the conversation needs: the digest at once; the manifest text and blobs only on SEND. */
+/** What the conversation needs: the digest at once; the manifest text and blob sources only on SEND. */
 interface Prepared {
   tree: ScannedTree;
   digest: string;
   distinctBlobs: number;
-  full: () => Promise<{ manifest: Manifest; bySha: Map<string, TreeEntry> }>;
+  full: () => Promise<{ text: string; sources: BlobSources }>;
 }
 
-/** List, check limits, then (unless nothing moved since the last sync) hash and build the manifest. */
+/**
+ * List, check limits, then hash (through the cache) and build the manifest, unless nothing
+ * moved since the last sync: then the last manifest's digest stands, and its kept text (not
+ * the hash cache) answers a node that asks for it.
+ */
 async function prepare(located: LocatedTree, req: SyncRequest, signal: AbortSignal): Promise<Prepared> {
   const tree = await listTree(located, signal);
   checkLimits(tree, { ...DEFAULT_LIMITS, ...req.limits });
+  const base = originStateBase(req.stateDir, tree.root);
   const fp = fingerprint(tree.entries);
   const build = async () => {
     req.onProgress?.({ phase: 'hash', bytesSent: 0, bytesTotal: 0 });
     const cache = HashCache.load(req.stateDir, tree.root);
-    await hashEntries(tree.root, tree.entries, cache, signal);
-    cache.save();
+    const { hashedFiles } = await hashEntries(tree.root, tree.entries, cache, signal);
+    cache.save(tree.entries, hashedFiles);
     const manifest = buildManifest(tree.entries);
-    const bySha = new Map<string, TreeEntry>();
-    for (const e of tree.entries) if (e.kind === 'f' && !bySha.has(e.sha!)) bySha.set(e.sha!, e);
-    const trusted = cache.allTrusted(tree.entries);
+    saveManifest(base, manifest);
+    const trusted = allTrusted(tree.entries);
     writeLast(req.stateDir, tree.root, trusted ? { fingerprint: fp, digest: manifest.digest, distinctBlobs: manifest.distinctBlobs, count: tree.entries.length } : null);
-    return { manifest, bySha };
+    return { manifest, sources: blobSources(tree.entries) };
   };
   const last = readLast(req.stateDir, tree.root);
   if (last && last.fingerprint === fp && last.count === tree.entries.length) {
-    let built: ReturnType<typeof build> | undefined;
-    const full = () => (built ??= build().then((b) => {
-      if (b.manifest.digest !== last.digest) throw new WorkspaceError('transport', `the origin's hash cache for ${tree.root} was inconsistent (rebuilt); retry`);
-      return b;
-    }));
+    const full = async () => {
+      const text = loadManifest(base, last.digest);
+      if (text !== null) return { text, sources: blobSourcesOf(text) };
+      const b = await build();
+      if (b.manifest.digest !== last.digest) throw new WorkspaceError('transport', `the origin's record of ${tree.root} was inconsistent (now rebuilt); retry`);
+      return { text: b.manifest.text, sources: b.sources };
+    };
     return { tree, digest: last.digest, distinctBlobs: last.distinctBlobs, full };
   }
   const b = await build();
-  return { tree, digest: b.manifest.digest, distinctBlobs: b.manifest.distinctBlobs, full: async () => b };
+  return { tree, digest: b.manifest.digest, distinctBlobs: b.manifest.distinctBlobs, full: async () => ({ text: b.manifest.text, sources: b.sources }) };
 }
 
-async function readNeed(replies: AgentStream, bySha: Map<string, TreeEntry>, nodeId?: string): Promise<string[]> {
+async function readNeed(replies: AgentStream, bySha: BlobSources, nodeId?: string): Promise<string[]> {
   const head = /^NEED (\d+)$/.exec(await replies.line());
   if (!head) throw new WorkspaceError('transport', `node ${nodeId ?? '?'}: the workspace agent did not say which blobs it needs`);
   const shas: string[] = [];
@@ -168,7 +164,7 @@ async function readNeed(replies: AgentStream, bySha: Map<string, TreeEntry>, nod
  * A file that changed since it was hashed is sent as it was sized (cut or zero-padded): the
  * node's hash check then fails the sync, and a retry hashes it again.
  */
-async function sendBlobs(sink: StdinSink, root: string, entries: TreeEntry[], signal: AbortSignal | undefined, onSent: (n: number) => void): Promise<number> {
+async function sendBlobs(sink: StdinSink, root: string, entries: Array<{ sha: string; path: string; size: number }>, signal: AbortSignal | undefined, onSent: (n: number) => void): Promise<number> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let sent = 0;

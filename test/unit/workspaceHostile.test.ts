@@ -3,12 +3,14 @@
 // re-sync, and a manifest that tries to leave the tree. Nothing may be read or written
 // outside the tree or the origin cwd.
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { localExec } from '../../src/ssh/localExec.js';
 import { agentCommand } from '../../src/workspace/agentRun.js';
+import { encodeToken } from '../../src/workspace/relPath.js';
+import { treeKey } from '../../src/workspace/sync.js';
 import { returnOutputs, syncWorkspace, WorkspaceError, type NodeWorkspaceConfig, type SyncRequest } from '../../src/workspace/index.js';
 import { countingExec, initRepo, snapshot, write } from '../helpers/workspace.js';
 
@@ -116,20 +118,23 @@ describe('workspace paths under attack', () => {
     assert.deepEqual(snapshot(ws.tree, ['ext/secret.txt', 'src/main.c', 'dist/.keep']), snapshot(w.origin, ['ext/secret.txt', 'src/main.c', 'dist/.keep']));
   });
 
-  test('a manifest path that leaves the tree is refused by the node', async () => {
+  test('a manifest path that leaves the tree is refused by the node, whole or as a delta', async () => {
     const w = await setup();
-    for (const bad of ['../escape.txt', '/abs.txt', 'a/../../b', 'a//b']) {
+    const agent = async (key: string, body: string) => {
       const out: Buffer[] = [];
-      const enc = bad.replace(/%/g, '%25');
-      const args = [w.node.root!, w.node.blobs!, 'hostile-0123456789abcdef', 't', '60', 'o', '%2Fx', ''];
-      const r = await localExec(agentCommand('sync', args), {
-        onStdout: (b) => out.push(b),
-        feed: async (sink) => {
-          await sink.write(`H ${'f'.repeat(64)} 1\nf ${'0'.repeat(64)} - 1 ${enc}\n.\n`);
-        },
-      });
-      assert.equal(r.code, 3, bad);
-      assert.match(Buffer.concat(out).toString(), /ERR unsafe-path /, bad);
+      const args = [w.node.root!, w.node.blobs!, key, 't', '60', 'o', encodeToken(w.origin), ''];
+      const r = await localExec(agentCommand('sync', args), { onStdout: (b) => out.push(b), feed: async (sink) => void (await sink.write(body)) });
+      return { code: r.code, out: Buffer.concat(out).toString() };
+    };
+    const blob = '0'.repeat(64);
+    for (const bad of ['../escape.txt', '/abs.txt', 'a/../../b', 'a//b']) {
+      const enc = encodeToken(bad);
+      const whole = await agent('hostile-0123456789abcdef', `H ${'f'.repeat(64)} 1\nM\nf ${blob} - 1 ${enc}\n.\n`);
+      assert.deepEqual([whole.code, /ERR unsafe-path /.test(whole.out)], [3, true], `${bad}: ${whole.out}`);
+      // The tree synced in setup holds a manifest: the node accepts a delta against it.
+      const delta = await agent(treeKey('o', realpathSync(w.origin)), `H ${'f'.repeat(64)} 1\nD\n+ f ${blob} - 1 ${enc}\n.\n`);
+      assert.match(delta.out, /^SEND [0-9a-f]{64}\n/);
+      assert.deepEqual([delta.code, /ERR unsafe-path /.test(delta.out)], [3, true], `${bad}: ${delta.out}`);
     }
     assert.equal(existsSync(join(w.dir, 'node', 'escape.txt')), false);
     assert.equal(existsSync('/abs.txt'), false);

@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import {
   listWorkspaces, pruneWorkspaces, releaseWorkspace, syncWorkspace, WorkspaceError, type NodeWorkspaceConfig, type SyncRequest,
 } from '../../src/workspace/index.js';
+import type { ExecHandlers } from '../../src/ssh/pool.js';
 import { countingExec, git, gitListed, initRepo, sleep, snapshot, write } from '../helpers/workspace.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cf-ws-unit-'));
@@ -118,6 +119,36 @@ describe('workspace sync (local agent)', () => {
     const s2 = await syncWorkspace(w.exec, w.req());
     assert.deepEqual(snapshot(s2.tree), expected);
     assert.equal(s2.bytes_sent, 0);
+  });
+
+  test('a change sends only the differing manifest lines; an origin without the base manifest sends it whole', async () => {
+    const w = world('delta');
+    initRepo(w.origin);
+    for (let i = 0; i < 400; i++) write(w.origin, `src/m${i % 20}/file-${i}.c`, `int v${i};\n`);
+    const stdinBytes = (exec: typeof w.exec) => {
+      let n = 0;
+      const counting: typeof w.exec = Object.assign((script: string, h?: ExecHandlers) => exec(script, h?.feed ? {
+        ...h, feed: (sink) => h.feed!({ write: (d) => ((n += Buffer.byteLength(d)), sink.write(d)) }),
+      } : h), { calls: 0 });
+      return { counting, bytes: () => n };
+    };
+    const first = stdinBytes(w.exec);
+    await syncWorkspace(first.counting, w.req());
+    const manifestBytes = first.bytes();
+    write(w.origin, 'src/m3/file-3.c', 'int changed;\n');
+    unlinkSync(join(w.origin, 'src/m4/file-4.c'));
+    write(w.origin, 'src/new.c', 'int added;\n');
+    const delta = stdinBytes(w.exec);
+    const s2 = await syncWorkspace(delta.counting, w.req());
+    assert.ok(delta.bytes() < 1000, `delta sync sent ${delta.bytes()} bytes on stdin (whole manifest: ~${manifestBytes})`);
+    assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
+    // Another origin state dir knows no manifest: the node gets the whole one and ends the same.
+    write(w.origin, 'src/m5/file-5.c', 'int changed again;\n');
+    const whole = stdinBytes(w.exec);
+    const s3 = await syncWorkspace(whole.counting, w.req({ stateDir: join(w.dir, 'state-2') }));
+    assert.ok(whole.bytes() > manifestBytes / 2, `${whole.bytes()} bytes`);
+    assert.deepEqual(snapshot(s3.tree), snapshot(w.origin, gitListed(w.origin)));
+    assert.ok(readdirSync(join(w.dir, 'state', 'workspace-hashes')).filter((n) => n.includes('.m.')).length <= 4, 'only a few manifests kept');
   });
 
   test('outside git: the cwd tree minus .clusterflowignore rules (nested files too), never .git', async () => {

@@ -5,7 +5,9 @@
 //   in    H digest count | X                         the origin's manifest digest (X: it gave up; nothing changed)
 //   out   SAME                                       the recorded manifest digest matches and every
 //                                                    tree entry is as placed (lstat): nothing to do
-//   out   SEND        in  manifest lines, then "."   type content x size path% per entry
+//   out   SEND base                                  base: the digest of the manifest the tree holds, or -
+//   in    M, manifest lines, "."                     the whole manifest: type content x size path% per entry
+//      or D, delta lines, "."                        against base: "+ <manifest line>" (new or changed), "- path%"
 //   out   NEED n + n lines of sha256                 blobs missing from the store
 //   in    B sha size + bytes … E                     each verified (sha256) into <blobs>/tmp, then renamed
 //   out   DONE tree% files blobs_received bytes_received
@@ -67,24 +69,19 @@ sub op_sync {
   $check = check_tree($root, $name) unless $check && $guess eq $name && sig("$root/$name.state") eq $check->{state_sig};
   if (!$check->{pending} && ($check->{digest} // "") eq $digest && $check->{intact} && cwd_ok($tree, $cwd_rel)) {
     reply("SAME");
-    reply("DONE", enc($tree), scalar(@{ $check->{cur} }), 0, 0);
+    reply("DONE", enc($tree), scalar(@{ $check->{lines} }), 0, 0);
     return 0;
   }
-  reply("SEND");
-  my ($rec, $cur) = records($check, $root, $name);
-
-  my @man = read_manifest($count);
-  my (@write, %need);
+  reply("SEND", $check->{clean} && defined $check->{digest} ? $check->{digest} : "-");
+  my $mode = <STDIN> // "";
+  my $delta = $mode eq "D\n" && $check->{clean} && defined $check->{digest};
+  my $plan = $mode eq "M\n" ? plan_full($check, $count) : $delta ? plan_delta($check, $count)
+    : fail("transport", "no manifest from the origin");
+  my ($write, $gone, $keep) = @$plan{qw(write gone keep)};
+  my %need;
   my ($need_bytes, $write_bytes) = (0, 0);
-  for my $m (@man) {
-    my ($type, $content, $x, $size, $p) = @$m;
-    my $r = $rec->{$p};
-    # Same inode, size, mtime and ctime as placed: untouched (a new hard link would change ctime).
-    if ($r && $r->[0] eq $type && $r->[1] eq $content && $r->[2] eq $x && ($cur->{$p} // sig("$tree/$p")) eq $r->[3]) {
-      $m->[5] = $r->[3];
-      next;
-    }
-    push @write, $m;
+  for my $m (@$write) {
+    my ($type, $content, undef, $size) = @$m;
     next unless $type eq "f";
     $write_bytes += $size;
     next if exists $need{$content};
@@ -102,92 +99,160 @@ sub op_sync {
   my ($nrecv, $brecv) = receive_blobs($blobs, \%need);
 
   $SPACE_WHERE = $root_arg;
-  stage_files($blobs, "$root/$name.stage", \@write) if @write;
-  write_atomic("$root/$name.pending", join("", map { enc($_->[4]) . "\n" } grep { !$rec->{$_->[4]} } @write));
-  apply_tree($tree, $rec, \@man, \@write);
+  stage_files($blobs, "$root/$name.stage", $write) if @$write;
+  write_atomic("$root/$name.pending", join("", map { $_->[7] ? enc($_->[4]) . "\n" : () } @$write));
+  apply_tree($tree, $gone, $write);
   mkdir_real($tree, $cwd_rel) if $cwd_rel ne "";
-  write_atomic("$root/$name.state", join("", "CFWS1 $digest " . scalar(@man) . "\n",
-    map { join(" ", @$_[0 .. 2], $_->[5], enc($_->[4])) . "\n" } @man));
+  write_atomic("$root/$name.state", join("", "CFWS1 $digest $count\n", map({ "$_\n" } @$keep),
+    map { join(" ", @$_[0 .. 2], $_->[5], enc($_->[4])) . "\n" } @$write));
   unlink "$root/$name.pending";
   rm_rf("$root/$name.stage");
   utime(undef, undef, "$root/$name.meta");
-  reply("DONE", enc($tree), scalar(@man), $nrecv, $brecv);
+  reply("DONE", enc($tree), $count, $nrecv, $brecv);
   return 0;
 }
 
 sub blob_path { my ($blobs, $sha) = @_; return "$blobs/" . substr($sha, 0, 2) . "/$sha" }
 
-# What the last sync placed in a tree, and whether all of it is still there untouched. The
-# state's lines are kept raw (with each entry's signature now, in @cur); records() parses
-# them only when the manifest changed. lstat runs relative to the tree: shorter lookups.
+# What the last sync placed in a tree, and whether all of it is still there untouched:
+# lines (raw state lines), paths, ok (entry i still has the signature it was placed with),
+# intact (all ok), clean (every line parsed). lstat runs relative to the tree (shorter lookups).
 sub check_tree {
   my ($root, $name) = @_;
-  my %c = (lines => [], cur => [], state_sig => sig("$root/$name.state"), intact => 1);
+  my %c = (lines => [], paths => [], ok => [], state_sig => sig("$root/$name.state"), intact => 1, clean => 1);
   if (open(my $fh, "<", "$root/$name.state")) {
     my $head = <$fh> // "";
     ($c{digest}) = $head =~ /^CFWS1 (\S+)/;
     my @lines = <$fh>;
     close $fh;
+    chomp @lines;
     my $in_tree = chdir "$root/$name";
-    my $cur = $c{cur};
+    my ($paths, $ok) = @c{qw(paths ok)};
     for my $line (@lines) {
-      $line =~ /^\S+ \S+ \S+ (\S+ \S+ \S+ \S+) (\S+)$/ or do { push @$cur, "-"; $c{intact} = 0; next };
-      my ($want, $p) = ($1, $2);
+      my ($want, $p) = $line =~ /^\S+ \S+ \S+ (\S+ \S+ \S+ \S+) (\S+)$/ or do { push @$paths, ""; push @$ok, 0; @c{qw(intact clean)} = (0, 0); next };
       $p = dec($p) if index($p, "%") >= 0;
       my @s = $in_tree ? Time::HiRes::lstat($p) : ();
-      my $now = @s ? "$s[1] $s[7] $s[9] $s[10]" : "-";
-      push @$cur, $now;
-      $c{intact} = 0 if $now ne $want;
+      my $good = @s && "$s[1] $s[7] $s[9] $s[10]" eq $want ? 1 : 0;
+      push @$paths, $p;
+      push @$ok, $good;
+      $c{intact} = 0 unless $good;
     }
     $c{lines} = \@lines;
     chdir "/";
   }
-  $c{pending} = -e "$root/$name.pending";
+  $c{pending_file} = "$root/$name.pending";
+  $c{pending} = -e $c{pending_file};
   return \%c;
 }
 
-# (path -> [type, content, x, signature as placed], path -> signature now) from check_tree;
-# paths of an interrupted sync (the .pending list) count as ours, placed in some unknown way.
-sub records {
-  my ($c, $root, $name) = @_;
-  my (%rec, %cur);
-  my ($lines, $now) = @$c{qw(lines cur)};
+# Paths an interrupted sync was placing: ours, whatever the tree holds there now.
+sub pending_paths {
+  my ($c) = @_;
+  return () unless $c->{pending} && open(my $fh, "<", $c->{pending_file});
+  my @p = map { chomp; dec($_) } <$fh>;
+  close $fh;
+  return @p;
+}
+
+# Plans are { write => [entries to place], gone => [paths to remove], keep => [state lines still true] };
+# an entry is [type, content, x, size, path, signature once placed, stage path, new path?].
+# An entry stays when the tree holds the same thing (type, content, x) untouched since placed.
+sub keeps {
+  my ($c, $i, $m) = @_;
+  return defined $i && $c->{ok}[$i] && index($c->{lines}[$i], "$m->[0] $m->[1] $m->[2] ") == 0;
+}
+
+sub path_index { my ($c) = @_; my %idx; my $paths = $c->{paths}; $idx{$paths->[$_]} = $_ for 0 .. $#$paths; return \%idx }
+
+sub plan_full {
+  my ($c, $count) = @_;
+  my @man = read_manifest($count);
+  no_conflicts(map { $_->[4] } @man);
+  my $idx = path_index($c);
+  my (@write, @keep, %in);
+  for my $m (@man) {
+    my $i = $idx->{$m->[4]};
+    $in{$m->[4]} = 1;
+    if (keeps($c, $i, $m)) { push @keep, $c->{lines}[$i]; next }
+    $m->[7] = !defined $i;
+    push @write, $m;
+  }
+  my @gone = grep { $_ ne "" && !$in{$_} } @{ $c->{paths} }, pending_paths($c);
+  return { write => \@write, gone => \@gone, keep => \@keep };
+}
+
+sub plan_delta {
+  my ($c, $count) = @_;
+  my $idx = path_index($c);
+  my (%changed, %removed, $new);
+  while (1) {
+    my $line = <STDIN>;
+    fail("transport", "the manifest delta ended early") unless defined $line;
+    last if $line eq ".\n";
+    if ($line =~ /^- (\S+)\n\z/) { $removed{dec($1)} = 1; next }
+    fail("bad-input", "bad manifest delta line") unless $line =~ s/^\+ //;
+    my $m = manifest_entry($line);
+    fail("bad-input", "manifest path " . enc($m->[4]) . " appears twice") if $changed{$m->[4]};
+    $changed{$m->[4]} = $m;
+    $new ||= !defined $idx->{$m->[4]};
+  }
+  my (@write, @keep);
+  my ($lines, $paths, $ok) = @$c{qw(lines paths ok)};
   for my $i (0 .. $#$lines) {
-    my ($type, $content, $x, $want, $penc) = $lines->[$i] =~ /^(\S+) (\S+) (\S+) (\S+ \S+ \S+ \S+) (\S+)$/ or next;
-    my $p = dec($penc);
-    $rec{$p} = [$type, $content, $x, $want];
-    $cur{$p} = $now->[$i];
+    next if $removed{$paths->[$i]} || $changed{$paths->[$i]};
+    if ($ok->[$i]) { push @keep, $lines->[$i]; next }
+    # Changed on the node since placed: put back what was placed.
+    my ($t, $ct, $x, $size, $p) = $lines->[$i] =~ /^(\S+) (\S+) (\S+) \S+ (\S+) \S+ \S+ (\S+)$/;
+    push @write, [$t, $ct, $x, $size, dec($p)];
   }
-  if ($c->{pending} && open(my $fh, "<", "$root/$name.pending")) {
-    while (my $l = <$fh>) { chomp $l; $rec{dec($l)} //= ["?", "", "", "pending"] }
-    close $fh;
+  for my $m (values %changed) {
+    my $i = $idx->{$m->[4]};
+    if (keeps($c, $i, $m)) { push @keep, $lines->[$i]; next }
+    $m->[7] = !defined $i;
+    push @write, $m;
   }
-  return (\%rec, \%cur);
+  no_conflicts((map { $_->[4] } @write), grep { !$removed{$_} } @$paths) if $new;
+  my $n = @keep + @write;
+  fail("transport", "the manifest delta gives $n entries, expected $count") unless $n == $count;
+  my @gone = ((grep { defined $idx->{$_} } keys %removed), (grep { !$changed{$_} } pending_paths($c)));
+  return { write => \@write, gone => \@gone, keep => \@keep };
 }
 
 sub cwd_ok { my ($tree, $rel) = @_; return $rel eq "" || (real_parent($tree, "$rel/x", {}) && -d "$tree/$rel") }
 
 sub read_manifest {
   my ($count) = @_;
-  my (@man, %seen, %dirs);
+  my (@man, %seen);
   while (1) {
     my $line = <STDIN>;
     fail("transport", "the manifest ended early") unless defined $line;
-    chomp $line;
-    last if $line eq ".";
-    my ($type, $content, $x, $size, $penc) = split / /, $line;
-    fail("bad-input", "bad manifest line: $line") unless defined $penc && $size =~ /^\d+$/ && $x =~ /^[x-]$/
-      && (($type eq "f" && $content =~ /^[0-9a-f]{64}$/) || ($type eq "l" && $content ne ""));
-    my $p = dec($penc);
-    fail("unsafe-path", "manifest path " . enc($p) . " leaves the tree") unless safe_rel($p);
-    fail("bad-input", "manifest path " . enc($p) . " appears twice") if $seen{$p}++;
-    my $d = $p;
-    $dirs{$d} = 1 while $d =~ s{/[^/]*$}{};
-    push @man, [$type, $content, $x, $size, $p];
+    last if $line eq ".\n";
+    my $m = manifest_entry($line);
+    fail("bad-input", "manifest path " . enc($m->[4]) . " appears twice") if $seen{$m->[4]}++;
+    push @man, $m;
   }
-  for my $m (@man) { fail("bad-input", "manifest path " . enc($m->[4]) . " is both a file and a directory") if $dirs{$m->[4]} }
   fail("transport", "the manifest has " . scalar(@man) . " entries, expected $count") unless @man == $count;
   return @man;
+}
+
+# One manifest line, checked: [type, content, x, size, path].
+sub manifest_entry {
+  my ($line) = @_;
+  my ($type, $content, $x, $size, $penc) = $line =~ /^(?:(f) ([0-9a-f]{64})|(l) (\S+)) ([x-]) (\d+) (\S+)\n\z/
+    ? ($1 // $3, $2 // $4, $5, $6, $7) : fail("bad-input", "bad manifest line: " . enc($line));
+  my $p = dec($penc);
+  fail("unsafe-path", "manifest path " . enc($p) . " leaves the tree") unless safe_rel($p);
+  return [$type, $content, $x, $size, $p];
+}
+
+# No path may be both a file and a directory of another path.
+sub no_conflicts {
+  my %dirs;
+  for my $p (@_) {
+    my $d = $p;
+    while ((my $i = rindex($d, "/")) > 0) { $d = substr($d, 0, $i); last if $dirs{$d}++ }
+  }
+  for (@_) { fail("bad-input", "manifest path " . enc($_) . " is both a file and a directory") if $dirs{$_} }
 }
 
 # Fail early, before anything is written, when df says the data cannot fit.
@@ -288,11 +353,10 @@ sub copy_file {
 
 # Removes what the origin dropped, then renames staged entries into place; never through a symlink.
 sub apply_tree {
-  my ($tree, $rec, $man, $write) = @_;
+  my ($tree, $gone, $write) = @_;
   mkdir_p($tree, 0777);
-  my %keep = map { $_->[4] => 1 } @$man;
   my %ok;
-  for my $p (sort { length($b) <=> length($a) } grep { !$keep{$_} } keys %$rec) {
+  for my $p (sort { length($b) <=> length($a) } @$gone) {
     next unless real_parent($tree, $p, \%ok);
     my @s = lstat "$tree/$p" or next;
     next if S_ISDIR($s[2]);    # the build put a directory there: not ours any more

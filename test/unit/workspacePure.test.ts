@@ -1,11 +1,20 @@
-// Pure parts of workspace sync: .clusterflowignore matching (gitignore syntax), the wire
-// encoding of paths, relative-path checks, tree keys, manifest digests.
+// The origin-side parts of workspace sync that need no node: .clusterflowignore matching
+// (gitignore syntax), the wire encoding of paths, relative-path checks, tree keys, manifests
+// and their deltas, and the hash cache's racy-git rule.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { allTrusted, hashEntries, HashCache } from '../../src/workspace/hashCache.js';
 import { isIgnored, parseIgnore } from '../../src/workspace/ignore.js';
 import { decodeToken, encodeToken, relPathProblem } from '../../src/workspace/relPath.js';
 import type { TreeEntry } from '../../src/workspace/scan.js';
+import { manifestDelta } from '../../src/workspace/manifest.js';
 import { buildManifest, treeKey } from '../../src/workspace/sync.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cf-ws-pure-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('.clusterflowignore: gitignore semantics', () => {
   const rules = parseIgnore([
@@ -62,4 +71,42 @@ test('manifest: one line per entry, digest changes with any field', () => {
   assert.equal(m.distinctBlobs, 2);
   assert.notEqual(buildManifest([e({ exec: true })]).digest, buildManifest([e({})]).digest);
   assert.equal(buildManifest([e({ ino: 9, mtimeMs: 9 })]).digest, buildManifest([e({})]).digest, 'stat data is not content');
+});
+
+test('manifest delta: + for new or changed lines, - for removed paths', () => {
+  const m = (...lines: string[]) => lines.map((l) => `${l}\n`).join('');
+  const sha = (c: string) => c.repeat(64);
+  const base = m(`f ${sha('a')} - 1 a`, `f ${sha('b')} - 1 b`, `l t - 1 c`, `f ${sha('d')} - 1 d%20e`);
+  const next = m(`f ${sha('a')} - 1 a`, `f ${sha('b')} x 1 b`, `f ${sha('c')} - 1 bb`, `f ${sha('d')} - 1 d%20e`, `f ${sha('e')} - 1 z`);
+  assert.equal(manifestDelta(base, next), m(`+ f ${sha('b')} x 1 b`, `+ f ${sha('c')} - 1 bb`, '- c', `+ f ${sha('e')} - 1 z`));
+  assert.equal(manifestDelta(next, next), '');
+  assert.equal(manifestDelta('', next).split('\n').filter(Boolean).length, 5);
+});
+
+test('hash cache: unchanged files are not read again; a hash taken within 2 s of the last change is not trusted', async () => {
+  const root = join(dir, 'tree');
+  const state = join(dir, 'state');
+  rmSync(root, { recursive: true, force: true });
+  const { mkdirSync, lstatSync } = await import('node:fs');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'old.txt'), 'old');
+  writeFileSync(join(root, 'fresh.txt'), 'fresh');
+  const entries = (): TreeEntry[] => ['fresh.txt', 'old.txt'].map((path) => {
+    const st = lstatSync(join(root, path));
+    // old.txt pretends to have changed long ago; fresh.txt just now.
+    const age = path === 'old.txt' ? 60_000 : 0;
+    return { path, kind: 'f', size: st.size, exec: false, ino: st.ino, mtimeMs: st.mtimeMs - age, ctimeMs: st.ctimeMs - age };
+  });
+  const first = entries();
+  const r1 = await hashEntries(root, first, HashCache.load(state, root));
+  assert.equal(r1.hashedFiles, 2);
+  // hashEntries takes times from the open file: put back the pretended ones before saving.
+  first[1]!.mtimeMs -= 60_000;
+  first[1]!.ctimeMs -= 60_000;
+  HashCache.load(state, root).save(first, r1.hashedFiles);
+  assert.equal(allTrusted(first), false, 'fresh.txt was hashed within 2 s of its change');
+  const second = entries();
+  const r2 = await hashEntries(root, second, HashCache.load(state, root));
+  assert.equal(r2.hashedFiles, 1, 'old.txt came from the cache, fresh.txt (racy) was hashed again');
+  assert.deepEqual(second.map((e) => e.sha!.slice(0, 8)), first.map((e) => e.sha!.slice(0, 8)));
 });
