@@ -13,10 +13,11 @@ import { AGENT_ADMIN } from './agent/admin.js';
 import { AGENT_COMMON } from './agent/common.js';
 import { AGENT_OUTPUTS } from './agent/outputs.js';
 import { AGENT_SYNC } from './agent/sync.js';
+import { AGENT_TREE } from './agent/tree.js';
 import { decodeToken } from './relPath.js';
 import { WorkspaceError, type NodeWorkspaceConfig, type WorkspaceErrorKind } from './types.js';
 
-const OPS = { sync: AGENT_SYNC, outputs: AGENT_OUTPUTS, release: AGENT_ADMIN, list: AGENT_ADMIN, prune: AGENT_ADMIN } as const;
+const OPS = { sync: AGENT_SYNC + AGENT_TREE, outputs: AGENT_OUTPUTS, release: AGENT_ADMIN, list: AGENT_ADMIN, prune: AGENT_ADMIN } as const;
 export type AgentOp = keyof typeof OPS;
 
 const NO_PERL = 'clusterflow: perl not found on this node';

@@ -51,8 +51,10 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
     req.node.root ?? DEFAULT_NODE_ROOT, req.node.blobs ?? DEFAULT_NODE_BLOBS, treeKey(req.originHost, located.root), encodeToken(req.taskId),
     String(Math.ceil(req.lockTtlS)), encodeToken(req.originHost), encodeToken(located.root), encodeToken(located.cwdRel),
   ];
+  // The agent ended (an error before it read the digest, a dropped connection): stop scanning now.
+  const execThenStop: Exec = (script, h) => exec(script, h).finally(() => scanStop.abort());
   try {
-    await runAgent(exec, {
+    await runAgent(execThenStop, {
       op: 'sync', args, node: req.node, signal: req.signal, stdin: true,
       converse: async (replies, sink) => {
         let ready: Prepared;

@@ -9,6 +9,7 @@ import { after, describe, test } from 'node:test';
 import {
   listWorkspaces, pruneWorkspaces, releaseWorkspace, syncWorkspace, WorkspaceError, type NodeWorkspaceConfig, type SyncRequest,
 } from '../../src/workspace/index.js';
+import { localExec } from '../../src/ssh/localExec.js';
 import type { ExecHandlers } from '../../src/ssh/pool.js';
 import { countingExec, git, gitListed, initRepo, sleep, snapshot, write } from '../helpers/workspace.js';
 
@@ -194,6 +195,21 @@ describe('workspace sync (local agent)', () => {
     assert.match(err.message, /does not exist on the origin/);
     assert.equal((await rejected(syncWorkspace(w.exec, w.req({ cwd: 'relative/path' })))).kind, 'bad-input');
     assert.equal(w.exec.calls, 0);
+  });
+
+  test('a node without perl, or without its core modules, gets a clear no-perl error', async () => {
+    const w = world('noperl');
+    write(w.origin, 'f.txt', 'x');
+    const noPerl = (script: string, h?: ExecHandlers) => localExec(`PATH=/nonexistent; ${script}`, h);
+    const e1 = await rejected(syncWorkspace(noPerl, w.req()));
+    assert.deepEqual([e1.kind, e1.retryable], ['no-perl', false]);
+    assert.match(e1.message, /^node n1: perl is not installed/);
+    // A perl without Digest::SHA (only perl-base installed) fails to compile the agent.
+    const fake = join(w.dir, 'fakebin');
+    write(fake, 'perl', '#!/bin/sh\necho "Can\'t locate Digest/SHA.pm in @INC (you may need to install the Digest::SHA module)" >&2\nexit 2\n', 0o755);
+    const e2 = await rejected(syncWorkspace((script, h) => localExec(`PATH=${fake}:$PATH; ${script}`, h), w.req()));
+    assert.equal(e2.kind, 'no-perl');
+    assert.match(e2.message, /lacks the core module Digest::SHA/);
   });
 
   test('one command per tree: a second task gets its own tree; release (or an expired lease) gives the main tree back', async () => {
