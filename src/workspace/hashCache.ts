@@ -46,16 +46,20 @@ export class HashCache {
       while (j < c.path.length && c.path[j]! < e.path) j++;
       if (j === c.path.length) return;
       if (c.path[j] !== e.path || c.ino[j] !== e.ino || c.size[j] !== e.size || c.mtime[j] !== e.mtimeMs || c.ctime[j] !== e.ctimeMs) continue;
-      if (c.at[j]! - Math.max(e.mtimeMs, e.ctimeMs) < RACY_MS || !/^[0-9a-f]{64}$/.test(c.sha[j]!)) continue;
+      if (c.at[j]! - Math.max(e.mtimeMs, e.ctimeMs) < RACY_MS || typeof c.sha[j] !== 'string' || c.sha[j]!.length !== 64) continue;
       e.sha = c.sha[j];
       e.hashedAtMs = c.at[j];
     }
   }
 
-  /** Writes the entries' hashes (atomic, 0600) unless nothing changed since it was loaded. */
-  save(entries: readonly TreeEntry[], hashed: number): void {
+  /**
+   * Writes the entries' hashes (atomic, 0600). A few files hashed again do not justify
+   * rewriting the whole cache: a stale cache only costs hashing those few again next time.
+   */
+  save(entries: readonly TreeEntry[], hashed: { files: number; bytes: number }): void {
     const files = entries.filter((e) => e.kind === 'f');
-    if (hashed === 0 && this.cols && this.cols.path.length === files.length) return;
+    const fresh = this.cols === null || this.cols.path.length !== files.length;
+    if (!fresh && hashed.files < 64 && hashed.bytes < 4 * 1024 * 1024) return;
     const c: Columns = { v: 1, path: [], ino: [], size: [], mtime: [], ctime: [], at: [], sha: [] };
     for (const e of files) {
       c.path.push(e.path);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Exec } from '../activities/exec.js';
-import { ExecAbortedError } from '../ssh/errors.js';
+import { ExecAbortedError, isAbortError } from '../ssh/errors.js';
 import type { StdinSink } from '../ssh/pool.js';
 import { nodeLabel, runAgent, type AgentStream } from './agentRun.js';
 import { allTrusted, fingerprint, hashEntries, HashCache, originStateBase, readLast, writeLast } from './hashCache.js';
@@ -62,6 +62,8 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
           ready = await prepared;
         } catch (err) {
           await sink!.write('X\n').catch(() => undefined);
+          // Our own stop (the agent ended first) is not the caller's abort.
+          if (isAbortError(err) && !req.signal?.aborted) throw new WorkspaceError('transport', `${nodeLabel(req.node)}: the workspace agent ended before the origin had listed the tree`);
           throw err;
         }
         const { tree } = ready;
@@ -126,8 +128,8 @@ async function prepare(located: LocatedTree, req: SyncRequest, signal: AbortSign
   const build = async () => {
     req.onProgress?.({ phase: 'hash', bytesSent: 0, bytesTotal: 0 });
     const cache = HashCache.load(req.stateDir, tree.root);
-    const { hashedFiles } = await hashEntries(tree.root, tree.entries, cache, signal);
-    cache.save(tree.entries, hashedFiles);
+    const { hashedFiles, hashedBytes } = await hashEntries(tree.root, tree.entries, cache, signal);
+    cache.save(tree.entries, { files: hashedFiles, bytes: hashedBytes });
     const manifest = buildManifest(tree.entries);
     saveManifest(base, manifest);
     const trusted = allTrusted(tree.entries);
