@@ -27,8 +27,6 @@ export function treeKey(originHost: string, root: string): string {
   return `${slug}-${createHash('sha256').update(`${originHost}\0${root}`).digest('hex').slice(0, 16)}`;
 }
 
-export { buildManifest } from './manifest.js';
-
 export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncSummary> {
   const started = performance.now();
   if (!req.taskId) throw new WorkspaceError('bad-input', 'syncWorkspace needs a task id');

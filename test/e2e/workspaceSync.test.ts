@@ -13,7 +13,7 @@ import { SshError } from '../../src/ssh/errors.js';
 import { KnownHosts } from '../../src/ssh/hostKeys.js';
 import { SshPool, type SshTarget } from '../../src/ssh/pool.js';
 import { shq } from '../../src/ssh/quote.js';
-import { clusterDown, clusterUp, type LocalCluster, type LocalNode } from '../../src/testcluster/localCluster.js';
+import { clusterDown, clusterUp, restartNodeSshd, type LocalCluster, type LocalNode } from '../../src/testcluster/localCluster.js';
 import { releaseWorkspace, returnOutputs, syncWorkspace, type NodeWorkspaceConfig, type SyncRequest } from '../../src/workspace/index.js';
 import { gitListed, initRepo, write } from '../helpers/workspace.js';
 
@@ -61,6 +61,10 @@ describe('workspace sync over real SSH', () => {
     if (!isRoot) return t.skip('not root: loopback nodes share the filesystem (hiding needs a mount namespace)');
     const r = await run(`ls -A ${shq(originBase)}; id -un`);
     assert.deepEqual([r.code, r.stdout], [0, `${n1.user}\n`]);
+    // A restarted node keeps its hiding.
+    await restartNodeSshd(dir, n1.id);
+    pool.closeNode(n1.id);
+    assert.equal((await run(`ls -A ${shq(originBase)}`)).stdout, '');
   });
 
   test('sync a repo, make in the node tree, bring the output back; an edit rebuilds incrementally', async () => {

@@ -10,8 +10,8 @@ import { allTrusted, hashEntries, HashCache } from '../../src/workspace/hashCach
 import { isIgnored, parseIgnore } from '../../src/workspace/ignore.js';
 import { decodeToken, encodeToken, relPathProblem } from '../../src/workspace/relPath.js';
 import type { TreeEntry } from '../../src/workspace/scan.js';
-import { manifestDelta } from '../../src/workspace/manifest.js';
-import { buildManifest, treeKey } from '../../src/workspace/sync.js';
+import { buildManifest, manifestDelta } from '../../src/workspace/manifest.js';
+import { treeKey } from '../../src/workspace/sync.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cf-ws-pure-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
