@@ -160,4 +160,28 @@ describe('workspace sync under faults', () => {
     const s2 = await syncWorkspace(w.exec, w.req);
     assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
   });
+
+  test('out of inodes while staging (every blob already stored): disk-full, the previous tree untouched', { skip: !isRoot && 'needs root to mount a tmpfs' }, async () => {
+    const mnt = join(base, 'stage-inodes');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0700', 'cf-ws-stage', mnt]);
+    mounts.push(mnt);
+    const w = world(mnt);
+    for (let i = 0; i < 40; i++) write(w.origin, `old/f${i}.txt`, `content ${i}\n`);
+    const s1 = await syncWorkspace(w.exec, w.req);
+    const before = snapshot(s1.tree);
+    const used = Number(execFileSync('df', ['--output=iused', mnt], { encoding: 'utf8' }).trim().split('\n')[1]);
+    execFileSync('mount', ['-o', `remount,nr_inodes=${used + 8}`, mnt]);
+    // Moved files: the same contents (no blob to receive), 40 new paths to stage.
+    execFileSync('mv', [join(w.origin, 'old'), join(w.origin, 'new')]);
+    const err = await syncWorkspace(w.exec, w.req).then(() => assert.fail('expected disk-full'), (e: unknown) => e as WorkspaceError);
+    assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
+    console.log(`# ${err.message}`);
+    assert.deepEqual(snapshot(s1.tree), before);
+    execFileSync('mount', ['-o', 'remount,nr_inodes=10000', mnt]);
+    const s2 = await syncWorkspace(w.exec, w.req);
+    assert.equal(s2.bytes_sent, 0);
+    assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
+    noLeftovers(w.node);
+  });
 });
