@@ -9,7 +9,14 @@ import { stringify } from 'yaml';
 import type { Arch } from '../shared.js';
 
 export interface LocalNode { id: string; host: string; port: number; user: string; identityFile: string; hostKeyFingerprint: string; pid: number }
-export interface LocalCluster { dir: string; configPath: string; knownHostsPath: string; nodes: LocalNode[] }
+export interface LocalCluster {
+  dir: string;
+  configPath: string;
+  knownHostsPath: string;
+  nodes: LocalNode[];
+  /** Directories each node's sshd cannot see (root only): an empty tmpfs over each, in the node's mount namespace. */
+  hide?: string[];
+}
 
 export const clusterFilePaths = (dir: string) => ({
   configPath: join(dir, 'cluster.yaml'),

@@ -3,9 +3,9 @@
 // real SSH without any other machine. As root each node has its own unprivileged user;
 // otherwise every sshd runs as, and logs in as, the current user.
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
   assertKnownNodeIds, clusterFilePaths, clusterYaml, knownHostsLine, localArch, publicKeyFingerprint, readClusterState,
@@ -26,6 +26,12 @@ export interface ClusterUpOptions {
   namePrefix?: string;
   includeLocal?: boolean;
   extraNodeYaml?: Record<string, Record<string, unknown>>;
+  /**
+   * Directories the nodes must not see, as real remote nodes would not (e.g. the origin's files
+   * in a workspace test). Root only: each sshd runs in its own mount namespace with an empty
+   * tmpfs over them. Never the cluster dir or a node's home (blob store, workspaces live there).
+   */
+  hide?: string[];
 }
 
 // One state file per dir: serialise read-modify-write from concurrent calls in this process.
@@ -110,11 +116,14 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
   const subnet = sameShape ? Number(previous!.nodes[0]!.host.split('.')[2]) : await pickSubnet(dir);
 
   // Keys and dirs in parallel; useradd serialised (it locks /etc/passwd).
+  const homes: string[] = [];
   await Promise.all([
     ensureKeyPair(files.clientKey, 'clusterflow-test-client'),
     Promise.all(ids.map(async (id) => ensureKeyPair((await ensureNodeDir(dir, id)).hostKey, `clusterflow-test-${id}`))),
-    (async () => { if (root) for (const user of users) await ensureNodeUser(user); })(),
+    (async () => { if (root) for (const user of users) homes.push(await ensureNodeUser(user)); })(),
   ]);
+  const hide = await hiddenDirs(opts.hide ?? [], root, [dir, ...homes]);
+  const hideChanged = JSON.stringify(previous?.hide ?? []) !== JSON.stringify(hide);
   const clientPub = await readFile(`${files.clientKey}.pub`, 'utf8');
 
   const nodes = await Promise.all(ids.map(async (id, i): Promise<LocalNode> => {
@@ -125,10 +134,10 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
     const prior = sameShape ? previous!.nodes[i] : undefined;
     let pid = prior ? await runningSshdPid(dir, id, prior.pid) : 0;
     let port = prior?.port ?? 0;
-    if (pid === 0 || prior?.user !== user) {
+    if (pid === 0 || prior?.user !== user || hideChanged) {
       if (pid > 0) await stopSshd(dir, id, pid);
       port = await choosePort(host, i, prior, opts.basePort);
-      ({ pid, port } = await startSshd(dir, { id, host, port, user }, { pickPort: opts.basePort === undefined, strictModes }));
+      ({ pid, port } = await startSshd(dir, { id, host, port, user }, { pickPort: opts.basePort === undefined, strictModes, hide }));
     }
     const hostPub = await readFile(`${paths.hostKey}.pub`, 'utf8');
     return { id, host, port, user, identityFile: files.clientKey, hostKeyFingerprint: publicKeyFingerprint(hostPub), pid };
@@ -140,10 +149,30 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
     identityFile: files.clientKey, includeLocal: opts.includeLocal ?? true, extraNodeYaml: opts.extraNodeYaml ?? {}, arch: localArch(),
   });
   await writeFileAtomic(files.configPath, yamlText);
-  const cluster: LocalCluster = { dir, configPath: files.configPath, knownHostsPath: files.knownHostsPath, nodes };
+  const cluster: LocalCluster = { dir, configPath: files.configPath, knownHostsPath: files.knownHostsPath, nodes, ...(hide.length > 0 ? { hide } : {}) };
   await writeClusterState(cluster);
   await Promise.all(nodes.map((node) => verifyLogin(cluster, node)));
   return cluster;
+}
+
+/** The real paths to hide, refusing any that would hide what the nodes need; none without root. */
+async function hiddenDirs(hide: string[], root: boolean, needed: string[]): Promise<string[]> {
+  if (hide.length === 0) return [];
+  if (!root) {
+    process.stderr.write(`testcluster: not root: cannot hide ${hide.join(', ')} from the nodes (needs a mount namespace); nodes see the whole filesystem\n`);
+    return [];
+  }
+  const keep = await Promise.all(needed.map((p) => realpath(p).catch(() => resolve(p))));
+  const out: string[] = [];
+  for (const h of hide) {
+    if (!isAbsolute(h)) throw new Error(`testcluster: hide needs absolute paths, got ${h}`);
+    const real = await realpath(h).catch(() => null);
+    if (!real || !(await stat(real)).isDirectory()) throw new Error(`testcluster: cannot hide ${h}: not an existing directory`);
+    const clash = keep.find((k) => real === '/' || k === real || k.startsWith(`${real}/`));
+    if (clash) throw new Error(`testcluster: cannot hide ${h}: the nodes need ${clash} (cluster dir or a node home) under it`);
+    out.push(real);
+  }
+  return out;
 }
 
 /** Stops every sshd of the dir: from the state file, plus any node dir left with a pid file. */
@@ -205,6 +234,6 @@ export async function restartNodeSshd(dir: string, id: string): Promise<void> {
   await updateNode(dir, id, async (state, node) => {
     await stopSshd(state.dir, id, node.pid);
     const strictModes = isRoot() ? await prepareDirForNodeUsers(state.dir) : false;
-    ({ pid: node.pid } = await startSshd(state.dir, { id, host: node.host, port: node.port, user: node.user }, { pickPort: false, strictModes }));
+    ({ pid: node.pid } = await startSshd(state.dir, { id, host: node.host, port: node.port, user: node.user }, { pickPort: false, strictModes, hide: state.hide }));
   });
 }

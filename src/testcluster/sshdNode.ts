@@ -18,12 +18,30 @@ export const SSHD_PATH = '/usr/sbin/sshd'; // absolute: sshd re-executes itself 
 const PRCTL_SYSCALL: Partial<Record<string, number>> = { x64: 157, arm64: 167 };
 const PR_SET_CHILD_SUBREAPER = 36;
 
-async function sshdCommandLine(args: string[]): Promise<[string, string[]]> {
+async function sshdCommandLine(args: string[], hide: readonly string[], log: string): Promise<[string, string[]]> {
   const syscallNumber = PRCTL_SYSCALL[process.arch];
   const perlFound = await access('/usr/bin/perl').then(() => true, () => false);
-  if (syscallNumber === undefined || !perlFound) return [SSHD_PATH, args];
-  const script = `syscall(${syscallNumber}, ${PR_SET_CHILD_SUBREAPER}, 1, 0, 0, 0); exec { $ARGV[0] } @ARGV or die "exec: $!";`;
-  return ['/usr/bin/perl', ['-e', script, SSHD_PATH, ...args]];
+  let line: [string, string[]] = [SSHD_PATH, args];
+  if (syscallNumber !== undefined && perlFound) {
+    const script = `syscall(${syscallNumber}, ${PR_SET_CHILD_SUBREAPER}, 1, 0, 0, 0); exec { $ARGV[0] } @ARGV or die "exec: $!";`;
+    line = ['/usr/bin/perl', ['-e', script, SSHD_PATH, ...args]];
+  }
+  return hide.length > 0 ? hidingWrapper(line, hide, log) : line;
+}
+
+// Loopback nodes share this machine's filesystem; real nodes do not see the origin's files.
+// As root, the node's sshd (and every session under it) runs in its own mount namespace with
+// an empty read-only tmpfs over each hidden directory; the host's mounts are untouched
+// (private propagation). unshare without --fork execs in place, so the pid stays sshd's.
+const HIDE_SCRIPT = `log=$1; shift
+while [ "$1" != -- ]; do
+  mount -t tmpfs -o size=64k,mode=0755,ro cf-hidden "$1" 2>>"$log" || { echo "testcluster: cannot hide $1" >>"$log"; exit 1; }
+  shift
+done
+shift; exec "$@"`;
+
+function hidingWrapper([command, args]: [string, string[]], hide: readonly string[], log: string): [string, string[]] {
+  return ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', HIDE_SCRIPT, 'cf-hide', log, ...hide, '--', command, ...args]];
 }
 
 export interface NodePaths { nodeDir: string; config: string; hostKey: string; log: string; pidFile: string; authorizedKeys: string }
@@ -106,10 +124,10 @@ async function readFrom(path: string, offset: number): Promise<string> {
 type Launch = { pid: number } | { failed: string };
 
 /** Starts sshd and waits for its "Server listening" log line (proof that *our* sshd bound the port). */
-async function launch(paths: NodePaths, spec: SshdSpec, timeoutMs: number): Promise<Launch> {
+async function launch(paths: NodePaths, spec: SshdSpec, timeoutMs: number, hide: readonly string[]): Promise<Launch> {
   const logOffset = await fileSize(paths.log);
   await rm(paths.pidFile, { force: true });
-  const [command, args] = await sshdCommandLine(['-D', '-f', paths.config, '-E', paths.log]);
+  const [command, args] = await sshdCommandLine(['-D', '-f', paths.config, '-E', paths.log], hide, paths.log);
   const child = spawn(command, args, { detached: true, stdio: 'ignore' });
   let exited: string | null = null;
   child.once('exit', (code, sig) => { exited = `sshd exited (${sig ?? `code ${code}`})`; });
@@ -130,13 +148,14 @@ async function launch(paths: NodePaths, spec: SshdSpec, timeoutMs: number): Prom
 /**
  * Writes the config and starts the node's sshd. With `pickPort`, a port lost to another
  * process between reservation and sshd's bind is replaced by a fresh one (up to 5 tries).
+ * `hide` (root only; the caller checks): directories the node must not see.
  */
-export async function startSshd(dir: string, spec: SshdSpec, opts: { pickPort: boolean; strictModes: boolean }): Promise<{ pid: number; port: number }> {
+export async function startSshd(dir: string, spec: SshdSpec, opts: { pickPort: boolean; strictModes: boolean; hide?: readonly string[] }): Promise<{ pid: number; port: number }> {
   const paths = nodePaths(dir, spec.id);
   let port = spec.port;
   for (let attempt = 1; ; attempt++) {
     await writeFile(paths.config, sshdConfig(paths, { ...spec, port }, opts.strictModes), { mode: 0o644 });
-    const result = await launch(paths, { ...spec, port }, 5000);
+    const result = await launch(paths, { ...spec, port }, 5000, opts.hide ?? []);
     if ('pid' in result) return { pid: result.pid, port };
     if (!opts.pickPort || attempt >= 5 || !/Address already in use/.test(result.failed)) {
       throw new Error(`testcluster: node ${spec.id}: ${result.failed}`);
