@@ -37,6 +37,13 @@ const WRAPPERS: Record<string, WrapperSpec> = {
   ionice: { argFlags: ['-c', '-n', '--class', '--classdata'], queryFlags: ['-p', '--pid', '-P', '--pgid', '-u', '--uid'] },
   taskset: { positionals: 1, queryFlags: ['-p', '--pid'] },
   chrt: { positionals: 1, queryFlags: ['-p', '--pid', '-m', '--max'] },
+  busybox: { queryFlags: ['--list', '--help', '--install'] },
+  toybox: { queryFlags: ['--help', '--long'] },
+  setsid: {},
+  chroot: { argFlags: ['--userspec', '--groups'], positionals: 1 },
+  flock: { argFlags: ['-w', '--timeout', '-E', '--conflict-exit-code'], positionals: 1 },
+  runuser: { argFlags: ['-u', '--user', '-g', '--group', '-G', '--supp-group', '-s', '--shell'], stringFlags: ['-c', '--command'] },
+  strace: { argFlags: ['-o', '-e', '-p', '-s', '-u', '-E', '-I', '-a', '-b', '-P', '-X', '-S', '-O'] },
 };
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox']);
