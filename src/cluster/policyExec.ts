@@ -1,0 +1,293 @@
+// Rules for code a command runs: shells and `eval` given a string or fed code on stdin,
+// interpreters with inline code, `ssh host <command>`, destructive programs under xargs
+// fed their operands from input, and programs whose name is hidden in a variable.
+// Visible code is parsed and checked like the command line itself; code the check cannot
+// see needs a human's confirmation.
+import { getopt } from './policyOptions.js';
+import { deleteTarget } from './policyTargets.js';
+import { fileRules } from './policyRules.js';
+import { findDeletion, findParts, findExpression } from './policyFind.js';
+import { scanCode, type Lang } from './policyCode.js';
+import type { Arg, RuleContext, RuleResult, RunCmd, Stdin } from './policyTypes.js';
+
+type Found = RuleResult[number];
+
+export const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'yash', 'posh', 'fish', 'csh', 'tcsh']);
+const DESTRUCTIVE = new Set(['rm', 'unlink', 'rmdir', 'shred', 'truncate', 'dd', 'chmod', 'chown', 'chgrp', 'mv', 'wipefs', 'mkfs', 'kill']);
+
+interface InterpSpec {
+  lang: Lang;
+  /** short options whose value is code */
+  code: string;
+  codeLong?: string[];
+  /** short options that take a value (attached or next word) */
+  args?: string;
+  argLong?: string[];
+  /** short options whose value is only ever attached (`-Ilib`, `-i.bak`) */
+  attached?: string;
+  /** options after which no code follows (`python -m mod`) */
+  stop?: string;
+}
+
+const INTERPRETERS: Array<[RegExp, InterpSpec]> = [
+  [/^(python|pypy)[\d.]*$/, { lang: 'python', code: 'c', args: 'WXQ', stop: 'm' }],
+  [/^perl[\d.]*$/, { lang: 'perl', code: 'eE', attached: 'IMmxlCd0iDVF' }],
+  [/^ruby[\d.]*$/, { lang: 'ruby', code: 'e', args: 'rICEF', attached: 'x0lTiKW' }],
+  [/^(node|nodejs|bun)$/, { lang: 'node', code: 'ep', codeLong: ['--eval', '--print'], args: 'r', argLong: ['--require', '--import', '--loader'] }],
+  [/^php[\d.]*$/, { lang: 'php', code: 'r', args: 'fcdz' }],
+  [/^(lua[\d.]*|luajit)$/, { lang: 'lua', code: 'e', args: 'l' }],
+  [/^(Rscript|R)$/, { lang: 'r', code: 'e' }],
+  [/^osascript$/, { lang: 'osascript', code: 'e', args: 'ls' }],
+];
+const AWKS = /^(awk|gawk|mawk|nawk)$/;
+const INTERPRETED = new RegExp([AWKS, ...INTERPRETERS.map(([re]) => re)].map((re) => `(?:${re.source})`).join('|'));
+
+const EXEC_PROGRAMS = new Set([...SHELLS, 'eval', 'source', '.', 'su', 'ssh', 'deno', 'alias', 'parallel']);
+
+/** Whether any rule here looks at `cmd` (most commands skip them all). */
+export function hasExecRule(cmd: RunCmd): boolean {
+  return cmd.programHidden !== undefined || EXEC_PROGRAMS.has(cmd.program) || cmd.wrappers.includes('xargs') || INTERPRETED.test(cmd.program);
+}
+
+export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
+  const out: Found[] = [];
+  if (cmd.programHidden !== undefined) out.push(...hiddenProgram(cmd));
+  else if (SHELLS.has(cmd.program)) out.push(...shellRule(cmd, ctx));
+  else if (cmd.program === 'eval') out.push(...evalRule(cmd, ctx));
+  else if (cmd.program === 'source' || cmd.program === '.') out.push(...sourceRule(cmd, ctx));
+  else if (cmd.program === 'su') out.push(...suRule(cmd, ctx));
+  else if (cmd.program === 'ssh') out.push(...sshRule(cmd, ctx));
+  else if (cmd.program === 'deno' && cmd.args[0]?.text === 'eval') out.push(...codeRule(cmd, ctx, 'node', cmd.args.slice(1).filter((a) => !a.text.startsWith('-')).slice(0, 1)));
+  else if (AWKS.test(cmd.program)) out.push(...awkRule(cmd, ctx));
+  else if (cmd.program === 'alias') out.push(...aliasRule(cmd, ctx));
+  else if (cmd.program === 'parallel') out.push(...parallelRule(cmd));
+  else {
+    const spec = INTERPRETERS.find(([re]) => re.test(cmd.program))?.[1];
+    if (spec) out.push(...interpreterRule(cmd, ctx, spec));
+  }
+  if (cmd.wrappers.includes('xargs') && (DESTRUCTIVE.has(cmd.program) || cmd.program.startsWith('mkfs'))) out.push(...xargsRule(cmd));
+  return out;
+}
+
+/** Walk a visible command line; its findings are recorded by the walker itself. */
+function nested(ctx: RuleContext, source: string, how: Parameters<RuleContext['nested']>[1]): Found[] {
+  ctx.nested(source, how);
+  return [];
+}
+
+function confirm(rule: string, why: string, program: string): Found {
+  return { verdict: 'confirm', rule, why, program };
+}
+
+/** Code a shell (or `lang`) reads on stdin. */
+function stdinCode(stdin: Stdin, cmd: RunCmd, ctx: RuleContext, lang: Lang | 'shell', remote?: string): Found[] {
+  if (stdin.kind === 'hidden') return [confirm('shell-stdin', `runs ${stdin.what} as ${remote ? `shell code on ${remote}` : 'code'}, which the check cannot see`, cmd.program)];
+  if (stdin.kind !== 'code') return [];
+  if (lang === 'shell') return nested(ctx, stdin.text, remote ? { remote } : {});
+  return codeVerdict(lang, stdin.text, cmd, ctx);
+}
+
+function shellRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  let hasC = false;
+  let readsStdin = false;
+  let operand: Arg | undefined;
+  for (let i = 0; i < cmd.args.length; i++) {
+    const arg = cmd.args[i]!;
+    const t = arg.text;
+    if (arg.hidden === undefined && t === '--') { operand = cmd.args[i + 1]; break; }
+    if (arg.hidden === undefined && /^[-+][A-Za-z]+$/.test(t)) {
+      if (t.startsWith('-') && t.includes('c')) hasC = true;
+      if (t.startsWith('-') && t.includes('s')) readsStdin = true;
+      if (/[oO]/.test(t)) i++;
+      continue;
+    }
+    if (arg.hidden === undefined && t.startsWith('--')) {
+      if (['--rcfile', '--init-file'].includes(t)) i++;
+      continue;
+    }
+    operand = arg;
+    break;
+  }
+  if (hasC) {
+    if (!operand) return [];
+    if (operand.hidden !== undefined) return [confirm('hidden-code', `runs shell code from ${operand.hidden}, which the check cannot see`, cmd.program)];
+    return operand.values.flatMap((v) => nested(ctx, v, {}));
+  }
+  if (operand && !readsStdin) {
+    if (operand.stream) return stdinCode(operand.stream, cmd, ctx, 'shell');
+    if (operand.text === '-' || operand.text === '/dev/stdin') return stdinCode(cmd.stdin, cmd, ctx, 'shell');
+    return [];
+  }
+  return stdinCode(cmd.stdin, cmd, ctx, 'shell');
+}
+
+function evalRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  const hidden = cmd.args.find((a) => a.hidden !== undefined);
+  if (hidden) return [confirm('hidden-code', `evaluates ${hidden.hidden} as shell code, which the check cannot see`, 'eval')];
+  if (cmd.args.length === 1) return cmd.args[0]!.values.flatMap((v) => nested(ctx, v, { sameScope: true }));
+  return nested(ctx, cmd.args.map((a) => a.values[0] ?? '').join(' '), { sameScope: true });
+}
+
+function sourceRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  const file = cmd.args[0];
+  if (!file) return [];
+  if (file.stream) return stdinCode(file.stream, cmd, ctx, 'shell');
+  return file.text === '/dev/stdin' || file.text === '-' ? stdinCode(cmd.stdin, cmd, ctx, 'shell') : [];
+}
+
+function suRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  const o = getopt(cmd.args, { long: ['command=', 'login', 'shell=', 'group=', 'preserve-environment', 'pty', 'whitelist-environment='], shortArgs: 'cgGsw' });
+  const code = o.values.get('-c')?.[0] ?? o.values.get('--command')?.[0];
+  if (!code) return o.operands.length <= 1 ? stdinCode(cmd.stdin, cmd, ctx, 'shell') : [];
+  if (code.hidden !== undefined) return [confirm('hidden-code', `runs shell code from ${code.hidden}, which the check cannot see`, 'su')];
+  return code.values.flatMap((v) => nested(ctx, v, {}));
+}
+
+function sshRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  const spec = { shortArgs: 'BbcDEeFIiJLlmOopQRSWw', posix: true };
+  const o = getopt(cmd.args, spec);
+  const host = o.operands[0];
+  // like OpenSSH, options may follow the host too; `--` ends them
+  const after = getopt(o.operands.slice(1), spec);
+  if (!host || o.short.has('N') || after.short.has('N')) return [];
+  const name = host.hidden ?? host.values[0]!;
+  const remote = after.operands;
+  if (remote.length === 0) return stdinCode(cmd.stdin, cmd, ctx, 'shell', name);
+  const hidden = remote.find((a) => a.hidden !== undefined);
+  if (hidden) return [confirm('hidden-code', `runs a command on ${name} built from ${hidden.hidden}, which the check cannot see`, 'ssh')];
+  return nested(ctx, remote.map((a) => a.values[0] ?? '').join(' '), { remote: name, stdin: cmd.stdin });
+}
+
+function interpreterRule(cmd: RunCmd, ctx: RuleContext, spec: InterpSpec): Found[] {
+  const codes: Arg[] = [];
+  let script: Arg | undefined;
+  let rest: Arg[] = [];
+  let inPlace = false;
+  for (let i = 0; i < cmd.args.length; i++) {
+    const arg = cmd.args[i]!;
+    const t = arg.text;
+    if (arg.hidden !== undefined || !t.startsWith('-') || t === '-') { script = arg; rest = cmd.args.slice(i + 1); break; }
+    if (t === '--') { script = cmd.args[i + 1]; rest = cmd.args.slice(i + 2); break; }
+    if (t.startsWith('--')) {
+      const [name, value] = t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, undefined];
+      if (spec.codeLong?.includes(name)) {
+        const code = value !== undefined ? { text: value, values: [value] } : cmd.args[++i];
+        if (code) codes.push(code);
+      } else if (spec.argLong?.includes(name) && value === undefined) i++;
+      continue;
+    }
+    let stop = false;
+    for (let k = 1; k < t.length; k++) {
+      const c = t[k]!;
+      const attached = t.slice(k + 1);
+      if (spec.stop?.includes(c)) return [];
+      if (spec.code.includes(c)) {
+        const code = attached !== '' ? { text: attached, values: [attached] } : cmd.args[++i];
+        if (code) codes.push(code);
+        stop = spec.lang === 'python';
+        break;
+      }
+      if (c === 'i' && spec.lang === 'perl') inPlace = true;
+      if (spec.attached?.includes(c)) break;
+      if (spec.args?.includes(c)) { if (attached === '') i++; break; }
+    }
+    if (stop) { rest = cmd.args.slice(i + 1); break; }
+  }
+  if (codes.length > 0) {
+    const found = codeRule(cmd, ctx, spec.lang, codes);
+    if (inPlace) {
+      const files = script ? [script, ...rest] : rest;
+      return [...found, ...fileRules({ ...cmd, program: 'sed', args: [{ text: '-i', values: ['-i'] }, { text: '-e', values: ['-e'] }, { text: '', values: [''] }, ...files] })];
+    }
+    return found;
+  }
+  if (script && script.text !== '-') return script.stream ? stdinCode(script.stream, cmd, ctx, spec.lang) : [];
+  return stdinCode(cmd.stdin, cmd, ctx, spec.lang);
+}
+
+function awkRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  const o = getopt(cmd.args, { shortArgs: 'fvFeiE', long: ['file=', 'assign=', 'field-separator=', 'source=', 'include='], posix: true });
+  if (o.values.has('-f') || o.values.has('--file')) return [];
+  const program = [...(o.values.get('-e') ?? []), ...(o.values.get('--source') ?? [])];
+  return codeRule(cmd, ctx, 'awk', program.length > 0 ? program : o.operands.slice(0, 1));
+}
+
+function codeRule(cmd: RunCmd, ctx: RuleContext, lang: Lang, codes: Arg[]): Found[] {
+  const hidden = codes.find((c) => c.hidden !== undefined);
+  if (hidden) return [confirm('hidden-code', `runs code from ${hidden.hidden}, which the check cannot see`, cmd.program)];
+  return codeVerdict(lang, codes.map((c) => c.values.join('\n')).join('\n'), cmd, ctx);
+}
+
+function codeVerdict(lang: Lang, code: string, cmd: RunCmd, ctx: RuleContext): Found[] {
+  const v = scanCode(lang, code, (shell) => ctx.nested(shell, { probe: true }), cmd.dir, cmd.home);
+  if (!v) return [];
+  return [v.verdict === 'refuse' ? { verdict: 'refuse', rule: v.rule, why: v.why, program: cmd.program } : confirm(v.rule, v.why, cmd.program)];
+}
+
+function xargsRule(cmd: RunCmd): Found[] {
+  const at = cmd.words.findIndex((w) => w.text === 'xargs' || w.text.endsWith('/xargs'));
+  const xargsArgs = cmd.words.slice(at + 1, cmd.words.length - cmd.args.length - 1);
+  const fromFile = xargsArgs.some((a) => /^(-a|--arg-file)/.test(a.text));
+  const direct = { ...cmd, wrappers: cmd.wrappers.filter((w) => w !== 'xargs') };
+  if (!fromFile && cmd.upstream?.program === 'find') {
+    const { starts, expr } = findParts(cmd.upstream.args);
+    return findExpression(expr).deletes ? [] : findDeletion(starts, expr, direct);
+  }
+  if (!fromFile && cmd.stdin.kind === 'code') {
+    const words = cmd.stdin.text.split(/\s+/).filter((w) => w !== '').slice(0, 256).map((w) => ({ text: w, values: [w] }));
+    return fileRules({ ...direct, args: [...cmd.args, ...words] });
+  }
+  const source = fromFile ? 'a file named by -a' : cmd.stdin.kind === 'file' ? `the file ${cmd.stdin.path}` : cmd.stdin.kind === 'hidden' ? cmd.stdin.what : 'its input';
+  return [confirm('input-operands', `runs ${cmd.program} on paths read from ${source}, which the check cannot see`, cmd.program)];
+}
+
+/** `alias x='…'`: with expand_aliases the value runs as code wherever `x` is used. */
+function aliasRule(cmd: RunCmd, ctx: RuleContext): Found[] {
+  for (const a of cmd.args) {
+    const eq = a.text.indexOf('=');
+    if (eq <= 0) continue;
+    if (a.hidden !== undefined) return [confirm('hidden-code', `defines an alias from ${a.hidden}, which the check cannot see`, 'alias')];
+    for (const v of a.values) nested(ctx, v.slice(v.indexOf('=') + 1), {});
+  }
+  return [];
+}
+
+/** GNU parallel runs its command once per input: `parallel rm -rf ::: a b` or fed on stdin. */
+function parallelRule(cmd: RunCmd): Found[] {
+  const sep = cmd.args.findIndex((a) => /^:::+$/.test(a.text));
+  const head = sep < 0 ? cmd.args : cmd.args.slice(0, sep);
+  const start = head.findIndex((a) => !a.text.startsWith('-'));
+  if (start < 0) return [];
+  const program = head[start]!.values[0] ?? '';
+  const run: RunCmd = { ...cmd, program, args: head.slice(start + 1).filter((a) => a.text !== '{}'), wrappers: [...cmd.wrappers, 'parallel'] };
+  if (sep >= 0) return fileRules({ ...run, args: [...run.args, ...cmd.args.slice(sep + 1).filter((a) => !/^:::+$/.test(a.text))] });
+  return DESTRUCTIVE.has(program) ? [confirm('input-operands', `runs ${program} on paths read from its input, which the check cannot see`, program)] : [];
+}
+
+/**
+ * `xargs -I{} sh -c 'rm -rf {}'`: the replace string stands for input the check cannot see,
+ * so arguments that contain it are hidden.
+ */
+export function markXargsInput(cmd: RunCmd): RunCmd {
+  const at = cmd.words.findIndex((w) => w.text === 'xargs' || w.text.endsWith('/xargs'));
+  const options = cmd.words.slice(at + 1, cmd.words.length - cmd.args.length - 1).map((w) => w.text);
+  let replace: string | undefined;
+  options.forEach((o, i) => {
+    if (o === '-I') replace = options[i + 1];
+    else if (o.startsWith('-I')) replace = o.slice(2);
+    else if (o === '-i' || o === '--replace') replace = '{}';
+    else if (o.startsWith('-i') || o.startsWith('--replace=')) replace = o.slice(o.startsWith('-i') ? 2 : 10);
+  });
+  if (!replace) return cmd;
+  const marker = replace;
+  const args = cmd.args.map((a) => (a.hidden === undefined && a.text.includes(marker) ? { ...a, values: [], hidden: `${marker} (replaced by xargs with its input)` } : a));
+  return { ...cmd, args };
+}
+
+function hiddenProgram(cmd: RunCmd): Found[] {
+  const hidden = cmd.programHidden!;
+  const wide = cmd.args.flatMap((a) => a.values).map((v) => deleteTarget(v, cmd.dir, cmd.home)).find((t) => t && ['root', 'system', 'home'].includes(t.kind));
+  if (wide) return [{ verdict: 'refuse', rule: 'hidden-target', why: `runs a program named by ${hidden}, which the check cannot see, on ${wide.what}` }];
+  if (/^\$\(|^`|^<\(/.test(hidden)) return [confirm('hidden-code', `runs a program named by the output of ${hidden}, which the check cannot see`, '')];
+  return [];
+}
