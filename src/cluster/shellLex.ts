@@ -12,6 +12,8 @@ export abstract class Lexer {
   protected pos = 0;
   protected readonly len: number;
   protected pending: PendingHeredoc[] = [];
+  /** positions where `((` / `$((` did not parse as arithmetic: tried once, then read as subshells */
+  protected readonly arithFailed = new Set<number>();
 
   constructor(protected readonly src: string, protected readonly budget: Budget, protected depth: number) {
     this.len = src.length;

@@ -77,9 +77,12 @@ export abstract class ListParser extends WordScanner {
       this.skipBlanks();
       const w = this.peekWord();
       if (w === 'time') {
+        const start = this.pos;
         this.pos += 4;
         this.skipBlanks();
-        if (this.peekWord() === '-p') this.pos += 2;
+        if (this.peekWord() === '-p') { this.pos += 2; this.skipBlanks(); }
+        // `time` alone times nothing
+        if (this.pos >= this.len || '\n;&|)'.includes(this.src[this.pos]!)) return { cmds: [{ t: 'simple', assigns: [], words: [], redirs: [], src: this.src.slice(start, this.pos) }] };
       } else if (w === '!') this.pos++;
       else break;
     }

@@ -77,10 +77,19 @@ class ShellParser extends ListParser {
     else if (w === 'function') cmd = this.parseFunction(start);
     else if (w === 'coproc') cmd = this.parseCoproc(start);
     else if (w !== null && TERMINATORS.has(w)) this.error(`unexpected \`${w}\``);
-    else if (this.at('((')) {
-      this.pos += 2;
-      const inner = this.scanArith('))');
-      cmd = { t: 'test', words: [], inner, redirs: [], src: this.src.slice(start, this.pos) };
+    else if (this.at('((') && !this.arithFailed.has(start)) {
+      // arithmetic unless that fails to parse: then, as in bash, nested subshells
+      try {
+        this.pos += 2;
+        const inner = this.scanArith('))');
+        cmd = { t: 'test', words: [], inner, redirs: [], src: this.src.slice(start, this.pos) };
+      } catch (err) {
+        if (!(err instanceof ShellSyntaxError)) throw err;
+        this.arithFailed.add(start);
+        this.pos = start;
+        this.leave();
+        return this.parseCommand();
+      }
     } else if (this.src[this.pos] === '(') {
       this.pos++;
       const body = this.parseList(null);

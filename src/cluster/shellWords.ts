@@ -1,7 +1,7 @@
 // Words of a bash command line: quoting, parameter expansion, command and arithmetic
 // substitution, here-document bodies. The grammar (lists, pipelines, compound commands)
 // builds on this in shellSyntax.ts. One pass over the text, no backtracking: linear time.
-import type { Part, Stmt, Word } from './shellAst.js';
+import { ShellSyntaxError, type Part, type Stmt, type Word } from './shellAst.js';
 import { ARG_RUN, Lexer, META } from './shellLex.js';
 
 const BRACE_RUN = /[^}\\'"$`]+/y;
@@ -137,10 +137,18 @@ export abstract class WordScanner extends Lexer {
     } else if (c === '"' && !q) {
       this.pos += 2;
       parts.push(...this.readDouble());
-    } else if (c === '(' && this.src[this.pos + 2] === '(') {
-      this.pos += 3;
-      const inner = this.scanArith('))');
-      parts.push({ t: 'arith', inner, q, src: this.src.slice(start, this.pos) });
+    } else if (c === '(' && this.src[this.pos + 2] === '(' && !this.arithFailed.has(start)) {
+      // `$((` is arithmetic unless that fails to parse: then, as in bash, `$( (…) …)`
+      try {
+        this.pos += 3;
+        const inner = this.scanArith('))');
+        parts.push({ t: 'arith', inner, q, src: this.src.slice(start, this.pos) });
+      } catch (err) {
+        if (!(err instanceof ShellSyntaxError)) throw err;
+        this.arithFailed.add(start);
+        this.pos = start;
+        this.readDollar(parts, q);
+      }
     } else if (c === '(') {
       this.pos += 2;
       this.enter();

@@ -21,6 +21,7 @@ const VALID = [
   'echo a # comment', '# only a comment', 'make \\\n  -j8', 'echo {a,b}{1..3} ~/x ~user/y *.c ?x [ab]',
   'a=$(\n  echo x\n)', 'echo "multi\nline"', 'if true\nthen\n  :\nfi', 'x() {\n  local y=1\n  return 0\n}\nx',
   'echo ${x:+"$x"} "${@}" "$*" $# $? $$ $! $0 $1 ${10}', 'trap "rm -f /tmp/x" EXIT', 'case x in esac', 'echo ")" "(" \\( \\)',
+  'time', 'time -p', '((cd x && ls) )', 'echo $((time -p ls >/dev/null) 2>&1)', 'x=$( (cd a; pwd) )',
 ];
 
 const INVALID = [
@@ -46,6 +47,13 @@ test('invalid bash is a syntax error, with the statements before it', async (t) 
   const r = parseScript('echo one\necho two\nif');
   assert.match(r.error!, /^line 3: /);
   assert.equal(r.stmts.length, 2);
+});
+
+test('`((` and `$((` that do not parse as arithmetic are subshells, as in bash', () => {
+  const [stmt] = parseScript('((cd /etc && rm -rf ssh) )').stmts;
+  assert.equal(stmt!.pipes[0]!.cmds[0]!.t, 'subshell');
+  assert.equal(parseShell('echo $((rm -rf /x) 2>&1)').commands.map((c) => c.program).join(' '), 'echo rm');
+  assert.equal(parseShell('((1 + (2 * 3)))').commands.length, 0);
 });
 
 test('words keep their quoting and expansions', () => {
