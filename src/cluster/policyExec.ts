@@ -6,14 +6,13 @@
 import { getopt } from './policyOptions.js';
 import { deleteTarget } from './policyTargets.js';
 import { fileRules } from './policyRules.js';
-import { findDeletion, findParts, findExpression } from './policyFind.js';
+import { DESTRUCTIVE, RUNNERS, runnerRules, xargsRule } from './policyRunners.js';
 import { scanCode, type Lang } from './policyCode.js';
 import type { Arg, RuleContext, RuleResult, RunCmd, Stdin } from './policyTypes.js';
 
 type Found = RuleResult[number];
 
 export const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'yash', 'posh', 'fish', 'csh', 'tcsh']);
-const DESTRUCTIVE = new Set(['rm', 'unlink', 'rmdir', 'shred', 'truncate', 'dd', 'chmod', 'chown', 'chgrp', 'mv', 'wipefs', 'mkfs', 'kill']);
 
 interface InterpSpec {
   lang: Lang;
@@ -42,7 +41,7 @@ const INTERPRETERS: Array<[RegExp, InterpSpec]> = [
 const AWKS = /^(awk|gawk|mawk|nawk)$/;
 const INTERPRETED = new RegExp([AWKS, ...INTERPRETERS.map(([re]) => re)].map((re) => `(?:${re.source})`).join('|'));
 
-const EXEC_PROGRAMS = new Set([...SHELLS, 'eval', 'source', '.', 'su', 'ssh', 'deno', 'alias', 'parallel']);
+const EXEC_PROGRAMS = new Set([...SHELLS, ...RUNNERS, 'eval', 'source', '.', 'su', 'ssh', 'deno', 'alias']);
 
 /** Whether any rule here looks at `cmd` (most commands skip them all). */
 export function hasExecRule(cmd: RunCmd): boolean {
@@ -51,7 +50,7 @@ export function hasExecRule(cmd: RunCmd): boolean {
 
 export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
   const out: Found[] = [];
-  if (cmd.programHidden !== undefined) out.push(...hiddenProgram(cmd));
+  if (cmd.programHidden !== undefined) out.push(...hiddenProgram(cmd, ctx));
   else if (SHELLS.has(cmd.program)) out.push(...shellRule(cmd, ctx));
   else if (cmd.program === 'eval') out.push(...evalRule(cmd, ctx));
   else if (cmd.program === 'source' || cmd.program === '.') out.push(...sourceRule(cmd, ctx));
@@ -60,7 +59,7 @@ export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
   else if (cmd.program === 'deno' && cmd.args[0]?.text === 'eval') out.push(...codeRule(cmd, ctx, 'node', cmd.args.slice(1).filter((a) => !a.text.startsWith('-')).slice(0, 1)));
   else if (AWKS.test(cmd.program)) out.push(...awkRule(cmd, ctx));
   else if (cmd.program === 'alias') out.push(...aliasRule(cmd, ctx));
-  else if (cmd.program === 'parallel') out.push(...parallelRule(cmd));
+  else if (RUNNERS.has(cmd.program)) out.push(...runnerRules(cmd, ctx));
   else {
     const spec = INTERPRETERS.find(([re]) => re.test(cmd.program))?.[1];
     if (spec) out.push(...interpreterRule(cmd, ctx, spec));
@@ -224,23 +223,6 @@ function codeVerdict(lang: Lang, code: string, cmd: RunCmd, ctx: RuleContext): F
   return [v.verdict === 'refuse' ? { verdict: 'refuse', rule: v.rule, why: v.why, program: cmd.program } : confirm(v.rule, v.why, cmd.program)];
 }
 
-function xargsRule(cmd: RunCmd): Found[] {
-  const at = cmd.words.findIndex((w) => w.text === 'xargs' || w.text.endsWith('/xargs'));
-  const xargsArgs = cmd.words.slice(at + 1, cmd.words.length - cmd.args.length - 1);
-  const fromFile = xargsArgs.some((a) => /^(-a|--arg-file)/.test(a.text));
-  const direct = { ...cmd, wrappers: cmd.wrappers.filter((w) => w !== 'xargs') };
-  if (!fromFile && cmd.upstream?.program === 'find') {
-    const { starts, expr } = findParts(cmd.upstream.args);
-    return findExpression(expr).deletes ? [] : findDeletion(starts, expr, direct);
-  }
-  if (!fromFile && cmd.stdin.kind === 'code') {
-    const words = cmd.stdin.text.split(/\s+/).filter((w) => w !== '').slice(0, 256).map((w) => ({ text: w, values: [w] }));
-    return fileRules({ ...direct, args: [...cmd.args, ...words] });
-  }
-  const source = fromFile ? 'a file named by -a' : cmd.stdin.kind === 'file' ? `the file ${cmd.stdin.path}` : cmd.stdin.kind === 'hidden' ? cmd.stdin.what : 'its input';
-  return [confirm('input-operands', `runs ${cmd.program} on paths read from ${source}, which the check cannot see`, cmd.program)];
-}
-
 /** `alias x='…'`: with expand_aliases the value runs as code wherever `x` is used. */
 function aliasRule(cmd: RunCmd, ctx: RuleContext): Found[] {
   for (const a of cmd.args) {
@@ -252,42 +234,14 @@ function aliasRule(cmd: RunCmd, ctx: RuleContext): Found[] {
   return [];
 }
 
-/** GNU parallel runs its command once per input: `parallel rm -rf ::: a b` or fed on stdin. */
-function parallelRule(cmd: RunCmd): Found[] {
-  const sep = cmd.args.findIndex((a) => /^:::+$/.test(a.text));
-  const head = sep < 0 ? cmd.args : cmd.args.slice(0, sep);
-  const start = head.findIndex((a) => !a.text.startsWith('-'));
-  if (start < 0) return [];
-  const program = head[start]!.values[0] ?? '';
-  const run: RunCmd = { ...cmd, program, args: head.slice(start + 1).filter((a) => a.text !== '{}'), wrappers: [...cmd.wrappers, 'parallel'] };
-  if (sep >= 0) return fileRules({ ...run, args: [...run.args, ...cmd.args.slice(sep + 1).filter((a) => !/^:::+$/.test(a.text))] });
-  return DESTRUCTIVE.has(program) ? [confirm('input-operands', `runs ${program} on paths read from its input, which the check cannot see`, program)] : [];
-}
-
-/**
- * `xargs -I{} sh -c 'rm -rf {}'`: the replace string stands for input the check cannot see,
- * so arguments that contain it are hidden.
- */
-export function markXargsInput(cmd: RunCmd): RunCmd {
-  const at = cmd.words.findIndex((w) => w.text === 'xargs' || w.text.endsWith('/xargs'));
-  const options = cmd.words.slice(at + 1, cmd.words.length - cmd.args.length - 1).map((w) => w.text);
-  let replace: string | undefined;
-  options.forEach((o, i) => {
-    if (o === '-I') replace = options[i + 1];
-    else if (o.startsWith('-I')) replace = o.slice(2);
-    else if (o === '-i' || o === '--replace') replace = '{}';
-    else if (o.startsWith('-i') || o.startsWith('--replace=')) replace = o.slice(o.startsWith('-i') ? 2 : 10);
-  });
-  if (!replace) return cmd;
-  const marker = replace;
-  const args = cmd.args.map((a) => (a.hidden === undefined && a.text.includes(marker) ? { ...a, values: [], hidden: `${marker} (replaced by xargs with its input)` } : a));
-  return { ...cmd, args };
-}
-
-function hiddenProgram(cmd: RunCmd): Found[] {
+function hiddenProgram(cmd: RunCmd, ctx: RuleContext): Found[] {
   const hidden = cmd.programHidden!;
   const wide = cmd.args.flatMap((a) => a.values).map((v) => deleteTarget(v, cmd.dir, cmd.home)).find((t) => t && ['root', 'system', 'home'].includes(t.kind));
   if (wide) return [{ verdict: 'refuse', rule: 'hidden-target', why: `runs a program named by ${hidden}, which the check cannot see, on ${wide.what}` }];
   if (/^\$\(|^`|^<\(/.test(hidden)) return [confirm('hidden-code', `runs a program named by the output of ${hidden}, which the check cannot see`, '')];
+  // `"$SHELL" -c '…'`: it may well be a shell, so its code is checked as one
+  const c = cmd.args.findIndex((a) => /^-[A-Za-z]*c$/.test(a.text));
+  const code = c >= 0 ? cmd.args[c + 1] : undefined;
+  if (code && code.hidden === undefined) for (const v of code.values) nested(ctx, v, {});
   return [];
 }

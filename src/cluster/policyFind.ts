@@ -38,6 +38,7 @@ export function findExpression(expr: string[]): { tests: string[]; deletes: bool
       if (DELETERS.has(baseName(run[0] ?? ''))) deletes = true;
       i = end < 0 ? expr.length : end;
     } else if (word === '-delete') deletes = true;
+    else if (deletes) continue; // tests after the deletion do not narrow it (`find / -delete -name x`)
     else if (LOOSE.has(word)) loose = true;
     else if (word === '-fprintf') i += 2;
     else if (ONE_ARG.test(word)) {
@@ -51,14 +52,15 @@ export function findExpression(expr: string[]): { tests: string[]; deletes: bool
 /** Deleting everything find lists under `starts`: only a name/path test narrows it. */
 export function findDeletion(starts: Arg[], expr: string[], cmd: RunCmd): Found[] {
   const { tests, loose } = findExpression(expr);
-  const narrowed = !loose && tests.some((t, j) => j % 2 === 0 && NAME_TESTS.has(t) && !/^\*+$/.test(tests[j + 1]!));
+  // a pattern narrows when it names something: `*.o` does, `*`, `?*` and `.*` (every dotfile) do not
+  const narrowed = !loose && tests.some((t, j) => j % 2 === 0 && NAME_TESTS.has(t) && /[A-Za-z0-9_-]/.test(tests[j + 1]!));
   const out: Found[] = [];
   eachValue(starts.length > 0 ? starts : [{ text: '.', values: ['.'] }], 'directory to delete in', out, (v) => {
     const t = deleteTarget(v, cmd.dir, cmd.home);
     if (!t) return;
     if (t.kind === 'hidden') out.push(targetFinding(t, 'rm-root', 'delete'));
     else if (SYSTEM_KINDS.includes(t.kind) ? !narrowed : tests.length === 0) {
-      out.push(refuse('rm-root', `would delete ${t.what}${SYSTEM_KINDS.includes(t.kind) && tests.length > 0 ? ' (only -name/-path tests narrow a deletion)' : ''}`));
+      out.push(refuse('rm-root', `would delete ${t.what}${SYSTEM_KINDS.includes(t.kind) && tests.length > 0 ? ' (only a -name/-path pattern that names something narrows a deletion)' : ''}`));
     }
   });
   return out;

@@ -56,7 +56,7 @@ export function fold(run: RunCmd): string | null {
 /** printf with %s, %% and simple escapes; the format repeats for extra arguments, as in bash. */
 function printf(args: string[]): string | null {
   const [format, ...rest] = args;
-  if (format === undefined || /%(?![s%])/.test(format) || rest.length > 64) return null;
+  if (format === undefined || /%(?![s%])/.test(format) || /\\[^nt\\"']/.test(format) || rest.length > 64) return null;
   const escapes: Record<string, string> = { n: '\n', t: '\t', '\\': '\\', '"': '"', "'": "'" };
   const unescaped = format.replace(/\\(.)/g, (m, c: string) => escapes[c] ?? m);
   const slots = (unescaped.match(/%s/g) ?? []).length;

@@ -2,7 +2,7 @@
 // tools, dd, writes onto system files and devices, power, recursive chmod/chown, mv, kill.
 // Each looks at one resolved command (policyWalk.ts) and says why it is refused.
 import { getopt, SPECS } from './policyOptions.js';
-import { deleteTarget, isBlockDevice, resolvePath, writeTarget } from './policyTargets.js';
+import { deleteTarget, isBlockDevice, resolvePath, writeTarget, type Target } from './policyTargets.js';
 import type { Arg, RunCmd } from './policyTypes.js';
 import { findRule } from './policyFind.js';
 import { eachValue, hiddenTarget, refuse, SYSTEM_KINDS, targetFinding, type Found } from './policyFound.js';
@@ -94,11 +94,14 @@ function wipeRule(cmd: RunCmd): Found[] {
 }
 
 /** A write onto `arg` by `rule`'s program: block devices, system files, ~/.ssh. */
+/** A write onto `arg`: block devices, system files, ~/.ssh (appending there is allowed: known_hosts, authorized_keys). */
 export function writeFindings(arg: Arg, cmd: RunCmd, blockRule: string, verb: string): Found[] {
+  const appends = verb === 'append to';
+  const counts = (t: Target): boolean => !(appends && t.kind === 'home');
   if (arg.hidden !== undefined) {
     // a write to a hidden path is everyday (`> "$LOG"`); only a visible system prefix counts
     const t = /^[/~]/.test(arg.text) ? writeTarget(arg.text, cmd.dir, cmd.home) : null;
-    return t ? [targetFinding(t, 'write-system', verb)] : [];
+    return t && counts(t) ? [targetFinding(t, 'write-system', verb)] : [];
   }
   const out: Found[] = [];
   for (const v of arg.values) {
@@ -106,7 +109,7 @@ export function writeFindings(arg: Arg, cmd: RunCmd, blockRule: string, verb: st
     else if (isBlockDevice(v, cmd.dir, cmd.home)) out.push(refuse(blockRule, `${blockRule === 'redirect-block-device' ? 'writes onto' : 'would overwrite'} the block device ${v}`));
     else {
       const direct = writeTarget(v, cmd.dir, cmd.home);
-      if (direct) out.push(targetFinding(direct, 'write-system', verb));
+      if (direct) { if (counts(direct)) out.push(targetFinding(direct, 'write-system', verb)); }
       else if (!arg.complex && /^\/[^/]+\/*$/.test(resolvePath(v, cmd.dir, cmd.home)) && writeTarget(`${v.replace(/\/+$/, '')}/x`, cmd.dir, cmd.home)) {
         out.push(refuse('write-system', `would ${verb} into ${v}, a system directory`));
       }
@@ -123,7 +126,9 @@ function ddRule(cmd: RunCmd): Found[] {
 }
 
 function teeRule(cmd: RunCmd): Found[] {
-  return getopt(cmd.args, SPECS['tee']!).operands.flatMap((a) => writeFindings(a, cmd, 'redirect-block-device', 'overwrite'));
+  const o = getopt(cmd.args, SPECS['tee']!);
+  const verb = o.short.has('a') || o.long.has('append') ? 'append to' : 'overwrite';
+  return o.operands.flatMap((a) => writeFindings(a, cmd, 'redirect-block-device', verb));
 }
 
 function truncateRule(cmd: RunCmd): Found[] {
@@ -213,7 +218,8 @@ function killRule(cmd: RunCmd): Found[] {
   if (['-s', '-n', '--signal'].includes(first)) i = 2;
   else if (first.startsWith('--signal=') || (/^-/.test(first) && first !== '--')) i = 1;
   const pids = texts.slice(i).filter((t) => t !== '--');
-  return pids.includes('-1') ? [refuse('kill-all', 'would signal every process it may (pid -1), the runner and the ssh session included')] : [];
+  if (pids.includes('-1')) return [refuse('kill-all', 'would signal every process it may (pid -1), the runner and the ssh session included')];
+  return pids.includes('1') ? [refuse('kill-all', 'would signal init (pid 1): the machine, or the container, goes down with it')] : [];
 }
 
 function pkillRule(cmd: RunCmd): Found[] {

@@ -10,12 +10,14 @@ export interface Target { kind: TargetKind; what: string }
 const SYSTEM_TREES = new Set(['bin', 'boot', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'libx32', 'proc', 'root', 'sbin', 'sys',
   'usr', 'var', 'System', 'Library', 'private', 'Applications', 'efi', 'snap', 'nix']);
 /** Temporary trees inside the system ones: free to delete in. */
-const FREE_INSIDE = [/^\/var\/tmp\/./, /^\/var\/folders\/./, /^\/private\/tmp\/./, /^\/private\/var\/folders\/./, /^\/dev\/shm\/./];
+const FREE_INSIDE = [/^\/var\/tmp\/./, /^\/var\/folders\/./, /^\/private\/tmp\/./, /^\/private\/var\/folders\/./, /^\/dev\/shm\/./,
+  /^\/var\/www\/./, /^\/usr\/src\/./, /^\/usr\/local\/src\/./];
 /** Directories of homes, mounts and add-on software: the directory and each entry directly in it are protected. */
 const CONTAINERS = new Set(['home', 'Users', 'opt', 'srv', 'mnt', 'media', 'Volumes']);
 /** Writes onto files here (redirection, tee, cp, truncate, dd, sed -i) are refused. */
 const WRITE_TREES = new Set(['etc', 'boot', 'usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'dev']);
 const SECRET_HOME_DIRS = new Set(['.ssh', '.gnupg']);
+const CANONICAL = new Map([...SYSTEM_TREES, ...CONTAINERS, ...WRITE_TREES].map((n) => [n.toLowerCase(), n]));
 export const BLOCK_DEVICE = /^\/dev\/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|r?disk\d|md\d|dm-\d|mapper\/|disk\/|root$|loop\d|nbd\d|rbd\d|zram\d|bcache\d|mtdblock\d|sr\d)/;
 const HARMLESS_DEV = /^\/dev\/(null|zero|full|random|urandom|stdin|stdout|stderr|tty|ptmx|fd\/\d+|pts\/\d+|shm\/.+|tcp\/.+|udp\/.+)$/;
 const GLOB = /[*?[]/;
@@ -70,13 +72,16 @@ function stripContents(path: string): string {
 export function deleteTarget(raw: string, dir: Dir, home = '~'): Target | null {
   const literal = stripContents(raw.trim());
   if (raw.trim() === '') return null;
+  const path = stripContents(resolvePath(raw.trim(), dir, home));
+  const resolved = classify(path === '' ? '/' : path, false);
+  // `cd / && rm -rf *` is about /, not just "the current directory"
+  if (resolved && resolved.kind !== 'parent') return resolved;
   if (literal === '.' || literal === '.*' || /^\*+$/.test(literal) || (literal === '' && !raw.trim().startsWith('/'))) {
     return { kind: 'cwd', what: 'everything in the current directory' };
   }
   if (/^\.\.(\/\.\.)*$/.test(literal)) return { kind: 'parent', what: 'the parent directory' };
-  const path = stripContents(resolvePath(raw.trim(), dir, home));
   if (path === '.' || path === '?') return { kind: 'cwd', what: `everything in the current directory (${raw.trim()})` };
-  return classify(path === '' ? '/' : path, false);
+  return resolved;
 }
 
 /** A file a write (or a plain `rm`) must not touch: system files, devices, ~/.ssh. */
@@ -94,11 +99,12 @@ export function isBlockDevice(raw: string, dir: Dir, home = '~'): boolean {
 function classify(path: string, write: boolean): Target | null {
   const segs = path.split('/');
   if (path.startsWith('/')) {
-    const top = segs[1] ?? '';
+    // macOS file systems ignore case: /users is /Users
+    const top = CANONICAL.get((segs[1] ?? '').toLowerCase()) ?? segs[1] ?? '';
     if (top === '') return write ? null : { kind: 'root', what: 'the root filesystem' };
     if (GLOB.test(top)) return write ? null : { kind: 'root', what: `top-level directories of the root filesystem (${path})` };
     if (write) {
-      return WRITE_TREES.has(top) && segs.length > 2
+      return WRITE_TREES.has(top) && segs.length > 2 && !FREE_INSIDE.some((re) => re.test(path))
         ? { kind: 'system', what: top === 'dev' ? `the device ${path}` : `${path}, a file of the system directory /${top}` }
         : secretInHome(segs.slice(3), path, CONTAINERS.has(top) && segs.length > 3) ?? (top === 'root' ? secretInHome(segs.slice(2), path, true) : null);
     }

@@ -86,7 +86,7 @@ table('per-node policy: deny refuses, allow trusts, read_only refuses anything t
   [{ command: 'rm x', node: n1({ readOnly: true }) }, 'read-only'],
   [{ command: 'echo hi > out.txt', node: n1({ readOnly: true }) }, 'read-only'],
   [{ command: 'sed -i s/a/b/ f', node: n1({ readOnly: true }) }, 'read-only'],
-  [{ command: 'find . -delete -name x', node: n1({ readOnly: true }) }, 'read-only'],
+  [{ command: 'find . -name x -delete', node: n1({ readOnly: true }) }, 'read-only'],
   [{ command: 'find . -exec touch {} +', node: n1({ readOnly: true }) }, 'read-only'],
   [{ command: 'mytool --run', node: n1({ readOnly: true }) }, 'read-only'],
   [{ command: 'ls | tee out', node: n1({ readOnly: true }) }, 'read-only'],
