@@ -7,6 +7,7 @@ import { getopt } from './policyOptions.js';
 import { deleteTarget } from './policyTargets.js';
 import { fileRules } from './policyRules.js';
 import { DESTRUCTIVE, RUNNERS, runnerRules, xargsRule } from './policyRunners.js';
+import { escapes, hasEscape } from './policyEscapes.js';
 import { scanCode, type Lang } from './policyCode.js';
 import type { Arg, RuleContext, RuleResult, RunCmd, Stdin } from './policyTypes.js';
 
@@ -39,13 +40,15 @@ const INTERPRETERS: Array<[RegExp, InterpSpec]> = [
   [/^osascript$/, { lang: 'osascript', code: 'e', args: 'ls' }],
 ];
 const AWKS = /^(awk|gawk|mawk|nawk)$/;
+const STDIN_PATHS = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
 const INTERPRETED = new RegExp([AWKS, ...INTERPRETERS.map(([re]) => re)].map((re) => `(?:${re.source})`).join('|'));
 
 const EXEC_PROGRAMS = new Set([...SHELLS, ...RUNNERS, 'eval', 'source', '.', 'su', 'ssh', 'deno', 'alias']);
 
 /** Whether any rule here looks at `cmd` (most commands skip them all). */
 export function hasExecRule(cmd: RunCmd): boolean {
-  return cmd.programHidden !== undefined || EXEC_PROGRAMS.has(cmd.program) || cmd.wrappers.includes('xargs') || INTERPRETED.test(cmd.program);
+  return cmd.programHidden !== undefined || EXEC_PROGRAMS.has(cmd.program) || cmd.wrappers.includes('xargs') || INTERPRETED.test(cmd.program)
+    || hasEscape(cmd.program);
 }
 
 export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
@@ -65,6 +68,13 @@ export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
     if (spec) out.push(...interpreterRule(cmd, ctx, spec));
   }
   if (cmd.wrappers.includes('xargs') && (DESTRUCTIVE.has(cmd.program) || cmd.program.startsWith('mkfs'))) out.push(...xargsRule(cmd));
+  if (hasEscape(cmd.program)) {
+    for (const e of escapes(cmd)) {
+      if (e.opaque) out.push(confirm('hidden-code', `uses ${e.via}, which runs text as shell commands the check cannot follow`, cmd.program));
+      else if (e.hidden !== undefined) out.push(confirm('hidden-code', `runs a command line from ${e.hidden} through ${e.via}, which the check cannot see`, cmd.program));
+      else nested(ctx, e.code!, {});
+    }
+  }
   return out;
 }
 
@@ -84,6 +94,12 @@ function stdinCode(stdin: Stdin, cmd: RunCmd, ctx: RuleContext, lang: Lang | 'sh
   if (stdin.kind !== 'code') return [];
   if (lang === 'shell') return nested(ctx, stdin.text, remote ? { remote } : {});
   return codeVerdict(lang, stdin.text, cmd, ctx);
+}
+
+/** A script file this command line wrote earlier is checked like inline code; any other is the user's script. */
+function writtenCode(file: Arg, cmd: RunCmd, ctx: RuleContext, lang: Lang | 'shell'): Found[] {
+  const content = file.hidden === undefined ? ctx.written?.(file.values[0] ?? '') : undefined;
+  return content ? stdinCode(content, cmd, ctx, lang) : [];
 }
 
 function shellRule(cmd: RunCmd, ctx: RuleContext): Found[] {
@@ -114,8 +130,8 @@ function shellRule(cmd: RunCmd, ctx: RuleContext): Found[] {
   }
   if (operand && !readsStdin) {
     if (operand.stream) return stdinCode(operand.stream, cmd, ctx, 'shell');
-    if (operand.text === '-' || operand.text === '/dev/stdin') return stdinCode(cmd.stdin, cmd, ctx, 'shell');
-    return [];
+    if (STDIN_PATHS.has(operand.text)) return stdinCode(cmd.stdin, cmd, ctx, 'shell');
+    return writtenCode(operand, cmd, ctx, 'shell');
   }
   return stdinCode(cmd.stdin, cmd, ctx, 'shell');
 }
@@ -131,7 +147,7 @@ function sourceRule(cmd: RunCmd, ctx: RuleContext): Found[] {
   const file = cmd.args[0];
   if (!file) return [];
   if (file.stream) return stdinCode(file.stream, cmd, ctx, 'shell');
-  return file.text === '/dev/stdin' || file.text === '-' ? stdinCode(cmd.stdin, cmd, ctx, 'shell') : [];
+  return STDIN_PATHS.has(file.text) ? stdinCode(cmd.stdin, cmd, ctx, 'shell') : writtenCode(file, cmd, ctx, 'shell');
 }
 
 function suRule(cmd: RunCmd, ctx: RuleContext): Found[] {
@@ -200,7 +216,7 @@ function interpreterRule(cmd: RunCmd, ctx: RuleContext, spec: InterpSpec): Found
     }
     return found;
   }
-  if (script && script.text !== '-') return script.stream ? stdinCode(script.stream, cmd, ctx, spec.lang) : [];
+  if (script && script.text !== '-') return script.stream ? stdinCode(script.stream, cmd, ctx, spec.lang) : writtenCode(script, cmd, ctx, spec.lang);
   return stdinCode(cmd.stdin, cmd, ctx, spec.lang);
 }
 

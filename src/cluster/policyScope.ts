@@ -48,6 +48,19 @@ export class Scope {
     (this.arrays ??= new Map()).set(name, values && values.length > MAX_VALUES ? null : values);
   }
 
+  /** `X=v`, `X+=v`, `A=(a b)`: an array's first element is also its plain value. */
+  assign(name: string, values: Values, append: boolean, array: boolean): void {
+    let next = values;
+    if (append) {
+      const prev = this.get(name);
+      next = prev && values ? prev.flatMap((p) => values.map((v) => p + v)) : null;
+    }
+    if (array) {
+      this.setArray(name, next);
+      this.set(name, next === null ? null : [next[0] ?? '']);
+    } else this.set(name, next);
+  }
+
   /** `source file` may assign anything: every variable known so far becomes unknowable. */
   forgetAll(): void {
     for (let s: Scope | null = this; s; s = s.parent) {

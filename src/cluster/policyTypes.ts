@@ -77,6 +77,8 @@ export interface RuleContext {
   nested(source: string, how: { remote?: string; sameScope?: boolean; stdin?: Stdin; probe?: boolean }): PolicyFinding[];
   /** the ssh host whose remote command is being checked */
   remote?: string;
+  /** what this command line wrote into `path` earlier (a script it then runs), if anything */
+  written?(path: string): Stdin | undefined;
 }
 
 export type RuleResult = Array<Omit<PolicyFinding, 'message' | 'hint'> & { why: string; hint?: string; text?: string }>;

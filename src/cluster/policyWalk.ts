@@ -8,7 +8,7 @@ import type { Budget, Cmd, Stmt } from './shellAst.js';
 import { parseScript } from './shellSyntax.js';
 import { callsItselfForked } from './shellParse.js';
 import { baseName, unwrapCommand } from './shellWrappers.js';
-import { resolveArgs, resolveValue, type Values } from './policyWords.js';
+import { listValues, resolveArgs, resolveValue } from './policyWords.js';
 import { ScopeEnv } from './policyWalkEnv.js';
 import { Scope } from './policyScope.js';
 import { fileRules, hasFileRule, writeFindings } from './policyRules.js';
@@ -17,6 +17,7 @@ import { markXargsInput } from './policyRunners.js';
 import { fold } from './policyFold.js';
 import { applyEffects } from './policyEffects.js';
 import { execCommands } from './policyFind.js';
+import { WrittenFiles, type StdoutWrite } from './policyFiles.js';
 import { formatMessage, shorten, type Arg, type PolicyFinding, type RuleContext, type RuleResult, type RunCmd, type Stdin } from './policyTypes.js';
 
 export interface Visited { program: string; wrappers: string[]; args: Arg[]; text: string; writes: Arg[] }
@@ -24,6 +25,7 @@ export type Raw = PolicyFinding & { text: string };
 export interface Ctx { depth: number; remote?: string; probe: boolean }
 
 const NO_WRITES: Arg[] = [];
+const FILE_WRITERS = new Set(['curl', 'wget', 'tee', 'cp', 'mv', 'install', 'ln']);
 export const WALK_LIMITS = { units: 40_000, shellDepth: 6, findings: 64 };
 export class WalkLimit extends Error {}
 
@@ -34,6 +36,7 @@ export class Walker {
   private units = WALK_LIMITS.units;
 
   private readonly functions = new Map<string, Cmd>();
+  private readonly files = new WrittenFiles();
   private readonly called = new Set<string>();
   private readonly calling = new Set<string>();
   /** work that runs at the end of the current command line, with the scope it ends with */
@@ -114,15 +117,22 @@ export class Walker {
       return undefined;
     }
     const env = this.wordEnv(scope, ctx);
-    const { stdin, writes } = c.redirs.length === 0 ? { stdin: inherited, writes: NO_WRITES } : env.redirections(c.redirs, inherited, (arg, op, at) => {
+    const stdoutWrites: StdoutWrite[] = [];
+    const { stdin, writes } = c.redirs.length === 0 ? { stdin: inherited, writes: NO_WRITES } : env.redirections(c.redirs, inherited, (arg, r, at) => {
       const site: RunCmd = { program: '', args: [], words: [], wrappers: [], text: c.src, stdin: at, dir: scope.dir, home: this.home };
-      for (const f of writeFindings(arg, site, 'redirect-block-device', op.includes('>>') ? 'append to' : 'overwrite')) this.add(ctx, f, c.src);
+      const append = r.op.includes('>>');
+      for (const f of writeFindings(arg, site, 'redirect-block-device', append ? 'append to' : 'overwrite')) this.add(ctx, f, c.src);
+      if ((r.fd === undefined || r.fd === '1') && r.op !== '<>' && r.op !== '>&') stdoutWrites.push({ arg, append });
     });
     if (writes.length > 0 && c.t !== 'simple') this.visit(ctx, { program: '', wrappers: [], args: [], text: c.src, writes });
     switch (c.t) {
-      case 'simple': return this.simple(c, scope, ctx, stdin, writes, env, upstream);
+      case 'simple': {
+        const run = this.simple(c, scope, ctx, stdin, writes, env, upstream);
+        if (run && (stdoutWrites.length > 0 || FILE_WRITERS.has(run.program))) this.files.note(run, stdoutWrites);
+        return run;
+      }
       case 'subshell': this.stmts(c.body, this.clone(scope), ctx, stdin); return undefined;
-      case 'group': return this.stmts(c.body, scope, ctx, stdin);
+      case 'group': return this.stmts(c.body, scope, ctx, c.coproc ? { kind: 'hidden', what: 'what the script writes into the coprocess' } : stdin);
       case 'if': {
         this.stmts(c.conds[0]!, scope, ctx, stdin);
         const branches = c.bodies.map((body, i) => {
@@ -141,7 +151,7 @@ export class Walker {
         return undefined;
       case 'for': {
         for (const p of c.arith ?? []) if (p.t === 'cmd') env.substitute(p.body);
-        const values = c.items ? this.listValues(resolveArgs(c.items, env)) : null;
+        const values = c.items ? listValues(resolveArgs(c.items, env)) : null;
         this.loopBody(c.body, scope, ctx, stdin, (s) => s.set(c.name, values));
         return undefined;
       }
@@ -159,9 +169,9 @@ export class Walker {
   }
 
   private simple(c: Extract<Cmd, { t: 'simple' }>, scope: Scope, ctx: Ctx, stdin: Stdin, writes: Arg[], env: ScopeEnv, upstream?: RunCmd['upstream']): RunCmd | undefined {
-    const assigned = c.assigns.map((a) => ({ a, values: a.items ? this.listValues(resolveArgs(a.items, env)) : a.value ? resolveValue(a.value, env) : [''] }));
+    const assigned = c.assigns.map((a) => ({ a, values: a.items ? listValues(resolveArgs(a.items, env)) : a.value ? resolveValue(a.value, env) : [''] }));
     if (c.words.length === 0) {
-      for (const { a, values } of assigned) this.assign(scope, a.name, values, a.append, a.items !== undefined || a.index !== undefined);
+      for (const { a, values } of assigned) scope.assign(a.name, values, a.append, a.items !== undefined || a.index !== undefined);
       if (writes.length > 0) this.visit(ctx, { program: '', wrappers: [], args: [], text: c.src, writes });
       return undefined;
     }
@@ -174,6 +184,7 @@ export class Walker {
     if (upstream) base.upstream = upstream;
     if (programArg.hidden !== undefined) base.programHidden = programArg.hidden;
     const programs = programArg.hidden !== undefined ? [''] : [...new Set(programArg.values.map(baseName))];
+    if (programArg.hidden === undefined && programArg.text.includes('/')) this.runsWritten(programArg.values[0]!, scope, ctx, c.src);
     let last: RunCmd | undefined;
     for (const program of programs) {
       last = un.wrappers.includes('xargs') ? markXargsInput({ ...base, program }) : { ...base, program };
@@ -213,10 +224,19 @@ export class Walker {
     this.deferred.push((end) => { this.nested(code, { sameScope: true }, end, ctx); });
   }
 
+  /** `./x.sh` where this command line wrote x.sh: its content is checked like inline code. */
+  private runsWritten(path: string, scope: Scope, ctx: Ctx, text: string): void {
+    const content = this.files.get(path, scope.dir, this.home);
+    if (content?.kind === 'code') this.nested(content.text, {}, scope, ctx);
+    else if (content?.kind === 'hidden') {
+      this.add(ctx, { verdict: 'confirm', rule: 'hidden-code', why: `runs ${path}, written from ${content.what}, which the check cannot see`, program: baseName(path) }, text);
+    }
+  }
+
   private rules(run: RunCmd, scope: Scope, ctx: Ctx): void {
     if (hasFileRule(run.program)) for (const f of fileRules(run)) this.add(ctx, f, run.text);
     if (!hasExecRule(run)) return;
-    const ruleCtx: RuleContext = { nested: (source, how) => this.nested(source, how, scope, ctx) };
+    const ruleCtx: RuleContext = { nested: (source, how) => this.nested(source, how, scope, ctx), written: (path) => this.files.get(path, run.dir, this.home) };
     if (ctx.remote) ruleCtx.remote = ctx.remote;
     for (const f of execRules(run, ruleCtx)) this.add(ctx, f, run.text);
   }
@@ -252,23 +272,6 @@ export class Walker {
   /** Walk a substitution's body in a child scope; the command it ends with, when it is one simple command. */
   walkBody(body: Stmt[], scope: Scope, ctx: unknown, stdin: Stdin): RunCmd | undefined {
     return this.stmts(body, this.clone(scope), ctx as Ctx, stdin);
-  }
-
-  private assign(scope: Scope, name: string, values: Values, append: boolean, array: boolean): void {
-    let next = values;
-    if (append) {
-      const prev = scope.get(name);
-      next = prev && values ? prev.flatMap((p) => values.map((v) => p + v)) : null;
-    }
-    if (array) {
-      scope.setArray(name, next);
-      scope.set(name, next === null ? null : [next[0] ?? '']);
-    } else scope.set(name, next);
-  }
-
-  private listValues(args: Arg[]): Values {
-    if (args.some((a) => a.hidden !== undefined || a.complex)) return null;
-    return args.flatMap((a) => a.values);
   }
 
   private loopBody(body: Stmt[], scope: Scope, ctx: Ctx, stdin: Stdin, setVar?: (s: Scope) => void): void {

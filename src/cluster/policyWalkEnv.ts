@@ -27,6 +27,7 @@ export class ScopeEnv implements WordEnv {
     const known = this.scope.get(name);
     if (known !== undefined) return known;
     if (name === 'HOME') return [this.walker.home];
+    if (name === 'IFS') return [' \t\n']; // the task's env cannot set it (env-name), so it is bash's default
     if (name === 'PWD') return this.scope.dir.kind === 'known' ? [this.scope.dir.path] : this.scope.dir.kind === 'default' ? ['.'] : null;
     if (NUMERIC_VARS.has(name)) return ['0'];
     return NAMES[name] !== undefined ? [NAMES[name]!] : null;
@@ -56,7 +57,7 @@ export class ScopeEnv implements WordEnv {
   }
 
   /** What the redirections make the command read on stdin, and the files they write (`onWrite` checks each). */
-  redirections(redirs: Redir[], inherited: Stdin, onWrite: (arg: Arg, op: string, stdin: Stdin) => void): { stdin: Stdin; writes: Arg[] } {
+  redirections(redirs: Redir[], inherited: Stdin, onWrite: (arg: Arg, redir: Redir, stdin: Stdin) => void): { stdin: Stdin; writes: Arg[] } {
     let stdin = inherited;
     const writes: Arg[] = [];
     for (const r of redirs) {
@@ -76,7 +77,7 @@ export class ScopeEnv implements WordEnv {
       if (r.op === '<') stdin = arg.stream ?? { kind: 'file', path: arg.text };
       else if (WRITE_OPS.has(r.op) && !(r.op === '>&' && /^(\d+-?|-)$/.test(arg.text))) {
         writes.push(arg);
-        onWrite(arg, r.op, stdin);
+        onWrite(arg, r, stdin);
       }
     }
     return { stdin, writes };

@@ -88,6 +88,12 @@ export function resolveValue(word: Word, env: WordEnv): Values {
   return e.hidden !== undefined ? null : [...new Set(e.alts.map(render))];
 }
 
+/** Every value a list of arguments may take (a `for` list, an array literal); null when one is hidden. */
+export function listValues(args: Arg[]): Values {
+  if (args.some((a) => a.hidden !== undefined || a.complex)) return null;
+  return args.flatMap((a) => a.values);
+}
+
 /** The arguments the words become. */
 export function resolveArgs(words: Word[], env: WordEnv): Arg[] {
   const args: Arg[] = [];
@@ -106,7 +112,13 @@ export function resolveArgs(words: Word[], env: WordEnv): Arg[] {
       continue;
     }
     const quoted = word.parts.some((p) => p.t !== 'proc' && p.q);
-    const perAlt = e.alts.map((alt) => fields(alt, quoted));
+    const splits = e.alts.some((alt) => alt.some((seg) => seg.split));
+    const ifs = splits ? single(env.lookup('IFS')) : ' \t\n';
+    if (ifs === null) {
+      args.push({ text: word.src, values: [], hidden: `${word.src} (split by an IFS the check cannot see)` });
+      continue;
+    }
+    const perAlt = e.alts.map((alt) => fields(alt, quoted, ifs));
     if (perAlt.some((f) => f === null)) {
       args.push({ text: word.src, values: [word.src], complex: true });
       continue;
@@ -136,7 +148,8 @@ function plainText(word: Word): string | null {
 }
 
 /** Brace expansion, then splitting of unquoted expansions; null past the brace cap. */
-function fields(alt: Seg[], quoted: boolean): string[] | null {
+function fields(alt: Seg[], quoted: boolean, ifs: string): string[] | null {
+  const separators = ifs === '' ? null : new RegExp(`[${ifs.replace(/[\\\]^-]/g, '\\$&')}]+`, 'g');
   let text = '';
   let braces = false;
   for (const seg of alt) {
@@ -144,8 +157,9 @@ function fields(alt: Seg[], quoted: boolean): string[] | null {
       text += seg.s;
       if (seg.s.includes('{')) braces = true;
     } else {
-      let s = seg.s.replace(/[{},.]/g, (c) => INERT[c]!);
-      if (seg.split) s = s.replace(/[ \t\n]+/g, SEP);
+      // split first: IFS may hold a character that brace expansion would otherwise see (`IFS=,`)
+      let s = seg.split && separators ? seg.s.replace(separators, SEP) : seg.s;
+      s = s.replace(/[{},.]/g, (c) => INERT[c]!);
       text += s;
     }
   }

@@ -30,7 +30,8 @@ export interface Assign { name: string; index?: string; append: boolean; value?:
 
 export type Cmd =
   | { t: 'simple'; assigns: Assign[]; words: Word[]; redirs: Redir[]; src: string }
-  | { t: 'subshell' | 'group'; body: Stmt[]; redirs: Redir[]; src: string }
+  /** `coproc` gives a group whose stdin is a pipe the rest of the script writes to */
+  | { t: 'subshell' | 'group'; body: Stmt[]; redirs: Redir[]; src: string; coproc?: boolean }
   | { t: 'if'; conds: Stmt[][]; bodies: Stmt[][]; orElse?: Stmt[]; redirs: Redir[]; src: string }
   | { t: 'loop'; cond: Stmt[]; body: Stmt[]; redirs: Redir[]; src: string }
   | { t: 'for'; name: string; items?: Word[]; arith?: Part[]; body: Stmt[]; redirs: Redir[]; src: string }

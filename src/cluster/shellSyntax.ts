@@ -277,6 +277,6 @@ class ShellParser extends ListParser {
     }
     const inner = this.parseCommand();
     const stmt: Stmt = { pipes: [{ cmds: [inner] }], ops: [], bg: true, src: this.src.slice(start, this.pos) };
-    return { t: 'group', body: [stmt], redirs: [], src: stmt.src };
+    return { t: 'group', body: [stmt], redirs: [], src: stmt.src, coproc: true };
   }
 }
