@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { checkPolicy } from '../../src/cluster/policy.js';
 import { classifyCommand } from '../../src/cluster/classify.js';
 
@@ -81,4 +82,25 @@ test('ordinary commands stay cheap to check and to classify', () => {
   });
   // 1000 distinct commands, each checked and classified: well under a millisecond apiece
   assert.ok(ms < 500, `${ms.toFixed(1)} ms for 1000 commands`);
+});
+
+test('mutated corpus lines never break the check', () => {
+  // A deterministic fuzz: corpus lines with shell punctuation inserted and text cut out.
+  const lines = ['destructive', 'everyday'].flatMap((f) => readFileSync(new URL(`../../../test/fixtures/policy/${f}.txt`, import.meta.url), 'utf8').split('\n'))
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .map((l) => l.replace(/^(refuse|confirm):\s*/, '').replace(/^(@\S+ \S+ )+/, '').replace(/⏎/g, '\n'));
+  const tokens = ['$(', ')', '`', "'", '"', '${', '}', '{', '(', ';', '&&', '|', '\n', '<<E\n', 'E\n', '<<<', '>', '<(', '$((', '))',
+    '[[', ']]', 'if ', 'then ', 'fi', 'for x in a; do ', 'done', 'case x in a) ', ';;', 'esac', '\\', '$x', ' ', 'eval ', '{a,b}', '#', '&'];
+  let seed = 7;
+  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  for (let i = 0; i < 3000; i++) {
+    let s = lines[rnd(lines.length)]!;
+    for (let k = 1 + rnd(3); k > 0; k--) {
+      const at = rnd(s.length + 1);
+      s = rnd(2) === 0 ? s.slice(0, at) + tokens[rnd(tokens.length)] + s.slice(at) : s.slice(0, at) + s.slice(at + 1 + rnd(4));
+    }
+    const broken = checkPolicy({ command: s }).find((f) => /could not be checked/.test(f.message));
+    assert.equal(broken, undefined, `${JSON.stringify(s)}: ${broken?.message}`);
+    classifyCommand(s);
+  }
 });
