@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Exec } from '../src/activities/exec.js';
+import type { Exec } from '../src/engine/exec.js';
 import { KnownHosts } from '../src/ssh/hostKeys.js';
 import { SshPool } from '../src/ssh/pool.js';
 import { clusterDown, clusterUp } from '../src/testcluster/localCluster.js';

@@ -1,5 +1,6 @@
 // Names and types shared by workflows, activities, the client, the MCP server and tests.
 // Workflow code imports this file, so it must stay free of Node imports.
+import type { NodePolicy } from './cluster/policyTypes.js';
 
 export const HUB_QUEUE = 'clusterflow';
 /** The one cluster monitor workflow (clusterMonitorWorkflow). */
@@ -39,6 +40,8 @@ export interface NodeConfig {
    * site-specific load (GPU queue, scheduler backlog), and lets tests make loopback nodes differ.
    */
   metricsCommand?: string;
+  /** Per-node command policy from cluster.yaml `policy:` (allow / deny programs, read_only). */
+  policy?: NodePolicy;
 }
 
 export interface Settings {

@@ -6,7 +6,7 @@ import { monotonicFactory } from 'ulid';
 import { classifyCommand } from '../cluster/classify.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
-import { checkDangerous } from '../cluster/policy.js';
+import { checkPolicy } from '../cluster/policy.js';
 import type { ReadOutputInput } from '../activities/output.js';
 import type { FastPath } from '../fastpath/fastPath.js';
 import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
@@ -179,8 +179,7 @@ export class TaskClient {
 
   /** The workflow input for a request: validation, dangerous-command policy and classification. */
   plan(req: SubmitRequest): CommandSpec {
-    const violation = checkDangerous(req.command);
-    if (violation) throw new UserError(violation.message, 'refused');
+    this.checkPolicy(req.command, req, req.nodeId);
     checkInputSize('the command with its cwd and env', { command: req.command, cwd: req.cwd, env: req.env });
     if (req.nodeId && !findNode(this.config, req.nodeId)) throw new UserError(unknownNodeMessage(this.config, req.nodeId), 'unknown-node');
     const cls = this.classify(req.command);
@@ -206,13 +205,27 @@ export class TaskClient {
     return this.classify(command).programs;
   }
 
+  /**
+   * The policy verdict before anything starts, on the command with its cwd and env (and the
+   * node's own policy when the node is named). A refusal is final; a finding that needs
+   * confirmation is refused too until an approval step exists, with the hint that says how
+   * to allow it per node.
+   */
+  private checkPolicy(command: string, req: { cwd?: string; env?: Record<string, string> }, nodeId?: string, prefix = ''): void {
+    const node = nodeId ? this.config.nodes.find((n) => n.id === nodeId) : undefined;
+    const [first] = checkPolicy({
+      command,
+      ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
+      ...(req.env !== undefined ? { env: req.env } : {}),
+      ...(node ? { node: node.policy ? { id: node.id, policy: node.policy } : { id: node.id } } : {}),
+    });
+    if (first) throw new UserError(`${prefix}${first.message} (${first.hint})`, 'refused');
+  }
+
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
   async submitParallel(req: { commands: string[]; requires?: Requirements; maxParallel?: number; timeoutS?: number; cwd?: string; env?: Record<string, string> }): Promise<string> {
     if (req.commands.length === 0) throw new UserError('commands is empty');
-    req.commands.forEach((command, i) => {
-      const v = checkDangerous(command);
-      if (v) throw new UserError(`commands[${i}]: ${v.message}`, 'refused');
-    });
+    req.commands.forEach((command, i) => this.checkPolicy(command, req, undefined, `commands[${i}]: `));
     const taskId = newTaskId('par');
     const spec: ParallelSpec = {
       workflowUrl: this.url(taskId),

@@ -6,6 +6,7 @@ import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ClusterConfig, NodeConfig } from '../shared.js';
+import type { NodePolicy } from './policyTypes.js';
 import { envValue, mergeSettings, nodeEnvKeys, nodeEnvOverrides, settingsFromEnv } from './configEnv.js';
 import { ConfigError, describeIssues, fileSchema, formatPath, type FileInput, type NodeInput } from './configSchema.js';
 import { lookupSshHost, readSshConfig, type SshConfigFile } from './sshConfig.js';
@@ -132,6 +133,7 @@ function buildNode(
     ...(n.os ? { os: n.os } : {}),
     ...(n.arch ? { arch: n.arch } : {}),
     ...(n.metrics_command ? { metricsCommand: n.metrics_command } : {}),
+    ...(n.policy ? { policy: nodePolicy(n.policy) } : {}),
   };
   const host = envOver.host ?? n.host;
   const ip = envOver.ip ?? n.ip;
@@ -196,4 +198,8 @@ function buildConfig(file: FileInput, source: string, opts: ParseOptions): Clust
   };
   const nodes = inputs.map((n, i) => buildNode(n, i, file, ctx));
   return { nodes, settings, source };
+}
+
+function nodePolicy(p: NonNullable<NodeInput['policy']>): NodePolicy {
+  return { ...(p.allow ? { allow: p.allow } : {}), ...(p.deny ? { deny: p.deny } : {}), ...(p.read_only !== undefined ? { readOnly: p.read_only } : {}) };
 }

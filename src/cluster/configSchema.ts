@@ -24,6 +24,13 @@ const percent = z.number().positive().max(100);
 const os = z.preprocess((v) => (typeof v === 'string' ? normaliseOs(v) ?? v : v), z.enum(['linux', 'macos']));
 const arch = z.preprocess((v) => (typeof v === 'string' ? normaliseArch(v) ?? v : v), z.enum(['x86_64', 'arm64']));
 
+/** What a parser cannot decide about commands on this node (see policy.ts). */
+export const nodePolicySchema = z.object({
+  allow: names.optional(),
+  deny: names.optional(),
+  read_only: z.boolean().optional(),
+}).strict();
+
 export const nodeSchema = z.object({
   id: z.string().regex(NODE_ID_PATTERN),
   local: z.boolean().optional(),
@@ -39,6 +46,7 @@ export const nodeSchema = z.object({
   max_parallel: z.number().int().min(1).optional(),
   priority: z.number().int().optional(),
   metrics_command: text.optional(),
+  policy: nodePolicySchema.optional(),
 }).strict();
 
 /** Keys match the original tool's env vars without the CLUSTER_ prefix (CLUSTER_SSH_TIMEOUT → ssh_timeout). */
@@ -101,6 +109,12 @@ const HINTS: Record<string, Hint> = {
   max_parallel: { expect: 'an integer of 1 or more', example: 'a number such as 8' },
   priority: { expect: 'an integer (higher wins ties)', example: 'a number such as 0' },
   metrics_command: { expect: 'a shell command', example: 'a command printing key=value lines' },
+  policy: { expect: 'a mapping with allow, deny, read_only', example: '{ allow: [python3], deny: [docker], read_only: false }' },
+  allow: { expect: 'a list of program names trusted on this node', example: '[python3]' },
+  deny: { expect: 'a list of program names refused on this node', example: '[docker]' },
+  'allow[]': { expect: 'a program name', example: 'a name such as python3' },
+  'deny[]': { expect: 'a program name', example: 'a name such as docker' },
+  read_only: { expect: 'true or false', example: 'true' },
   ssh_timeout: secondsHint(5),
   ssh_connect_timeout: secondsHint(2),
   ssh_retries: { expect: 'an integer of 0 or more', example: '2' },
@@ -122,6 +136,7 @@ const KNOWN_KEYS = {
   defaults: Object.keys(defaultsSchema.shape),
   settings: Object.keys(settingsSchema.shape),
   node: Object.keys(nodeSchema.shape),
+  policy: Object.keys(nodePolicySchema.shape),
 };
 
 /** `nodes[2].port` style. */
@@ -168,7 +183,7 @@ export function closestKey(key: string, known: string[]): string | undefined {
 
 function knownKeysAt(path: (string | number)[]): string[] {
   if (path.length === 0) return KNOWN_KEYS.root;
-  if (path[0] === 'nodes') return KNOWN_KEYS.node;
+  if (path[0] === 'nodes') return path[2] === 'policy' ? KNOWN_KEYS.policy : KNOWN_KEYS.node;
   return path[0] === 'defaults' ? KNOWN_KEYS.defaults : KNOWN_KEYS.settings;
 }
 

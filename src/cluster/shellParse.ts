@@ -1,8 +1,8 @@
-// Thin wrapper over mvdan/sh (npm `mvdan-sh`, a GopherJS build: synchronous, full bash
-// grammar) that flattens a command line into the simple commands it would run, so
-// classification and the danger policy never look at raw substrings.
-import { createRequire } from 'node:module';
-import { parse as tokenize } from 'shell-quote';
+// Flattens a command line into the simple commands it would run, so classification never
+// looks at raw substrings. Built on the bounded parser of shellSyntax.ts; the danger policy
+// walks the same syntax tree itself (policyWalk.ts) because it needs scopes and values.
+import { newBudget, type Budget, type Cmd, type Part, type Redir, type Stmt, type Word } from './shellAst.js';
+import { parseScript } from './shellSyntax.js';
 import { baseName, unwrapCommand, nestedShellSource } from './shellWrappers.js';
 
 export interface Redirection { op: string; fd?: string; target: string }
@@ -21,7 +21,7 @@ export interface SimpleCommand {
 export interface FunctionDef { name: string; forksItself: boolean }
 export interface ParsedShell {
   ok: boolean;
-  /** parse error of the top-level command; commands then come from a best-effort token split */
+  /** why the command line did not parse (or was too complex to); commands then hold what came before */
   error?: string;
   commands: SimpleCommand[];
   /** every redirection anywhere, including those on ( ), { } and loops */
@@ -29,37 +29,19 @@ export interface ParsedShell {
   functions: FunctionDef[];
 }
 
-// mvdan-sh ships no types; this is the part of its API we use.
-type AstNode = Record<string, any>; // the GopherJS objects mirror Go structs (Stmt, CallExpr, Word, …)
-interface ShSyntax {
-  NewParser(): { Parse(src: string, name: string): AstNode };
-  NodeType(node: AstNode): string;
-  Walk(node: AstNode, visit: (node: AstNode | null) => boolean): void;
-}
-const { syntax } = createRequire(import.meta.url)('mvdan-sh') as { syntax: ShSyntax };
-const parser = syntax.NewParser();
-
-// Operators are Go enum numbers whose values may change between releases: learn them
-// from the parser itself instead of hard-coding.
-function learnOps(ops: string[], sample: (op: string) => string, pick: (f: AstNode) => number): Map<number, string> {
-  const map = new Map<number, string>();
-  for (const op of ops) map.set(pick(parser.Parse(sample(op), '')), op);
-  return map;
-}
-const REDIRECT_OPS = learnOps(['>', '>>', '<', '<>', '>|', '&>', '&>>', '>&', '<&', '<<', '<<-', '<<<'],
-  (op) => (op.startsWith('<<') && op !== '<<<' ? `x ${op}E\nE\n` : `x ${op} y`), (f) => f.Stmts[0].Redirs[0].Op);
-const BINARY_OPS = learnOps(['&&', '||', '|', '|&'], (op) => `a ${op} b`, (f) => f.Stmts[0].Cmd.Op);
 const MAX_NESTING = 4;
-
-// Routing classifies and then policy-checks the same command: remember recent parses.
+// Routing classifies and then policy-checks the same command: remember recent parses, but
+// only small ones, so the cache never holds megabytes.
 const recent = new Map<string, ParsedShell>();
 const RECENT_MAX = 256;
+const CACHE_MAX_SOURCE = 4096;
 
 /** Parse once; callers get a shared, read-only result. */
 export function parseShell(source: string): ParsedShell {
   const hit = recent.get(source);
   if (hit) return hit;
-  const parsed = parseNested(source, 0);
+  const parsed = flatten(source, 0, newBudget());
+  if (source.length > CACHE_MAX_SOURCE) return parsed;
   if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
   recent.set(source, deepFreeze(parsed));
   return parsed;
@@ -73,106 +55,106 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function parseNested(source: string, depth: number): ParsedShell {
-  let file: AstNode;
-  try {
-    file = parser.Parse(source, '');
-  } catch (err) {
-    const message = typeof (err as AstNode)?.Error === 'function' ? String((err as AstNode).Error()) : String(err);
-    return { ...fallbackSplit(source, depth), ok: false, error: message };
+function flatten(source: string, depth: number, budget: Budget): ParsedShell {
+  const result = parseScript(source, budget);
+  const out: ParsedShell = { ok: !result.error && !result.tooComplex, commands: [], redirections: [], functions: [] };
+  if (result.error) out.error = result.error;
+  if (result.tooComplex) out.error = `too complex to check: ${result.tooComplex}`;
+  new Flattener(out, depth, budget).stmts(result.stmts);
+  return out;
+}
+
+class Flattener {
+  constructor(private readonly out: ParsedShell, private readonly depth: number, private readonly budget: Budget) {}
+
+  stmts(list: Stmt[]): void {
+    for (const stmt of list) for (const pipe of stmt.pipes) for (const cmd of pipe.cmds) this.cmd(cmd);
   }
-  const out: ParsedShell = { ok: true, commands: [], redirections: [], functions: [] };
-  const bytes = Buffer.from(source, 'utf8');
-  const sourceOf = (n: AstNode): string => bytes.subarray(n.Pos().Offset(), n.End().Offset()).toString('utf8');
-  syntax.Walk(file, (node) => {
-    if (!node) return true;
-    const type = syntax.NodeType(node);
-    if (type === 'Stmt') {
-      const redirections = (node.Redirs as AstNode[]).map((r) => toRedirection(r, sourceOf));
-      out.redirections.push(...redirections);
-      const cmd = node.Cmd as AstNode | null;
-      if (cmd && syntax.NodeType(cmd) === 'CallExpr' && cmd.Args.length > 0) {
-        const words = (cmd.Args as AstNode[]).map((w) => wordText(w.Parts, false, sourceOf));
-        const env = Object.fromEntries((cmd.Assigns as AstNode[]).map((a) => [a.Name.Value, a.Value ? wordText(a.Value.Parts, false, sourceOf) : '']));
-        addCommand(out, words, env, redirections, sourceOf(cmd), depth);
-      }
-    } else if (type === 'FuncDecl') {
-      out.functions.push({ name: node.Name.Value, forksItself: callsItselfForked(node.Body, node.Name.Value, sourceOf) });
+
+  private cmd(cmd: Cmd): void {
+    if (cmd.t === 'func') {
+      this.out.functions.push({ name: cmd.name, forksItself: callsItselfForked(cmd.body, cmd.name) });
+      this.cmd(cmd.body);
+      return;
     }
-    return true;
-  });
-  return out;
-}
+    const redirections = cmd.redirs.map(toRedirection);
+    this.out.redirections.push(...redirections);
+    switch (cmd.t) {
+      case 'simple': {
+        if (cmd.words.length > 0) {
+          const env = Object.fromEntries(cmd.assigns.map((a) => [a.name, a.value ? wordText(a.value) : '']));
+          this.addCommand(cmd.words.map(wordText), env, redirections, cmd.src);
+        }
+        for (const a of cmd.assigns) for (const w of [...(a.value ? [a.value] : []), ...(a.items ?? [])]) this.word(w);
+        cmd.words.forEach((w) => this.word(w));
+        break;
+      }
+      case 'subshell': case 'group': this.stmts(cmd.body); break;
+      case 'if': cmd.conds.forEach((c, i) => { this.stmts(c); this.stmts(cmd.bodies[i]!); }); if (cmd.orElse) this.stmts(cmd.orElse); break;
+      case 'loop': this.stmts(cmd.cond); this.stmts(cmd.body); break;
+      case 'for': cmd.items?.forEach((w) => this.word(w)); this.parts(cmd.arith ?? []); this.stmts(cmd.body); break;
+      case 'case': this.word(cmd.word); for (const arm of cmd.arms) { arm.patterns.forEach((w) => this.word(w)); this.stmts(arm.body); } break;
+      case 'test': cmd.words.forEach((w) => this.word(w)); this.parts(cmd.inner); break;
+    }
+    for (const r of cmd.redirs) if (r.target) this.word(r.target);
+  }
 
-function addCommand(out: ParsedShell, words: string[], env: Record<string, string>, redirections: Redirection[], text: string, depth: number): void {
-  const unwrapped = unwrapCommand(words);
-  const command: SimpleCommand = {
-    program: baseName(unwrapped.words[0] ?? ''), args: unwrapped.words.slice(1),
-    env: { ...env, ...unwrapped.env }, redirections, wrappers: unwrapped.wrappers, text,
-  };
-  out.commands.push(command);
-  // `bash -c '…'`, `eval …`, `find -exec …`, `env -S …`: the string is itself a command line.
-  if (depth >= MAX_NESTING) return;
-  for (const nested of [...unwrapped.nested, ...nestedShellSource(command.program, command.args)]) {
-    const inner = typeof nested === 'string' ? parseNested(nested, depth + 1) : fromWords(nested, text, depth + 1);
-    out.commands.push(...inner.commands);
-    out.redirections.push(...inner.redirections);
-    out.functions.push(...inner.functions);
+  private word(word: Word): void {
+    this.parts(word.parts);
+  }
+
+  private parts(parts: Part[]): void {
+    for (const part of parts) {
+      if (part.t === 'cmd' || part.t === 'proc') this.stmts(part.body);
+      else if (part.t === 'param' && part.arg) this.word(part.arg);
+      else if (part.t === 'arith') this.parts(part.inner);
+    }
+  }
+
+  private addCommand(words: string[], env: Record<string, string>, redirections: Redirection[], text: string): void {
+    const unwrapped = unwrapCommand(words);
+    const command: SimpleCommand = {
+      program: baseName(unwrapped.words[0] ?? ''), args: unwrapped.words.slice(1),
+      env: { ...env, ...unwrapped.env }, redirections, wrappers: unwrapped.wrappers, text,
+    };
+    this.out.commands.push(command);
+    // `bash -c '…'`, `eval …`, `find -exec …`, `env -S …`: the string is itself a command line.
+    if (this.depth >= MAX_NESTING) return;
+    for (const nested of [...unwrapped.nested, ...nestedShellSource(command.program, command.args)]) {
+      if (typeof nested === 'string') {
+        const inner = flatten(nested, this.depth + 1, this.budget);
+        this.out.commands.push(...inner.commands);
+        this.out.redirections.push(...inner.redirections);
+        this.out.functions.push(...inner.functions);
+      } else if (nested.length > 0) {
+        new Flattener(this.out, this.depth + 1, this.budget).addCommand(nested, {}, [], text);
+      }
+    }
   }
 }
 
-function fromWords(words: string[], text: string, depth: number): ParsedShell {
-  const out: ParsedShell = { ok: true, commands: [], redirections: [], functions: [] };
-  if (words.length > 0) addCommand(out, words, {}, [], text, depth);
-  return out;
-}
-
-function toRedirection(r: AstNode, sourceOf: (n: AstNode) => string): Redirection {
-  const op = REDIRECT_OPS.get(r.Op) ?? '?';
-  const target = op.startsWith('<<') && op !== '<<<' ? '' : r.Word ? wordText(r.Word.Parts, false, sourceOf) : '';
-  return r.N ? { op, fd: r.N.Value, target } : { op, target };
+function toRedirection(r: Redir): Redirection {
+  const target = r.op === '<<' || r.op === '<<-' || !r.target ? '' : wordText(r.target);
+  return r.fd !== undefined ? { op: r.op, fd: r.fd, target } : { op: r.op, target };
 }
 
 /** The text a word stands for: quotes removed, `$VAR` kept as written, `$(echo x)` folded to `x`. */
-function wordText(parts: AstNode[], inDoubleQuotes: boolean, sourceOf: (n: AstNode) => string): string {
-  return parts.map((part) => {
-    switch (syntax.NodeType(part)) {
-      case 'Lit': return unescape(part.Value, inDoubleQuotes);
-      case 'SglQuoted': return part.Dollar ? ansiC(part.Value) : part.Value;
-      case 'DblQuoted': return wordText(part.Parts, true, sourceOf);
-      case 'ParamExp': return part.Short || isPlainParam(part) ? `$${part.Param.Value}` : sourceOf(part);
-      case 'CmdSubst': return echoedText(part.Stmts, sourceOf) ?? sourceOf(part);
-      default: return sourceOf(part);
+export function wordText(word: Word): string {
+  return word.parts.map((part) => {
+    switch (part.t) {
+      case 'lit': return part.v;
+      case 'param': return part.op === '' && part.index === undefined ? `$${part.name}` : part.src;
+      case 'cmd': return echoedText(part.body) ?? part.src;
+      default: return part.src;
     }
   }).join('');
 }
 
-function isPlainParam(p: AstNode): boolean {
-  return !p.Excl && !p.Length && !p.Width && !p.Index && !p.Slice && !p.Repl && !p.Exp;
-}
-
-function unescape(lit: string, inDoubleQuotes: boolean): string {
-  return inDoubleQuotes
-    ? lit.replace(/\\([$`"\\\n])/g, (_m, c: string) => (c === '\n' ? '' : c))
-    : lit.replace(/\\(.|\n)/g, (_m, c: string) => (c === '\n' ? '' : c));
-}
-
-/** `$'\x2f'` is `/`: decode ANSI-C quoting so it cannot hide a path or a program name. */
-function ansiC(text: string): string {
-  const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v' };
-  return text.replace(/\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|[0-7]{1,3}|.)/g, (_m, esc: string) => {
-    if (/^[xu][0-9A-Fa-f]/.test(esc)) return String.fromCodePoint(parseInt(esc.slice(1), 16));
-    if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8));
-    return simple[esc] ?? esc;
-  });
-}
-
 /** `$(echo rm)` / `$(printf rm)` with literal arguments: fold to what it prints, so it cannot hide a program name. */
-function echoedText(stmts: AstNode[], sourceOf: (n: AstNode) => string): string | undefined {
-  if (stmts.length !== 1 || stmts[0].Redirs.length > 0) return undefined;
-  const cmd = stmts[0].Cmd as AstNode | null;
-  if (!cmd || syntax.NodeType(cmd) !== 'CallExpr' || cmd.Assigns.length > 0) return undefined;
-  const words = (cmd.Args as AstNode[]).map((w) => wordText(w.Parts, false, sourceOf));
+function echoedText(body: Stmt[]): string | undefined {
+  const cmd = body.length === 1 && body[0]!.pipes.length === 1 && body[0]!.pipes[0]!.cmds.length === 1 ? body[0]!.pipes[0]!.cmds[0]! : undefined;
+  if (!cmd || cmd.t !== 'simple' || cmd.redirs.length > 0 || cmd.assigns.length > 0) return undefined;
+  const words = cmd.words.map(wordText);
   const program = baseName(words[0] ?? '');
   const args = words.slice(1);
   if (args.some((a) => a.includes('$'))) return undefined;
@@ -182,78 +164,26 @@ function echoedText(stmts: AstNode[], sourceOf: (n: AstNode) => string): string 
 }
 
 /** A fork bomb: a function that calls itself inside a pipeline or in the background. */
-function callsItselfForked(body: AstNode, name: string, sourceOf: (n: AstNode) => string): boolean {
-  const forking: AstNode[] = [];
-  syntax.Walk(body, (n) => {
-    if (n && ((syntax.NodeType(n) === 'BinaryCmd' && ['|', '|&'].includes(BINARY_OPS.get(n.Op) ?? ''))
-      || (syntax.NodeType(n) === 'Stmt' && n.Background))) forking.push(n);
-    return true;
-  });
-  return forking.some((node) => {
-    let found = false;
-    syntax.Walk(node, (n) => {
-      if (n && syntax.NodeType(n) === 'CallExpr' && n.Args.length > 0 && wordText(n.Args[0].Parts, false, sourceOf) === name) found = true;
-      return !found;
-    });
-    return found;
-  });
+export function callsItselfForked(body: Cmd, name: string): boolean {
+  const forked = (list: Stmt[]): boolean => list.some((stmt) =>
+    stmt.pipes.some((pipe) => ((stmt.bg || pipe.cmds.length > 1) && pipe.cmds.some((c) => calls(c, name))) || pipe.cmds.some((c) => forkedIn(c))));
+  const forkedIn = (cmd: Cmd): boolean => childLists(cmd).some(forked);
+  return forkedIn(body);
 }
 
-// ---- best effort for input the parser rejects: the policy must still see `rm -rf /` in it
-
-const RESERVED_WORDS = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'while', 'until', 'case', 'esac', '!', '{', '}', 'time', 'coproc']);
-const CONTROL_OPS = new Set([';', '&&', '||', '|', '|&', '&', ';;', '(', ')', '<(', '>(']);
-
-function fallbackSplit(source: string, depth: number): ParsedShell {
-  const out: ParsedShell = { ok: true, commands: [], redirections: [], functions: [] };
-  let tokens: ReturnType<typeof tokenize>;
-  try {
-    tokens = tokenize(source, (name) => `$${name}`);
-  } catch {
-    return out;
-  }
-  const texts = tokens.map((t) => (typeof t === 'string' ? t : 'pattern' in t ? t.pattern : 'op' in t ? { op: t.op } : null));
-  let words: string[] = [];
-  let redirections: Redirection[] = [];
-  const flush = (): void => {
-    if (words.length > 0 || redirections.length > 0) {
-      out.redirections.push(...redirections);
-      const text = words.join(' ');
-      // without a grammar, drop what cannot be a program: `if`, `then`, `{`, `FOO=1`, …
-      const env: Record<string, string> = {};
-      while (words.length > 0 && (RESERVED_WORDS.has(words[0]!) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0]!))) {
-        const [name, ...value] = words.shift()!.split('=');
-        if (value.length > 0) env[name!] = value.join('=');
-      }
-      if (words.length > 0) addCommand(out, words, env, redirections, text, depth);
-    }
-    words = [];
-    redirections = [];
-  };
-  for (let i = 0; i < texts.length; i++) {
-    const t = texts[i];
-    if (t === null || t === undefined) continue;
-    if (typeof t === 'string') { words.push(t); continue; }
-    if (CONTROL_OPS.has(t.op)) {
-      if (t.op === '(' && texts[i + 1] && typeof texts[i + 1] === 'object' && (texts[i + 1] as { op: string }).op === ')' && words.length === 1) {
-        out.functions.push({ name: words[0]!, forksItself: tokenFunctionForks(texts.slice(i + 2), words[0]!) });
-        words = [];
-        i++;
-        continue;
-      }
-      flush();
-    } else {
-      const next = texts[i + 1];
-      redirections.push({ op: t.op, target: typeof next === 'string' ? next : '' });
-      if (typeof next === 'string') i++;
-    }
-  }
-  flush();
-  return out;
+function calls(cmd: Cmd, name: string): boolean {
+  if (cmd.t === 'simple') return cmd.words.length > 0 && wordText(cmd.words[0]!) === name;
+  return childLists(cmd).some((list) => list.some((s) => s.pipes.some((p) => p.cmds.some((c) => calls(c, name)))));
 }
 
-function tokenFunctionForks(rest: Array<string | { op: string } | null>, name: string): boolean {
-  const end = rest.indexOf('}');
-  const body = end >= 0 ? rest.slice(0, end) : rest;
-  return body.some((t, i) => t === name && [body[i - 1], body[i + 1]].some((n) => typeof n === 'object' && n !== null && (n.op === '|' || n.op === '&')));
+function childLists(cmd: Cmd): Stmt[][] {
+  switch (cmd.t) {
+    case 'subshell': case 'group': return [cmd.body];
+    case 'if': return [...cmd.conds, ...cmd.bodies, ...(cmd.orElse ? [cmd.orElse] : [])];
+    case 'loop': return [cmd.cond, cmd.body];
+    case 'for': return [cmd.body];
+    case 'case': return cmd.arms.map((a) => a.body);
+    case 'func': return childLists(cmd.body);
+    default: return [];
+  }
 }

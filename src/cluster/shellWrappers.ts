@@ -37,6 +37,24 @@ const WRAPPERS: Record<string, WrapperSpec> = {
   ionice: { argFlags: ['-c', '-n', '--class', '--classdata'], queryFlags: ['-p', '--pid', '-P', '--pgid', '-u', '--uid'] },
   taskset: { positionals: 1, queryFlags: ['-p', '--pid'] },
   chrt: { positionals: 1, queryFlags: ['-p', '--pid', '-m', '--max'] },
+  busybox: { queryFlags: ['--list', '--help', '--install'] },
+  toybox: { queryFlags: ['--help', '--long'] },
+  setsid: {},
+  chroot: { argFlags: ['--userspec', '--groups'], positionals: 1 },
+  flock: { argFlags: ['-w', '--timeout', '-E', '--conflict-exit-code'], positionals: 1 },
+  runuser: { argFlags: ['-u', '--user', '-g', '--group', '-G', '--supp-group', '-s', '--shell'], stringFlags: ['-c', '--command'] },
+  builtin: {},
+  pkexec: { argFlags: ['--user'] },
+  run0: { argFlags: ['-u', '--user', '-g', '--group', '-D', '--chdir', '--setenv', '--unit', '--property', '--description', '--slice', '--nice', '--machine'] },
+  'systemd-run': {
+    argFlags: ['-u', '--unit', '-p', '--property', '--uid', '--gid', '-E', '--setenv', '--description', '--slice', '-M', '--machine',
+      '-H', '--host', '--working-directory', '--on-active', '--on-boot', '--on-startup', '--on-unit-active', '--on-unit-inactive',
+      '--on-calendar', '--timer-property', '--path-property', '--socket-property', '--nice', '--expand-environment'],
+  },
+  unbuffer: {},
+  caffeinate: { argFlags: ['-t', '-w'] },
+  arch: {},
+  strace: { argFlags: ['-o', '-e', '-p', '-s', '-u', '-E', '-I', '-a', '-b', '-P', '-X', '-S', '-O'] },
 };
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox']);

@@ -5,7 +5,7 @@
 // a node without perl or its core modules is 'no-perl'; anything else that ends the
 // conversation early is 'transport' (retryable).
 
-import type { Exec } from '../activities/exec.js';
+import type { Exec } from '../engine/exec.js';
 import { isAbortError } from '../ssh/errors.js';
 import type { StdinSink } from '../ssh/pool.js';
 import { shq, shqArgs } from '../ssh/quote.js';

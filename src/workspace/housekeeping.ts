@@ -2,7 +2,7 @@
 // prune them (by name, all, or least recently used beyond the cap) and drop blobs no tree
 // uses. Locked trees (live lease, or a sync writing them) are never removed.
 
-import type { Exec } from '../activities/exec.js';
+import type { Exec } from '../engine/exec.js';
 import { runAgent } from './agentRun.js';
 import { decodeToken, encodeToken } from './relPath.js';
 import {

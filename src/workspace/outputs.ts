@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Exec } from '../activities/exec.js';
+import type { Exec } from '../engine/exec.js';
 import { runAgent, nodeLabel } from './agentRun.js';
 import { assertSafeRelPath, decodeToken, encodeToken } from './relPath.js';
 import { DEFAULT_LIMITS, WorkspaceError, type OutputsRequest, type ReturnedFile } from './types.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Exec } from '../activities/exec.js';
+import type { Exec } from '../engine/exec.js';
 import { ExecAbortedError, isAbortError } from '../ssh/errors.js';
 import type { StdinSink } from '../ssh/pool.js';
 import { nodeLabel, runAgent, type AgentStream } from './agentRun.js';

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Exec } from '../../src/activities/exec.js';
+import type { Exec } from '../../src/engine/exec.js';
 import { SshError } from '../../src/ssh/errors.js';
 import { KnownHosts } from '../../src/ssh/hostKeys.js';
 import { SshPool, type SshTarget } from '../../src/ssh/pool.js';

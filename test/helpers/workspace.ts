@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Exec } from '../../src/activities/exec.js';
+import type { Exec } from '../../src/engine/exec.js';
 import { localExec } from '../../src/ssh/localExec.js';
 
 export type Snap = Record<string, string>;

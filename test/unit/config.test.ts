@@ -105,6 +105,8 @@ describe('parseConfig: errors name the file, the field and the fix', () => {
     { name: 'port out of range', text: 'defaults: {port: 70000}', want: ['cluster.yaml: defaults.port: expected an integer 1-65535, got 70000'] },
     { name: 'typo in a node key', text: 'nodes: [{id: a, hostname: x}]', want: ['cluster.yaml: nodes[0].hostname: unknown key "hostname"; did you mean "host"?'] },
     { name: 'camelCase key', text: 'nodes: [{id: a, host: x, maxParallel: 3}]', want: ['did you mean "max_parallel"? fix: rename it to max_parallel'] },
+    { name: 'typo in a node policy key', text: 'nodes: [{id: a, host: x, policy: {readonly: true}}]', want: ['cluster.yaml: nodes[0].policy.readonly: unknown key "readonly"; did you mean "read_only"?'] },
+    { name: 'node policy lists', text: 'nodes: [{id: a, host: x, policy: {allow: python3}}]', want: ['cluster.yaml: nodes[0].policy.allow: expected a list of program names trusted on this node, got "python3"; fix: set allow to [python3]'] },
     { name: 'typo in settings', text: 'settings: {cpu_treshold: 50}', want: ['settings.cpu_treshold: unknown key "cpu_treshold"; did you mean "cpu_threshold"?'] },
     { name: 'unknown top-level key', text: 'nodez: []', want: ['cluster.yaml: nodez: unknown key "nodez"; did you mean "nodes"?'] },
     { name: 'nonsense key lists the known ones', text: 'defaults: {qqqqqqqqqq: 1}', want: ['fix: remove it (known keys: user, identity_file, port)'] },
@@ -324,5 +326,13 @@ describe('loadConfig: finding the file', () => {
     writeFileSync(join(cwd, 'cluster.yaml'), 'nodes: [{id: a, host: x, port: ssh}]');
     const msg = errorOf(() => loadConfig(opts(cwd, dir('empty-state'))));
     assert.ok(msg.startsWith(`${join(cwd, 'cluster.yaml')}: nodes[0].port: expected an integer`), msg);
+  });
+});
+
+describe('per-node policy', () => {
+  it('maps policy: { allow, deny, read_only } onto the node', () => {
+    const cfg = parse('nodes:\n  - { id: n1, host: a, policy: { allow: [python3], deny: [docker], read_only: true } }\n  - { id: n2, host: b }');
+    assert.deepEqual(nodeOf(cfg, 'n1').policy, { allow: ['python3'], deny: ['docker'], readOnly: true });
+    assert.equal(nodeOf(cfg, 'n2').policy, undefined);
   });
 });

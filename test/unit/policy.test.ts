@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkDangerous } from '../../src/cluster/policy.js';
+import { checkDangerous, checkPolicy } from '../../src/cluster/policy.js';
 
 // [command, rule expected to refuse it]
 const DANGEROUS: Array<[string, string]> = [
@@ -124,9 +124,10 @@ const DANGEROUS: Array<[string, string]> = [
   ['mv / /tmp/x', 'mv-root'],
   ['mv ~ /dev/null', 'mv-root'],
   ['mv /etc /etc.bak', 'mv-root'],
-  // unparsable, still refused from a best-effort split
-  ["rm -rf / 'oops", 'rm-root'],
-  ['if then rm -rf /', 'rm-root'],
+  // unparsable: refused as a whole (bash runs the lines before a syntax error); statements
+  // that parsed before the error still name their own rule first
+  ["rm -rf / 'oops", 'unparseable'],
+  ['if then rm -rf /', 'unparseable'],
   ['dd if=/dev/zero of=/dev/sda (', 'dd-block-device'],
   [':(){ :|:& };: )', 'fork-bomb'],
   ["bash -c 'rm -rf / ; if'", 'rm-root'],
@@ -142,10 +143,7 @@ const SAFE: string[] = [
   'rm -rf node_modules/*',
   'rm -rf ./{build,dist}',
   'rm -rf /tmp/{a,b}',
-  'rm -f /etc/foo.conf',
-  'rm /etc/motd',
   'rm -f *',
-  'rm -rf "$BUILD_DIR"',
   'echo "rm -rf /"',
   "echo 'rm -rf /' > notes.txt",
   "grep 'rm -rf /' notes.txt",
@@ -196,7 +194,6 @@ const SAFE: string[] = [
   'f() { f; }',
   'g() { ls | grep x & }; g',
   'bash -c "echo rm -rf /"',
-  'xargs rm -f < list',
   'sudo apt-get update',
   'kill -9 1234',
   "docker run --rm -v /:/host alpine ls /host",
@@ -222,6 +219,26 @@ test('safe look-alikes pass', async (t) => {
       assert.equal(checkDangerous(command), null);
     });
   }
+});
+
+// Safe under the old policy, no longer: deleting a system file is as destructive as truncating
+// it; a deletion target the check cannot see is refused; paths read from input need a yes.
+const NOW_FLAGGED: Array<[string, string, 'refuse' | 'confirm']> = [
+  ['rm -f /etc/foo.conf', 'rm-root', 'refuse'],
+  ['rm /etc/motd', 'rm-root', 'refuse'],
+  ['rm -rf "$BUILD_DIR"', 'hidden-target', 'refuse'],
+  ['xargs rm -f < list', 'input-operands', 'confirm'],
+];
+
+test('shapes the old policy let through are flagged now', async (t) => {
+  for (const [command, rule, verdict] of NOW_FLAGGED) {
+    await t.test(command, () => {
+      const [first] = checkPolicy({ command });
+      assert.equal(first?.rule, rule, first?.message);
+      assert.equal(first?.verdict, verdict);
+    });
+  }
+  assert.deepEqual(checkPolicy({ command: 'rm -rf "$BUILD_DIR"', env: { BUILD_DIR: 'build' } }), []);
 });
 
 test('messages say what would happen', () => {
