@@ -174,6 +174,8 @@ export interface CommandSpec {
   workflowUrl?: string;
   /** Policy rules a person approved for this command (MCP elicitation): the worker lets those findings pass. */
   approved?: string[];
+  /** Nodes whose own policy refuses the command, and why: placement passes them over. */
+  excludeNodes?: Record<string, string>;
 }
 
 /** Input of the runCommand activity on a node's queue. */
@@ -213,6 +215,10 @@ export const FailureType = {
 export interface ParallelSpec {
   /** The fan-out's Web UI link, recorded in its result. */
   workflowUrl?: string;
+  /** Policy rules a person approved for these commands; the worker lets those findings pass. */
+  approved?: string[];
+  /** Nodes whose own policy refuses one of the commands, and why: placement passes them over. */
+  excludeNodes?: Record<string, string>;
   /** Checked by the policy before the start. A fan-out places every command as heavy (it exists for throughput). */
   commands: string[];
   requires: Requirements;
@@ -236,6 +242,8 @@ export interface BatchInput {
   env?: Record<string, string>;
   /** Bytes of each stream kept per command in the result (the store keeps everything). */
   streamCap: number;
+  /** Policy rules a person approved for these commands. */
+  approved?: string[];
 }
 
 export interface ParallelSummary {

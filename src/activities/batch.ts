@@ -4,10 +4,11 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
+import { workerRefusal } from '../cluster/policyGate.js';
 import { runAttempt } from '../engine/attempt.js';
 import { commandsEndedSignal, stopQuery } from '../messages.js';
 import type { Services } from '../runtime/services.js';
-import { FailureType, type BatchInput, type CommandResult } from '../shared.js';
+import { FailureType, unranResult, type BatchInput, type CommandResult } from '../shared.js';
 import { activityControl } from './control.js';
 
 const CHECK_MS = 1000;
@@ -27,6 +28,12 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
       const node = findNode(rt.config, batch.nodeId);
       if (!node) throw ApplicationFailure.nonRetryable(unknownNodeMessage(rt.config, batch.nodeId), FailureType.UnknownNode);
       const items = batch.items.map((it) => ({ taskId: `${batch.parentId}/${it.index}`, command: it.command, routeReason: batch.routeReason, autoRouted: true, stop: new AbortController() }));
+      // The worker decides what it runs: a command the policy refuses on this node gets that as its result, unrun.
+      const refused = new Map<number, string>();
+      items.forEach((it, k) => {
+        const why = workerRefusal({ command: it.command, cwd: batch.cwd, env: batch.env, node, approved: batch.approved });
+        if (why) refused.set(k, why);
+      });
       const wf = ctx.info.workflowExecution;
       const checkStops = async () => {
         if (!wf) return;
@@ -43,7 +50,8 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
       const poll = setInterval(() => void checkStops(), CHECK_MS);
       const { control, dispose } = activityControl(ctx);
       try {
-        const results = await runAttempt(rt, node, items.map((it) => ({ ...it, signal: it.stop.signal })), {
+        const runnable = items.filter((_, k) => !refused.has(k));
+        const ran = await runAttempt(rt, node, runnable.map((it) => ({ ...it, signal: it.stop.signal })), {
           lanes: batch.concurrency, timeoutS: batch.timeoutS, cwd: batch.cwd, env: batch.env, streamCap: batch.streamCap,
           onResult: (_k, result) => {
             rt.book.releaseOne(result.task_id);
@@ -53,6 +61,14 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
             if (result.state === 'cancelled') void client.workflow.getHandle(batch.parentId).signal(commandsEndedSignal, [result]).catch(() => undefined);
           },
         }, control) as CommandResult[];
+        let next = 0;
+        const results = items.map((it, k) => {
+          if (!refused.has(k)) return ran[next++]!;
+          const r = unranResult(it.taskId, '', `refused on ${node.id}: ${refused.get(k)}`, 'failed', it.routeReason);
+          rt.outputs.saveResult(it.taskId, r);
+          rt.results.publish(r);
+          return r;
+        });
         // The fan-out's waiter in this process (serve) may answer once every batch is in.
         rt.results.publishBatch(batch.parentId, results);
         return results;

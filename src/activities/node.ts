@@ -3,6 +3,7 @@
 // process already ran it to the end, that result (same run files, no second exec).
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
+import { workerRefusal } from '../cluster/policyGate.js';
 import { runAttempt } from '../engine/attempt.js';
 import type { FastPath } from '../fastpath/fastPath.js';
 import { log } from '../log.js';
@@ -22,6 +23,9 @@ export function createNodeActivities({ services: rt, fastPath }: NodeActivityDep
       const ctx = Context.current();
       const node = findNode(rt.config, input.nodeId);
       if (!node) throw ApplicationFailure.nonRetryable(unknownNodeMessage(rt.config, input.nodeId), FailureType.UnknownNode);
+      // The worker decides what it runs: the same policy as the client's, on this node, again.
+      const refusal = workerRefusal({ command: input.command, cwd: input.cwd, env: input.env, node, approved: input.approved });
+      if (refusal) throw ApplicationFailure.nonRetryable(`refused on ${node.id}: ${refusal}`, FailureType.Refused);
       const early = fastPath?.take(input.taskId);
       if (early) {
         log.debug({ taskId: input.taskId }, 'took the fast path\'s result');

@@ -4,9 +4,10 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
 import { monotonicFactory } from 'ulid';
 import { classifyCommand } from '../cluster/classify.js';
+import { UserError } from './errors.js';
+import { checkRequestPolicy } from './policyCheck.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
-import { checkPolicy } from '../cluster/policy.js';
 import type { ReadOutputInput } from '../activities/output.js';
 import type { FastPath } from '../fastpath/fastPath.js';
 import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
@@ -18,13 +19,7 @@ import type { commandWorkflow } from '../workflows/command.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
 
-/** A user-facing refusal (bad input, dangerous command, unknown node): shown as is, never retried. */
-export class UserError extends Error {
-  constructor(message: string, readonly code: 'invalid' | 'refused' | 'unknown-node' | 'not-found' = 'invalid') {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+export { NeedsApproval, UserError } from './errors.js';
 
 export interface SubmitRequest {
   command: string;
@@ -33,6 +28,18 @@ export interface SubmitRequest {
   timeoutS?: number;
   cwd?: string;
   env?: Record<string, string>;
+  /** Policy rules a person approved for this command (MCP elicitation). */
+  approved?: string[];
+}
+
+export interface ParallelRequest {
+  commands: string[];
+  requires?: Requirements;
+  maxParallel?: number;
+  timeoutS?: number;
+  cwd?: string;
+  env?: Record<string, string>;
+  approved?: string[];
 }
 
 export interface RunningTask {
@@ -179,7 +186,7 @@ export class TaskClient {
 
   /** The workflow input for a request: validation, dangerous-command policy and classification. */
   plan(req: SubmitRequest): CommandSpec {
-    this.checkPolicy(req.command, req, req.nodeId);
+    const excludeNodes = checkRequestPolicy(this.config, [req.command], req);
     checkInputSize('the command with its cwd and env', { command: req.command, cwd: req.cwd, env: req.env });
     if (req.nodeId && !findNode(this.config, req.nodeId)) throw new UserError(unknownNodeMessage(this.config, req.nodeId), 'unknown-node');
     const cls = this.classify(req.command);
@@ -193,6 +200,8 @@ export class TaskClient {
       cwd: req.cwd,
       env: req.env,
       ...(this.deps.heartbeatTimeoutS !== undefined ? { heartbeatTimeoutS: this.deps.heartbeatTimeoutS } : {}),
+      ...(req.approved?.length ? { approved: req.approved } : {}),
+      ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
     };
   }
 
@@ -205,32 +214,18 @@ export class TaskClient {
     return this.classify(command).programs;
   }
 
-  /**
-   * The policy verdict before anything starts, on the command with its cwd and env (and the
-   * node's own policy when the node is named). A refusal is final; a finding that needs
-   * confirmation is refused too until an approval step exists, with the hint that says how
-   * to allow it per node.
-   */
-  private checkPolicy(command: string, req: { cwd?: string; env?: Record<string, string> }, nodeId?: string, prefix = ''): void {
-    const node = nodeId ? this.config.nodes.find((n) => n.id === nodeId) : undefined;
-    const [first] = checkPolicy({
-      command,
-      ...(req.cwd !== undefined ? { cwd: req.cwd } : {}),
-      ...(req.env !== undefined ? { env: req.env } : {}),
-      ...(node ? { node: node.policy ? { id: node.id, policy: node.policy } : { id: node.id } } : {}),
-    });
-    if (first) throw new UserError(`${prefix}${first.message} (${first.hint})`, 'refused');
-  }
-
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
-  async submitParallel(req: { commands: string[]; requires?: Requirements; maxParallel?: number; timeoutS?: number; cwd?: string; env?: Record<string, string> }): Promise<string> {
+  async submitParallel(req: ParallelRequest): Promise<string> {
     if (req.commands.length === 0) throw new UserError('commands is empty');
-    req.commands.forEach((command, i) => this.checkPolicy(command, req, undefined, `commands[${i}]: `));
+    // A node whose own policy refuses any of the commands takes none of them.
+    const excludeNodes = checkRequestPolicy(this.config, req.commands, req);
     const taskId = newTaskId('par');
     const spec: ParallelSpec = {
       workflowUrl: this.url(taskId),
       commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
+      ...(req.approved?.length ? { approved: req.approved } : {}),
+      ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
     };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {

@@ -11,7 +11,7 @@ import { liveWorkers } from '../runtime/workerRegistry.js';
 import { UserError } from './tasks.js';
 
 /** How long the monitor may take to answer before "no hub worker" is the verdict. */
-const MONITOR_ANSWER_MS = 3000;
+const MONITOR_ANSWER_MS = 2000;
 /** How long a background worker may take to register as serving. */
 const START_WAIT_MS = 10_000;
 

@@ -7,6 +7,8 @@ export interface PlacementRequest {
   requiresOs?: Os;
   requiresArch?: Arch;
   requiresCapabilities?: string[];
+  /** Nodes that may not take it, and why (e.g. their own policy refuses the command). */
+  excludeNodes?: Record<string, string>;
 }
 
 export interface Placement {
@@ -188,7 +190,7 @@ export function pickNode(
   const exclusions: Record<string, string> = {};
   const eligible: NodeConfig[] = [];
   for (const node of nodes) {
-    const why = exclusionReason(req, node, states[node.id]);
+    const why = req.excludeNodes?.[node.id] ?? exclusionReason(req, node, states[node.id]);
     if (why === undefined) eligible.push(node);
     else exclusions[node.id] = why;
   }

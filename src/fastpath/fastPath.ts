@@ -14,6 +14,7 @@
 // (the workflow was cancelled or terminated first) is killed once the workflow has closed.
 import type { Client } from '@temporalio/client';
 import { findNode } from '../cluster/nodes.js';
+import { workerRefusal } from '../cluster/policyGate.js';
 import { runAttempt } from '../engine/attempt.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
@@ -76,7 +77,9 @@ export class FastPath {
     const placed = spec.placed ?? (spec.nodeId ? undefined : await this.place(taskId, spec));
     const unplace = () => { if (placed && !spec.placed) this.rt.book.release(taskId); };
     const nodeId = spec.nodeId ?? placed?.nodeId;
-    const node = nodeId && this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
+    const served = nodeId && this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
+    // Nothing the worker would refuse is launched here either (its activity says why).
+    const node = served && !workerRefusal({ command: spec.command, cwd: spec.cwd, env: spec.env, node: served, approved: spec.approved }) ? served : undefined;
     // A node at its max_parallel: the command waits for a slot in runCommand, as without the fast path.
     const release = node && (spec.nodeId || node.local) ? this.rt.slots.tryTake(node.id, node.maxParallel) : undefined;
     const prepared = { ...spec, ...(placed ? { placed } : {}) };
@@ -107,7 +110,7 @@ export class FastPath {
   private async place(taskId: string, spec: CommandSpec): Promise<CommandSpec['placed']> {
     if (!this.opts.hub) return undefined;
     try {
-      return await placeOne(this.opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [] });
+      return await placeOne(this.opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [], excludeNodes: spec.excludeNodes });
     } catch (err) {
       // No eligible node (or no cluster state yet): the workflow places it and says why.
       log.debug({ taskId, err: String(err) }, 'no placement before the start');

@@ -6,7 +6,8 @@ import { localNode } from '../cluster/nodes.js';
 import { VERSION } from '../version.js';
 import { safely, toolError, toolResult, untilCancelled, withProgress, type Extra } from './results.js';
 import { statusSources, type App } from '../app.js';
-import { UserError, type SubmitRequest } from '../client/tasks.js';
+import { NeedsApproval, UserError, type SubmitRequest } from '../client/tasks.js';
+import { askApproval } from './approval.js';
 import { registerResources } from './resources.js';
 import { clusterStatus } from '../client/statusView.js';
 import {
@@ -33,7 +34,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: commandInput,
     outputSchema: commandResultShape,
     annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
-  }, async (args, extra) => runTool(app, extra, args.wait_s, () => {
+  }, async (args, extra) => runTool(server, app, extra, args.wait_s, () => {
     const req: SubmitRequest = {
       command: args.command,
       requires: { os: args.requires_os, arch: args.requires_arch, capabilities: args.requires_capabilities },
@@ -51,7 +52,7 @@ export function buildServer(app: App): McpServer {
     inputSchema: offloadInput,
     outputSchema: commandResultShape,
     annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
-  }, async (args, extra) => runTool(app, extra, args.wait_s, () => ({
+  }, async (args, extra) => runTool(server, app, extra, args.wait_s, () => ({
     command: args.command, nodeId: args.node_id, timeoutS: args.timeout_s, cwd: args.cwd, env: args.env,
   })));
 
@@ -77,9 +78,13 @@ export function buildServer(app: App): McpServer {
     annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
   }, async (args, extra) => {
     try {
-      const taskId = await app.tasks.submitParallel({
+      const req = {
         commands: args.commands, requires: { os: args.requires_os, arch: args.requires_arch },
         maxParallel: args.max_parallel, timeoutS: args.timeout_s,
+      };
+      const taskId = await app.tasks.submitParallel(req).catch(async (err: unknown) => {
+        if (!(err instanceof NeedsApproval)) throw err;
+        return app.tasks.submitParallel({ ...req, approved: await askApproval(server, err, { commands: args.commands }) });
       });
       let last = { progress: 0, total: args.commands.length };
       const status = await untilCancelled(extra, () => app.tasks.cancel(taskId), withProgress(extra, () => app.tasks.wait(taskId, args.wait_s ?? DEFAULT_WAIT_S, { fanoutSize: args.commands.length }), () => {
@@ -152,9 +157,14 @@ function localNodeId(app: App): string {
 }
 
 /** Submit, wait up to wait_s while sending progress, and shape the answer (or the refusal). */
-async function runTool(app: App, extra: Extra, waitS: number | undefined, build: () => SubmitRequest): Promise<CallToolResult> {
+async function runTool(server: McpServer, app: App, extra: Extra, waitS: number | undefined, build: () => SubmitRequest): Promise<CallToolResult> {
   try {
-    const { taskId, headStart } = await app.tasks.submit(build());
+    const req = build();
+    const { taskId, headStart } = await app.tasks.submit(req).catch(async (err: unknown) => {
+      if (!(err instanceof NeedsApproval)) throw err;
+      const approved = await askApproval(server, err, { commands: [req.command], node: req.nodeId });
+      return app.tasks.submit({ ...req, approved });
+    });
     const status = await untilCancelled(extra, () => app.tasks.cancel(taskId),
       withProgress(extra, () => app.tasks.wait(taskId, waitS ?? DEFAULT_WAIT_S, { headStart })));
     // Failed with no node: it never ran (nothing passed the filter): an error to act on, not a result.

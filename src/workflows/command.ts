@@ -74,7 +74,9 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       ({ nodeId, reason: routeReason } = spec.placed);
     } else {
       try {
-        ({ nodeId, reason: routeReason } = await placeCommand({ taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded }));
+        ({ nodeId, reason: routeReason } = await placeCommand({
+          taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded, ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+        }));
       } catch (err) {
         return end(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted), false);
       }

@@ -63,8 +63,8 @@ export class Fanout {
   }
 
   get plan(): PlanInput {
-    const { commands, maxParallel, timeoutS, cwd, env } = this.spec;
-    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env };
+    const { commands, maxParallel, timeoutS, cwd, env, approved } = this.spec;
+    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(approved ? { approved } : {}) };
   }
 
   /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
@@ -184,7 +184,10 @@ export class Fanout {
   /** Place the batch's commands again, without the unreachable nodes, and run them there; false when nothing is left to place them on. */
   private async replace(nodeId: string, batch: BatchInput): Promise<boolean> {
     const indices = batch.items.map((it) => it.index);
-    const again = await placeBatch({ parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices });
+    const again = await placeBatch({
+      parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices,
+      ...(this.spec.excludeNodes ? { excludeNodes: this.spec.excludeNodes } : {}),
+    });
     if ('error' in again) return false;
     const tag = `r${++this.replacements}-`;
     const groups = planReplacement(this.plan, batch, again, `after ${nodeId} unreachable: ${this.unreachable.get(nodeId)}`);

@@ -14,7 +14,7 @@ import { Fanout, placeBatch, releasePlacement, runBatchOn } from './fanout.js';
  */
 export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResult> {
   const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow);
-  const placement = await placeBatch({ parentId: fanout.parentId, count: spec.commands.length, requires: spec.requires });
+  const placement = await placeBatch({ parentId: fanout.parentId, count: spec.commands.length, requires: spec.requires, ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}) });
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
   await fanout.run(planBatches(fanout.plan, placement));

@@ -77,7 +77,11 @@ describe('sessions: an ending session leaves nothing running; the CLI starts, re
     const child = spawn(process.execPath, [CLI, 'submit', '--json', '--node', 'n2', 'sleep 3; echo done'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Signalled once it waits for its task (the task runs), not while it is still starting up.
+    await waitFor('submit to wait on its running task', async () => {
+      const list = await h.cli(['list', '--state', 'running', '--json']);
+      return list.code === 0 && (JSON.parse(list.stdout) as unknown[]).length > 0;
+    }, 20_000, 100);
     const t = Date.now();
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { checkPolicy, type PolicyInput, type PolicyVerdict } from '../../src/cluster/policy.js';
+import { workerRefusal } from '../../src/cluster/policyGate.js';
 
 // Compiled to dist/test/unit/, fixtures stay in the source tree. Line format (see the files):
 // `[refuse|confirm:] [@cwd DIR] [@env NAME=VALUE]... command`, ⏎ for a newline.
@@ -54,4 +55,18 @@ test('no everyday command is flagged', (t) => {
   const flagged = cases.flatMap((c) => checkPolicy(c.input).map((f) => `line ${c.line}: ${f.message}`));
   t.diagnostic(`everyday corpus: ${cases.length} commands, ${flagged.length} flagged`);
   assert.deepEqual(flagged, []);
+});
+
+test('the worker\'s gate (policyGate.workerRefusal, what runCommand and runBatch call) runs none of the destructive shapes and all of the everyday ones', () => {
+  const node = { id: 'n1' };
+  const ran = corpus('destructive.txt').filter((c) => workerRefusal({ ...c.input, node }) === undefined);
+  assert.deepEqual(ran.map((c) => `line ${c.line}: ${c.input.command}`), []);
+  const refused = corpus('everyday.txt').filter((c) => workerRefusal({ ...c.input, node }) !== undefined);
+  assert.deepEqual(refused.map((c) => `line ${c.line}: ${c.input.command} → ${workerRefusal({ ...c.input, node })}`), []);
+  // An approved confirm-level finding passes the worker; a refusal never does.
+  const confirm = corpus('destructive.txt').find((c) => c.verdict === 'confirm')!;
+  const rules = checkPolicy(confirm.input).map((f) => f.rule);
+  assert.equal(workerRefusal({ ...confirm.input, node, approved: rules }), undefined);
+  const refuse = corpus('destructive.txt').find((c) => c.verdict === 'refuse')!;
+  assert.notEqual(workerRefusal({ ...refuse.input, node, approved: checkPolicy(refuse.input).map((f) => f.rule) }), undefined);
 });
