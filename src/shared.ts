@@ -42,6 +42,12 @@ export interface NodeConfig {
   metricsCommand?: string;
   /** Per-node command policy from cluster.yaml `policy:` (allow / deny programs, read_only). */
   policy?: NodePolicy;
+  /** Absolute paths this node sees as the origin does (NFS mounts): a cwd under one runs in place. */
+  sharedPaths?: string[];
+  /** Where synced workspaces live on the node (default ~/.cache/clusterflow/workspaces). */
+  workspaceRoot?: string;
+  /** Bytes of workspaces and blobs kept on the node before the least recently used go (default 10 GiB). */
+  workspaceCacheMax?: number;
 }
 
 export interface Settings {
@@ -60,6 +66,9 @@ export interface Settings {
   offloadCommands: string[];
   /** Programs that keep a command light when it uses only these. */
   localCommands: string[];
+  /** A synced workspace's limits (settings workspace_max_bytes / workspace_max_files). */
+  workspaceMaxBytes: number;
+  workspaceMaxFiles: number;
 }
 
 export interface ClusterConfig {

@@ -134,6 +134,9 @@ function buildNode(
     ...(n.arch ? { arch: n.arch } : {}),
     ...(n.metrics_command ? { metricsCommand: n.metrics_command } : {}),
     ...(n.policy ? { policy: nodePolicy(n.policy) } : {}),
+    ...(n.shared_paths ? { sharedPaths: n.shared_paths } : {}),
+    ...(n.workspace_root ? { workspaceRoot: n.workspace_root } : {}),
+    ...(n.workspace_cache_max ? { workspaceCacheMax: n.workspace_cache_max } : {}),
   };
   const host = envOver.host ?? n.host;
   const ip = envOver.ip ?? n.ip;

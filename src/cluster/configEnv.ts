@@ -12,10 +12,12 @@ export const DEFAULT_SETTINGS: Settings = {
   hostKeyPolicy: 'accept-new',
   offloadCommands: [...DEFAULT_OFFLOAD_COMMANDS],
   localCommands: [...DEFAULT_LOCAL_COMMANDS],
+  workspaceMaxBytes: 2 * 1024 ** 3,
+  workspaceMaxFiles: 200_000,
 };
 
 /** Original tool's env vars → settings keys (the snake_case file keys). */
-const SETTING_ENV: Record<string, Exclude<keyof SettingsInput, 'offload_commands' | 'local_commands'>> = {
+const SETTING_ENV: Record<string, Exclude<keyof SettingsInput, 'offload_commands' | 'local_commands' | 'workspace_max_bytes' | 'workspace_max_files'>> = {
   CLUSTER_SSH_TIMEOUT: 'ssh_timeout',
   CLUSTER_SSH_CONNECT_TIMEOUT: 'ssh_connect_timeout',
   CLUSTER_SSH_RETRIES: 'ssh_retries',
@@ -72,6 +74,8 @@ export function mergeSettings(file: SettingsInput, fromEnv: SettingsInput, sshUs
     hostKeyPolicy: s.host_key_policy ?? d.hostKeyPolicy,
     offloadCommands: s.offload_commands ?? [...d.offloadCommands],
     localCommands: s.local_commands ?? [...d.localCommands],
+    workspaceMaxBytes: s.workspace_max_bytes ?? d.workspaceMaxBytes,
+    workspaceMaxFiles: s.workspace_max_files ?? d.workspaceMaxFiles,
   };
 }
 

@@ -47,6 +47,9 @@ export const nodeSchema = z.object({
   priority: z.number().int().optional(),
   metrics_command: text.optional(),
   policy: nodePolicySchema.optional(),
+  shared_paths: z.array(text.refine((p) => p.startsWith('/'), 'an absolute path')).optional(),
+  workspace_root: text.optional(),
+  workspace_cache_max: z.number().int().positive().optional(),
 }).strict();
 
 /** Keys match the original tool's env vars without the CLUSTER_ prefix (CLUSTER_SSH_TIMEOUT → ssh_timeout). */
@@ -63,6 +66,8 @@ export const settingsSchema = z.object({
   host_key_policy: z.enum(['accept-new', 'strict']).optional(),
   offload_commands: names.optional(),
   local_commands: names.optional(),
+  workspace_max_bytes: z.number().int().positive().optional(),
+  workspace_max_files: z.number().int().positive().optional(),
 }).strict();
 
 export const defaultsSchema = z.object({
@@ -115,6 +120,12 @@ const HINTS: Record<string, Hint> = {
   'allow[]': { expect: 'a program name', example: 'a name such as python3' },
   'deny[]': { expect: 'a program name', example: 'a name such as docker' },
   read_only: { expect: 'true or false', example: 'true' },
+  shared_paths: { expect: 'a list of absolute paths this node mounts as the origin does (NFS)', example: '[/srv/src]' },
+  'shared_paths[]': { expect: 'an absolute path', example: '/srv/src' },
+  workspace_root: { expect: 'a directory on the node for synced workspaces', example: '~/.cache/clusterflow/workspaces' },
+  workspace_cache_max: { expect: 'bytes of workspaces and blobs kept on the node', example: '10737418240' },
+  workspace_max_bytes: { expect: 'bytes a synced workspace may have at most', example: '2147483648' },
+  workspace_max_files: { expect: 'files a synced workspace may have at most', example: '200000' },
   ssh_timeout: secondsHint(5),
   ssh_connect_timeout: secondsHint(2),
   ssh_retries: { expect: 'an integer of 0 or more', example: '2' },

@@ -9,7 +9,7 @@ import {
 const settings: Settings = {
   sshTimeoutS: 5, sshConnectTimeoutS: 2, sshRetries: 2,
   cpuThreshold: 40, loadThreshold: 4, memoryThreshold: 80,
-  cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300,
+  cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300, workspaceMaxBytes: 2 ** 31, workspaceMaxFiles: 200_000,
   hostKeyPolicy: 'accept-new', offloadCommands: [], localCommands: [],
 };
 
