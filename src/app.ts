@@ -11,13 +11,14 @@ import type { StatusSources } from './client/statusView.js';
 import { TaskClient } from './client/tasks.js';
 import { clusterflowEnv } from './env.js';
 import { readOutputOn } from './activities/output.js';
+import { originHostName } from './activities/workspace.js';
 import { FastPath } from './fastpath/fastPath.js';
 import { installTemporalLogger, log } from './log.js';
 import { stateDir as defaultStateDir } from './paths.js';
 import { OutputStore } from './runtime/outputStore.js';
-import { createServices, type Services } from './runtime/services.js';
+import { createServices, originIdOf, type Services } from './runtime/services.js';
 import { registerWorker, type WorkerEntry } from './runtime/workerRegistry.js';
-import type { ClusterConfig } from './shared.js';
+import { originQueue, type ClusterConfig } from './shared.js';
 import { EncryptionCodec } from './security/codec.js';
 import { startCodecServer, uiToken, type CodecServer } from './security/codecServer.js';
 import { loadCodecKeys } from './security/keys.js';
@@ -67,6 +68,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
   const clusterState = new ClusterStateReader(client);
   const nodeStates = () => clusterState.states();
   const hub = opts.hub !== false;
+  const originId = originIdOf(stateDir);
 
   let services: Services | undefined;
   let fastPath: FastPath | undefined;
@@ -82,7 +84,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
         ...(hub ? { hub: { config, book: services.book, nodeStates } } : {}),
       });
     }
-    workers = await startWorkers({ connection, namespace: target.namespace, dataConverter, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates });
+    workers = await startWorkers({ connection, namespace: target.namespace, dataConverter, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates, originId });
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (hub) await ensureMonitor(client, config, cfEnv.monitorIntervalS);
     unregister = registerWorker(stateDir, {
@@ -98,6 +100,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
   const tasks = new TaskClient({
     client, target, config, outputs: services?.outputs ?? new OutputStore(path.join(stateDir, 'output'), cfEnv.maxOutputBytes),
     results: services?.results, fastPath, heartbeatTimeoutS: cfEnv.heartbeatTimeoutS,
+    origin: { queue: originQueue(originId), host: originHostName() },
     readOutput: (input) => (services && served.has(input.nodeId) ? readOutputOn(services, input) : readOutputThroughTemporal(client, input)),
   });
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');

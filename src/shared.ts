@@ -6,6 +6,11 @@ export const HUB_QUEUE = 'clusterflow';
 /** The one cluster monitor workflow (clusterMonitorWorkflow). */
 export const MONITOR_WORKFLOW_ID = 'clusterflow-monitor';
 export const nodeQueue = (nodeId: string): string => `clusterflow-node-${nodeId}`;
+/** The queue of an origin: the workers of one state dir on one host, which hold the files a workspace comes from. */
+export const originQueue = (originId: string): string => `clusterflow-origin-${originId}`;
+/** Whether the command must have the cwd's files copied to `nodeId` first (auto: unless the node sees them in place). */
+export const needsSync = (ws: WorkspaceSpec | undefined, nodeId: string): boolean =>
+  ws !== undefined && (ws.mode === 'sync' || !ws.inPlace.includes(nodeId));
 /** Task ids: `cmd-<ulid>`, `par-<ulid>`, and `par-<ulid>/<i>` for command i of a fan-out. Nothing else is a task. */
 export const TASK_ID_PATTERN = /^(cmd|par)-[0-9a-z]{26}$|^par-[0-9a-z]{26}\/\d{1,6}$/;
 /** Env names the runner keeps for itself (the command and cwd travel under them): no task may set them. */
@@ -111,6 +116,37 @@ export interface NodeState {
 
 export type TaskState = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
 
+/** How a command with a cwd gets the origin's files (DESIGN.md, "Workspaces"). */
+export type WorkspaceMode = 'auto' | 'sync' | 'shared' | 'none';
+
+/** A workspace the workflow still has to decide on (auto) or sync (sync): the origin's side of it. */
+export interface WorkspaceSpec {
+  mode: 'auto' | 'sync';
+  /** The directory at the origin (absolute): the command runs in its copy (or in it, in place). */
+  cwd: string;
+  /** Nodes that see cwd as the origin does (the local node, nodes whose shared_paths cover it): auto runs there in place. */
+  inPlace: string[];
+  /** The queue of the worker that holds the files (the origin's host and state dir), and that host's name. */
+  originQueue: string;
+  originHost: string;
+  /** Globs (relative to cwd) copied back to the origin after the command, whatever its exit code. */
+  outputs?: string[];
+  /** The cwd was the CLI's default, not asked for: a tree over the limits runs without a workspace instead of failing. */
+  optional?: boolean;
+}
+
+/** Where a command ran with respect to the origin's files. */
+export interface WorkspaceResult {
+  mode: 'sync' | 'in-place' | 'skipped';
+  node_path: string;
+  files?: number;
+  bytes_sent?: number;
+  blobs_reused?: number;
+  sync_ms?: number;
+  /** Why there is no workspace (skipped): e.g. the default cwd was over the limits. */
+  note?: string;
+}
+
 /** The result of one command. Field names follow the original tool's. */
 export interface CommandResult {
   success: boolean;
@@ -128,6 +164,10 @@ export interface CommandResult {
   state: TaskState;
   /** The command printed more than CLUSTERFLOW_MAX_OUTPUT on a stream: only that much was stored. */
   output_capped?: boolean;
+  /** The origin's files on the node: synced (with what it cost) or used in place. */
+  workspace?: WorkspaceResult;
+  /** Files copied back to the origin (outputs globs), relative to the cwd. */
+  outputs_returned?: Array<{ path: string; size: number }>;
 }
 
 export const SEARCH_ATTRIBUTES = {
@@ -185,6 +225,8 @@ export interface CommandSpec {
   approved?: string[];
   /** Nodes whose own policy refuses the command, and why: placement passes them over. */
   excludeNodes?: Record<string, string>;
+  /** The cwd's files, when the node may not see them (the workflow syncs them there first). */
+  workspace?: WorkspaceSpec;
 }
 
 /** Input of the runCommand activity on a node's queue. */
@@ -201,6 +243,8 @@ export interface RunCommandInput {
   headStart?: boolean;
   /** Policy rules a person approved for this command (see CommandSpec.approved). */
   approved?: string[];
+  /** The workflow has more to do after the command (outputs back, the tree's lease): no early answer from this result. */
+  notFinal?: boolean;
 }
 
 /** ApplicationFailure types the activities throw; the non-retryable ones are listed in the retry policy. */
@@ -216,6 +260,8 @@ export const FailureType = {
   Refused: 'Refused',
   /** A task that got no result of its own failed its workflow; the failure's details[0] is its result. */
   TaskFailed: 'TaskFailed',
+  /** A workspace could not be synced or its outputs returned (limits, unsafe path, disk full, no perl...). */
+  Workspace: 'WorkspaceError',
   /** The command was sent, then the node was lost: retried to re-attach there, never re-routed. */
   ConnectionLost: 'ConnectionLost',
 } as const;
@@ -228,6 +274,8 @@ export interface ParallelSpec {
   approved?: string[];
   /** Nodes whose own policy refuses one of the commands, and why: placement passes them over. */
   excludeNodes?: Record<string, string>;
+  /** The cwd's files, synced once to each node that needs them. */
+  workspace?: WorkspaceSpec;
   /** Checked by the policy before the start. A fan-out places every command as heavy (it exists for throughput). */
   commands: string[];
   requires: Requirements;
@@ -253,6 +301,8 @@ export interface BatchInput {
   streamCap: number;
   /** Policy rules a person approved for these commands. */
   approved?: string[];
+  /** The fan-out returns outputs after its batches: no early answer from batch results. */
+  notFinal?: boolean;
 }
 
 export interface ParallelSummary {
@@ -271,6 +321,8 @@ export interface ParallelResult {
   results: CommandResult[];
   results_omitted?: boolean;
   duration_ms: number;
+  /** Files copied back to the origin from each node's synced tree (outputs globs), by node. */
+  outputs_returned?: Record<string, Array<{ path: string; size: number }>>;
 }
 
 /** Fan-outs up to this size carry every result inline; larger ones carry failures only. */

@@ -10,10 +10,11 @@ import { createHubActivities } from './activities/hub.js';
 import { createNodeActivities } from './activities/node.js';
 import { createOutputActivities } from './activities/output.js';
 import { createProbeActivities } from './activities/probe.js';
+import { createWorkspaceActivities } from './activities/workspace.js';
 import { findNode, unknownNodeMessage } from './cluster/nodes.js';
 import type { FastPath } from './fastpath/fastPath.js';
 import type { Services } from './runtime/services.js';
-import { HUB_QUEUE, nodeQueue, type NodeState } from './shared.js';
+import { HUB_QUEUE, nodeQueue, originQueue, type NodeState } from './shared.js';
 import { WORKFLOW_BUNDLE, WORKFLOW_INTERCEPTORS_PATH, WORKFLOWS_PATH } from './temporal/bundle.js';
 
 export interface WorkerOptions {
@@ -30,6 +31,8 @@ export interface WorkerOptions {
   nodeIds?: string[];
   /** Run the hub queue too (default true). */
   hub?: boolean;
+  /** This state dir's origin id (workspaces are synced from here): its queue is always served. */
+  originId: string;
   nodeStates: () => Promise<Record<string, NodeState>>;
 }
 
@@ -59,12 +62,22 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
       stickyQueueScheduleToStartTimeout: '3 seconds',
     }));
   }
+  const workspace = createWorkspaceActivities(rt);
+  // The origin's queue: the files of this host and state dir, synced to nodes from here.
+  workers.push(await Worker.create({
+    connection, namespace, dataConverter, taskQueue: originQueue(opts.originId),
+    activities: { syncWorkspace: workspace.syncWorkspace, returnOutputs: workspace.returnOutputs, releaseWorkspace: workspace.releaseWorkspace },
+    maxConcurrentActivityTaskExecutions: 16,
+    maxHeartbeatThrottleInterval: '1 second',
+    shutdownGraceTime: '10 seconds',
+  }));
   const nodeActivities = {
     ...createNodeActivities({ services: rt, fastPath: opts.fastPath }),
     ...createBatchActivities({ services: rt, client: opts.client }),
     ...createOutputActivities(rt),
     // The monitor probes each node on its own queue: an answer proves a worker serves it.
     ...createProbeActivities(rt),
+    workspaceAdmin: workspace.workspaceAdmin,
   };
   for (const id of opts.nodeIds ?? rt.config.nodes.map((n) => n.id)) {
     const node = findNode(rt.config, id);

@@ -70,7 +70,7 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
           return r;
         });
         // The fan-out's waiter in this process (serve) may answer once every batch is in.
-        rt.results.publishBatch(batch.parentId, results);
+        if (!batch.notFinal) rt.results.publishBatch(batch.parentId, results);
         return results;
       } catch (err) {
         // Unreachable with nothing sent: retried once, then the workflow re-places the batch.

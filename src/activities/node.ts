@@ -46,7 +46,8 @@ export function createNodeActivities({ services: rt, fastPath }: NodeActivityDep
         // The workflow returns this result as it is: a waiter in this process may answer now, and
         // the node's placement is free from now on (when placement runs in this process).
         rt.book.releaseOne(input.taskId);
-        rt.results.publish(result!);
+        // Not when the workflow still returns outputs after it: that result is the workflow's to give.
+        if (!input.notFinal) rt.results.publish(result!);
         return result!;
       } finally {
         dispose();

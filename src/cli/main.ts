@@ -20,10 +20,11 @@ const MODULES: Record<string, () => Promise<{ register(program: InstanceType<typ
   worker: async () => ({ register: (await import('./workerCommands.js')).registerWorkerCommands }),
   cluster: async () => ({ register: (await import('./clusterCommands.js')).registerClusterCommands }),
   hosts: async () => ({ register: (await import('./hostsCommands.js')).registerHostsCommands }),
+  workspace: async () => ({ register: (await import('./workspaceCommands.js')).registerWorkspaceCommands }),
 };
 const MODULE_OF: Record<string, keyof typeof MODULES> = {
   serve: 'serve', submit: 'task', parallel: 'task', status: 'task', cancel: 'task', logs: 'task', list: 'task',
-  worker: 'worker', server: 'worker', 'cluster-status': 'cluster', cluster: 'cluster', hosts: 'hosts',
+  worker: 'worker', server: 'worker', 'cluster-status': 'cluster', cluster: 'cluster', hosts: 'hosts', workspace: 'workspace',
 };
 
 const program = new Command('cluster-router')

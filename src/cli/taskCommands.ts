@@ -1,12 +1,13 @@
 // submit / status / logs / cancel / list: human output by default, --json for scripts.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { openApp, type App } from '../app.js';
 import { ensureWorker } from '../client/workers.js';
 import type { OutputPage } from '../runtime/outputStore.js';
-import { UserError, type TaskStatus } from '../client/tasks.js';
-import type { CommandResult, ParallelResult } from '../shared.js';
+import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
+import type { CommandResult, ParallelResult, WorkspaceMode } from '../shared.js';
 
 const { SingleBar, Presets } = cliProgress;
 /** `logs -f`: how often to look for more output once caught up. */
@@ -85,6 +86,23 @@ function printParallel(p: ParallelResult & { workflow_url?: string }): void {
   process.stderr.write(`[${p.task_id} · ${p.state} · ${s.succeeded} ok, ${s.failed} failed, ${s.cancelled} cancelled of ${s.total} · ${p.duration_ms} ms · ${nodes}]\n`);
 }
 
+/** --cwd (default: the current directory), --workspace, --output: how the node gets the files the command works on. */
+function withWorkspaceOptions(cmd: Command): Command {
+  return cmd
+    .option('--cwd <dir>', 'the directory whose files the command works on (default: the current directory); synced to the node unless it sees it')
+    .addOption(new Option('--workspace <mode>', 'auto (default): in place where the node sees cwd, else synced; sync; shared: the node mounts cwd; none: ignore cwd').choices(['auto', 'sync', 'shared', 'none']))
+    .option('--output <glob>', 'copy files matching this glob (relative to cwd) back from the node after the command (repeatable)', (v: string, all: string[] = []) => [...all, v]);
+}
+
+function workspaceRequest(o: { cwd?: string; workspace?: WorkspaceMode; output?: string[] }): Pick<SubmitRequest, 'cwd' | 'workspace' | 'outputs' | 'cwdIsDefault'> {
+  return {
+    cwd: path.resolve(o.cwd ?? process.cwd()),
+    ...(o.cwd ? {} : { cwdIsDefault: true }),
+    ...(o.workspace ? { workspace: o.workspace } : {}),
+    ...(o.output?.length ? { outputs: o.output } : {}),
+  };
+}
+
 export function registerTaskCommands(program: Command): void {
   program.command('submit')
     .description('Run a command on the cluster; waits, prints its output and exits with its exit code')
@@ -94,15 +112,16 @@ export function registerTaskCommands(program: Command): void {
     .addOption(new Option('--arch <arch>', 'required architecture').choices(['x86_64', 'arm64']))
     .option('--capability <cap...>', 'required capabilities')
     .option('--timeout <s>', 'kill after this many seconds', Number)
-    .option('--cwd <dir>', 'working directory on the node')
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
-    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
+    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues');
+  withWorkspaceOptions(program.commands.at(-1)!)
     .action(async (command: string, o) => {
       const code = await withApp(async (app) => {
-        await ensureWorker(app, { start: o.startWorker !== false });
+        const files = workspaceRequest(o);
+        await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
         const { taskId } = await app.tasks.submit({
-          command, nodeId: o.node, timeoutS: o.timeout, cwd: o.cwd,
+          command, nodeId: o.node, timeoutS: o.timeout, ...files,
           requires: { os: o.os, arch: o.arch, capabilities: o.capability },
         });
         if (o.detach) {
@@ -126,14 +145,16 @@ export function registerTaskCommands(program: Command): void {
     .option('--timeout <s>', 'kill each command after this many seconds', Number)
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
-    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
+    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues');
+  withWorkspaceOptions(program.commands.at(-1)!)
     .action(async (cmds: string[], o) => {
       const commands = [...cmds, ...(o.file ? readCommands(o.file) : [])];
       if (commands.length === 0) throw new UserError('no commands: give them as arguments or with --file');
       const code = await withApp(async (app) => {
-        await ensureWorker(app, { start: o.startWorker !== false });
+        const files = workspaceRequest(o);
+        await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
         const taskId = await app.tasks.submitParallel({
-          commands, requires: { os: o.os, arch: o.arch }, maxParallel: o.maxParallel, timeoutS: o.timeout,
+          commands, requires: { os: o.os, arch: o.arch }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files,
         });
         if (o.detach) {
           process.stdout.write(`${taskId}\n`);

@@ -6,6 +6,7 @@ import { monotonicFactory } from 'ulid';
 import { classifyCommand } from '../cluster/classify.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
+import { planWorkspace, type Origin } from './workspacePlan.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { ReadOutputInput } from '../activities/output.js';
@@ -13,7 +14,7 @@ import type { FastPath } from '../fastpath/fastPath.js';
 import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
 import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
 import type { ResultBus } from '../runtime/resultBus.js';
-import { FailureType, HUB_QUEUE, TASK_ID_PATTERN, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
+import { FailureType, HUB_QUEUE, TASK_ID_PATTERN, type WorkspaceMode, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
@@ -30,6 +31,11 @@ export interface SubmitRequest {
   env?: Record<string, string>;
   /** Policy rules a person approved for this command (MCP elicitation). */
   approved?: string[];
+  workspace?: WorkspaceMode;
+  /** Globs (relative to cwd) copied back after the command, from a synced workspace. */
+  outputs?: string[];
+  /** The cwd is the CLI's default, not asked for: a tree over the limits runs without a workspace. */
+  cwdIsDefault?: boolean;
 }
 
 export interface ParallelRequest {
@@ -40,6 +46,9 @@ export interface ParallelRequest {
   cwd?: string;
   env?: Record<string, string>;
   approved?: string[];
+  workspace?: WorkspaceMode;
+  outputs?: string[];
+  cwdIsDefault?: boolean;
 }
 
 export interface RunningTask {
@@ -107,6 +116,8 @@ export interface TaskClientDeps {
   readOutput: OutputReader;
   /** runCommand's heartbeat timeout for the tasks this client starts (CLUSTERFLOW_HEARTBEAT_TIMEOUT_S). */
   heartbeatTimeoutS?: number;
+  /** This host and state dir as the origin of workspaces (its workers sync the files). */
+  origin: Origin;
 }
 
 /** Started tasks remembered for the drain at session end: more than this and the oldest are forgotten. */
@@ -186,7 +197,8 @@ export class TaskClient {
 
   /** The workflow input for a request: validation, dangerous-command policy and classification. */
   plan(req: SubmitRequest): CommandSpec {
-    const excludeNodes = checkRequestPolicy(this.config, [req.command], req);
+    const ws = planWorkspace(this.config, this.deps.origin, req);
+    const excludeNodes = checkRequestPolicy(this.config, [req.command], { ...req, cwd: ws.cwd });
     checkInputSize('the command with its cwd and env', { command: req.command, cwd: req.cwd, env: req.env });
     if (req.nodeId && !findNode(this.config, req.nodeId)) throw new UserError(unknownNodeMessage(this.config, req.nodeId), 'unknown-node');
     const cls = this.classify(req.command);
@@ -197,11 +209,12 @@ export class TaskClient {
       weight: cls.weight,
       classifyReason: cls.reason,
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
-      cwd: req.cwd,
+      cwd: ws.cwd,
       env: req.env,
       ...(this.deps.heartbeatTimeoutS !== undefined ? { heartbeatTimeoutS: this.deps.heartbeatTimeoutS } : {}),
       ...(req.approved?.length ? { approved: req.approved } : {}),
       ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
+      ...(ws.workspace ? { workspace: ws.workspace } : {}),
     };
   }
 
@@ -217,15 +230,17 @@ export class TaskClient {
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
   async submitParallel(req: ParallelRequest): Promise<string> {
     if (req.commands.length === 0) throw new UserError('commands is empty');
+    const ws = planWorkspace(this.config, this.deps.origin, req);
     // A node whose own policy refuses any of the commands takes none of them.
-    const excludeNodes = checkRequestPolicy(this.config, req.commands, req);
+    const excludeNodes = checkRequestPolicy(this.config, req.commands, { ...req, cwd: ws.cwd });
     const taskId = newTaskId('par');
     const spec: ParallelSpec = {
       workflowUrl: this.url(taskId),
       commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
-      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
+      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: ws.cwd, env: req.env,
       ...(req.approved?.length ? { approved: req.approved } : {}),
       ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
+      ...(ws.workspace ? { workspace: ws.workspace } : {}),
     };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {

@@ -17,9 +17,15 @@ const START_WAIT_MS = 10_000;
 
 export const workerLogOf = (stateDir: string): string => path.join(stateDir, 'worker.log');
 
-/** True when a worker serves the hub queue: one of this state dir's, or one the monitor proves alive. */
-export async function hubServed(app: App): Promise<boolean> {
-  if (liveWorkers(app.stateDir).some((w) => w.hub)) return true;
+/**
+ * True when a worker serves the hub queue: one of this state dir's, or one the monitor proves
+ * alive. With `origin`, only a worker of this state dir will do: it holds the files a workspace
+ * is synced from (the origin's queue).
+ */
+export async function hubServed(app: App, origin = false): Promise<boolean> {
+  const local = liveWorkers(app.stateDir);
+  if (local.some((w) => w.hub)) return true;
+  if (origin && local.length === 0) return false;
   try {
     await app.connection.withDeadline(Date.now() + MONITOR_ANSWER_MS, () => app.clusterState.snapshot());
     return true;
@@ -32,8 +38,8 @@ export async function hubServed(app: App): Promise<boolean> {
  * Make sure tasks submitted now will run: a worker serves the hub queue, or a background one is
  * started here (log in <state dir>/worker.log) — unless `start` is false: then say what to start.
  */
-export async function ensureWorker(app: App, opts: { start: boolean }): Promise<void> {
-  if (await hubServed(app)) return;
+export async function ensureWorker(app: App, opts: { start: boolean; origin?: boolean }): Promise<void> {
+  if (await hubServed(app, opts.origin)) return;
   if (!opts.start) {
     throw new UserError('no worker serves this cluster\'s queues (none runs for this state dir, and the cluster monitor did not answer within '
       + `${MONITOR_ANSWER_MS / 1000} s): start one with \`cluster-router worker\` or \`cluster-router serve\`, or leave out --no-start-worker`);

@@ -34,6 +34,8 @@ export interface PlanInput {
   env?: Record<string, string>;
   /** Policy rules a person approved for these commands. */
   approved?: string[];
+  /** Outputs come back after the batches: their results are not the fan-out's final answer. */
+  notFinal?: boolean;
 }
 
 /** Bytes of each stream a fan-out's command carries inline (head + tail): the budget shared by all, 256 B to 64 KiB. */
@@ -82,6 +84,7 @@ export function toBatches(input: PlanInput, nodeId: string, indices: readonly nu
     batches.push({
       parentId: input.parentId, nodeId, routeReason, concurrency, timeoutS: input.timeoutS, cwd: input.cwd, env: input.env, streamCap,
       ...(input.approved?.length ? { approved: input.approved } : {}),
+      ...(input.notFinal ? { notFinal: true } : {}),
       items: indices.slice(k, k + BATCH_SIZE).map((i) => ({ index: i, command: input.commands[i]! })),
     });
   }

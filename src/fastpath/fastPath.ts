@@ -19,7 +19,7 @@ import { runAttempt } from '../engine/attempt.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
 import { placeOne, type HubDeps } from '../runtime/placer.js';
-import { explicitRouteReason, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
+import { explicitRouteReason, needsSync, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
@@ -79,7 +79,8 @@ export class FastPath {
     const nodeId = spec.nodeId ?? placed?.nodeId;
     const served = nodeId && this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
     // Nothing the worker would refuse is launched here either (its activity says why).
-    const node = served && !workerRefusal({ command: spec.command, cwd: spec.cwd, env: spec.env, node: served, approved: spec.approved }) ? served : undefined;
+    // Nor a command whose files must be copied to the node first (the workflow does that).
+    const node = served && !needsSync(spec.workspace, served.id) && !workerRefusal({ command: spec.command, cwd: spec.cwd, env: spec.env, node: served, approved: spec.approved }) ? served : undefined;
     // A node at its max_parallel: the command waits for a slot in runCommand, as without the fast path.
     const release = node && (spec.nodeId || node.local) ? this.rt.slots.tryTake(node.id, node.maxParallel) : undefined;
     const prepared = { ...spec, ...(placed ? { placed } : {}) };

@@ -52,7 +52,11 @@ export const waitField = z.number().min(0).max(MAX_WAIT_S)
 export const cwdField = z.string().min(1).max(4096)
   .refine(plainChars, 'cwd contains control characters')
   .refine(wellFormed, `cwd ${NOT_UNICODE}`)
-  .describe('Working directory on the node (absolute, or relative to the login directory)');
+  .describe('Directory of the files the command works on, here on the machine of the MCP server (absolute). With workspace auto (default) the node runs in it where it sees it (the local node, a shared path), else in a copy synced to the node first');
+export const workspaceField = z.enum(['auto', 'sync', 'shared', 'none'])
+  .describe('How the node gets cwd: auto (default) = in place where the node sees it, else synced; sync = always copy it first; shared = the node mounts it at the same path; none = ignore cwd (run in the node user\'s home)');
+export const outputsField = z.array(z.string().min(1).max(1024).refine(plainChars, 'an outputs glob contains control characters'))
+  .max(64).describe('Globs relative to cwd (e.g. ["build/app", "dist/**"]) copied back from the synced workspace after the command, whatever its exit code');
 export const envField = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _, not starting with a digit')
     .refine((k) => !RESERVED_ENV.test(k), 'environment variable names starting with __cf are reserved for clusterflow\'s runner'),
@@ -68,6 +72,8 @@ export const commandInput = strictInput({
   auto_route: z.boolean().default(true).describe('Route by load/OS/arch (true) or run on the local node (false)'),
   timeout_s: timeoutField.optional(),
   cwd: cwdField.optional(),
+  workspace: workspaceField.optional(),
+  outputs: outputsField.optional(),
   env: envField.optional(),
   wait_s: waitField.optional(),
 });
@@ -77,6 +83,8 @@ export const offloadInput = strictInput({
   node_id: nodeIdField,
   timeout_s: timeoutField.optional(),
   cwd: cwdField.optional(),
+  workspace: workspaceField.optional(),
+  outputs: outputsField.optional(),
   env: envField.optional(),
   wait_s: waitField.optional(),
 });
@@ -99,6 +107,11 @@ export const commandResultShape = {
   route_reason: z.string().optional(),
   truncated: z.boolean().optional(),
   output_capped: z.boolean().optional().describe('more than CLUSTERFLOW_MAX_OUTPUT was printed on a stream: only that much was stored'),
+  workspace: z.object({
+    mode: z.enum(['sync', 'in-place', 'skipped']), node_path: z.string(), files: z.number().optional(), bytes_sent: z.number().optional(),
+    blobs_reused: z.number().optional(), sync_ms: z.number().optional(), note: z.string().optional(),
+  }).optional().describe('how the node got cwd: synced (what it cost) or in place'),
+  outputs_returned: z.array(z.object({ path: z.string(), size: z.number() })).optional().describe('files copied back to cwd'),
 };
 export const commandResultSchema = z.object(commandResultShape);
 
@@ -134,6 +147,9 @@ export const parallelInput = strictInput({
   requires_arch: archField.optional(),
   max_parallel: z.number().int().min(1).max(1024).optional().describe('Commands in flight at once across the cluster (default 64; each node also caps at its max_parallel)'),
   timeout_s: timeoutField.optional(),
+  cwd: cwdField.optional(),
+  workspace: workspaceField.optional(),
+  outputs: outputsField.optional(),
   wait_s: waitField.optional(),
 });
 
@@ -152,6 +168,7 @@ export const parallelResultShape = {
   results_omitted: z.boolean().optional(),
   duration_ms: z.number().optional(),
   progress: z.object({ total: z.number(), done: z.number(), by_node: z.record(z.number()) }).optional(),
+  outputs_returned: z.record(z.array(z.object({ path: z.string(), size: z.number() }))).optional().describe('files copied back to cwd, by node'),
 };
 
 export const taskStatusShape = {

@@ -38,7 +38,7 @@ export function buildServer(app: App): McpServer {
     const req: SubmitRequest = {
       command: args.command,
       requires: { os: args.requires_os, arch: args.requires_arch, capabilities: args.requires_capabilities },
-      timeoutS: args.timeout_s, cwd: args.cwd, env: args.env,
+      timeoutS: args.timeout_s, cwd: args.cwd, workspace: args.workspace, outputs: args.outputs, env: args.env,
     };
     if (args.auto_route === false) req.nodeId = localNodeId(app);
     return req;
@@ -53,7 +53,7 @@ export function buildServer(app: App): McpServer {
     outputSchema: commandResultShape,
     annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
   }, async (args, extra) => runTool(server, app, extra, args.wait_s, () => ({
-    command: args.command, nodeId: args.node_id, timeoutS: args.timeout_s, cwd: args.cwd, env: args.env,
+    command: args.command, nodeId: args.node_id, timeoutS: args.timeout_s, cwd: args.cwd, workspace: args.workspace, outputs: args.outputs, env: args.env,
   })));
 
   server.registerTool('cluster_status', {
@@ -80,7 +80,7 @@ export function buildServer(app: App): McpServer {
     try {
       const req = {
         commands: args.commands, requires: { os: args.requires_os, arch: args.requires_arch },
-        maxParallel: args.max_parallel, timeoutS: args.timeout_s,
+        maxParallel: args.max_parallel, timeoutS: args.timeout_s, cwd: args.cwd, workspace: args.workspace, outputs: args.outputs,
       };
       const taskId = await app.tasks.submitParallel(req).catch(async (err: unknown) => {
         if (!(err instanceof NeedsApproval)) throw err;

@@ -1,6 +1,7 @@
 // Long-lived, per-process dependencies of the worker side: config, SSH pool, host keys, address
 // cache, output store, placement book, node slots and the result bus. Built once, complete at
 // construction (nothing is assigned afterwards); passed explicitly to whatever needs it.
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { AddressResolver } from '../cluster/resolve.js';
@@ -47,4 +48,13 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     results: new ResultBus(),
     localRunsDir: path.join(stateDir, 'runs'),
   };
+}
+
+/**
+ * The origin id of a state dir on this host: its workers serve `clusterflow-origin-<id>`, where
+ * workspaces are synced from (two state dirs or two hosts never share one).
+ */
+export function originIdOf(stateDir: string): string {
+  const host = os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40) || 'host';
+  return `${host}-${createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 8)}`;
 }

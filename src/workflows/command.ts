@@ -4,7 +4,10 @@ import {
 } from '@temporalio/workflow';
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
-import { errorText, explicitRouteReason, FailureType, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
+import {
+  errorText, explicitRouteReason, FailureType, needsSync, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState, type WorkspaceResult,
+} from '../shared.js';
+import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
 
 const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
@@ -17,6 +20,10 @@ const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
 const MAX_REROUTES = 2;
 const REATTACH_PAUSE_MS = 5000;
 const DEFAULT_HEARTBEAT_TIMEOUT_S = 20;
+/** A synced tree's lease outlasts the command's own timeout by this much (outputs still come back). */
+const LEASE_MARGIN_S = 600;
+/** Marks histories whose commands may sync the origin's files to the node first (older ones never do). */
+const WORKSPACE_PATCH = 'workspace-sync';
 /**
  * Marks histories where the Web UI gets a dashboard (memo node, current details) and a task that
  * produced no result of its own (no eligible node, host key refused, input refused, outcome
@@ -61,7 +68,13 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
   const deadline = started + spec.timeoutS * 1000;
   // Set once the command may be running on a node we lost: from then on only re-attach there.
   let pinned: { nodeId: string; routeReason: string } | undefined;
-  const end = (result: CommandResult, ranItself: boolean) => finish({ ...result, ...(dashboard && spec.workflowUrl ? { workflow_url: spec.workflowUrl } : {}) }, dashboard, ranItself);
+  // The cwd's files on the node the command went to: synced there (outputs come back, lease given back), or used in place.
+  let synced: SyncedTree | undefined;
+  let inPlace: WorkspaceResult | undefined;
+  const end = async (result: CommandResult, ranItself: boolean) => {
+    const withFiles = synced ? await afterCommand(spec.workspace!, synced, taskId, spec.timeoutS, result) : inPlace ? { ...result, workspace: inPlace } : result;
+    return finish({ ...withFiles, ...(dashboard && spec.workflowUrl ? { workflow_url: spec.workflowUrl } : {}) }, dashboard, ranItself);
+  };
   for (;;) {
     let nodeId: string;
     let routeReason: string;
@@ -88,11 +101,26 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       setCurrentDetails(`running on ${nodeId}`);
     }
     try {
+      // The origin's files first, where the node cannot see them (not again when re-attaching).
+      if (spec.workspace && !pinned && patched(WORKSPACE_PATCH)) {
+        synced = undefined;
+        inPlace = needsSync(spec.workspace, nodeId) ? undefined : { mode: 'in-place', node_path: spec.workspace.cwd };
+        if (!inPlace) {
+          setCurrentDetails(`copying ${spec.workspace.cwd} to ${nodeId}`);
+          const got = asTree(nodeId, await originOf(spec.workspace, (deadline - Date.now()) / 1000, nodeId)
+            .syncWorkspace({ taskId, nodeId, ws: spec.workspace, leaseS: spec.timeoutS + LEASE_MARGIN_S }));
+          if ('skipped' in got) inPlace = { mode: 'skipped', node_path: '', note: `no workspace: ${got.skipped}` };
+          else synced = got;
+          setCurrentDetails(`running on ${nodeId}`);
+        }
+      }
+      const cwd = synced ? synced.nodePath : inPlace?.mode === 'skipped' ? undefined : spec.cwd;
       const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS, dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined)({
-        taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
+        taskId, nodeId, command: spec.command, cwd, env: spec.env,
         timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
         ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
         ...(spec.approved ? { approved: spec.approved } : {}),
+        ...(synced ? { notFinal: true } : {}),
       });
       return end({ ...result, duration_ms: Date.now() - started }, true);
     } catch (err) {

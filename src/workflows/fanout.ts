@@ -9,13 +9,16 @@ import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
 import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
-import { errorText, FailureType, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import { errorText, FailureType, needsSync, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterState } from './searchAttributes.js';
 
 /** Marks histories whose unreachable batches are re-placed (older ones fail them). */
 const REROUTE_PATCH = 'reroute-unreachable-batches';
 /** Marks histories where a fan-out that could place nothing fails its workflow (older ones complete). */
 const FANOUT_FAILED_PATCH = 'fanout-failed-status';
+/** Marks histories whose fan-outs may sync the origin's files to each node first (older ones never do). */
+const WORKSPACE_PATCH = 'workspace-sync';
 
 export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
   startToCloseTimeout: '60 seconds',
@@ -48,6 +51,8 @@ export class Fanout {
   /** Nodes a batch could not reach before anything was sent, and why: their commands go elsewhere. */
   private readonly unreachable = new Map<string, string>();
   private replacements = 0;
+  /** The cwd's tree on each node that needed it (synced once per node, shared by its batches). */
+  private readonly trees = new Map<string, Promise<SyncedTree | { skipped: string }>>();
 
   constructor(parentId: string, private readonly spec: ParallelSpec, private readonly batchWorkflow: BatchChild) {
     this.parentId = parentId;
@@ -63,8 +68,8 @@ export class Fanout {
   }
 
   get plan(): PlanInput {
-    const { commands, maxParallel, timeoutS, cwd, env, approved } = this.spec;
-    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(approved ? { approved } : {}) };
+    const { commands, maxParallel, timeoutS, cwd, env, approved, workspace } = this.spec;
+    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(approved ? { approved } : {}), ...(workspace?.outputs?.length ? { notFinal: true } : {}) };
   }
 
   /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
@@ -134,10 +139,51 @@ export class Fanout {
     }
   }
 
+  /**
+   * The directory a node's batches run in: the cwd itself where the node sees it, else its tree,
+   * synced once per node (the first batch there waits for it). Undefined: no cwd at all.
+   */
+  private async cwdOn(nodeId: string): Promise<string | undefined> {
+    const ws = this.spec.workspace;
+    if (!ws || !needsSync(ws, nodeId) || !patched(WORKSPACE_PATCH)) return this.spec.cwd;
+    let tree = this.trees.get(nodeId);
+    if (!tree) {
+      tree = originOf(ws, this.spec.timeoutS, nodeId).syncWorkspace({ taskId: this.parentId, nodeId, ws, leaseS: this.spec.timeoutS * Math.max(1, this.spec.commands.length) + 600 })
+        .then((outcome) => asTree(nodeId, outcome));
+      this.trees.set(nodeId, tree);
+      // A failed sync is not kept: a later batch for the node tries again.
+      tree.catch(() => this.trees.delete(nodeId));
+    }
+    const t = await tree;
+    return 'skipped' in t ? undefined : t.nodePath;
+  }
+
+  /** After every batch: each synced tree's outputs back to the origin and its lease given back; the outputs, by node. */
+  async returnWorkspaces(): Promise<Record<string, Array<{ path: string; size: number }>>> {
+    const ws = this.spec.workspace;
+    const out: Record<string, Array<{ path: string; size: number }>> = {};
+    if (!ws) return out;
+    await CancellationScope.nonCancellable(() => Promise.all([...this.trees.entries()].map(async ([nodeId, pending]) => {
+      const t = await pending.catch(() => undefined);
+      if (!t || 'skipped' in t) return;
+      const r = await afterCommand(ws, t, this.parentId, this.spec.timeoutS, notRun(this.parentId, 0, nodeId, '', 'completed'));
+      if (r.outputs_returned?.length) out[nodeId] = r.outputs_returned;
+    })));
+    return out;
+  }
+
   /** A node's batches, one after another: in this workflow's own activity when they are one batch, else as child workflows. */
   private async runSequence(nodeId: string, batches: BatchInput[], childTag = ''): Promise<void> {
     for (let k = 0; k < batches.length; k++) {
-      const batch = batches[k]!;
+      let batch = batches[k]!;
+      if (this.spec.workspace && !this.cancelled) {
+        try {
+          batch = { ...batch, cwd: await this.cwdOn(nodeId) };
+        } catch (err) {
+          await this.failBatch(nodeId, batch, err);
+          continue;
+        }
+      }
       // A node found unreachable: its next batches do not try it again.
       if (!this.cancelled && this.unreachable.has(nodeId) && await this.replace(nodeId, batch)) continue;
       for (const it of batch.items) this.sentTo[it.index] = nodeId;

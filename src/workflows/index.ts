@@ -3,3 +3,4 @@ export { commandWorkflow } from './command.js';
 export { clusterMonitorWorkflow } from './monitor.js';
 export { batchWorkflow, parallelWorkflow } from './parallel.js';
 export { readOutputWorkflow } from './output.js';
+export { workspaceAdminWorkflow } from './admin.js';

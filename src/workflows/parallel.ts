@@ -18,8 +18,10 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
   await fanout.run(planBatches(fanout.plan, placement));
+  const outputs = await fanout.returnWorkspaces();
   await CancellationScope.nonCancellable(() => releasePlacement({ taskId: fanout.parentId }));
-  return fanout.finish();
+  const result = fanout.finish();
+  return Object.keys(outputs).length > 0 ? { ...result, outputs_returned: outputs } : result;
 }
 
 /** One node-batch: runs its commands over the pool; stops on signal (all or some commands). */

@@ -31,6 +31,8 @@ export interface HarnessOptions {
   closeOnSignal?: boolean;
   /** Create the state dir (and its temporal/ dir) with this mode before serve starts, as a user's `mkdir -p` would. */
   preCreateStateDir?: number;
+  /** Directories the nodes must not see (as root: an empty tmpfs over each, in each sshd's own mount namespace). */
+  hide?: string[];
 }
 
 export interface Harness {
@@ -66,6 +68,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const cluster = await clusterUp({
     dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml,
     ...(opts.includeLocal === false ? { includeLocal: false } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),
+    ...(opts.hide ? { hide: opts.hide } : {}),
   });
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -94,7 +97,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   }
   const run = (cmd: string, args: string[], timeoutMs = 120_000) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // From /tmp: the CLI's default cwd is synced to the node otherwise (the test's own dir holds the state dir).
+      const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp' });
       let out = '';
       let err = '';
       child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
