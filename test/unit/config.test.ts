@@ -77,7 +77,7 @@ describe('parseConfig: the DESIGN.md shape', () => {
     assert.equal(cfg.source, 'cluster.yaml');
     assert.deepEqual({ ...cfg.settings, offloadCommands: [], localCommands: [] }, {
       sshUser: 'builder', sshTimeoutS: 5, sshConnectTimeoutS: 2, sshRetries: 2, cpuThreshold: 40, loadThreshold: 4,
-      memoryThreshold: 80, cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300, hostKeyPolicy: 'accept-new',
+      memoryThreshold: 80, cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300, hostKeyPolicy: 'accept-new', workspaceMaxBytes: 2 * 1024 ** 3, workspaceMaxFiles: 200_000,
       offloadCommands: [], localCommands: [],
     });
     assert.deepEqual(cfg.settings.offloadCommands, DEFAULT_OFFLOAD_COMMANDS);
@@ -155,7 +155,7 @@ describe('env vars override the file', () => {
     }).settings;
     assert.deepEqual({ ...s, offloadCommands: [], localCommands: [] }, {
       sshUser: 'envuser', sshTimeoutS: 9, sshConnectTimeoutS: 3, sshRetries: 4, cpuThreshold: 50, loadThreshold: 2.5,
-      memoryThreshold: 90, cmdTimeoutS: 60, statusTimeoutS: 1.5, ipCacheTtlS: 0, hostKeyPolicy: 'strict',
+      memoryThreshold: 90, cmdTimeoutS: 60, statusTimeoutS: 1.5, ipCacheTtlS: 0, hostKeyPolicy: 'strict', workspaceMaxBytes: 2 * 1024 ** 3, workspaceMaxFiles: 200_000,
       offloadCommands: [], localCommands: [],
     });
   });
