@@ -2,7 +2,7 @@
 // validation failure into a line a person can act on: file, field path, what is wrong, fix.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { normaliseArch, normaliseOs } from './placement.js';
+import { ARCH_ACCEPTED, normaliseArch, normaliseOs, OS_ACCEPTED } from './placement.js';
 
 /** Invalid configuration. `message` is one line per problem, never a stack trace. */
 export class ConfigError extends Error {
@@ -92,8 +92,8 @@ const HINTS: Record<string, Hint> = {
   port: { expect: 'an integer 1-65535', example: 'a number such as 22' },
   user: { expect: 'a user name', example: 'a name such as builder' },
   identity_file: { expect: 'a path to a private key', example: '~/.ssh/id_ed25519' },
-  os: { expect: 'linux or macos (darwin is accepted)', example: 'linux or macos' },
-  arch: { expect: 'x86_64 or arm64 (amd64, aarch64 are accepted)', example: 'x86_64 or arm64' },
+  os: { expect: OS_ACCEPTED, example: 'linux or macos' },
+  arch: { expect: ARCH_ACCEPTED, example: 'x86_64 or arm64' },
   capabilities: listHint,
   specialties: listHint,
   'capabilities[]': { expect: 'a name', example: 'a name such as docker' },

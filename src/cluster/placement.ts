@@ -29,19 +29,24 @@ export class NoEligibleNodeError extends Error {
   }
 }
 
-const OS_ALIASES: Record<string, Os> = { linux: 'linux', macos: 'macos', darwin: 'macos', osx: 'macos' };
+// The spellings the original tool, `uname` and Go/Docker platform names use, folded to ours.
+// Matched case-insensitively everywhere: MCP tools, CLI --os/--arch and cluster.yaml.
+const OS_ALIASES: Record<string, Os> = { linux: 'linux', macos: 'macos', darwin: 'macos', osx: 'macos', macosx: 'macos', mac: 'macos' };
 const ARCH_ALIASES: Record<string, Arch> = {
-  x86_64: 'x86_64', amd64: 'x86_64', x64: 'x86_64', arm64: 'arm64', aarch64: 'arm64',
+  x86_64: 'x86_64', 'x86-64': 'x86_64', amd64: 'x86_64', x64: 'x86_64', arm64: 'arm64', aarch64: 'arm64',
 };
+/** What an OS / arch field accepts, for descriptions and error messages. */
+export const OS_ACCEPTED = 'linux or macos (any case; darwin, osx and mac mean macos)';
+export const ARCH_ACCEPTED = 'x86_64 or arm64 (any case; amd64, x86-64 and x64 mean x86_64, aarch64 means arm64)';
 
 /** `uname -s` / config spelling → Os ("Darwin" → macos); undefined when not recognised. */
 export function normaliseOs(s: string): Os | undefined {
-  return OS_ALIASES[s.trim().toLowerCase()];
+  return Object.hasOwn(OS_ALIASES, s.trim().toLowerCase()) ? OS_ALIASES[s.trim().toLowerCase()] : undefined;
 }
 
-/** `uname -m` / config spelling → Arch (aarch64 → arm64, amd64 → x86_64); undefined when not recognised. */
+/** `uname -m` / config spelling → Arch (aarch64 → arm64, amd64 / x86-64 → x86_64); undefined when not recognised. */
 export function normaliseArch(s: string): Arch | undefined {
-  return ARCH_ALIASES[s.trim().toLowerCase()];
+  return Object.hasOwn(ARCH_ALIASES, s.trim().toLowerCase()) ? ARCH_ALIASES[s.trim().toLowerCase()] : undefined;
 }
 
 /**
