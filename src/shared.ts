@@ -21,6 +21,8 @@ export interface NodeConfig {
   id: string;
   /** Runs by child_process on the worker's machine, no SSH. */
   local: boolean;
+  /** Set when `local` was found rather than written: why this node is this machine (cluster/thisMachine.ts). */
+  localReason?: string;
   host?: string;
   /** Fallback address when `host` does not resolve or answer. */
   ip?: string;
@@ -57,6 +59,10 @@ export interface Settings {
   offloadCommands: string[];
   /** Programs that keep a command light when it uses only these. */
   localCommands: string[];
+  /** CLUSTER_DNS: DNS servers (`addr` or `addr:port`) node names are resolved with, instead of the system's resolver. */
+  dnsServers?: string[];
+  /** CLUSTER_GATEWAY: the gateway whose route gives this machine's own address (local node detection). */
+  gateway?: string;
 }
 
 export interface ClusterConfig {
@@ -64,6 +70,8 @@ export interface ClusterConfig {
   settings: Settings;
   /** Where the config came from: a file path, or "default (no config file)". */
   source: string;
+  /** Things that are valid but probably not meant (e.g. `nodes: []`), one line each with the fix. */
+  warnings?: string[];
 }
 
 /** Live figures for one node, from one probe round trip. */
@@ -156,11 +164,15 @@ export interface CommandSpec {
   weight: Weight;
   /** Why the classifier said heavy or light. */
   classifyReason: string;
+  /** The command's kinds (compilation, testing, ...: cluster/specialties.ts), when it has any: specialists win ties. */
+  kinds?: string[];
   timeoutS: number;
   cwd?: string;
   env?: Record<string, string>;
   /** runCommand's heartbeat timeout (default 20 s): how soon a dead worker's attempt is retried. */
   heartbeatTimeoutS?: number;
+  /** CLUSTER_SSH_RETRIES: retries of a connection failure before the node counts as unreachable (absent: older clients, 2). */
+  sshRetries?: number;
   /** Auto-routed and already placed by the serving process (same placement as placeCommand): the first node to try. */
   placed?: { nodeId: string; reason: string };
   /** The serving process launched the command itself (activities/headStart.ts) on nodeId ?? placed.nodeId. */
@@ -179,6 +191,8 @@ export interface RunCommandInput {
   autoRouted: boolean;
   /** A head start may have launched it already: never report it unreachable (a re-route could run it twice). */
   headStart?: boolean;
+  /** CLUSTER_SSH_RETRIES of the task: after this many retries of a connection failure the node counts as unreachable. */
+  sshRetries?: number;
 }
 
 /** ApplicationFailure types the activities throw; the non-retryable ones are listed in the retry policy. */
@@ -206,6 +220,10 @@ export interface ParallelSpec {
   timeoutS: number;
   cwd?: string;
   env?: Record<string, string>;
+  /** CLUSTER_SSH_RETRIES (absent: older clients): connection retries before a batch's node counts as unreachable. */
+  sshRetries?: number;
+  /** Kinds of the fan-out's commands together (cluster/specialties.ts): specialists win ties in its placement. */
+  kinds?: string[];
 }
 
 /** One node-batch of a fan-out: a child workflow whose activity runs these over the pool. */
@@ -221,6 +239,8 @@ export interface BatchInput {
   env?: Record<string, string>;
   /** Bytes of each stream kept per command in the result (the store keeps everything). */
   streamCap: number;
+  /** CLUSTER_SSH_RETRIES of the fan-out (absent: older fan-outs, one retry). */
+  sshRetries?: number;
 }
 
 export interface ParallelSummary {
@@ -239,6 +259,17 @@ export interface ParallelResult {
   results: CommandResult[];
   results_omitted?: boolean;
   duration_ms: number;
+}
+
+/**
+ * Attempts a workflow gives runCommand / runBatch: room for the CLUSTER_SSH_RETRIES budget (the
+ * activity itself stops retrying an unreachable node once it is spent), and never fewer than
+ * `floor`, what every build gave before the setting (so recorded histories replay unchanged:
+ * they carry no sshRetries). Other retryable failures (a lost connection, a worker that died)
+ * get the same number of attempts.
+ */
+export function activityAttempts(sshRetries: number | undefined, floor: number): number {
+  return sshRetries === undefined ? floor : Math.max(floor, Math.floor(sshRetries) + 1);
 }
 
 /** Fan-outs up to this size carry every result inline; larger ones carry failures only. */

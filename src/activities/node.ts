@@ -4,6 +4,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import { runAttempt } from '../engine/attempt.js';
+import { spendRetryBudget } from '../engine/failures.js';
 import type { FastPath } from '../fastpath/fastPath.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
@@ -44,6 +45,8 @@ export function createNodeActivities({ services: rt, fastPath }: NodeActivityDep
         rt.book.releaseOne(input.taskId);
         rt.results.publish(result!);
         return result!;
+      } catch (err) {
+        throw spendRetryBudget(err, ctx.info.attempt, input.sshRetries);
       } finally {
         dispose();
       }

@@ -4,6 +4,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { TypedSearchAttributes } from '@temporalio/common';
 import { monotonicFactory } from 'ulid';
 import { classifyCommand } from '../cluster/classify.js';
+import { commandKinds } from '../cluster/specialties.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import { checkDangerous } from '../cluster/policy.js';
@@ -157,10 +158,12 @@ export class TaskClient {
       requires: req.requires ?? {},
       weight: cls.weight,
       classifyReason: cls.reason,
+      ...kindsOf([req.command]),
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
       cwd: req.cwd,
       env: req.env,
       ...(this.deps.heartbeatTimeoutS !== undefined ? { heartbeatTimeoutS: this.deps.heartbeatTimeoutS } : {}),
+      sshRetries: this.config.settings.sshRetries,
     };
   }
 
@@ -183,6 +186,7 @@ export class TaskClient {
     const spec: ParallelSpec = {
       commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: req.cwd, env: req.env,
+      sshRetries: this.config.settings.sshRetries, ...kindsOf(req.commands.slice(0, 20)),
     };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     const taskId = newTaskId('par');
@@ -404,6 +408,12 @@ export class TaskClient {
 /** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */
 function checkTaskId(taskId: string): void {
   if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`"${taskId.slice(0, 80)}" is not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)`, 'invalid');
+}
+
+/** `{ kinds }` of the commands together, only when a node could care (placement's tie-break); else nothing. */
+function kindsOf(commands: readonly string[]): { kinds?: string[] } {
+  const kinds = [...new Set(commands.flatMap(commandKinds))];
+  return kinds.length ? { kinds } : {};
 }
 
 /** Whitespace folded, at most `max` characters. */

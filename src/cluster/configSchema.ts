@@ -41,6 +41,20 @@ export const nodeSchema = z.object({
   metrics_command: text.optional(),
 }).strict();
 
+/** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: what dns.Resolver#setServers takes. */
+export function isDnsServer(s: string): boolean {
+  const v6port = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s);
+  if (v6port) return isIP(v6port[1]!) === 6 && (v6port[2] === undefined || Number(v6port[2]) <= 65535);
+  const v4port = /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(s);
+  if (v4port) return isIP(v4port[1]!) === 4 && Number(v4port[2]) >= 1 && Number(v4port[2]) <= 65535;
+  return isIP(s) !== 0;
+}
+
+const dnsServers = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string().refine(isDnsServer)).min(1),
+);
+
 /** Keys match the original tool's env vars without the CLUSTER_ prefix (CLUSTER_SSH_TIMEOUT → ssh_timeout). */
 export const settingsSchema = z.object({
   ssh_timeout: seconds.optional(),
@@ -53,6 +67,8 @@ export const settingsSchema = z.object({
   status_timeout: seconds.optional(),
   ip_cache_ttl: z.number().min(0).optional(),
   host_key_policy: z.enum(['accept-new', 'strict']).optional(),
+  dns: dnsServers.optional(),
+  gateway: z.string().trim().refine((g) => isIP(g) !== 0).optional(),
   offload_commands: names.optional(),
   local_commands: names.optional(),
 }).strict();
@@ -111,6 +127,9 @@ const HINTS: Record<string, Hint> = {
   status_timeout: secondsHint(5),
   ip_cache_ttl: { expect: 'a number of seconds, 0 or more', example: '300' },
   host_key_policy: { expect: 'accept-new or strict', example: 'accept-new' },
+  dns: { expect: 'DNS server addresses (address or address:port, comma-separated)', example: 'your DNS server, e.g. 127.0.0.53' },
+  'dns[]': { expect: 'a DNS server address (address or address:port)', example: 'an address such as 127.0.0.53 or 127.0.0.53:5353' },
+  gateway: { expect: 'the gateway\'s IP address', example: 'your LAN gateway\'s address' },
   offload_commands: { expect: 'a list of program names', example: '[make, cargo]' },
   local_commands: { expect: 'a list of program names', example: '[ls, cat]' },
   'offload_commands[]': { expect: 'a program name', example: 'a name such as make' },

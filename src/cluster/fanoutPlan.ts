@@ -32,6 +32,8 @@ export interface PlanInput {
   timeoutS: number;
   cwd?: string;
   env?: Record<string, string>;
+  /** CLUSTER_SSH_RETRIES, carried to every batch (absent in fan-outs started before the setting). */
+  sshRetries?: number;
 }
 
 /** Bytes of each stream a fan-out's command carries inline (head + tail): the budget shared by all, 256 B to 64 KiB. */
@@ -79,6 +81,7 @@ export function toBatches(input: PlanInput, nodeId: string, indices: readonly nu
   for (let k = 0; k < indices.length; k += BATCH_SIZE) {
     batches.push({
       parentId: input.parentId, nodeId, routeReason, concurrency, timeoutS: input.timeoutS, cwd: input.cwd, env: input.env, streamCap,
+      ...(input.sshRetries !== undefined ? { sshRetries: input.sshRetries } : {}),
       items: indices.slice(k, k + BATCH_SIZE).map((i) => ({ index: i, command: input.commands[i]! })),
     });
   }

@@ -122,6 +122,7 @@ export const nodeStateSchema = z.object({
   cores: z.number().optional(),
   in_flight: z.number(),
   capabilities: z.array(z.string()),
+  specialties: z.array(z.string()).optional().describe('what the node is best at (the original tool\'s specialties): breaks ties between equally loaded nodes for commands of that kind'),
   last_seen: z.string().optional(),
   reason: z.string().optional(),
   host: z.string().optional(),

@@ -11,6 +11,8 @@ export interface PlaceCommandInput {
   requires: Requirements;
   /** Nodes already tried and found unreachable for this task. */
   exclude: string[];
+  /** The command's kinds: a node with a matching specialty wins ties. */
+  kinds?: string[];
 }
 
 export interface HubDeps {
@@ -28,7 +30,7 @@ export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise
   const states = await deps.nodeStates();
   markUnreachable(states, input.exclude, 'unreachable for this task');
   const placement = pickNode(
-    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities },
+    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, kinds: input.kinds },
     deps.config.nodes, states, deps.book.counts(), deps.config.settings,
   );
   deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);

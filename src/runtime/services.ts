@@ -3,7 +3,7 @@
 // construction (nothing is assigned afterwards); passed explicitly to whatever needs it.
 import os from 'node:os';
 import path from 'node:path';
-import { AddressResolver } from '../cluster/resolve.js';
+import { resolverFor, type AddressResolver } from '../cluster/resolve.js';
 import type { ClusterConfig } from '../shared.js';
 import { KnownHosts } from '../ssh/hostKeys.js';
 import { SshPool } from '../ssh/pool.js';
@@ -39,8 +39,8 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     config,
     stateDir,
     knownHosts,
-    pool: new SshPool({ knownHosts }),
-    resolver: new AddressResolver({ ttlS: config.settings.ipCacheTtlS }),
+    pool: new SshPool({ knownHosts, sessionTimeoutMs: config.settings.sshTimeoutS * 1000 }),
+    resolver: resolverFor(config.settings),
     outputs: new OutputStore(path.join(stateDir, 'output'), maxOutputBytes),
     book: new PlacementBook(),
     slots: new NodeSlots(),

@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
-import { errorText, explicitRouteReason, FailureType, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
+import { activityAttempts, errorText, explicitRouteReason, FailureType, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState } from '../shared.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
 
 const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
@@ -27,7 +27,7 @@ const REATTACH_PAUSE_MS = 5000;
 const DEFAULT_HEARTBEAT_TIMEOUT_S = 20;
 
 /** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
-function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S) {
+function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S, sshRetries?: number) {
   return proxyActivities<ReturnType<typeof createNodeActivities>>({
     taskQueue: nodeQueue(nodeId),
     // The activity enforces timeoutS itself (and kills the process group); this is the backstop.
@@ -40,7 +40,8 @@ function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEA
     retry: {
       initialInterval: '500 ms',
       backoffCoefficient: 2,
-      maximumAttempts: 3,
+      // CLUSTER_SSH_RETRIES (spec.sshRetries) is enforced by the activity for connection failures; 3 without it, as before.
+      maximumAttempts: activityAttempts(sshRetries, 3),
       nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.BadInput, FailureType.UnknownNode, FailureType.Lost],
     },
   }).runCommand;
@@ -72,7 +73,9 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       ({ nodeId, reason: routeReason } = spec.placed);
     } else {
       try {
-        ({ nodeId, reason: routeReason } = await placeCommand({ taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded }));
+        ({ nodeId, reason: routeReason } = await placeCommand({
+          taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded, ...(spec.kinds ? { kinds: spec.kinds } : {}),
+        }));
       } catch (err) {
         return finish(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted));
       }
@@ -80,10 +83,11 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
     if (notes.length && !pinned) routeReason = `${routeReason} (after ${notes.join('; ')})`;
     upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
     try {
-      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS)({
+      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS, spec.sshRetries)({
         taskId, nodeId, command: spec.command, cwd: spec.cwd, env: spec.env,
         timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
         ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
+        ...(spec.sshRetries !== undefined ? { sshRetries: spec.sshRetries } : {}),
       });
       return finish({ ...result, duration_ms: Date.now() - started });
     } catch (err) {

@@ -8,7 +8,7 @@ import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
 import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, progressQuery, stopQuery, stopSignal } from '../messages.js';
-import { errorText, FailureType, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import { activityAttempts, errorText, FailureType, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
 import { ClusterState } from './searchAttributes.js';
 
 /** Marks histories whose unreachable batches are re-placed (older ones fail them). */
@@ -20,12 +20,13 @@ export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<
 });
 
 /** runBatch on the node's own queue; a new attempt re-attaches to commands already launched. */
-export const runBatchOn = (nodeId: string) => proxyActivities<ReturnType<typeof createBatchActivities>>({
+export const runBatchOn = (nodeId: string, sshRetries?: number) => proxyActivities<ReturnType<typeof createBatchActivities>>({
   taskQueue: nodeQueue(nodeId),
   startToCloseTimeout: '7 days',
   heartbeatTimeout: '30 seconds',
   scheduleToStartTimeout: '5 minutes',
-  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode] },
+  // CLUSTER_SSH_RETRIES (batch.sshRetries) is enforced by the activity for an unreachable node; 5 attempts at least, as before.
+  retry: { initialInterval: '1 second', maximumAttempts: activityAttempts(sshRetries, 5), nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode] },
 }).runBatch;
 
 type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
@@ -56,8 +57,8 @@ export class Fanout {
   }
 
   get plan(): PlanInput {
-    const { commands, maxParallel, timeoutS, cwd, env } = this.spec;
-    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env };
+    const { commands, maxParallel, timeoutS, cwd, env, sshRetries } = this.spec;
+    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(sshRetries !== undefined ? { sshRetries } : {}) };
   }
 
   /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
@@ -130,7 +131,7 @@ export class Fanout {
         try {
           // A node's whole share fits one batch: run it here, without a child workflow (two fewer
           // workflow tasks and a start on the way; the history stays small at this size).
-          out = batches.length === 1 ? await runBatchOn(nodeId)(batch) : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
+          out = batches.length === 1 ? await runBatchOn(nodeId, batch.sshRetries)(batch) : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
         } catch (err) {
           await this.failBatch(nodeId, batch, err);
           continue;
@@ -166,7 +167,9 @@ export class Fanout {
   /** Place the batch's commands again, without the unreachable nodes, and run them there; false when nothing is left to place them on. */
   private async replace(nodeId: string, batch: BatchInput): Promise<boolean> {
     const indices = batch.items.map((it) => it.index);
-    const again = await placeBatch({ parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices });
+    const again = await placeBatch({
+      parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices, ...(this.spec.kinds ? { kinds: this.spec.kinds } : {}),
+    });
     if ('error' in again) return false;
     const tag = `r${++this.replacements}-`;
     const groups = planReplacement(this.plan, batch, again, `after ${nodeId} unreachable: ${this.unreachable.get(nodeId)}`);

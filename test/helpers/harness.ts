@@ -22,6 +22,11 @@ export interface HarnessOptions {
   includeLocal?: boolean;
   /** Node ids and users: <prefix>1.. (default n: n1, cf-n1); benches use their own. */
   namePrefix?: string;
+  /** Ids of the sshd nodes instead of <prefix>1.. (users stay cf-<prefix>1..). */
+  nodeIds?: string[];
+  /** Id of the node on this machine (default "local"), and whether it is found by hostname instead of `local: true`. */
+  localId?: string;
+  localDetected?: boolean;
   /** Extra arguments of `serve` (e.g. --no-hub). */
   serveArgs?: string[];
   /** Extra node arguments for the `serve` process (e.g. --cpu-prof). */
@@ -65,6 +70,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const cluster = await clusterUp({
     dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml,
     ...(opts.includeLocal === false ? { includeLocal: false } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),
+    ...(opts.nodeIds ? { nodeIds: opts.nodeIds } : {}), ...(opts.localId ? { localId: opts.localId } : {}), ...(opts.localDetected ? { localDetected: true } : {}),
   });
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
