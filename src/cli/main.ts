@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../cluster/config.js';
 import { UserError } from '../client/tasks.js';
 import { registerClusterCommands } from './clusterCommands.js';
+import { registerDoctorCommand } from './doctorCommand.js';
 import { registerHostsCommands } from './hostsCommands.js';
 import { registerServeCommands } from './serveCommands.js';
 import { registerTaskCommands } from './taskCommands.js';
@@ -19,6 +20,7 @@ registerServeCommands(program);
 registerTaskCommands(program);
 registerClusterCommands(program);
 registerHostsCommands(program);
+registerDoctorCommand(program);
 
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);

@@ -46,7 +46,8 @@ export interface Harness {
   /** The `serve` process: MCP server + Temporal client + the worker (workflows and SSH pool). */
   servePid: number;
   serverStderr: () => string;
-  cli(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The real CLI in this harness's env (plus `env`, which may override any of it). */
+  cli(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The `temporal` CLI as the owner: payloads decoded through serve's codec endpoint. */
   temporal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The `temporal` CLI without the codec: what any other local account sees. */
@@ -96,9 +97,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     }
     servePid = transport.pid ?? 0;
   }
-  const run = (cmd: string, args: string[], timeoutMs = 120_000) =>
+  const run = (cmd: string, args: string[], timeoutMs = 120_000, extraEnv?: Record<string, string>) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
@@ -109,7 +110,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const h: Harness = {
     dir, stateDir, cluster, env, mcp, servePid,
     serverStderr: () => stderr,
-    cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs),
+    cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs, o?.env),
     async temporalAddress() {
       const { readFile } = await import('node:fs/promises');
       const st = JSON.parse(await readFile(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { port: number };
