@@ -2,7 +2,7 @@
 // in any order, tables fit for a pipe, and the Temporal errors that used to be a raw transport
 // error or an empty log.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -92,6 +92,7 @@ describe('the CLI, as a user meets it', () => {
   it('a missing TEMPORAL_CLI: the variable, the cause and the fix', async () => {
     const home = mkdtempSync(path.join(tmpdir(), 'cf-fi-home-'));
     const r = await h.cli(['list'], { env: { CLUSTERFLOW_HOME: home, TEMPORAL_CLI: '/nonexistent/temporal' } });
+    rmSync(home, { recursive: true, force: true });
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim(), 'cluster-router: TemporalError: TEMPORAL_CLI=/nonexistent/temporal does not exist; fix: run scripts/setup.sh (installs it into .tools/temporal), set TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use a running server');
   });
