@@ -60,6 +60,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
   const stateDir = defaultStateDir(env);
   securePrivateDir(stateDir);
   const config = loadConfig({ env, stateDir });
+  warnAboutConfig(config);
   const target = await resolveTemporal(stateDir, env);
   const connection = await connect(target);
   const codec = new EncryptionCodec(loadCodecKeys(stateDir, cfEnv));
@@ -113,6 +114,11 @@ export async function openApp(opts: OpenOptions): Promise<App> {
       await connection.close();
     },
   };
+}
+
+/** A config that is valid but probably not meant: one line each on stderr (never stdout: MCP owns it on stdio). */
+export function warnAboutConfig(config: ClusterConfig): void {
+  for (const w of config.warnings ?? []) process.stderr.write(`cluster-router: warning: ${w}\n`);
 }
 
 /** What cluster_status reads: the config, the monitor, and this process's reservations. */

@@ -27,6 +27,8 @@ export interface NodeConfig {
   id: string;
   /** Runs by child_process on the worker's machine, no SSH. */
   local: boolean;
+  /** Set when `local` was found rather than written: why this node is this machine (cluster/thisMachine.ts). */
+  localReason?: string;
   host?: string;
   /** Fallback address when `host` does not resolve or answer. */
   ip?: string;
@@ -74,6 +76,10 @@ export interface Settings {
   /** A synced workspace's limits (settings workspace_max_bytes / workspace_max_files). */
   workspaceMaxBytes: number;
   workspaceMaxFiles: number;
+  /** CLUSTER_DNS: DNS servers (`addr` or `addr:port`) node names are resolved with, instead of the system's resolver. */
+  dnsServers?: string[];
+  /** CLUSTER_GATEWAY: the gateway whose route gives this machine's own address (local node detection). */
+  gateway?: string;
 }
 
 export interface ClusterConfig {
@@ -81,6 +87,8 @@ export interface ClusterConfig {
   settings: Settings;
   /** Where the config came from: a file path, or "default (no config file)". */
   source: string;
+  /** Things that are valid but probably not meant (e.g. `nodes: []`), one line each with the fix. */
+  warnings?: string[];
 }
 
 /** Live figures for one node, from one probe round trip. */
@@ -210,11 +218,15 @@ export interface CommandSpec {
   weight: Weight;
   /** Why the classifier said heavy or light. */
   classifyReason: string;
+  /** The command's kinds (compilation, testing, ...: cluster/specialties.ts), when it has any: specialists win ties. */
+  kinds?: string[];
   timeoutS: number;
   cwd?: string;
   env?: Record<string, string>;
   /** runCommand's heartbeat timeout (default 20 s): how soon a dead worker's attempt is retried. */
   heartbeatTimeoutS?: number;
+  /** CLUSTER_SSH_RETRIES: retries of a connection failure before the node counts as unreachable (absent: older clients, 2). */
+  sshRetries?: number;
   /** Auto-routed and already placed by the serving process (same placement as placeCommand): the first node to try. */
   placed?: { nodeId: string; reason: string };
   /** The serving process launched the command itself (fastpath/fastPath.ts) on nodeId ?? placed.nodeId. */
@@ -245,6 +257,8 @@ export interface RunCommandInput {
   approved?: string[];
   /** The workflow has more to do after the command (outputs back, the tree's lease): no early answer from this result. */
   notFinal?: boolean;
+  /** CLUSTER_SSH_RETRIES of the task: after this many retries of a connection failure the node counts as unreachable. */
+  sshRetries?: number;
 }
 
 /** ApplicationFailure types the activities throw; the non-retryable ones are listed in the retry policy. */
@@ -284,6 +298,10 @@ export interface ParallelSpec {
   timeoutS: number;
   cwd?: string;
   env?: Record<string, string>;
+  /** CLUSTER_SSH_RETRIES (absent: older clients): connection retries before a batch's node counts as unreachable. */
+  sshRetries?: number;
+  /** Kinds of the fan-out's commands together (cluster/specialties.ts): specialists win ties in its placement. */
+  kinds?: string[];
 }
 
 /** One node-batch of a fan-out: a child workflow whose activity runs these over the pool. */
@@ -303,6 +321,8 @@ export interface BatchInput {
   approved?: string[];
   /** The fan-out returns outputs after its batches: no early answer from batch results. */
   notFinal?: boolean;
+  /** CLUSTER_SSH_RETRIES of the fan-out (absent: older fan-outs, one retry). */
+  sshRetries?: number;
 }
 
 export interface ParallelSummary {
@@ -323,6 +343,17 @@ export interface ParallelResult {
   duration_ms: number;
   /** Files copied back to the origin from each node's synced tree (outputs globs), by node. */
   outputs_returned?: Record<string, Array<{ path: string; size: number }>>;
+}
+
+/**
+ * Attempts a workflow gives runCommand / runBatch: room for the CLUSTER_SSH_RETRIES budget (the
+ * activity itself stops retrying an unreachable node once it is spent), and never fewer than
+ * `floor`, what every build gave before the setting (so recorded histories replay unchanged:
+ * they carry no sshRetries). Other retryable failures (a lost connection, a worker that died)
+ * get the same number of attempts.
+ */
+export function activityAttempts(sshRetries: number | undefined, floor: number): number {
+  return sshRetries === undefined ? floor : Math.max(floor, Math.floor(sshRetries) + 1);
 }
 
 /** Fan-outs up to this size carry every result inline; larger ones carry failures only. */

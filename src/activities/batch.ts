@@ -9,10 +9,11 @@ import { runAttempt } from '../engine/attempt.js';
 import { commandsEndedSignal, stopQuery } from '../messages.js';
 import type { Services } from '../runtime/services.js';
 import { FailureType, unranResult, type BatchInput, type CommandResult } from '../shared.js';
+import { spendRetryBudget } from '../engine/failures.js';
 import { activityControl } from './control.js';
 
 const CHECK_MS = 1000;
-/** Attempts of a batch whose node cannot be reached (nothing sent) before the fan-out re-places it. */
+/** Attempts of a batch whose node cannot be reached (nothing sent) before the fan-out re-places it, in fan-outs without CLUSTER_SSH_RETRIES. */
 const UNREACHABLE_ATTEMPTS = 2;
 
 export interface BatchActivityDeps {
@@ -73,11 +74,8 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
         if (!batch.notFinal) rt.results.publishBatch(batch.parentId, results);
         return results;
       } catch (err) {
-        // Unreachable with nothing sent: retried once, then the workflow re-places the batch.
-        if (err instanceof ApplicationFailure && err.type === FailureType.NodeUnreachable && ctx.info.attempt >= UNREACHABLE_ATTEMPTS) {
-          throw ApplicationFailure.nonRetryable(err.message, FailureType.NodeUnreachable);
-        }
-        throw err;
+        // Unreachable with nothing sent: retried CLUSTER_SSH_RETRIES times (once in older fan-outs), then the workflow re-places the batch.
+        throw spendRetryBudget(err, ctx.info.attempt, batch.sshRetries ?? UNREACHABLE_ATTEMPTS - 1);
       } finally {
         clearInterval(poll);
         dispose();

@@ -22,12 +22,12 @@ export function createHubActivities(deps: HubDeps) {
      * spreads by load and capacity. Every command counts as heavy here: a fan-out exists for
      * throughput, so even light commands go to the nodes rather than all to the local one.
      */
-    async placeBatch(input: { parentId: string; count: number; requires: Requirements; exclude?: string[]; indices?: number[]; excludeNodes?: Record<string, string> }):
+    async placeBatch(input: { parentId: string; count: number; requires: Requirements; exclude?: string[]; indices?: number[]; excludeNodes?: Record<string, string>; kinds?: string[] }):
       Promise<{ nodes: string[]; reasons: Record<string, string>; capacity: Record<string, number> } | { error: string }> {
       const states = await deps.nodeStates();
       // A re-placement: these nodes were found unreachable, and only commands `indices` move.
       markUnreachable(states, input.exclude ?? [], 'unreachable for this fan-out');
-      const req = { weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, excludeNodes: input.excludeNodes };
+      const req = { weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, excludeNodes: input.excludeNodes, kinds: input.kinds };
       const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
       const nodes: string[] = [];
       const reasons: Record<string, string> = {};

@@ -5,6 +5,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import { workerRefusal } from '../cluster/policyGate.js';
 import { runAttempt } from '../engine/attempt.js';
+import { spendRetryBudget } from '../engine/failures.js';
 import type { FastPath } from '../fastpath/fastPath.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
@@ -49,6 +50,8 @@ export function createNodeActivities({ services: rt, fastPath }: NodeActivityDep
         // Not when the workflow still returns outputs after it: that result is the workflow's to give.
         if (!input.notFinal) rt.results.publish(result!);
         return result!;
+      } catch (err) {
+        throw spendRetryBudget(err, ctx.info.attempt, input.sshRetries);
       } finally {
         dispose();
       }

@@ -3,7 +3,6 @@ import { existsSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync } f
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import Table from 'cli-table3';
 import { Command } from 'commander';
 import { openApp, statusSources } from '../app.js';
 import { ensureWorker } from '../client/workers.js';
@@ -11,6 +10,7 @@ import { clusterStatus } from '../client/statusView.js';
 import { stateDir } from '../paths.js';
 import { clusterDown, clusterUp } from '../testcluster/localCluster.js';
 import { isRoot } from '../testcluster/nodeUsers.js';
+import { table } from './table.js';
 
 // Under the temp dir, not the (mode 700) state dir: as root each node's own user must read its files.
 const testClusterDir = () =>
@@ -38,12 +38,12 @@ export function registerClusterCommands(program: Command): void {
         await ensureWorker(app, { start: true });
         const st = await clusterStatus(statusSources(app), !!o.refresh);
         if (o.json) return void process.stdout.write(JSON.stringify(st, null, 2) + '\n');
-        const t = new Table({ ...(process.stdout.isTTY ? {} : { style: { head: [], border: [] } }), head: ['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities'] });
+        const t = table(['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities', 'specialties']);
         for (const n of Object.values(st.nodes)) {
           t.push([
             n.id + (n.id === st.local_node ? ' (local)' : ''), n.status + (n.reason ? `: ${n.reason.slice(0, 60)}` : ''),
             `${n.os ?? '?'}/${n.arch ?? '?'}`, n.cpu_percent ?? '-', n.memory_percent ?? '-',
-            n.load_avg ? n.load_avg.map((x) => x.toFixed(2)).join(' ') : '-', n.cores ?? '-', n.in_flight, n.capabilities.join(', '),
+            n.load_avg ? n.load_avg.map((x) => x.toFixed(2)).join(' ') : '-', n.cores ?? '-', n.in_flight, n.capabilities.join(', '), n.specialties.join(', '),
           ]);
         }
         process.stdout.write(t.toString() + `\nprobed at ${st.probed_at ?? 'never'}\n`);

@@ -3,15 +3,16 @@
 // state dir's known_hosts is the only file written, the user's ~/.ssh/known_hosts is only read.
 import os from 'node:os';
 import path from 'node:path';
-import Table from 'cli-table3';
 import { Command } from 'commander';
+import { warnAboutConfig } from '../app.js';
 import { loadConfig } from '../cluster/config.js';
-import { AddressResolver } from '../cluster/resolve.js';
+import { resolverFor } from '../cluster/resolve.js';
 import { UserError } from '../client/tasks.js';
 import { stateDir } from '../paths.js';
 import type { ClusterConfig, NodeConfig } from '../shared.js';
 import { fetchHostKey } from '../ssh/fetchHostKey.js';
 import { fingerprint, KnownHosts, knownHostsName } from '../ssh/hostKeys.js';
+import { table } from './table.js';
 
 interface Ctx {
   config: ClusterConfig;
@@ -26,6 +27,7 @@ interface Ctx {
 function context(): Ctx {
   const dir = stateDir();
   const config = loadConfig({ stateDir: dir });
+  warnAboutConfig(config);
   const stateFile = path.join(dir, 'known_hosts');
   const userFile = path.join(os.homedir(), '.ssh', 'known_hosts');
   const policy = config.settings.hostKeyPolicy;
@@ -45,7 +47,7 @@ function sshNode(config: ClusterConfig, id: string): NodeConfig {
 
 /** Every name a node's keys may be recorded under: its resolved address first (what the pool uses), then host and ip. */
 async function nodeNames(config: ClusterConfig, node: NodeConfig): Promise<{ address?: string; names: string[] }> {
-  const resolver = new AddressResolver({ ttlS: config.settings.ipCacheTtlS });
+  const resolver = resolverFor(config.settings);
   const address = await resolver.resolve(node).then((r) => r.address, () => undefined);
   const names = [...new Set([address, node.host, node.ip].filter((n): n is string => !!n).map((n) => n.replace(/^\[(.*)\]$/, '$1').toLowerCase()))];
   return { address, names };
@@ -81,7 +83,7 @@ export function registerHostsCommands(program: Command): void {
       const ctx = context();
       const rows = await listRows(ctx);
       if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-      const t = new Table({ head: ['node', 'host', 'key type', 'fingerprint', 'file'] });
+      const t = table(['node', 'host', 'key type', 'fingerprint', 'file']);
       for (const r of rows) t.push([r.node, r.port ? knownHostsName(r.host, r.port) : r.host, r.key_type ?? '-', r.fingerprint ?? 'not recorded yet', r.file ?? '-']);
       process.stdout.write(`${t.toString()}\nhost key policy: ${ctx.config.settings.hostKeyPolicy}\n`);
     });

@@ -8,6 +8,14 @@ import { ensureWorker } from '../client/workers.js';
 import type { OutputPage } from '../runtime/outputStore.js';
 import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
 import type { CommandResult, ParallelResult, WorkspaceMode } from '../shared.js';
+import { archOption, capabilityOption, osOption } from './options.js';
+import { columns } from './table.js';
+
+/** A command on one line of `list` (newlines and runs of blanks folded, long ones cut). */
+const oneLine = (c: string): string => {
+  const t = c.replace(/\s+/g, ' ').trim();
+  return t.length > 120 ? `${t.slice(0, 117)}...` : t;
+};
 
 const { SingleBar, Presets } = cliProgress;
 /** `logs -f`: how often to look for more output once caught up. */
@@ -16,14 +24,17 @@ const FOLLOW_POLL_MS = 500;
 /** Write to stdout and wait until it is handed off (a pipe reader sets the pace). */
 const writeOut = (data: string) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
 
-/** Exit code of `submit`: the command's own, else a conventional one for how it ended. */
+/**
+ * Exit code of `submit` and `status --exit-code`: 124 when it timed out (as timeout(1)) and 130
+ * when cancelled (as Ctrl-C), whatever signal code the killed group left; else the command's own.
+ */
 export function exitCodeFor(s: TaskStatus): number {
   if (s.state === 'running') return 0;
+  if (s.state === 'timed_out') return 124;
+  if (s.state === 'cancelled') return 130;
   if ('summary' in s) return s.state === 'completed' ? 0 : 1;
   const r = s as CommandResult;
   if (r.return_code !== null && r.return_code !== undefined) return r.return_code;
-  if (r.state === 'timed_out') return 124; // as timeout(1)
-  if (r.state === 'cancelled') return 130;
   return r.success ? 0 : 1;
 }
 
@@ -51,7 +62,9 @@ function printResult(s: TaskStatus, json: boolean): void {
   if (r.stdout) process.stdout.write(r.stdout);
   if (r.stderr) process.stderr.write(r.stderr);
   const tail = [r.executed_on || '-', r.state, r.return_code !== null ? `exit ${r.return_code}` : '', `${r.duration_ms} ms`, r.task_id].filter(Boolean).join(' · ');
-  process.stderr.write(`[${tail}]${r.error && r.return_code === null ? ` ${r.error}` : ''}${r.truncated ? ' (output truncated: cluster-router logs ' + r.task_id + ')' : ''}\n`);
+  // A timeout or cancel says so ("timed out after 1 s") even though the killed group left an exit code.
+  const why = r.error && (r.return_code === null || r.state === 'timed_out' || r.state === 'cancelled') ? ` ${r.error}` : '';
+  process.stderr.write(`[${tail}]${why}${r.truncated ? ' (output truncated: cluster-router logs ' + r.task_id + ')' : ''}\n`);
 }
 
 function readCommands(file: string): string[] {
@@ -108,9 +121,9 @@ export function registerTaskCommands(program: Command): void {
     .description('Run a command on the cluster; waits, prints its output and exits with its exit code')
     .argument('<command>', 'shell command (quote it)')
     .option('--node <id>', 'run on this node (no routing)')
-    .addOption(new Option('--os <os>', 'required OS').choices(['linux', 'macos']))
-    .addOption(new Option('--arch <arch>', 'required architecture').choices(['x86_64', 'arm64']))
-    .option('--capability <cap...>', 'required capabilities')
+    .addOption(osOption())
+    .addOption(archOption())
+    .addOption(capabilityOption())
     .option('--timeout <s>', 'kill after this many seconds', Number)
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
@@ -139,8 +152,9 @@ export function registerTaskCommands(program: Command): void {
     .description('Run many commands in parallel across the cluster (results in input order)')
     .argument('[commands...]', 'shell commands (quote each)')
     .option('--file <path>', 'read commands from a file, one per line ("-" for stdin)')
-    .addOption(new Option('--os <os>', 'required OS').choices(['linux', 'macos']))
-    .addOption(new Option('--arch <arch>', 'required architecture').choices(['x86_64', 'arm64']))
+    .addOption(osOption())
+    .addOption(archOption())
+    .addOption(capabilityOption())
     .option('--max-parallel <n>', 'commands in flight at once', Number)
     .option('--timeout <s>', 'kill each command after this many seconds', Number)
     .option('--detach', 'print the task id and return at once')
@@ -154,7 +168,7 @@ export function registerTaskCommands(program: Command): void {
         const files = workspaceRequest(o);
         await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
         const taskId = await app.tasks.submitParallel({
-          commands, requires: { os: o.os, arch: o.arch }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files,
+          commands, requires: { os: o.os, arch: o.arch, capabilities: o.capability }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files,
         });
         if (o.detach) {
           process.stdout.write(`${taskId}\n`);
@@ -171,8 +185,11 @@ export function registerTaskCommands(program: Command): void {
     .description('Show a task: running, or its result')
     .argument('<task_id>')
     .option('--json', 'print as JSON')
+    .option('--exit-code', "exit with the task's own code (124 timed out, 130 cancelled), as submit does; 0 while it runs")
     .action(async (taskId: string, o) => {
-      await withApp(async (app) => printResult(await app.tasks.status(taskId), !!o.json));
+      const s = await withApp(async (app) => app.tasks.status(taskId));
+      printResult(s, !!o.json);
+      if (o.exitCode) process.exitCode = exitCodeFor(s);
     });
 
   program.command('cancel')
@@ -192,7 +209,9 @@ export function registerTaskCommands(program: Command): void {
       await withApp(async (app) => {
         const rows = await app.tasks.list(o.state, o.limit);
         if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-        for (const r of rows) process.stdout.write(`${r.task_id}  ${r.state.padEnd(9)}  ${r.node.padEnd(8)}  ${r.command}\n`);
+        if (rows.length === 0) return void process.stderr.write(`no tasks${o.state ? ` in state ${o.state}` : ''}\n`);
+        process.stdout.write(columns(['task_id', 'state', 'node', 'started', 'command'],
+          rows.map((r) => [r.task_id, r.state, r.node || '-', r.started.replace(/\.\d+Z$/, 'Z'), oneLine(r.command)])));
       });
     });
 

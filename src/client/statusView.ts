@@ -7,7 +7,7 @@ import type { ClusterStateReader } from './clusterState.js';
 export interface ClusterStatus {
   local_node: string | null;
   probed_at: string | null;
-  nodes: Record<string, NodeState & { host?: string; priority: number; max_parallel: number }>;
+  nodes: Record<string, NodeState & { host?: string; priority: number; max_parallel: number; specialties: string[] }>;
 }
 
 export interface StatusSources {
@@ -29,6 +29,7 @@ export async function clusterStatus(src: StatusSources, refresh: boolean): Promi
       os: s.os ?? n.os,
       arch: s.arch ?? n.arch,
       capabilities: n.capabilities,
+      specialties: n.specialties,
       in_flight: live ? (live[n.id] ?? 0) : s.in_flight,
       ...(n.local ? {} : { host: n.host ?? n.ip }),
       priority: n.priority,

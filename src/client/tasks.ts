@@ -7,6 +7,7 @@ import { classifyCommand } from '../cluster/classify.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
 import { planWorkspace, type Origin } from './workspacePlan.js';
+import { commandKinds } from '../cluster/specialties.js';
 import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { ReadOutputInput } from '../activities/output.js';
@@ -208,6 +209,7 @@ export class TaskClient {
       requires: req.requires ?? {},
       weight: cls.weight,
       classifyReason: cls.reason,
+      ...kindsOf([req.command]),
       timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
       cwd: ws.cwd,
       env: req.env,
@@ -215,6 +217,7 @@ export class TaskClient {
       ...(req.approved?.length ? { approved: req.approved } : {}),
       ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
       ...(ws.workspace ? { workspace: ws.workspace } : {}),
+      sshRetries: this.config.settings.sshRetries,
     };
   }
 
@@ -241,6 +244,7 @@ export class TaskClient {
       ...(req.approved?.length ? { approved: req.approved } : {}),
       ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
       ...(ws.workspace ? { workspace: ws.workspace } : {}),
+      sshRetries: this.config.settings.sshRetries, ...kindsOf(req.commands.slice(0, 20)),
     };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
@@ -470,6 +474,12 @@ function taskFailure(err: unknown): CommandResult | ParallelResult | undefined {
 /** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */
 function checkTaskId(taskId: string): void {
   if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`"${taskId.slice(0, 80)}" is not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)`, 'invalid');
+}
+
+/** `{ kinds }` of the commands together, only when a node could care (placement's tie-break); else nothing. */
+function kindsOf(commands: readonly string[]): { kinds?: string[] } {
+  const kinds = [...new Set(commands.flatMap(commandKinds))];
+  return kinds.length ? { kinds } : {};
 }
 
 /** Whitespace folded, at most `max` characters. */

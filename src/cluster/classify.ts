@@ -14,8 +14,9 @@ export const DEFAULT_OFFLOAD_COMMANDS: string[] = [
   'ant', 'sbt', 'cargo', 'rustc', 'go build', 'go test', 'go install', 'go run', 'go vet', 'go generate',
   'npm', 'yarn', 'pnpm', 'bun', 'tsc', 'dotnet', 'xcodebuild', 'swift build', 'swift test',
   'gcc', 'g++', 'clang', 'clang++', 'cc', 'c++', 'javac',
-  // test runners
-  'pytest', 'py.test', 'tox', 'nox', 'unittest', 'jest', 'vitest', 'mocha', 'ava', 'karma', 'playwright',
+  // test runners (`test`: a program of that name run by path, ./test or scripts/test; the bare
+  // word is the shell's test builtin, `test -f x` / `[ -f x ]`, and stays light: see testBuiltin)
+  'test', 'pytest', 'py.test', 'tox', 'nox', 'unittest', 'jest', 'vitest', 'mocha', 'ava', 'karma', 'playwright',
   'cypress', 'ctest',
   // containers and clusters
   'docker', 'podman', 'buildah', 'kubectl', 'helm',
@@ -31,7 +32,7 @@ export const DEFAULT_LOCAL_COMMANDS: string[] = [
 
 export interface Classification { weight: 'heavy' | 'light'; reason: string; programs: string[] }
 
-interface ListEntry { text: string; program: string; qualifier?: string }
+export interface ListEntry { text: string; program: string; qualifier?: string }
 
 /**
  * Heavy when any part of the command line (pipeline, list, subshell, `$( )`, `bash -c`)
@@ -62,6 +63,9 @@ export function classifyCommand(command: string, lists?: { offload?: string[]; l
   return { weight: 'light', reason: `light: nothing in ${shown} is in the offload set (not listed: ${unknown.join(', ')})`, programs };
 }
 
+export const compileEntries = (list: string[]): ListEntry[] => compile(list);
+export const matchesEntry = (entry: ListEntry, cmd: SimpleCommand): boolean => matches(entry, cmd);
+
 function compile(list: string[]): ListEntry[] {
   return list.map((text) => {
     const [program = '', qualifier] = text.trim().split(/\s+/);
@@ -69,8 +73,17 @@ function compile(list: string[]): ListEntry[] {
   });
 }
 
+/**
+ * `test` / `[` written as a bare word run the shell's builtin (a file or string test, cheap and
+ * about this machine's files), not a program called test: an entry `test` does not match them.
+ * `./test` or `scripts/test` (a path) is a program, typically a project's test script.
+ */
+function testBuiltin(cmd: SimpleCommand): boolean {
+  return (cmd.program === 'test' || cmd.program === '[') && !cmd.invokedByPath;
+}
+
 function matches(entry: ListEntry, cmd: SimpleCommand): boolean {
-  if (cmd.program !== entry.program) return false;
+  if (cmd.program !== entry.program || testBuiltin(cmd)) return false;
   const q = entry.qualifier;
   if (q === undefined) return true;
   const options = cmd.args.slice(0, endOfOptions(cmd.args));
@@ -89,7 +102,7 @@ function firstOperand(args: string[]): string | undefined {
 }
 
 /** `npx jest`, `pnpx vitest`, `python3 -m pytest`, `uv run pytest`: the tool being launched. */
-function launchedCommand(cmd: SimpleCommand): SimpleCommand | null {
+export function launchedCommand(cmd: SimpleCommand): SimpleCommand | null {
   let rest: string[] | undefined;
   if (['npx', 'pnpx', 'bunx'].includes(cmd.program)) {
     const tool = cmd.args.findIndex((a) => !a.startsWith('-'));

@@ -10,6 +10,7 @@ import type { NodePolicy } from './policyTypes.js';
 import { envValue, mergeSettings, nodeEnvKeys, nodeEnvOverrides, settingsFromEnv } from './configEnv.js';
 import { ConfigError, describeIssues, fileSchema, formatPath, type FileInput, type NodeInput } from './configSchema.js';
 import { lookupSshHost, readSshConfig, type SshConfigFile } from './sshConfig.js';
+import { thisMachine, thisMachineReason, type MachineIdentity } from './thisMachine.js';
 
 export { ConfigError } from './configSchema.js';
 export { DEFAULT_SETTINGS, nodeEnvKeys } from './configEnv.js';
@@ -23,6 +24,8 @@ export interface ParseOptions {
   env?: NodeJS.ProcessEnv;
   /** ssh_config to honour; default `<home>/.ssh/config`. */
   sshConfigPath?: string;
+  /** This machine's hostname and addresses (local node detection); default: the real ones (thisMachine.ts). */
+  machine?: MachineIdentity;
 }
 
 export interface LoadOptions extends ParseOptions {
@@ -33,9 +36,13 @@ export interface LoadOptions extends ParseOptions {
 }
 
 const homeOf = (env: NodeJS.ProcessEnv): string => env.HOME || homedir();
-/** `$CLUSTERFLOW_HOME` or `~/.local/state/clusterflow` (DESIGN.md). */
+/**
+ * `$CLUSTERFLOW_HOME`, else `$AGENTIC_SYSTEM_PATH/clusterflow` (the original tool kept its
+ * databases under AGENTIC_SYSTEM_PATH), else `~/.local/state/clusterflow` (DESIGN.md).
+ */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
-  return envValue(env, 'CLUSTERFLOW_HOME') ?? join(homeOf(env), '.local', 'state', 'clusterflow');
+  const agentic = envValue(env, 'AGENTIC_SYSTEM_PATH');
+  return envValue(env, 'CLUSTERFLOW_HOME') ?? (agentic ? join(expandHome(agentic, homeOf(env)), 'clusterflow') : join(homeOf(env), '.local', 'state', 'clusterflow'));
 }
 
 function expandHome(path: string, home: string): string {
@@ -192,6 +199,10 @@ function buildConfig(file: FileInput, source: string, opts: ParseOptions): Clust
   const settings = mergeSettings(file.settings ?? {}, settingsFromEnv(env), envUser ?? file.defaults?.user);
   // No nodes listed (no file, or a file that only tunes settings): this machine alone.
   const inputs: NodeInput[] = file.nodes?.length ? file.nodes : [{ id: 'local', local: true }];
+  const warnings: string[] = [];
+  if (file.nodes && file.nodes.length === 0) {
+    warnings.push(`${source}: nodes is an empty list, so the cluster is this machine alone (node "local"); fix: list the nodes, or remove the nodes key if this machine alone is what you want`);
+  }
   checkNodeSet(inputs, source);
   const needsSsh = inputs.some((n) => !n.local);
   const ctx: MergeContext = {
@@ -200,7 +211,25 @@ function buildConfig(file: FileInput, source: string, opts: ParseOptions): Clust
     localUser: currentUser(env),
   };
   const nodes = inputs.map((n, i) => buildNode(n, i, file, ctx));
-  return { nodes, settings, source };
+  detectThisMachine(nodes, inputs, source, opts.machine ?? thisMachine(settings.gateway), warnings);
+  return { nodes, settings, source, ...(warnings.length ? { warnings } : {}) };
+}
+
+/**
+ * The node that is this machine runs without SSH even when cluster.yaml does not say `local:
+ * true` (rule and reasons: thisMachine.ts). Changes `nodes` in place; two candidates are an error.
+ */
+function detectThisMachine(nodes: NodeConfig[], inputs: NodeInput[], source: string, machine: MachineIdentity, warnings: string[]): void {
+  if (machine.gateway && !machine.gateway.address) {
+    warnings.push(`CLUSTER_GATEWAY: ${machine.gateway.gateway} is on no subnet of this machine's interfaces, so it tells nothing about this machine's address; fix: set it to the gateway of your LAN, or unset it`);
+  }
+  if (inputs.some((n) => n.local === true)) return;
+  const found = nodes.map((n, i) => ({ n, i, why: inputs[i]!.local === undefined ? thisMachineReason(n, machine) : undefined })).filter((c) => c.why);
+  if (found.length > 1) {
+    throw new ConfigError(`${source}: ${found.map((c) => `nodes[${c.i}] (${c.n.id}): ${c.why}`).join('; ')}: more than one node is this machine; fix: write local: true on the one that should run here without SSH and local: false on the others`);
+  }
+  const hit = found[0];
+  if (hit) nodes[hit.i] = { ...hit.n, local: true, localReason: hit.why! };
 }
 
 function nodePolicy(p: NonNullable<NodeInput['policy']>): NodePolicy {

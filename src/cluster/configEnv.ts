@@ -28,7 +28,11 @@ const SETTING_ENV: Record<string, Exclude<keyof SettingsInput, 'offload_commands
   CLUSTER_STATUS_TIMEOUT: 'status_timeout',
   CLUSTER_IP_CACHE_TTL: 'ip_cache_ttl',
   CLUSTER_HOST_KEY_POLICY: 'host_key_policy',
+  CLUSTER_DNS: 'dns',
+  CLUSTER_GATEWAY: 'gateway',
 };
+/** Settings whose env value is text, not a number. */
+const TEXT_SETTINGS = new Set(['host_key_policy', 'dns', 'gateway']);
 
 /** An empty env var counts as unset, as in most shells' `${VAR:-default}`. */
 export const envValue = (env: NodeJS.ProcessEnv, name: string): string | undefined => env[name]?.trim() || undefined;
@@ -46,7 +50,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SettingsInput {
     const value = envValue(env, name);
     if (value === undefined) continue;
     // Numbers are parsed strictly so "5s" is reported rather than half-read.
-    raw[key] = key === 'host_key_policy' || !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(value) ? value : Number(value);
+    // CLUSTER_DNS is a comma-separated list: split here so an error shows the entry at fault.
+    if (key === 'dns') raw[key] = value.split(',').map((v) => v.trim()).filter(Boolean);
+    else raw[key] = TEXT_SETTINGS.has(key) || !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(value) ? value : Number(value);
     varOf[key] = name;
   }
   const parsed = settingsSchema.safeParse(raw);
@@ -76,6 +82,8 @@ export function mergeSettings(file: SettingsInput, fromEnv: SettingsInput, sshUs
     localCommands: s.local_commands ?? [...d.localCommands],
     workspaceMaxBytes: s.workspace_max_bytes ?? d.workspaceMaxBytes,
     workspaceMaxFiles: s.workspace_max_files ?? d.workspaceMaxFiles,
+    ...(s.dns ? { dnsServers: s.dns } : {}),
+    ...(s.gateway ? { gateway: s.gateway } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // validation failure into a line a person can act on: file, field path, what is wrong, fix.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { normaliseArch, normaliseOs } from './placement.js';
+import { ARCH_ACCEPTED, normaliseArch, normaliseOs, OS_ACCEPTED } from './placement.js';
 
 /** Invalid configuration. `message` is one line per problem, never a stack trace. */
 export class ConfigError extends Error {
@@ -52,6 +52,20 @@ export const nodeSchema = z.object({
   workspace_cache_max: z.number().int().positive().optional(),
 }).strict();
 
+/** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: what dns.Resolver#setServers takes. */
+export function isDnsServer(s: string): boolean {
+  const v6port = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(s);
+  if (v6port) return isIP(v6port[1]!) === 6 && (v6port[2] === undefined || Number(v6port[2]) <= 65535);
+  const v4port = /^(\d+\.\d+\.\d+\.\d+):(\d{1,5})$/.exec(s);
+  if (v4port) return isIP(v4port[1]!) === 4 && Number(v4port[2]) >= 1 && Number(v4port[2]) <= 65535;
+  return isIP(s) !== 0;
+}
+
+const dnsServers = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  z.array(z.string().refine(isDnsServer)).min(1),
+);
+
 /** Keys match the original tool's env vars without the CLUSTER_ prefix (CLUSTER_SSH_TIMEOUT → ssh_timeout). */
 export const settingsSchema = z.object({
   ssh_timeout: seconds.optional(),
@@ -64,6 +78,8 @@ export const settingsSchema = z.object({
   status_timeout: seconds.optional(),
   ip_cache_ttl: z.number().min(0).optional(),
   host_key_policy: z.enum(['accept-new', 'strict']).optional(),
+  dns: dnsServers.optional(),
+  gateway: z.string().trim().refine((g) => isIP(g) !== 0).optional(),
   offload_commands: names.optional(),
   local_commands: names.optional(),
   workspace_max_bytes: z.number().int().positive().optional(),
@@ -105,8 +121,8 @@ const HINTS: Record<string, Hint> = {
   port: { expect: 'an integer 1-65535', example: 'a number such as 22' },
   user: { expect: 'a user name', example: 'a name such as builder' },
   identity_file: { expect: 'a path to a private key', example: '~/.ssh/id_ed25519' },
-  os: { expect: 'linux or macos (darwin is accepted)', example: 'linux or macos' },
-  arch: { expect: 'x86_64 or arm64 (amd64, aarch64 are accepted)', example: 'x86_64 or arm64' },
+  os: { expect: OS_ACCEPTED, example: 'linux or macos' },
+  arch: { expect: ARCH_ACCEPTED, example: 'x86_64 or arm64' },
   capabilities: listHint,
   specialties: listHint,
   'capabilities[]': { expect: 'a name', example: 'a name such as docker' },
@@ -136,6 +152,9 @@ const HINTS: Record<string, Hint> = {
   status_timeout: secondsHint(5),
   ip_cache_ttl: { expect: 'a number of seconds, 0 or more', example: '300' },
   host_key_policy: { expect: 'accept-new or strict', example: 'accept-new' },
+  dns: { expect: 'DNS server addresses (address or address:port, comma-separated)', example: 'your DNS server, e.g. 127.0.0.53' },
+  'dns[]': { expect: 'a DNS server address (address or address:port)', example: 'an address such as 127.0.0.53 or 127.0.0.53:5353' },
+  gateway: { expect: 'the gateway\'s IP address', example: 'your LAN gateway\'s address' },
   offload_commands: { expect: 'a list of program names', example: '[make, cargo]' },
   local_commands: { expect: 'a list of program names', example: '[ls, cat]' },
   'offload_commands[]': { expect: 'a program name', example: 'a name such as make' },

@@ -36,6 +36,8 @@ export interface PlanInput {
   approved?: string[];
   /** Outputs come back after the batches: their results are not the fan-out's final answer. */
   notFinal?: boolean;
+  /** CLUSTER_SSH_RETRIES, carried to every batch (absent in fan-outs started before the setting). */
+  sshRetries?: number;
 }
 
 /** Bytes of each stream a fan-out's command carries inline (head + tail): the budget shared by all, 256 B to 64 KiB. */
@@ -85,6 +87,7 @@ export function toBatches(input: PlanInput, nodeId: string, indices: readonly nu
       parentId: input.parentId, nodeId, routeReason, concurrency, timeoutS: input.timeoutS, cwd: input.cwd, env: input.env, streamCap,
       ...(input.approved?.length ? { approved: input.approved } : {}),
       ...(input.notFinal ? { notFinal: true } : {}),
+      ...(input.sshRetries !== undefined ? { sshRetries: input.sshRetries } : {}),
       items: indices.slice(k, k + BATCH_SIZE).map((i) => ({ index: i, command: input.commands[i]! })),
     });
   }

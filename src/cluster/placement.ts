@@ -9,6 +9,8 @@ export interface PlacementRequest {
   requiresCapabilities?: string[];
   /** Nodes that may not take it, and why (e.g. their own policy refuses the command). */
   excludeNodes?: Record<string, string>;
+  /** The command's kinds (cluster/specialties.ts): a node with one as a specialty wins ties. */
+  kinds?: string[];
 }
 
 export interface Placement {
@@ -31,19 +33,24 @@ export class NoEligibleNodeError extends Error {
   }
 }
 
-const OS_ALIASES: Record<string, Os> = { linux: 'linux', macos: 'macos', darwin: 'macos', osx: 'macos' };
+// The spellings the original tool, `uname` and Go/Docker platform names use, folded to ours.
+// Matched case-insensitively everywhere: MCP tools, CLI --os/--arch and cluster.yaml.
+const OS_ALIASES: Record<string, Os> = { linux: 'linux', macos: 'macos', darwin: 'macos', osx: 'macos', macosx: 'macos', mac: 'macos' };
 const ARCH_ALIASES: Record<string, Arch> = {
-  x86_64: 'x86_64', amd64: 'x86_64', x64: 'x86_64', arm64: 'arm64', aarch64: 'arm64',
+  x86_64: 'x86_64', 'x86-64': 'x86_64', amd64: 'x86_64', x64: 'x86_64', arm64: 'arm64', aarch64: 'arm64',
 };
+/** What an OS / arch field accepts, for descriptions and error messages. */
+export const OS_ACCEPTED = 'linux or macos (any case; darwin, osx and mac mean macos)';
+export const ARCH_ACCEPTED = 'x86_64 or arm64 (any case; amd64, x86-64 and x64 mean x86_64, aarch64 means arm64)';
 
 /** `uname -s` / config spelling → Os ("Darwin" → macos); undefined when not recognised. */
 export function normaliseOs(s: string): Os | undefined {
-  return OS_ALIASES[s.trim().toLowerCase()];
+  return Object.hasOwn(OS_ALIASES, s.trim().toLowerCase()) ? OS_ALIASES[s.trim().toLowerCase()] : undefined;
 }
 
-/** `uname -m` / config spelling → Arch (aarch64 → arm64, amd64 → x86_64); undefined when not recognised. */
+/** `uname -m` / config spelling → Arch (aarch64 → arm64, amd64 / x86-64 → x86_64); undefined when not recognised. */
 export function normaliseArch(s: string): Arch | undefined {
-  return ARCH_ALIASES[s.trim().toLowerCase()];
+  return Object.hasOwn(ARCH_ALIASES, s.trim().toLowerCase()) ? ARCH_ALIASES[s.trim().toLowerCase()] : undefined;
 }
 
 /**
@@ -68,6 +75,13 @@ export const UNKNOWN_METRIC_RATIO = 0.5;
  */
 export const LOCAL_HEAVY_PENALTY = 2;
 export const IN_FLIGHT_WEIGHT = 2;
+/**
+ * Nodes whose scores are this close to the best one count as equally loaded: among them a node
+ * whose specialties match the command's kind wins. 0.1 is a tenth of one metric at its threshold
+ * (4 % cpu at the default 40 %), below the noise of a probe; one reservation on a node of
+ * max_parallel 8 (0.25) is more, so a burst still spreads.
+ */
+export const SPECIALTY_TIE_MARGIN = 0.1;
 
 export interface NodeScore {
   nodeId: string;
@@ -174,6 +188,21 @@ function describeLoser(s: NodeScore, node: NodeConfig, label: string): string {
 }
 
 /**
+ * The node whose specialty matches one of the command's kinds, among those tied with the first
+ * (same tier, score within SPECIALTY_TIE_MARGIN); undefined when the first is one already or none is.
+ */
+function preferSpecialist<C extends { node: NodeConfig; s: NodeScore }>(ranked: C[], kinds: readonly string[], tier: (c: C) => number): { winner: C; kind: string; tiedWith: string[] } | undefined {
+  const first = ranked[0];
+  if (!first || kinds.length === 0) return undefined;
+  const matching = (c: C) => kinds.find((k) => c.node.specialties.includes(k));
+  if (matching(first)) return undefined;
+  const tied = ranked.filter((c) => tier(c) === tier(first) && c.s.score - first.s.score <= SPECIALTY_TIE_MARGIN);
+  const winner = tied.find((c) => matching(c));
+  if (!winner) return undefined;
+  return { winner, kind: matching(winner)!, tiedWith: tied.filter((c) => c !== winner).map((c) => c.node.id) };
+}
+
+/**
  * Pick the node for one command. Light commands stay on the local node when it passes the
  * filter (max_parallel does not apply to them: they are cheap). Heavy ones, and light ones
  * the local node cannot take, go to the lowest-scoring eligible node; nodes at max_parallel
@@ -219,13 +248,14 @@ export function pickNode(
   const tier = (c: (typeof scored)[number]) => (c.s.over.length > 0 ? 2 : c.s.full ? 1 : 0);
   const fill = (c: (typeof scored)[number]) => c.s.reserved / Math.max(1, c.node.maxParallel);
   const ranked = [...scored].sort((a, b) => tier(a) - tier(b) || (tier(a) === 1 ? fill(a) - fill(b) : 0) || compareCandidates(a, b));
-  const withRoom = ranked.filter((c) => tier(c) === 0);
+  const specialist = preferSpecialist(ranked, req.kinds ?? [], tier);
+  if (specialist) ranked.unshift(...ranked.splice(ranked.indexOf(specialist.winner), 1));
   const [best, runnerUp] = ranked as [(typeof ranked)[number], ...(typeof ranked)];
-  const how = tier(best) === 1
+  const how = (tier(best) === 1
     ? `every node under threshold is full, ${best.node.id} least reserved`
     : best.s.over.length > 0
       ? `${best.node.id} least loaded though over threshold (${best.s.over.join(', ')})`
-      : `${best.node.id} least loaded`;
+      : `${best.node.id} least loaded`) + (specialist ? ` (specialty ${specialist.kind} breaks a tie with ${specialist.tiedWith.join(', ')})` : '');
   const runnerUpNote = runnerUp ? `; runner-up ${describeLoser(runnerUp.s, runnerUp.node, ': ')}` : '';
   // Other nodes passed over for being busy: the "why not there" a reader asks next.
   const skipped = ranked.slice(2).filter((c) => c.s.full || c.s.over.length > 0);

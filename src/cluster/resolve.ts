@@ -1,6 +1,7 @@
 // Address resolution for nodes: IP literal → mDNS (.local) → DNS → fallback `ip`, cached per
 // node. Lookups are injectable so the logic is tested without a network.
 import { promises as dnsPromises } from 'node:dns';
+import type { Settings } from '../shared.js';
 import { BlockList, isIP } from 'node:net';
 import { lookupMdns as lookupMdnsDefault } from './mdns.js';
 
@@ -21,6 +22,8 @@ export interface NodeAddress {
 
 export interface AddressResolverOptions {
   ttlS: number;
+  /** CLUSTER_DNS: ask these DNS servers (dns.Resolver) instead of the system resolver (getaddrinfo). */
+  dnsServers?: string[];
   lookupDns?: (host: string) => Promise<string[]>;
   lookupMdns?: (host: string, timeoutMs: number) => Promise<string[]>;
   now?: () => number;
@@ -75,6 +78,30 @@ async function lookupDnsDefault(host: string): Promise<string[]> {
   return results.map((r) => r.address);
 }
 
+/**
+ * A lookup that asks the given servers directly (A and AAAA), as the original tool's
+ * CLUSTER_DNS did; /etc/hosts and the system's resolver are not consulted.
+ */
+export function lookupWithServers(servers: string[], timeoutMs = 2000): (host: string) => Promise<string[]> {
+  const resolver = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 2 });
+  resolver.setServers(servers);
+  const quiet = (p: Promise<string[]>) => p.catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENODATA' || err.code === 'ENOTFOUND') return [] as string[];
+    throw err;
+  });
+  return async (host) => {
+    const [v4, v6] = await Promise.allSettled([quiet(resolver.resolve4(host.replace(/\.$/, ''))), quiet(resolver.resolve6(host.replace(/\.$/, '')))]);
+    const found = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+    if (found.length === 0 && v4.status === 'rejected') throw v4.reason;
+    return found;
+  };
+}
+
+/** The resolver the settings ask for: cache TTL (CLUSTER_IP_CACHE_TTL), DNS servers (CLUSTER_DNS). */
+export function resolverFor(settings: Pick<Settings, 'ipCacheTtlS' | 'dnsServers'>): AddressResolver {
+  return new AddressResolver({ ttlS: settings.ipCacheTtlS, ...(settings.dnsServers ? { dnsServers: settings.dnsServers } : {}) });
+}
+
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -95,6 +122,8 @@ export class AddressResolver {
   private readonly now: () => number;
   private readonly mdnsTimeoutMs: number;
   private readonly dnsTimeoutMs: number;
+  /** How DNS answers are named in notes: says when CLUSTER_DNS asked. */
+  private readonly dnsLabel: string;
   private readonly cache = new Map<string, { key: string; result: ResolvedAddress; expiresAt: number }>();
   /** nodeId → address that did not answer → until when it is passed over. */
   private readonly failed = new Map<string, Map<string, number>>();
@@ -104,7 +133,8 @@ export class AddressResolver {
   constructor(opts: AddressResolverOptions) {
     this.ttlMs = Math.max(0, opts.ttlS) * 1000;
     this.failedForMs = Math.max(this.ttlMs, 30_000);
-    this.lookupDns = opts.lookupDns ?? lookupDnsDefault;
+    this.lookupDns = opts.lookupDns ?? (opts.dnsServers?.length ? lookupWithServers(opts.dnsServers) : lookupDnsDefault);
+    this.dnsLabel = opts.dnsServers?.length ? `DNS (CLUSTER_DNS ${opts.dnsServers.join(',')})` : 'DNS';
     this.lookupMdns = opts.lookupMdns ?? ((host, timeoutMs) => lookupMdnsDefault(host, timeoutMs));
     this.now = opts.now ?? Date.now;
     this.mdnsTimeoutMs = opts.mdnsTimeoutMs ?? 1000;
@@ -189,7 +219,7 @@ export class AddressResolver {
       const usable = this.keepUsable(found, 'mdns', ip, notes);
       if (usable.length > 0) return usable;
     }
-    const found = await this.attempt('DNS', notes, 'no addresses', () =>
+    const found = await this.attempt(this.dnsLabel, notes, 'no addresses', () =>
       withTimeout(this.lookupDns(host), this.dnsTimeoutMs, 'lookup'));
     return this.keepUsable(found, 'dns', ip, notes);
   }

@@ -9,6 +9,8 @@ export interface Redirection { op: string; fd?: string; target: string }
 export interface SimpleCommand {
   /** basename of the program that really runs, after wrappers like sudo/nice/env */
   program: string;
+  /** The program was named by a path (`./test`, `/usr/bin/make`), not looked up as a word (builtins, functions, PATH). */
+  invokedByPath?: boolean;
   args: string[];
   /** VAR=value prefixes, including those given to `env` / `sudo` */
   env: Record<string, string>;
@@ -115,6 +117,7 @@ class Flattener {
     const unwrapped = unwrapCommand(words);
     const command: SimpleCommand = {
       program: baseName(unwrapped.words[0] ?? ''), args: unwrapped.words.slice(1),
+      ...((unwrapped.words[0] ?? '').includes('/') ? { invokedByPath: true } : {}),
       env: { ...env, ...unwrapped.env }, redirections, wrappers: unwrapped.wrappers, text,
     };
     this.out.commands.push(command);

@@ -6,6 +6,18 @@ import { FailureType, type NodeConfig } from '../shared.js';
 import { SshError } from '../ssh/errors.js';
 
 /**
+ * CLUSTER_SSH_RETRIES spent: a node that could not be reached (nothing sent) on attempt
+ * `attempt` counts as unreachable now, not retried again (the workflow re-routes or reports it).
+ * Other failures pass through unchanged.
+ */
+export function spendRetryBudget(err: unknown, attempt: number, sshRetries: number | undefined): unknown {
+  if (sshRetries === undefined || !(err instanceof ApplicationFailure) || err.type !== FailureType.NodeUnreachable || err.nonRetryable) return err;
+  if (attempt < sshRetries + 1) return err;
+  const tries = `${attempt} attempt${attempt === 1 ? '' : 's'}`;
+  return ApplicationFailure.nonRetryable(`${err.message} (unreachable after ${tries}: CLUSTER_SSH_RETRIES=${sshRetries})`, FailureType.NodeUnreachable);
+}
+
+/**
  * `sent`: the command was handed to a live connection (by this or an earlier attempt), so it
  * may be running on the node: an unreachable node is then 'ConnectionLost' (retried, to
  * re-attach), never a re-route that would run it a second time elsewhere.

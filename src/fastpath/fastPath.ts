@@ -111,7 +111,7 @@ export class FastPath {
   private async place(taskId: string, spec: CommandSpec): Promise<CommandSpec['placed']> {
     if (!this.opts.hub) return undefined;
     try {
-      return await placeOne(this.opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [], excludeNodes: spec.excludeNodes });
+      return await placeOne(this.opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [], excludeNodes: spec.excludeNodes, ...(spec.kinds ? { kinds: spec.kinds } : {}) });
     } catch (err) {
       // No eligible node (or no cluster state yet): the workflow places it and says why.
       log.debug({ taskId, err: String(err) }, 'no placement before the start');

@@ -1,6 +1,7 @@
 // zod schemas of every tool's input and output. Inputs are strict about what may reach a shell
 // or a Temporal id: length caps, no NUL bytes, no control characters where none belong.
 import { z } from 'zod';
+import { ARCH_ACCEPTED, normaliseArch, normaliseOs, OS_ACCEPTED } from '../cluster/placement.js';
 import { RESERVED_ENV, TASK_ID_PATTERN } from '../shared.js';
 
 export const MAX_COMMAND_LENGTH = 64 * 1024;
@@ -40,8 +41,16 @@ export const taskIdField = z.string().min(1).max(200)
   .regex(TASK_ID_PATTERN, 'not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)')
   .describe('Task id returned by cluster_bash, offload_to or parallel_execute');
 
-export const osField = z.enum(['linux', 'macos']).describe('Required operating system');
-export const archField = z.enum(['x86_64', 'arm64']).describe('Required CPU architecture');
+/**
+ * The original tool took "darwin", "macOS", "ARM64", "x86-64"...: they are folded to the
+ * canonical value before the enum check, so the advertised JSON Schema still lists the
+ * canonical values (preprocess converts as its inner enum) and results show those.
+ */
+const fold = (normalise: (s: string) => string | undefined) => (v: unknown) => (typeof v === 'string' ? normalise(v) ?? v : v);
+export const osField = z.preprocess(fold(normaliseOs), z.enum(['linux', 'macos'], { errorMap: () => ({ message: `expected ${OS_ACCEPTED}` }) }))
+  .describe(`Required operating system: ${OS_ACCEPTED}`);
+export const archField = z.preprocess(fold(normaliseArch), z.enum(['x86_64', 'arm64'], { errorMap: () => ({ message: `expected ${ARCH_ACCEPTED}` }) }))
+  .describe(`Required CPU architecture: ${ARCH_ACCEPTED}`);
 export const capabilitiesField = z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'capability names are letters, digits and _ . : -'))
   .max(32).describe('Capabilities the node must have, e.g. ["docker"]');
 
@@ -126,6 +135,7 @@ export const nodeStateSchema = z.object({
   cores: z.number().optional(),
   in_flight: z.number(),
   capabilities: z.array(z.string()),
+  specialties: z.array(z.string()).optional().describe('what the node is best at (the original tool\'s specialties): breaks ties between equally loaded nodes for commands of that kind'),
   last_seen: z.string().optional(),
   reason: z.string().optional(),
   worker: z.boolean().optional().describe('a worker serves this node\'s queue (false: nobody does; commands sent there wait)'),

@@ -13,6 +13,8 @@ export interface PlaceCommandInput {
   exclude: string[];
   /** Nodes that may not take it, and why (their own policy refuses the command). */
   excludeNodes?: Record<string, string>;
+  /** The command's kinds: a node with a matching specialty wins ties. */
+  kinds?: string[];
 }
 
 export interface HubDeps {
@@ -30,7 +32,7 @@ export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise
   const states = await deps.nodeStates();
   markUnreachable(states, input.exclude, 'unreachable for this task');
   const placement = pickNode(
-    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, excludeNodes: input.excludeNodes },
+    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, excludeNodes: input.excludeNodes, kinds: input.kinds },
     deps.config.nodes, states, deps.book.counts(), deps.config.settings,
   );
   deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { AddressResolver } from '../cluster/resolve.js';
+import { resolverFor, type AddressResolver } from '../cluster/resolve.js';
 import type { ClusterConfig } from '../shared.js';
 import { KnownHosts } from '../ssh/hostKeys.js';
 import { SshPool } from '../ssh/pool.js';
@@ -40,8 +40,8 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     config,
     stateDir,
     knownHosts,
-    pool: new SshPool({ knownHosts }),
-    resolver: new AddressResolver({ ttlS: config.settings.ipCacheTtlS }),
+    pool: new SshPool({ knownHosts, sessionTimeoutMs: config.settings.sshTimeoutS * 1000 }),
+    resolver: resolverFor(config.settings),
     outputs: new OutputStore(path.join(stateDir, 'output'), maxOutputBytes),
     book: new PlacementBook(Date.now, path.join(stateDir, 'reservations')),
     slots: new NodeSlots(path.join(stateDir, 'slots')),

@@ -19,6 +19,12 @@ export interface ConnectionOptions {
   auth: Promise<SshAuth>;
   keepaliveIntervalMs: number;
   channelOpenRetries: number;
+  /**
+   * CLUSTER_SSH_TIMEOUT: how long opening a session and starting the command on it may take. A
+   * server that does not answer in time gets no new commands on this connection (it drains), and
+   * the exec fails with a retryable error instead of waiting forever.
+   */
+  sessionTimeoutMs?: number;
   log?: (msg: string, extra?: object) => void;
   /** A channel slot came free (or the connection died): the pool may run queued work. */
   onChange: (conn: SshConnection) => void;
@@ -168,9 +174,11 @@ export class SshConnection {
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
       let channel: ClientChannel | undefined;
+      let openTimer: NodeJS.Timeout | undefined;
       const settle = (done: () => void) => {
         if (settled) return;
         settled = true;
+        clearTimeout(openTimer);
         this.inflight.delete(onLost);
         h.signal?.removeEventListener('abort', onAbort);
         done();
@@ -188,11 +196,22 @@ export class SshConnection {
       this.inflight.add(onLost);
       h.signal?.addEventListener('abort', onAbort, { once: true });
 
+      const timeoutMs = this.o.sessionTimeoutMs;
       const open = (attempt: number) => {
         if (settled) return release();
         if (this.state !== 'ready') return onLost(new SshError(`node ${nodeId}: SSH connection closed before the command started`, 'lost', true, nodeId));
+        if (timeoutMs) {
+          openTimer = setTimeout(() => {
+            if (settled) return;
+            this.draining = true; // a server this slow to open sessions gets none on this connection
+            this.o.log?.('ssh session open timed out', { nodeId, timeoutMs });
+            settle(() => reject(new SshError(`node ${nodeId}: the SSH server did not open a session and start the command within CLUSTER_SSH_TIMEOUT (${timeoutMs / 1000} s); a new connection will be used`, 'lost', true, nodeId)));
+            release();
+          }, timeoutMs);
+        }
         try {
           this.client.exec(command, (err, ch) => {
+            clearTimeout(openTimer);
             if (err) {
               const e = classifySshError(err, nodeId);
               // sshd frees session slots late: a short backoff usually finds one free.

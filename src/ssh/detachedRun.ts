@@ -20,7 +20,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { RESERVED_ENV } from '../shared.js';
-import { shq, shqArgs } from './quote.js';
+import { bashqArgs, shq } from './quote.js';
 
 export interface RunSpec {
   /** Unique task id, [A-Za-z0-9._-]+. */
@@ -100,88 +100,117 @@ ${ALIVE_FN}`;
 
 // Is group $G (recorded on boot $GB) still running? kill -0 is a free negative check;
 // ps then skips zombies, which an init that does not reap would keep forever.
+// (Every statement ends with ";": the chunk runner joins it onto one line, see flat().)
 const ALIVE_FN = `cf_alive() {
-  [ -n "$G" ] && [ "$GB" = "$BOOT" ] && kill -0 -"$G" 2>/dev/null || return 1
-  command -v ps >/dev/null 2>&1 || return 0
-  ps -A -o pgid= -o stat= 2>/dev/null | awk -v g="$G" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }'
-}
-cf_read_pgid() { G=; GB=; [ -s "$P.pgid" ] && read -r G GB <"$P.pgid"; }`;
+  [ -n "$G" ] && [ "$GB" = "$BOOT" ] && kill -0 -"$G" 2>/dev/null || return 1;
+  command -v ps >/dev/null 2>&1 || return 0;
+  ps -A -o pgid= -o stat= 2>/dev/null | awk -v g="$G" '$1 == g && $2 !~ /^Z/ { f = 1 } END { exit !f }';
+};
+cf_read_pgid() { G=; GB=; [ -s "$P.pgid" ] && read -r G GB <"$P.pgid"; };`;
 
 // Wait up to 10 s for the run's fate to be written (a launcher between claim and launch may
 // be slow on a loaded node).
 const AWAIT_FATE = `i=0; while [ ! -s "$P.pgid" ] && [ ! -s "$P.rc" ] && [ ! -e "$P.skip" ] && [ $i -lt 200 ]; do ${POLL}; i=$((i + 1)); done`;
 
-// The chunk runner, in bash (one exec of it per chunk). cf_run launches or re-attaches to one
-// run and prints its frames. The command runs in cf_sup, a background subshell under `set -m`,
-// so it leads its own process group (bash puts it there before it runs a line, so the pgid it
-// records always names a live group or a finished one). cf_sup gives up if a kill came first,
-// removes every name of ours, then applies the task's env and cwd and evals the command (same
-// semantics as bash -c; a fork is far cheaper than an exec). The command and cwd are taken from
-// the arguments after the env is exported, under names no task may use (__cf_*): a task's env
-// can neither replace them nor lose a variable of its own to our cleanup. The launcher records the exit code from `wait`: it is
-// in no run's group, so a kill does not touch it, and a closed channel does not stop it before
-// that write (it dies on the next frame it prints). The .rc file is one small write and
-// readers test -s, so no reader sees a partial code. Only the directory is private (700): the
-// command keeps the login shell's umask.
-const CHUNK_BODY = `N=$1; B=$2; shift 2
-[ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; exit 125; }
-${READ_BOOT}
+// The chunk runner, in bash (one exec of it per chunk). A top-level loop takes each run in turn:
+// cf_claim launches or re-attaches to it (it returns 0 when this exec is to launch it), cf_report
+// prints its frames. The command runs in a background subshell under `set -m`, so it leads its
+// own process group (bash puts it there before it runs a line, so the pgid it records always
+// names a live group or a finished one). That subshell gives up if a kill came first, removes
+// every name of ours, then applies the task's env and cwd and evals the command (same semantics
+// as bash -c; a fork is far cheaper than an exec). The command and cwd are taken from the
+// arguments after the env is exported, under names no task may use (__cf_*): a task's env can
+// neither replace them nor lose a variable of its own to our cleanup. The loop records the exit
+// code from `wait`: it is in no run's group, so a kill does not touch it, and a closed channel
+// does not stop it before that write (it dies on the next frame it prints). The .rc file is one
+// small write and readers test -s, so no reader sees a partial code. Only the directory is
+// private (700): the command keeps the login shell's umask.
+//
+// The user's messages must read as under `bash -c "<command>"` ("bash: line 1: cargo: command
+// not found"), never with the runner's internals ("environment: line 86"): bash names errors in
+// a function after its source ("environment" for a -c string) and numbers the lines of eval'd
+// text from the line of the eval. So the eval sits at the top level, not in a function, and the
+// whole runner, wrapper included, is ONE line: every command's arguments are bash $'...' words
+// (no newline in the script text), and the templates below end each statement with ";" so
+// flat() can join their lines. $0 is "bash" on both paths (a bash login shell's own, or the
+// exec's). No shell comments inside the templates: on one line they would swallow the rest.
+// The eval's string is the command alone (a syntax error echoes the user's line, nothing of
+// ours), so __cf_c, the command's own text, stays a shell variable (never exported) while it runs.
+const CHUNK_BODY = `N=$1; B=$2; shift 2;
+[ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null || { printf 'clusterflow: cannot create the run directory %s\\n' "$B" >&2; exit 125; };
+${READ_BOOT};
 ${ALIVE_FN}
-cf_sup() {
-  set +m
-  echo "$BASHPID $BOOT" >"$P.pgid"
-  [ -e "$P.kill" ] && exit 143
-  unset -v S N B T BOOT P I RE G GB K RC ST SIG L i; unset -f cf_sup cf_run cf_alive cf_read_pgid
-  for __cf_kv in "\${@:3}"; do export "$__cf_kv"; done
-  __cf_c=$1 __cf_d=$2
-  if [ -n "$__cf_d" ] && ! cd "$__cf_d" 2>/dev/null; then
-    printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$__cf_d" >&2; exit 1
-  fi
-  eval "set --; unset -v __cf_c __cf_d __cf_kv
-$__cf_c"
-}
-cf_run() {
-  I=$1; P=$B/$2; shift 2
-  # Run 0 announces itself; each later one is announced with the end of the one before (one write less).
-  [ "$I" = 0 ] && printf '\\036%s S 0\\n' "$N"
-  set -C
+cf_claim() {
+  I=$1; P=$B/$2;
+  [ "$I" = 0 ] && printf '\\036%s S 0\\n' "$N";
+  set -C;
   if { echo $$ >"$P.claim"; } 2>/dev/null; then
-    set +C; RE=0
-    if [ -e "$P.kill" ]; then : >"$P.skip"
-    else set -m; cf_sup "$@" </dev/null >"$P.out" 2>"$P.err" & set +m; wait $!; echo $? >"$P.rc"
-    fi
-  else
-    set +C; RE=1
-    ${AWAIT_FATE}
-    cf_read_pgid
-    # The launcher (its pid is the claim) writes .rc just after the group ends. While it lives, a
-    # builtin test per poll does; the group itself (ps) is looked at every 10th poll, in case the
-    # pid was reused. Runs re-attached for long (a head start's, a crashed worker's) poll slower.
-    L=; read -r L <"$P.claim"; i=0
-    while [ ! -s "$P.rc" ]; do
-      if [ $((i % 10)) -ne 0 ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null; then :; elif ! cf_alive; then break; fi
-      if [ $i -lt 40 ]; then ${POLL}; else sleep 0.2; fi; i=$((i + 1))
-    done
-    # The group is gone: give the launcher a moment to write the code.
-    i=0
-    while [ ! -s "$P.rc" ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null && [ $i -lt 100 ]; do ${POLL}; i=$((i + 1)); done
-  fi
-  RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
-  case $RC in *[!0-9]*) RC= ;; esac
-  K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
-  # Being killed: report once the whole group is gone, with the signal that ended it.
-  if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi
-  # One byte past the cap: the reader then knows there was more (and stores only the cap).
-  [ -s "$P.out" ] && head -c "$((M + 1))" "$P.out"
-  if [ $((I + 1)) -lt "$T" ]; then printf '\\036%s E %s\\n\\036%s S %s\\n' "$N" "$I" "$N" $((I + 1)); else printf '\\036%s E %s\\n' "$N" "$I"; fi
-  [ -s "$P.err" ] && head -c "$((M + 1))" "$P.err" >&2
-  if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then ST=skipped; SIG=-
-  elif [ -n "$K" ]; then ST=killed; SIG=SIG$K
-  elif [ -n "$RC" ]; then ST=done; SIG=-
-  else ST=lost; SIG=-; fi
-  CAP=0; [ -e "$P.capped" ] && CAP=1
-  printf '\\036%s E %s st=%s rc=%s sig=%s re=%s cap=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" "$CAP" >&2
-}`;
+    set +C; RE=0;
+    if [ -e "$P.kill" ]; then : >"$P.skip"; return 1; fi;
+    return 0;
+  fi;
+  set +C; RE=1;
+  ${AWAIT_FATE};
+  cf_read_pgid;
+  L=; read -r L <"$P.claim"; i=0;
+  while [ ! -s "$P.rc" ]; do
+    if [ $((i % 10)) -ne 0 ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null; then :; elif ! cf_alive; then break; fi;
+    if [ $i -lt 40 ]; then ${POLL}; else sleep 0.2; fi; i=$((i + 1));
+  done;
+  i=0;
+  while [ ! -s "$P.rc" ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null && [ $i -lt 100 ]; do ${POLL}; i=$((i + 1)); done;
+  return 1;
+};
+cf_report() {
+  RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc";
+  case $RC in *[!0-9]*) RC= ;; esac;
+  K=; [ -s "$P.kill" ] && read -r K <"$P.kill";
+  if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi;
+  [ -s "$P.out" ] && head -c "$((M + 1))" "$P.out";
+  if [ $((I + 1)) -lt "$T" ]; then printf '\\036%s E %s\\n\\036%s S %s\\n' "$N" "$I" "$N" $((I + 1)); else printf '\\036%s E %s\\n' "$N" "$I"; fi;
+  [ -s "$P.err" ] && head -c "$((M + 1))" "$P.err" >&2;
+  if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then ST=skipped; SIG=-;
+  elif [ -n "$K" ]; then ST=killed; SIG=SIG$K;
+  elif [ -n "$RC" ]; then ST=done; SIG=-;
+  else ST=lost; SIG=-; fi;
+  CAP=0; [ -e "$P.capped" ] && CAP=1;
+  printf '\\036%s E %s st=%s rc=%s sig=%s re=%s cap=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" "$CAP" >&2;
+};`;
+// cf_claim, re-attaching: the launcher (its pid is the claim) writes .rc just after the group
+// ends. While it lives, a builtin test per poll does; the group itself (ps) is looked at every
+// 10th poll, in case the pid was reused; runs re-attached for long (a head start's, a crashed
+// worker's) poll slower; once the group is gone the launcher gets a moment to write the code.
+// Run 0 announces itself; each later one is announced with the end of the one before (one write
+// less). cf_report: a run being killed is reported once its whole group is gone, with the signal
+// that ended it; each stream is sent to one byte past the cap (the reader then knows there was more).
+
+// Per run, in the loop: its arguments (`set -- <run id> <command> <cwd> <env>...`), the launch, the report.
+const RUN_LOOP = (cases: string) => `I=0;
+while [ "$I" -lt "$T" ]; do
+  case $I in ${cases} esac;
+  if cf_claim "$I" "$1"; then
+    set -m;
+    (
+      set +m;
+      echo "$BASHPID $BOOT" >"$P.pgid";
+      [ -e "$P.kill" ] && exit 143;
+      unset -v S N B T M BOOT P I RE G GB K RC ST SIG CAP L i; unset -f cf_claim cf_report cf_alive cf_read_pgid;
+      for __cf_kv in "\${@:4}"; do export "$__cf_kv"; done;
+      __cf_c=$2 __cf_d=$3;
+      if [ -n "$__cf_d" ] && ! cd "$__cf_d" 2>/dev/null; then
+        printf 'clusterflow: cannot cd to %s (missing or not permitted); the command was not run\\n' "$__cf_d" >&2; exit 1;
+      fi;
+      set --; unset -v __cf_d __cf_kv;
+      eval "$__cf_c";
+    ) </dev/null >"$P.out" 2>"$P.err" &
+    set +m; wait $!; echo $? >"$P.rc";
+  fi;
+  cf_report;
+  I=$((I + 1));
+done`;
+
+/** The templates above on one line: each line already ends with ";" or a word that continues. */
+const flat = (script: string): string => script.replace(/\n\s*/g, ' ');
 
 /**
  * One exec that runs the given commands one after another, each detached (or re-attached),
@@ -191,16 +220,16 @@ cf_run() {
 export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): string {
   if (!/^[A-Za-z0-9]{8,64}$/.test(opts.nonce)) throw new Error('invalid nonce');
   if (runs.length === 0) throw new Error('a chunk needs at least one run');
-  const calls = runs.map((r, i) => {
+  const cases = runs.map((r, i) => {
     checkRunId(r.runId);
-    return `cf_run ${i} ${r.runId} ${shqArgs([r.command, r.cwd ?? '', ...envPairs(r.env)])}`;
+    return `${i}) set -- ${r.runId} ${bashqArgs([r.command, r.cwd ?? '', ...envPairs(r.env)])};;`;
   });
-  const gate = opts.gate ? '\nIFS= read -r K && [ "$K" = go ] || exit 0' : '';
-  const body = `${CHUNK_BODY}${gate}\nT=${runs.length} M=${outputCap(opts.maxOutput)}\n${calls.join('\n')}`;
+  const gate = opts.gate ? 'IFS= read -r K && [ "$K" = go ] || exit 0; ' : '';
+  const body = `${flat(CHUNK_BODY)} ${gate}T=${runs.length}; M=${outputCap(opts.maxOutput)}; ${flat(RUN_LOOP(cases.join(' ')))}`;
   // A login shell that is bash (not in POSIX mode) runs the body itself: one exec less per chunk.
-  return `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}
-if [ -n "$BASH_VERSION" ] && ! shopt -qo posix 2>/dev/null; then set -- ${opts.nonce} "$B"; eval "$S"
-else command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }; exec bash -c "$S" clusterflow ${opts.nonce} "$B"; fi`;
+  return `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}; ` +
+    `if [ -n "$BASH_VERSION" ] && ! shopt -qo posix 2>/dev/null; then set -- ${opts.nonce} "$B"; eval "$S"; ` +
+    `else command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }; exec bash -c "$S" bash ${opts.nonce} "$B"; fi`;
 }
 
 /**

@@ -53,6 +53,8 @@ export interface SshPoolOptions {
   maxHandshakesPerNode?: number;
   keepaliveIntervalMs?: number;
   channelOpenRetries?: number;
+  /** CLUSTER_SSH_TIMEOUT in ms: a session (channel + exec request) must open within it (see SshConnection). */
+  sessionTimeoutMs?: number;
   log?: (msg: string, extra?: object) => void;
 }
 
@@ -188,6 +190,7 @@ export class SshPool {
       auth: this.authFor(target),
       keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? 5000,
       channelOpenRetries: this.opts.channelOpenRetries ?? 4,
+      ...(this.opts.sessionTimeoutMs ? { sessionTimeoutMs: this.opts.sessionTimeoutMs } : {}),
       log: this.opts.log,
       onChange: (c) => this.onConnectionChange(node, c),
     });

@@ -23,3 +23,24 @@ export function shqArgs(values: readonly string[]): string {
 export function inPosixSh(script: string): string {
   return `exec sh -c ${shq(script)}`;
 }
+
+/**
+ * Quote one value as a single bash word with no newline in the script text: `$'...'` with
+ * control characters escaped. Bash only (the chunk runner, which must stay on one line).
+ */
+export function bashq(value: string): string {
+  if (value.includes('\0')) throw new Error('a shell word cannot contain a NUL byte');
+  if (value !== '' && /^[A-Za-z0-9_\/.,:+@%=-]+$/.test(value)) return value;
+  const escaped = value.replace(/[\\'\x01-\x1f\x7f]/g, (c) => {
+    if (c === '\\' || c === "'") return `\\${c}`;
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+  return `$'${escaped}'`;
+}
+
+/** bashq each value and join them with spaces. */
+export function bashqArgs(values: readonly string[]): string {
+  return values.map(bashq).join(' ');
+}

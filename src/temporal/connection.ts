@@ -4,6 +4,9 @@ import path from 'node:path';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { clusterflowEnv } from '../env.js';
 import { choosePort, ensureEmbeddedServer, type EmbeddedServer } from './embedded.js';
+import { TemporalSetupError } from './errors.js';
+
+export { TemporalSetupError } from './errors.js';
 
 export interface TemporalTarget {
   address: string;
@@ -52,7 +55,7 @@ async function codecPortOf(stateDir: string, env: NodeJS.ProcessEnv): Promise<nu
 }
 
 /** TEMPORAL_TLS_CERT / _KEY (mTLS), TEMPORAL_TLS_CA, or TEMPORAL_TLS=true for system roots. */
-function tlsFromEnv(env: NodeJS.ProcessEnv): NativeConnectionOptions['tls'] {
+export function tlsFromEnv(env: NodeJS.ProcessEnv): NativeConnectionOptions['tls'] {
   const cert = env.TEMPORAL_TLS_CERT;
   const key = env.TEMPORAL_TLS_KEY;
   const ca = env.TEMPORAL_TLS_CA;
@@ -63,9 +66,28 @@ function tlsFromEnv(env: NodeJS.ProcessEnv): NativeConnectionOptions['tls'] {
   };
 }
 
+/** "Connection refused" out of tonic's `ConnectError("tcp connect error", ..., Os { ... message: "Connection refused" })`. */
+export function transportCause(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const os = /message: "([^"]+)"/.exec(text)?.[1];
+  if (os) return os.toLowerCase();
+  if (/dns error|failed to lookup/i.test(text)) return 'the host name does not resolve';
+  if (/timed? ?out|deadline/i.test(text)) return 'no answer (timed out)';
+  if (/tls|certificate|handshake/i.test(text)) return `TLS handshake failed (${text.slice(0, 160)})`;
+  return text.split('\n')[0]!.slice(0, 200);
+}
+
 /** One NativeConnection serves the worker and the client (so eager workflow start can work). */
-export function connect(target: TemporalTarget): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: target.address, tls: target.tls, apiKey: target.apiKey });
+export async function connect(target: TemporalTarget): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect({ address: target.address, tls: target.tls, apiKey: target.apiKey });
+  } catch (err) {
+    const where = target.embedded ? 'the embedded Temporal server' : 'the Temporal server named by TEMPORAL_ADDRESS';
+    const fix = target.embedded
+      ? `fix: see ${target.embedded.logFile}; if the server died, the next command starts it again`
+      : 'fix: start that server, correct TEMPORAL_ADDRESS (host:port of its frontend, usually port 7233), or unset TEMPORAL_ADDRESS to use the embedded dev server';
+    throw new TemporalSetupError(`cannot reach ${where} at ${target.address}: ${transportCause(err)}; ${fix}`, { cause: err });
+  }
 }
 
 export function workflowUrl(target: Pick<TemporalTarget, 'uiUrl' | 'namespace'>, workflowId: string): string {

@@ -1,13 +1,14 @@
 // The embedded Temporal dev server: started once per state dir, detached, so tasks survive
 // restarts of the MCP server and CLI. Reused while its pid is alive and it answers.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../shared.js';
 import { clusterflowEnv } from '../env.js';
-import { temporalCliPath } from '../paths.js';
+import { PACKAGE_ROOT, temporalCliPath } from '../paths.js';
+import { TemporalSetupError } from './errors.js';
 
 export interface EmbeddedServer {
   address: string;
@@ -63,6 +64,8 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
       '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
       ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
     ];
+    checkTemporalCli(env);
+    const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
     const out = openSync(logFile, 'a');
     // umask 077: the db and its WAL files are the owner's alone, whatever the caller's umask.
     const child = spawn('/bin/sh', ['-c', 'umask 077 && exec "$0" "$@"', temporalCliPath(env), ...args], { detached: true, stdio: ['ignore', out, out] });
@@ -72,8 +75,9 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
     const state = { pid: child.pid ?? -1, port, uiPort, codecPort };
     const ready = await Promise.race([waitReady(`127.0.0.1:${port}`, state.pid), spawnError]);
     if (ready instanceof Error) {
-      throw new Error(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${ready.message}. ` +
-        'Run scripts/setup.sh, or set TEMPORAL_CLI to the temporal binary, or TEMPORAL_ADDRESS to use an existing server.');
+      const said = lastLogLine(logFile, logStart);
+      throw new TemporalSetupError(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${ready.message}${said ? `; its log says: ${said}` : ''} (${logFile}); ` +
+        'fix: run scripts/setup.sh, set TEMPORAL_CLI to a working temporal binary, or TEMPORAL_ADDRESS to use a running server');
     }
     writeFileSync(stateFile, JSON.stringify(state));
     return describe(state, dbFile, logFile, false);
@@ -90,6 +94,50 @@ export function embeddedServerInfo(stateDir: string): (EmbeddedServer & { runnin
   const dbFile = path.join(dir, 'temporal.db');
   const size = (f: string) => { try { return statSync(f).size; } catch { return 0; } };
   return { ...describe(st, dbFile, path.join(dir, 'server.log'), true), running: isAlive(st.pid), dbBytes: size(dbFile) + size(`${dbFile}-wal`) + size(`${dbFile}-shm`) };
+}
+
+/**
+ * The `temporal` CLI must exist before we spawn it through sh (which would only leave "not
+ * found" in a log nobody reads): name the variable, where we looked, and the fix.
+ */
+export function checkTemporalCli(env: NodeJS.ProcessEnv = process.env): void {
+  const cli = temporalCliPath(env);
+  const fix = 'fix: run scripts/setup.sh (installs it into .tools/temporal), set TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use a running server';
+  const runnable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return statSync(p).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (cli.includes('/')) {
+    if (runnable(cli)) return;
+    const what = existsSync(cli) ? 'is not an executable file' : 'does not exist';
+    throw new TemporalSetupError(env.TEMPORAL_CLI ? `TEMPORAL_CLI=${cli} ${what}; ${fix}` : `the temporal CLI ${cli} ${what}; ${fix}`);
+  }
+  const dirs = (env.PATH ?? '').split(':').filter(Boolean);
+  if (dirs.some((d) => runnable(path.join(d, cli)))) return;
+  throw new TemporalSetupError(env.TEMPORAL_CLI
+    ? `TEMPORAL_CLI=${cli} is not on PATH; ${fix}`
+    : `the temporal CLI is not installed (looked in ${path.join(PACKAGE_ROOT, '.tools', 'temporal', 'bin')} and on PATH); ${fix}`);
+}
+
+/** The last non-empty line the server wrote since `from` (its own words for why it stopped). */
+function lastLogLine(file: string, from: number): string | undefined {
+  try {
+    const text = readFileSync(file).subarray(from).toString('utf8');
+    return text.split('\n').map((l) => l.trim()).filter(Boolean).pop()?.slice(0, 300);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Address of this state dir's embedded server when its process is alive (doctor: look, never start). */
+export function embeddedServerState(stateDir: string): { address: string; pid: number; alive: boolean; logFile: string } | null {
+  const st = readState(path.join(stateDir, 'temporal', 'server.json'));
+  if (!st) return null;
+  return { address: `127.0.0.1:${st.port}`, pid: st.pid, alive: isAlive(st.pid), logFile: path.join(stateDir, 'temporal', 'server.log') };
 }
 
 /** Stop the embedded server of this state dir, if one runs (tests and `cluster-router temporal stop`). */

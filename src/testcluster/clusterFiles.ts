@@ -51,20 +51,25 @@ export interface YamlOptions {
   includeLocal: boolean;
   extraNodeYaml: Record<string, Record<string, unknown>>;
   arch: Arch;
+  /** Id of the node on this machine (default "local"). */
+  localId?: string;
+  /** Written as `host: <this>` (found to be this machine) instead of `local: true`. */
+  localHost?: string;
 }
 
 /** A typo in a node id would otherwise drop the extra fields silently. */
-export function assertKnownNodeIds(extraNodeYaml: Record<string, unknown>, ids: string[]): void {
-  const known = new Set(['local', ...ids]);
+export function assertKnownNodeIds(extraNodeYaml: Record<string, unknown>, ids: string[], localId = 'local'): void {
+  const known = new Set([localId, ...ids]);
   const unknown = Object.keys(extraNodeYaml).filter((id) => !known.has(id));
   if (unknown.length > 0) throw new Error(`testcluster: extraNodeYaml names unknown node(s) ${unknown.join(', ')}; nodes are ${[...known].join(', ')}`);
 }
 
 /** cluster.yaml text: `defaults`, empty `settings`, then `local` (optional) and the SSH nodes. */
 export function clusterYaml(nodes: Pick<LocalNode, 'id' | 'host' | 'port' | 'user'>[], opts: YamlOptions): string {
-  assertKnownNodeIds(opts.extraNodeYaml, nodes.map((n) => n.id));
+  const localId = opts.localId ?? 'local';
+  assertKnownNodeIds(opts.extraNodeYaml, nodes.map((n) => n.id), localId);
   const entries: Record<string, unknown>[] = [];
-  if (opts.includeLocal) entries.push({ id: 'local', local: true, ...opts.extraNodeYaml.local });
+  if (opts.includeLocal) entries.push({ id: localId, ...(opts.localHost ? { host: opts.localHost } : { local: true }), ...opts.extraNodeYaml[localId] });
   for (const node of nodes) {
     entries.push({ id: node.id, host: node.host, port: node.port, user: node.user, os: 'linux', arch: opts.arch, ...opts.extraNodeYaml[node.id] });
   }

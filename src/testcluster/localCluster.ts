@@ -4,7 +4,7 @@
 // otherwise every sshd runs as, and logs in as, the current user.
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, realpath, rm, rmdir, stat } from 'node:fs/promises';
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -24,7 +24,16 @@ export interface ClusterUpOptions {
   nodes?: number;
   basePort?: number;
   namePrefix?: string;
+  /** Ids of the sshd nodes instead of <prefix>1..N (their users stay cf-<prefix>1..N, so runs never share users). */
+  nodeIds?: string[];
   includeLocal?: boolean;
+  /** Id of the node that runs on this machine (default "local"). */
+  localId?: string;
+  /**
+   * Write that node with `host: <this machine's hostname>` instead of `local: true`, so the
+   * config finds it to be this machine (cluster/thisMachine.ts), as a real cluster file would.
+   */
+  localDetected?: boolean;
   extraNodeYaml?: Record<string, Record<string, unknown>>;
   /**
    * Directories the nodes must not see, as real remote nodes would not (e.g. the origin's files
@@ -93,14 +102,15 @@ export async function clusterUp(opts: ClusterUpOptions): Promise<LocalCluster> {
 }
 
 async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluster> {
-  const count = opts.nodes ?? 3;
+  const count = opts.nodeIds?.length ?? opts.nodes ?? 3;
   if (!Number.isInteger(count) || count < 1 || count > 253) throw new Error(`testcluster: nodes must be 1..253, got ${count}`);
   const prefix = opts.namePrefix ?? 'n';
-  const ids = Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+  const ids = opts.nodeIds ?? Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
   const root = isRoot();
-  const users = root ? ids.map(nodeUserName) : ids.map(() => userInfo().username);
+  const users = root ? ids.map((_, i) => nodeUserName(`${prefix}${i + 1}`)) : ids.map(() => userInfo().username);
   const files = clusterFilePaths(dir);
-  assertKnownNodeIds(opts.extraNodeYaml ?? {}, ids);
+  const localId = opts.localId ?? 'local';
+  assertKnownNodeIds(opts.extraNodeYaml ?? {}, ids, localId);
 
   await mkdir(dir, { recursive: true });
   const strictModes = root ? await prepareDirForNodeUsers(dir) : false;
@@ -147,6 +157,7 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
   await writeFileAtomic(files.knownHostsPath, `${knownHosts.join('\n')}\n`);
   const yamlText = clusterYaml(nodes, {
     identityFile: files.clientKey, includeLocal: opts.includeLocal ?? true, extraNodeYaml: opts.extraNodeYaml ?? {}, arch: localArch(),
+    localId, ...(opts.localDetected ? { localHost: hostname() } : {}),
   });
   await writeFileAtomic(files.configPath, yamlText);
   const cluster: LocalCluster = { dir, configPath: files.configPath, knownHostsPath: files.knownHostsPath, nodes, ...(hide.length > 0 ? { hide } : {}) };

@@ -5,7 +5,7 @@ import {
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
 import {
-  errorText, explicitRouteReason, FailureType, needsSync, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState, type WorkspaceResult,
+  activityAttempts, errorText, explicitRouteReason, FailureType, needsSync, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState, type WorkspaceResult,
 } from '../shared.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
@@ -33,7 +33,7 @@ const WORKSPACE_PATCH = 'workspace-sync';
 const DASHBOARD_PATCH = 'dashboard-and-failed-status';
 
 /** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
-function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S, summary?: string) {
+function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S, sshRetries?: number, summary?: string) {
   return proxyActivities<ReturnType<typeof createNodeActivities>>({
     taskQueue: nodeQueue(nodeId),
     // The activity enforces timeoutS itself (and kills the process group); this is the backstop.
@@ -46,7 +46,8 @@ function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEA
     retry: {
       initialInterval: '500 ms',
       backoffCoefficient: 2,
-      maximumAttempts: 3,
+      // CLUSTER_SSH_RETRIES (spec.sshRetries) is enforced by the activity for connection failures; 3 without it, as before.
+      maximumAttempts: activityAttempts(sshRetries, 3),
       nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.BadInput, FailureType.UnknownNode, FailureType.Lost, FailureType.Refused],
     },
     ...(summary ? { summary } : {}),
@@ -88,7 +89,8 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
     } else {
       try {
         ({ nodeId, reason: routeReason } = await placeCommand({
-          taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded, ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+          taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded,
+          ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}), ...(spec.kinds ? { kinds: spec.kinds } : {}),
         }));
       } catch (err) {
         return end(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted), false);
@@ -115,12 +117,13 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         }
       }
       const cwd = synced ? synced.nodePath : inPlace?.mode === 'skipped' ? undefined : spec.cwd;
-      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS, dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined)({
+      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS, spec.sshRetries, dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined)({
         taskId, nodeId, command: spec.command, cwd, env: spec.env,
         timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
         ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
         ...(spec.approved ? { approved: spec.approved } : {}),
         ...(synced ? { notFinal: true } : {}),
+        ...(spec.sshRetries !== undefined ? { sshRetries: spec.sshRetries } : {}),
       });
       return end({ ...result, duration_ms: Date.now() - started }, true);
     } catch (err) {

@@ -9,7 +9,9 @@ import type { createBatchActivities } from '../activities/batch.js';
 import type { createHubActivities } from '../activities/hub.js';
 import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
-import { errorText, FailureType, needsSync, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import {
+  activityAttempts, errorText, FailureType, needsSync, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState,
+} from '../shared.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterState } from './searchAttributes.js';
 
@@ -26,12 +28,13 @@ export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<
 });
 
 /** runBatch on the node's own queue; a new attempt re-attaches to commands already launched. */
-export const runBatchOn = (nodeId: string) => proxyActivities<ReturnType<typeof createBatchActivities>>({
+export const runBatchOn = (nodeId: string, sshRetries?: number) => proxyActivities<ReturnType<typeof createBatchActivities>>({
   taskQueue: nodeQueue(nodeId),
   startToCloseTimeout: '7 days',
   heartbeatTimeout: '30 seconds',
   scheduleToStartTimeout: '5 minutes',
-  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode] },
+  // CLUSTER_SSH_RETRIES (batch.sshRetries) is enforced by the activity for an unreachable node; 5 attempts at least, as before.
+  retry: { initialInterval: '1 second', maximumAttempts: activityAttempts(sshRetries, 5), nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode] },
 }).runBatch;
 
 type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
@@ -68,8 +71,11 @@ export class Fanout {
   }
 
   get plan(): PlanInput {
-    const { commands, maxParallel, timeoutS, cwd, env, approved, workspace } = this.spec;
-    return { parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(approved ? { approved } : {}), ...(workspace?.outputs?.length ? { notFinal: true } : {}) };
+    const { commands, maxParallel, timeoutS, cwd, env, approved, workspace, sshRetries } = this.spec;
+    return {
+      parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(approved ? { approved } : {}), ...(workspace?.outputs?.length ? { notFinal: true } : {}),
+      ...(sshRetries !== undefined ? { sshRetries } : {}),
+    };
   }
 
   /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
@@ -194,7 +200,7 @@ export class Fanout {
         try {
           // A node's whole share fits one batch: run it here, without a child workflow (two fewer
           // workflow tasks and a start on the way; the history stays small at this size).
-          out = batches.length === 1 ? await runBatchOn(nodeId)(batch) : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
+          out = batches.length === 1 ? await runBatchOn(nodeId, batch.sshRetries)(batch) : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
         } catch (err) {
           await this.failBatch(nodeId, batch, err);
           continue;
@@ -232,7 +238,7 @@ export class Fanout {
     const indices = batch.items.map((it) => it.index);
     const again = await placeBatch({
       parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices,
-      ...(this.spec.excludeNodes ? { excludeNodes: this.spec.excludeNodes } : {}),
+      ...(this.spec.excludeNodes ? { excludeNodes: this.spec.excludeNodes } : {}), ...(this.spec.kinds ? { kinds: this.spec.kinds } : {}),
     });
     if ('error' in again) return false;
     const tag = `r${++this.replacements}-`;

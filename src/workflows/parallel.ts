@@ -14,7 +14,10 @@ import { Fanout, placeBatch, releasePlacement, runBatchOn } from './fanout.js';
  */
 export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResult> {
   const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow);
-  const placement = await placeBatch({ parentId: fanout.parentId, count: spec.commands.length, requires: spec.requires, ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}) });
+  const placement = await placeBatch({
+    parentId: fanout.parentId, count: spec.commands.length, requires: spec.requires,
+    ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}), ...(spec.kinds ? { kinds: spec.kinds } : {}),
+  });
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
   await fanout.run(planBatches(fanout.plan, placement));
@@ -32,5 +35,5 @@ export async function batchWorkflow(batch: BatchInput): Promise<CommandResult[]>
     else stop.all = true;
   });
   setHandler(stopQuery, () => stop);
-  return runBatchOn(batch.nodeId)(batch);
+  return runBatchOn(batch.nodeId, batch.sshRetries)(batch);
 }

@@ -63,8 +63,9 @@ function sdkCases(M: string): Array<[label: string, tool: string, args: Args]> {
     off('offload_to: unknown field', { bogus: 1 }), off('offload_to: misspelt option timeout', { timeout: 5 }),
     off('offload_to: unknown field "constructor"', { constructor: 'x' }),
     bash('cluster_bash: unknown field', { node: 'n1' }), bash('cluster_bash: requires_os windows', { requires_os: 'windows' }),
-    bash('cluster_bash: requires_os Linux (case)', { requires_os: 'Linux' }), bash('cluster_bash: requires_os number', { requires_os: 1 }),
-    bash('cluster_bash: requires_arch mips', { requires_arch: 'mips' }), bash('cluster_bash: requires_arch x86-64', { requires_arch: 'x86-64' }),
+    // The original's spellings in any case (Linux, x86-64) are accepted now (issue I); these are not OS/arch names at all.
+    bash('cluster_bash: requires_os with a version', { requires_os: 'Linux 6.1' }), bash('cluster_bash: requires_os number', { requires_os: 1 }),
+    bash('cluster_bash: requires_arch mips', { requires_arch: 'mips' }), bash('cluster_bash: requires_arch i686 (32-bit)', { requires_arch: 'i686' }),
     bash('cluster_bash: capabilities as a string', { requires_capabilities: 'docker' }), bash('cluster_bash: empty capability', { requires_capabilities: [''] }),
     bash('cluster_bash: capability with space', { requires_capabilities: ['a b'] }), bash('cluster_bash: capability number', { requires_capabilities: [1] }),
     bash('cluster_bash: 33 capabilities', { requires_capabilities: Array.from({ length: 33 }, (_, i) => `c${i}`) }),

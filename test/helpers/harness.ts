@@ -23,6 +23,11 @@ export interface HarnessOptions {
   includeLocal?: boolean;
   /** Node ids and users: <prefix>1.. (default n: n1, cf-n1); benches use their own. */
   namePrefix?: string;
+  /** Ids of the sshd nodes instead of <prefix>1.. (users stay cf-<prefix>1..). */
+  nodeIds?: string[];
+  /** Id of the node on this machine (default "local"), and whether it is found by hostname instead of `local: true`. */
+  localId?: string;
+  localDetected?: boolean;
   /** Extra arguments of `serve` (e.g. --no-hub). */
   serveArgs?: string[];
   /** Extra node arguments for the `serve` process (e.g. --cpu-prof). */
@@ -44,7 +49,8 @@ export interface Harness {
   /** The `serve` process: MCP server + Temporal client + the worker (workflows and SSH pool). */
   servePid: number;
   serverStderr: () => string;
-  cli(args: string[], opts?: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The real CLI in this harness's env (plus `env`, which may override any of it). */
+  cli(args: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The `temporal` CLI as the owner: payloads decoded through serve's codec endpoint. */
   temporal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** The `temporal` CLI without the codec: what any other local account sees. */
@@ -69,6 +75,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml,
     ...(opts.includeLocal === false ? { includeLocal: false } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),
     ...(opts.hide ? { hide: opts.hide } : {}),
+    ...(opts.nodeIds ? { nodeIds: opts.nodeIds } : {}), ...(opts.localId ? { localId: opts.localId } : {}), ...(opts.localDetected ? { localDetected: true } : {}),
   });
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -95,10 +102,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     }
     servePid = transport.pid ?? 0;
   }
-  const run = (cmd: string, args: string[], timeoutMs = 120_000) =>
+  const run = (cmd: string, args: string[], timeoutMs = 120_000, extraEnv?: Record<string, string>) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       // From /tmp: the CLI's default cwd is synced to the node otherwise (the test's own dir holds the state dir).
-      const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp' });
+      const child = spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp' });
       let out = '';
       let err = '';
       child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
@@ -109,7 +116,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const h: Harness = {
     dir, stateDir, cluster, env, mcp, servePid,
     serverStderr: () => stderr,
-    cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs),
+    cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs, o?.env),
     async temporalAddress() {
       const { readFile } = await import('node:fs/promises');
       const st = JSON.parse(await readFile(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { port: number };

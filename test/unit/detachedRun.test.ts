@@ -1,6 +1,6 @@
 // The detached-run scripts, run for real with local sh (dash) and bash as the foreground shell.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -329,10 +329,34 @@ describe('detached runs', () => {
   });
 
   test('the command sees none of the runner\'s names, keeps the umask, and its background jobs stay in its group', async () => {
-    const r = await run({ runId: newId(), command: 'echo "${N-u}${B-u}${P-u}${C-u}${RE-u}${I-u}$#"; type cf_run >/dev/null 2>&1 || echo no-fn; umask; sleep 5 & ps -o pgid= -p $!; ps -o pgid= -p $BASHPID; kill $!' });
+    const r = await run({ runId: newId(), command: 'echo "${N-u}${B-u}${P-u}${C-u}${RE-u}${I-u}$#"; type cf_claim >/dev/null 2>&1 || echo no-fn; umask; sleep 5 & ps -o pgid= -p $!; ps -o pgid= -p $BASHPID; kill $!' });
     const [names, fn, mask, bgGroup, ownGroup] = r.stdout.toString().trim().split('\n').map((l) => l.trim());
     assert.deepEqual([names, fn, mask], ['uuuuuu0', 'no-fn', execFileSync('sh', ['-c', 'umask'], { encoding: 'utf8' }).trim()]);
     assert.equal(bgGroup, ownGroup);
+  });
+
+  // Issue I.5: the runner evals the command inside its own script; bash must still word its
+  // messages as `bash -c "<command>"` does (user's line numbers, no "environment: line 86").
+  for (const shell of ['sh', 'bash', 'zsh'] as const) {
+    test(`bash's own messages read as under bash -c (login shell ${shell})`, async () => {
+      const commands = ['cargo-not-installed build', 'echo a\n\nnosuch-program', 'cd /nonexistent-dir', 'x=$((1 / 0))', "echo 'it''s' $0 $#; (exit 3)"];
+      for (const command of commands) {
+        const r = await run({ runId: newId(), command }, shell);
+        const direct = spawnSync('bash', ['-c', command], { encoding: 'utf8' });
+        assert.equal(r.stderr.toString(), direct.stderr, `${command} under ${shell}`);
+        assert.equal(r.stdout.toString(), direct.stdout, `${command} under ${shell}`);
+        assert.equal(r.returnCode, direct.status, `${command} under ${shell}`);
+        assert.doesNotMatch(r.stderr.toString(), /environment|cf_|__cf/);
+      }
+    });
+  }
+
+  test('a syntax error shows the user\'s line only, and the runner is one line of script', async () => {
+    const r = await run({ runId: newId(), command: 'echo ok\nfi' });
+    assert.equal(r.returnCode, 2);
+    assert.match(r.stderr.toString(), /^bash: eval: line 2: syntax error near unexpected token `fi'\nbash: eval: line 2: `fi'\n$/);
+    const script = chunkScript([{ runId: 'a', command: 'echo 1\necho 2', cwd: '/tmp\nx', env: { A: 'multi\nline' } }, { runId: 'b', command: "it's\t\\" }], { nonce: newNonce() });
+    assert.equal(script.includes('\n'), false, 'a newline in the script text would shift the user\'s line numbers');
   });
 
   test('killScript stops a run that has not started: claimed first, it never runs', async () => {
