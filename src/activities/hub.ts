@@ -1,8 +1,9 @@
 // Activities of the hub queue: placement (run as local activities inside commandWorkflow).
 import { ApplicationFailure } from '@temporalio/activity';
-import { NoEligibleNodeError, pickNode, type Placement } from '../cluster/placement.js';
-import { markUnreachable, placeOne, type HubDeps, type PlaceCommandInput } from '../runtime/placer.js';
-import { FailureType, type Requirements } from '../shared.js';
+import { NoEligibleNodeError, type Placement } from '../cluster/placement.js';
+import { placeMany, placeOne, type HubDeps, type PlaceBatchInput, type PlaceCommandInput } from '../runtime/placer.js';
+import type { FanoutPlacement } from '../cluster/fanoutPlan.js';
+import { FailureType } from '../shared.js';
 
 export type { HubDeps, PlaceCommandInput } from '../runtime/placer.js';
 
@@ -22,30 +23,13 @@ export function createHubActivities(deps: HubDeps) {
      * spreads by load and capacity. Every command counts as heavy here: a fan-out exists for
      * throughput, so even light commands go to the nodes rather than all to the local one.
      */
-    async placeBatch(input: { parentId: string; count: number; requires: Requirements; exclude?: string[]; indices?: number[]; excludeNodes?: Record<string, string>; kinds?: string[] }):
-      Promise<{ nodes: string[]; reasons: Record<string, string>; capacity: Record<string, number> } | { error: string }> {
-      const states = await deps.nodeStates();
-      // A re-placement: these nodes were found unreachable, and only commands `indices` move.
-      markUnreachable(states, input.exclude ?? [], 'unreachable for this fan-out');
-      const req = { weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, excludeNodes: input.excludeNodes, kinds: input.kinds };
-      const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
-      const nodes: string[] = [];
-      const reasons: Record<string, string> = {};
-      const counts = deps.book.counts();
+    async placeBatch(input: PlaceBatchInput): Promise<FanoutPlacement | { error: string }> {
       try {
-        for (let i = 0; i < input.count; i++) {
-          const p = pickNode(req, deps.config.nodes, states, counts, deps.config.settings);
-          counts[p.nodeId] = (counts[p.nodeId] ?? 0) + 1;
-          deps.book.reserve(`${input.parentId}/${input.indices?.[i] ?? i}`, p.nodeId, ttl);
-          nodes.push(p.nodeId);
-          reasons[p.nodeId] ??= `fan-out spread by load and capacity; first placement: ${p.reason}`;
-        }
+        return placeMany(deps, await deps.nodeStates(), input);
       } catch (err) {
         if (err instanceof NoEligibleNodeError) return { error: err.message };
         throw err;
       }
-      const capacity = Object.fromEntries(deps.config.nodes.map((n) => [n.id, Math.max(1, n.maxParallel)]));
-      return { nodes, reasons, capacity };
     },
 
     async releasePlacement(input: { taskId: string }): Promise<void> {

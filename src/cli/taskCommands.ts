@@ -4,6 +4,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { openApp, type App } from '../app.js';
+import { dryRunCommand, dryRunFanout, type DryRunSources, type PlanRow } from '../client/dryRun.js';
 import { ensureWorker } from '../client/workers.js';
 import type { OutputPage } from '../runtime/outputStore.js';
 import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
@@ -99,6 +100,18 @@ function printParallel(p: ParallelResult & { workflow_url?: string }): void {
   process.stderr.write(`[${p.task_id} · ${p.state} · ${s.succeeded} ok, ${s.failed} failed, ${s.cancelled} cancelled of ${s.total} · ${p.duration_ms} ms · ${nodes}]\n`);
 }
 
+function dryRunSources(app: App): DryRunSources {
+  // Without a worker the monitor cannot answer: plan with no load figures rather than wait.
+  return { tasks: app.tasks, config: app.config, nodeStates: () => app.connection.withDeadline(Date.now() + 2000, () => app.clusterState.states()) };
+}
+
+/** The plan of --dry-run: one line per command (node, command, reason), or JSON. Nothing ran: exit 0. */
+function printPlan(rows: PlanRow[], json: boolean): number {
+  if (json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  else for (const r of rows) process.stdout.write(`${r.index !== undefined ? `${r.index}\t` : ''}${r.node}\t${oneLine(r.command)}\t${r.reason}\n`);
+  return 0;
+}
+
 /** --cwd (default: the current directory), --workspace, --output: how the node gets the files the command works on. */
 function withWorkspaceOptions(cmd: Command): Command {
   return cmd
@@ -127,11 +140,13 @@ export function registerTaskCommands(program: Command): void {
     .option('--timeout <s>', 'kill after this many seconds', Number)
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
-    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues');
+    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
+    .option('--dry-run', 'print where it would run and why (node, command, reason), without running it');
   withWorkspaceOptions(program.commands.at(-1)!)
     .action(async (command: string, o) => {
       const code = await withApp(async (app) => {
         const files = workspaceRequest(o);
+        if (o.dryRun) return printPlan(await dryRunCommand(dryRunSources(app), { command, nodeId: o.node, timeoutS: o.timeout, ...files, requires: { os: o.os, arch: o.arch, capabilities: o.capability } }), !!o.json);
         await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
         const { taskId } = await app.tasks.submit({
           command, nodeId: o.node, timeoutS: o.timeout, ...files,
@@ -159,13 +174,15 @@ export function registerTaskCommands(program: Command): void {
     .option('--timeout <s>', 'kill each command after this many seconds', Number)
     .option('--detach', 'print the task id and return at once')
     .option('--json', 'print the result as JSON')
-    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues');
+    .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
+    .option('--dry-run', 'print the plan (node × command × reason), without running anything');
   withWorkspaceOptions(program.commands.at(-1)!)
     .action(async (cmds: string[], o) => {
       const commands = [...cmds, ...(o.file ? readCommands(o.file) : [])];
       if (commands.length === 0) throw new UserError('no commands: give them as arguments or with --file');
       const code = await withApp(async (app) => {
         const files = workspaceRequest(o);
+        if (o.dryRun) return printPlan(await dryRunFanout(dryRunSources(app), { commands, requires: { os: o.os, arch: o.arch, capabilities: o.capability }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files }), !!o.json);
         await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
         const taskId = await app.tasks.submitParallel({
           commands, requires: { os: o.os, arch: o.arch, capabilities: o.capability }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files,

@@ -1,120 +1,28 @@
 // The one client module the MCP server and the CLI share: it checks, classifies and starts
-// command workflows, waits for them, and answers status / output / cancel / list.
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, TypedSearchAttributes } from '@temporalio/common';
-import { monotonicFactory } from 'ulid';
+// command workflows (this file), and waits for them and answers status / output / cancel / list
+// (taskReader.ts, which it extends).
+import { type WorkflowHandle } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
 import { classifyCommand } from '../cluster/classify.js';
-import { UserError } from './errors.js';
-import { checkRequestPolicy } from './policyCheck.js';
-import { planWorkspace, type Origin } from './workspacePlan.js';
-import { commandKinds } from '../cluster/specialties.js';
-import { fanoutResult } from '../cluster/fanoutPlan.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
-import type { ReadOutputInput } from '../activities/output.js';
 import type { FastPath } from '../fastpath/fastPath.js';
-import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
-import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
-import type { ResultBus } from '../runtime/resultBus.js';
-import { FailureType, HUB_QUEUE, TASK_ID_PATTERN, type WorkspaceMode, type ClusterConfig, type CommandResult, type CommandSpec, type ParallelResult, type ParallelSpec, type Requirements, type TaskState } from '../shared.js';
-import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
+import { HUB_QUEUE, type CommandSpec, type ParallelSpec } from '../shared.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
+import { UserError } from './errors.js';
+import { checkRequestPolicy } from './policyCheck.js';
+import { checkInputSize, DEFAULT_MAX_PARALLEL, kindsOf, newTaskId, oneLine, type ParallelRequest, type SubmitRequest } from './requests.js';
+import { TaskReader, type TaskReaderDeps } from './taskReader.js';
+import { planWorkspace, type Origin } from './workspacePlan.js';
 
 export { NeedsApproval, UserError } from './errors.js';
+export { newTaskId, type ParallelRequest, type RunningTask, type SubmitRequest, type TaskStatus } from './requests.js';
+export type { OutputReader } from './taskReader.js';
 
-export interface SubmitRequest {
-  command: string;
-  nodeId?: string;
-  requires?: Requirements;
-  timeoutS?: number;
-  cwd?: string;
-  env?: Record<string, string>;
-  /** Policy rules a person approved for this command (MCP elicitation). */
-  approved?: string[];
-  workspace?: WorkspaceMode;
-  /** Globs (relative to cwd) copied back after the command, from a synced workspace. */
-  outputs?: string[];
-  /** The cwd is the CLI's default, not asked for: a tree over the limits runs without a workspace. */
-  cwdIsDefault?: boolean;
-}
-
-export interface ParallelRequest {
-  commands: string[];
-  requires?: Requirements;
-  maxParallel?: number;
-  timeoutS?: number;
-  cwd?: string;
-  env?: Record<string, string>;
-  approved?: string[];
-  workspace?: WorkspaceMode;
-  outputs?: string[];
-  cwdIsDefault?: boolean;
-}
-
-export interface RunningTask {
-  task_id: string;
-  state: 'running';
-  workflow_url: string;
-  executed_on?: string;
-}
-
-export type TaskStatus = (CommandResult & { state: TaskState }) | RunningTask | (ParallelResult & { workflow_url: string });
-
-const newUlid = monotonicFactory();
-const DEFAULT_MAX_PARALLEL = 64;
-/**
- * A workflow's input travels as one Temporal payload, and payloads over 2 MiB are refused (a
- * warning starts at 512 KiB). Bigger requests are refused here, with a message that says so.
- */
-const MAX_INPUT_BYTES = 1536 * 1024;
-
-function checkInputSize(what: string, input: unknown): void {
-  const bytes = Buffer.byteLength(JSON.stringify(input));
-  if (bytes > MAX_INPUT_BYTES) {
-    throw new UserError(`${what} is ${(bytes / 1024 / 1024).toFixed(1)} MiB as a workflow input; the limit is ${MAX_INPUT_BYTES / 1024 / 1024} MiB ` +
-      '(Temporal refuses payloads over 2 MiB): split it into several calls, or put long scripts in files on the nodes');
-  }
-}
-
-/** A head-started command still running this long gets the workflow's result long-polled too (a hung exec). */
-const HEAD_START_POLL_AFTER_MS = 2000;
-
-/** `par-…/17` names command 17 of fan-out `par-…`. */
-function subTask(taskId: string): { parent: string; index: number } | null {
-  const m = /^(par-[0-9a-z]+)\/(\d+)$/.exec(taskId);
-  return m ? { parent: m[1]!, index: Number(m[2]) } : null;
-}
-export const newTaskId = (kind: 'cmd' | 'par' = 'cmd'): string => `${kind}-${newUlid().toLowerCase()}`;
-
-/**
- * A fan-out's result from its commands' results (by task id) once every one of the `total` is
- * there and none was cancelled (a stopped fan-out is answered by its workflow); else null.
- */
-function completeFanout(taskId: string, total: number, byId: Map<string, CommandResult>, durationMs: number): ParallelResult | null {
-  if (byId.size < total) return null;
-  const ordered = Array.from({ length: total }, (_, i) => byId.get(`${taskId}/${i}`));
-  if (!ordered.every((c) => c !== undefined && c.state !== 'cancelled')) return null;
-  return fanoutResult(taskId, durationMs, ordered as CommandResult[]);
-}
-
-/** Reads a page of a task's output through a worker of the node it ran on (app.ts wires it: in-process or through Temporal). */
-export type OutputReader = (input: ReadOutputInput) => Promise<OutputPage | null>;
-
-export interface TaskClientDeps {
-  client: Client;
-  target: TemporalTarget;
-  config: ClusterConfig;
-  /** This state dir's output store. */
-  outputs: OutputStore;
-  /**
-   * The in-process worker's results (serve runs the worker): a command's final result is known
-   * here one workflow task and a long-poll (~15 ms) before the workflow records it.
-   */
-  results?: ResultBus;
+export interface TaskClientDeps extends TaskReaderDeps {
   /** Place and launch commands from this process before their workflow runs (serve: fastpath/fastPath.ts). */
   fastPath?: FastPath;
-  readOutput: OutputReader;
   /** runCommand's heartbeat timeout for the tasks this client starts (CLUSTERFLOW_HEARTBEAT_TIMEOUT_S). */
   heartbeatTimeoutS?: number;
   /** This host and state dir as the origin of workspaces (its workers sync the files). */
@@ -124,20 +32,9 @@ export interface TaskClientDeps {
 /** Started tasks remembered for the drain at session end: more than this and the oldest are forgotten. */
 const OPEN_TASKS_MAX = 10_000;
 
-export class TaskClient {
-  readonly client: Client;
-  readonly target: TemporalTarget;
-  readonly config: ClusterConfig;
-  readonly outputs: OutputStore;
-  /** Tasks this client started and has not seen recorded as closed: serve lets them finish before it exits (drain). */
-  private readonly open = new Set<string>();
-
-  constructor(private readonly deps: TaskClientDeps) {
-    ({ client: this.client, target: this.target, config: this.config, outputs: this.outputs } = deps);
-  }
-
-  url(taskId: string): string {
-    return workflowUrl(this.target, taskId);
+export class TaskClient extends TaskReader {
+  constructor(protected override readonly deps: TaskClientDeps) {
+    super(deps);
   }
 
   private remember(taskId: string): void {
@@ -232,20 +129,8 @@ export class TaskClient {
 
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
   async submitParallel(req: ParallelRequest): Promise<string> {
-    if (req.commands.length === 0) throw new UserError('commands is empty');
-    const ws = planWorkspace(this.config, this.deps.origin, req);
-    // A node whose own policy refuses any of the commands takes none of them.
-    const excludeNodes = checkRequestPolicy(this.config, req.commands, { ...req, cwd: ws.cwd });
     const taskId = newTaskId('par');
-    const spec: ParallelSpec = {
-      workflowUrl: this.url(taskId),
-      commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
-      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: ws.cwd, env: req.env,
-      ...(req.approved?.length ? { approved: req.approved } : {}),
-      ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
-      ...(ws.workspace ? { workspace: ws.workspace } : {}),
-      sshRetries: this.config.settings.sshRetries, ...kindsOf(req.commands.slice(0, 20)),
-    };
+    const spec = { ...this.planParallel(req), workflowUrl: this.url(taskId) };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
       taskQueue: HUB_QUEUE, workflowId: taskId, args: [spec], requestEagerStart: true,
@@ -261,231 +146,19 @@ export class TaskClient {
     return taskId;
   }
 
-  /**
-   * A fan-out's progress while it runs (done/total), for progress notifications and status. The
-   * workflow learns results a node-batch at a time; this process's worker, when it runs the
-   * batches, knows each command as it ends.
-   */
-  async progress(taskId: string): Promise<{ total: number; done: number; by_node: Record<string, number> } | null> {
-    let p;
-    try {
-      p = await this.client.workflow.getHandle(taskId).query(progressQuery);
-    } catch {
-      return null;
-    }
-    return { ...p, done: Math.min(p.total, Math.max(p.done, this.deps.results?.doneCount(taskId) ?? 0)) };
-  }
-
-  /**
-   * Wait up to waitS for the result; after that, say it is still running. `fanoutSize`: a
-   * fan-out's command count. `headStart`: submit's, for a head-started command: the workflow's
-   * result is long-polled only once the head start ended without an answer (or after a while):
-   * most calls are answered by it, and a long-poll per call is Temporal work on the critical path.
-   */
-  async wait(taskId: string, waitS: number, opts: { fanoutSize?: number; headStart?: Promise<boolean> } = {}): Promise<TaskStatus> {
-    const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
-    let timer: NodeJS.Timeout | undefined;
-    let pollTimer: NodeJS.Timeout | undefined;
-    const local = this.localResult(taskId, opts.fanoutSize);
-    let over = false;
-    const recorded = !opts.headStart ? handle.result() : new Promise<void>((resolve) => {
-      pollTimer = setTimeout(resolve, HEAD_START_POLL_AFTER_MS);
-      void opts.headStart!.then((answered) => answered || resolve());
-    }).then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
-    // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
-    const timeout = new Promise<'timeout'>((resolve) => {
-      if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
-    });
-    try {
-      const fromWorkflow = (recorded as Promise<CommandResult | ParallelResult>).then((r) => { this.open.delete(taskId); return r; });
-      const r = await Promise.race([fromWorkflow, timeout, local.result]);
-      if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
-      return this.withUrls({ ...r, workflow_url: this.url(taskId) } as TaskStatus);
-    } catch (err) {
-      return this.status(taskId, err);
-    } finally {
-      over = true;
-      clearTimeout(timer);
-      clearTimeout(pollTimer);
-      local.stop();
-    }
-  }
-
-  /**
-   * The result as the in-process worker has it, before the workflow records it (see completions):
-   * a command's runCommand result, or a fan-out's once every batch is in and nothing was
-   * cancelled (a stopped fan-out is answered by its workflow, which knows why). Never settles otherwise.
-   */
-  private localResult(taskId: string, fanoutSize?: number): { result: Promise<CommandResult | ParallelResult>; stop(): void } {
-    const bus = this.deps.results;
-    if (!bus) return { result: new Promise(() => undefined), stop: () => undefined };
-    const submitted = Date.now();
-    let stop: () => void = () => undefined;
-    const result = new Promise<CommandResult | ParallelResult>((resolve) => {
-      if (fanoutSize === undefined) {
-        stop = bus.onResult(taskId, (c) => resolve({ ...c, duration_ms: Date.now() - submitted }));
-        return;
-      }
-      const got = new Map<string, CommandResult>();
-      stop = bus.onBatch(taskId, (batch) => {
-        for (const c of batch) got.set(c.task_id, c);
-        const r = completeFanout(taskId, fanoutSize, got, Date.now() - submitted);
-        if (r) resolve(r);
-      });
-    });
-    return { result, stop: () => stop() };
-  }
-
-  async status(taskId: string, resultError?: unknown): Promise<TaskStatus> {
-    checkTaskId(taskId);
-    const sub = subTask(taskId);
-    if (sub) return this.subStatus(sub.parent, taskId, sub.index);
-    const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
-    let desc;
-    try {
-      desc = await handle.describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new UserError(`no task with id "${taskId}"`, 'not-found');
-      throw err;
-    }
-    const url = this.url(taskId);
-    if (desc.status.name === 'RUNNING') {
-      // Answered early by this process's worker: that result is final, the workflow records it in a moment.
-      const early = this.deps.results?.recent(taskId);
-      if (early) return { ...early, workflow_url: url };
-      const node = desc.typedSearchAttributes.get(ClusterNode);
-      return { task_id: taskId, state: 'running', workflow_url: url, ...(node ? { executed_on: node } : {}) };
-    }
-    if (desc.status.name === 'COMPLETED') return this.withUrls({ ...(await handle.result()), workflow_url: url });
-    // A task that got no result of its own (no eligible node, refused, ...) failed its workflow with the result as details.
-    const carried = taskFailure(resultError ?? (desc.status.name === 'FAILED' ? await handle.result().then(() => undefined, (e: unknown) => e) : undefined));
-    if (carried) return this.withUrls({ ...carried, workflow_url: url } as TaskStatus);
-    const state: TaskState = desc.status.name === 'CANCELLED' ? 'cancelled' : desc.status.name === 'TIMED_OUT' ? 'timed_out' : 'failed';
+  /** The workflow input of a fan-out: every command checked by the policy (one refusal refuses all), the workspace planned. */
+  planParallel(req: ParallelRequest): ParallelSpec {
+    if (req.commands.length === 0) throw new UserError('commands is empty');
+    const ws = planWorkspace(this.config, this.deps.origin, req);
+    // A node whose own policy refuses any of the commands takes none of them.
+    const excludeNodes = checkRequestPolicy(this.config, req.commands, { ...req, cwd: ws.cwd });
     return {
-      success: false, executed_on: desc.typedSearchAttributes.get(ClusterNode) ?? '', stdout: '', stderr: '', return_code: null,
-      auto_routed: false, task_id: taskId, error: `workflow ${desc.status.name.toLowerCase()}${resultError instanceof Error ? `: ${resultError.message}` : ''}`,
-      duration_ms: desc.closeTime && desc.startTime ? desc.closeTime.getTime() - desc.startTime.getTime() : 0,
-      route_reason: '', truncated: false, workflow_url: url, state,
+      commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
+      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: ws.cwd, env: req.env,
+      ...(req.approved?.length ? { approved: req.approved } : {}),
+      ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
+      ...(ws.workspace ? { workspace: ws.workspace } : {}),
+      sshRetries: this.config.settings.sshRetries, ...kindsOf(req.commands.slice(0, 20)),
     };
   }
-
-  /** Each command of a fan-out links to the fan-out's page in the Web UI (it has no workflow of its own). */
-  private withUrls(s: TaskStatus): TaskStatus {
-    if (!('summary' in s)) return s;
-    return { ...s, results: s.results.map((r) => ({ ...r, workflow_url: s.workflow_url })) };
-  }
-
-  /** One command of a fan-out: its result as its fan-out has it (a batch that ended), or running while its parent runs. */
-  private async subStatus(parent: string, taskId: string, index: number): Promise<TaskStatus> {
-    const url = this.url(parent);
-    let recorded: CommandResult | null;
-    try {
-      recorded = await this.client.workflow.getHandle(parent).query(commandResultQuery, index);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new UserError(`no task with id "${parent}"`, 'not-found');
-      throw err;
-    }
-    if (recorded) return { ...recorded, workflow_url: url };
-    const early = this.deps.results?.recent(taskId);
-    if (early) return { ...early, workflow_url: url };
-    const p = await this.status(parent);
-    if (p.state === 'running') return { task_id: taskId, state: 'running', workflow_url: url };
-    throw new UserError(`no result for "${taskId}" (its fan-out ended without one)`, 'not-found');
-  }
-
-  async cancel(taskId: string): Promise<TaskStatus> {
-    checkTaskId(taskId);
-    const sub = subTask(taskId);
-    if (sub) {
-      // One command of a fan-out: the parent forwards the stop to the batch that owns it.
-      await this.client.workflow.getHandle(sub.parent).signal(stopSignal, { taskIds: [taskId] });
-      for (let i = 0; i < 150; i++) {
-        const s = await this.status(taskId);
-        if (s.state !== 'running') return s;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      return this.status(taskId);
-    }
-    const handle = this.client.workflow.getHandle(taskId);
-    try {
-      await handle.cancel();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new UserError(`no running task with id "${taskId}"`, 'not-found');
-      throw err;
-    }
-    return this.wait(taskId, 30);
-  }
-
-  async list(state?: TaskState, limit = 50): Promise<Array<{ task_id: string; state: string; node: string; command: string; started: string; workflow_url: string }>> {
-    const clauses = ["(WorkflowType = 'commandWorkflow' OR WorkflowType = 'parallelWorkflow')"];
-    if (state === 'running') clauses.push("ExecutionStatus = 'Running'");
-    else if (state) clauses.push(`ClusterState = '${state}'`);
-    const out = [];
-    for await (const wf of this.client.workflow.list({ query: clauses.join(' AND ') })) {
-      out.push({
-        task_id: wf.workflowId,
-        state: wf.status.name === 'RUNNING' ? 'running' : (wf.typedSearchAttributes.get(ClusterState) ?? wf.status.name.toLowerCase()),
-        node: wf.typedSearchAttributes.get(ClusterNode) ?? '',
-        // The memo (decrypted here) has the command; the search attribute only its programs.
-        command: typeof wf.memo?.command === 'string' ? wf.memo.command : (wf.typedSearchAttributes.get(ClusterCommand) ?? ''),
-        started: wf.startTime.toISOString(),
-        workflow_url: this.url(wf.workflowId),
-      });
-      if (out.length >= limit) break;
-    }
-    return out;
-  }
-
-  /**
-   * A page of a task's output: from this state dir's store when it holds the finished task, else
-   * through a worker of the node it ran on (running: read live from the node's run files).
-   */
-  async output(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): Promise<OutputPage> {
-    checkTaskId(taskId);
-    if (this.outputs.loadResult(taskId) !== null) return this.outputs.read(taskId, stream, offset, limit, encoding);
-    const nodeId = await this.nodeOf(taskId);
-    const page = nodeId ? await this.deps.readOutput({ nodeId, taskId, stream, offset, limit, encoding }) : null;
-    if (page) return page;
-    throw new UserError(`no output for task "${taskId}" yet (not started, or its node no longer keeps it)`, 'not-found');
-  }
-
-  /** The node a command (or command of a fan-out) was sent to, running or finished. */
-  private async nodeOf(taskId: string): Promise<string | undefined> {
-    const sub = subTask(taskId);
-    try {
-      if (sub) return (await this.client.workflow.getHandle(sub.parent).query(commandNodeQuery, sub.index)) ?? undefined;
-      const desc = await this.client.workflow.getHandle(taskId).describe();
-      return desc.typedSearchAttributes.get(ClusterNode);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
-  }
 }
-
-/** The result a TaskFailed workflow failure carries (workflows/command.ts, fanout.ts), if that is what `err` is. */
-function taskFailure(err: unknown): CommandResult | ParallelResult | undefined {
-  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    if (e instanceof ApplicationFailure && e.type === FailureType.TaskFailed) return e.details?.[0] as CommandResult | ParallelResult | undefined;
-  }
-  return undefined;
-}
-
-/** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */
-function checkTaskId(taskId: string): void {
-  if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`"${taskId.slice(0, 80)}" is not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)`, 'invalid');
-}
-
-/** `{ kinds }` of the commands together, only when a node could care (placement's tie-break); else nothing. */
-function kindsOf(commands: readonly string[]): { kinds?: string[] } {
-  const kinds = [...new Set(commands.flatMap(commandKinds))];
-  return kinds.length ? { kinds } : {};
-}
-
-/** Whitespace folded, at most `max` characters. */
-function oneLine(text: string, max: number): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
-}
-
-export { WorkflowExecutionAlreadyStartedError };

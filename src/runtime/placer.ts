@@ -2,6 +2,7 @@
 // process's reservations): the hub's placeCommand activity and the fast path make the same choice.
 import { pickNode, type Placement } from '../cluster/placement.js';
 import type { ClusterConfig, NodeState, Requirements, Weight } from '../shared.js';
+import type { FanoutPlacement } from '../cluster/fanoutPlan.js';
 import type { PlacementBook } from './placementBook.js';
 
 export interface PlaceCommandInput {
@@ -37,6 +38,46 @@ export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise
   );
   deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);
   return { nodeId: placement.nodeId, reason: `${input.classifyReason}; ${placement.reason}` };
+}
+
+export interface PlaceBatchInput {
+  parentId: string;
+  count: number;
+  requires: Requirements;
+  /** Nodes found unreachable for this fan-out (a re-placement). */
+  exclude?: string[];
+  /** A re-placement: the command indices `count` stands for. */
+  indices?: number[];
+  excludeNodes?: Record<string, string>;
+  kinds?: string[];
+}
+
+/**
+ * Places every command of a fan-out, one after another with reservations (unless `reserve` is
+ * false: a dry run), so the batch spreads by load and capacity. Every command counts as heavy: a
+ * fan-out exists for throughput, so even light commands go to the nodes rather than all to the
+ * local one. Throws NoEligibleNodeError.
+ */
+export function placeMany(deps: HubDeps, states: Record<string, NodeState>, input: PlaceBatchInput, reserve = true): FanoutPlacement {
+  // A re-placement: these nodes were found unreachable, and only commands `indices` move.
+  markUnreachable(states, input.exclude ?? [], 'unreachable for this fan-out');
+  const req = {
+    weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities,
+    excludeNodes: input.excludeNodes, kinds: input.kinds,
+  };
+  const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
+  const nodes: string[] = [];
+  const reasons: Record<string, string> = {};
+  const counts = deps.book.counts();
+  for (let i = 0; i < input.count; i++) {
+    const p = pickNode(req, deps.config.nodes, states, counts, deps.config.settings);
+    counts[p.nodeId] = (counts[p.nodeId] ?? 0) + 1;
+    if (reserve) deps.book.reserve(`${input.parentId}/${input.indices?.[i] ?? i}`, p.nodeId, ttl);
+    nodes.push(p.nodeId);
+    reasons[p.nodeId] ??= `fan-out spread by load and capacity; first placement: ${p.reason}`;
+  }
+  const capacity = Object.fromEntries(deps.config.nodes.map((n) => [n.id, Math.max(1, n.maxParallel)]));
+  return { nodes, reasons, capacity };
 }
 
 /** Nodes found unreachable for this work: placement passes them over. */

@@ -61,6 +61,15 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * CLUSTERFLOW_TEST_TEMPORAL_ADDRESS (+ _NAMESPACE, and CLUSTERFLOW_TEST_CODEC_KEY shared by every
+ * test file, as hosts of one deployment share theirs): the tests run against that server, the
+ * production one of scripts/temporal-prod.sh, instead of an embedded dev server per test file.
+ */
+const external = process.env.CLUSTERFLOW_TEST_TEMPORAL_ADDRESS
+  ? { address: process.env.CLUSTERFLOW_TEST_TEMPORAL_ADDRESS, namespace: process.env.CLUSTERFLOW_TEST_TEMPORAL_NAMESPACE || 'default', codecKey: process.env.CLUSTERFLOW_TEST_CODEC_KEY }
+  : undefined;
+
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-e2e-'));
   chmodSync(dir, 0o711); // node users (as root, one per node) must reach their files below
@@ -85,9 +94,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     CLUSTERFLOW_TEMPORAL_UI_PORT: '0',
     CLUSTERFLOW_CODEC_PORT: '0',
     CLUSTERFLOW_LOG_LEVEL: 'warn',
+    ...(external ? { TEMPORAL_ADDRESS: external.address, TEMPORAL_NAMESPACE: external.namespace, ...(external.codecKey ? { CLUSTERFLOW_CODEC_KEY: external.codecKey } : {}) } : {}),
     ...opts.env,
   };
-  delete env.TEMPORAL_ADDRESS;
+  if (!external) delete env.TEMPORAL_ADDRESS;
   let stderr = '';
   let servePid = 0;
   const mcp = new Client({ name: 'clusterflow-e2e', version: '1.0.0' });
@@ -118,20 +128,26 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     serverStderr: () => stderr,
     cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs, o?.env),
     async temporalAddress() {
+      if (external) return external.address;
       const { readFile } = await import('node:fs/promises');
       const st = JSON.parse(await readFile(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { port: number };
       return `127.0.0.1:${st.port}`;
     },
     async temporal(args) {
-      const st = JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { codecPort: number };
+      const codecPort = external
+        ? Number(readFileSync(path.join(stateDir, 'codec-port'), 'utf8'))
+        : (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { codecPort: number }).codecPort;
       const token = readFileSync(path.join(stateDir, 'ui-token'), 'utf8').trim();
-      return run(temporalCliPath(), [...args, '--address', await h.temporalAddress(),
-        '--codec-endpoint', `http://127.0.0.1:${st.codecPort}/codec`, '--codec-auth', `Bearer ${token}`]);
+      return run(temporalCliPath(), [...args, ...serverArgs(await h.temporalAddress()),
+        '--codec-endpoint', `http://127.0.0.1:${codecPort}/codec`, '--codec-auth', `Bearer ${token}`]);
     },
     async temporalRaw(args) {
-      return run(temporalCliPath(), [...args, '--address', await h.temporalAddress()]);
+      return run(temporalCliPath(), [...args, ...serverArgs(await h.temporalAddress())]);
     },
-    temporalPid: () => (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid,
+    temporalPid: () => {
+      if (external) throw new Error('the tests run against an external Temporal server: no embedded server pid');
+      return (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid;
+    },
     async close() {
       // h.mcp, not the first client: a test may have replaced it (server restart).
       await h.mcp.close().catch(() => undefined);
@@ -139,7 +155,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       for (const w of liveWorkers(stateDir)) {
         try { process.kill(w.pid, 'SIGKILL'); } catch { /* gone */ }
       }
-      await stopEmbeddedServer(stateDir).catch(() => undefined);
+      if (external) await terminateRunning(h);
+      else await stopEmbeddedServer(stateDir).catch(() => undefined);
       await clusterDown({ dir: cluster.dir, removeUsers: false }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
@@ -150,6 +167,19 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     process.once('SIGTERM', onSignal);
   }
   return h;
+}
+
+const serverArgs = (address: string): string[] => ['--address', address, ...(external ? ['--namespace', external.namespace] : [])];
+
+/**
+ * A shared server outlives the test file: what it left running (a cancelled fan-out's sleep, the
+ * monitor of its cluster) would be picked up by the next file's workers, for nodes of the same
+ * names on another cluster. Terminated here, one by one (a batch terminate would still run).
+ */
+async function terminateRunning(h: Harness): Promise<void> {
+  const list = await h.temporalRaw(['workflow', 'list', '--query', 'ExecutionStatus="Running"', '--output', 'json', '--limit', '1000']);
+  const ids = list.stdout.trim() ? (JSON.parse(list.stdout) as Array<{ execution: { workflowId: string } }>).map((w) => w.execution.workflowId) : [];
+  await Promise.all(ids.map((id) => h.temporalRaw(['workflow', 'terminate', '--workflow-id', id, '--reason', 'test file ended'])));
 }
 
 /** Parse a tool result's structured content (the SDK validated it against the outputSchema). */
