@@ -6,7 +6,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-SETUP_EXTRA_APT="${SETUP_EXTRA_APT:-docker-compose zsh iptables iproute2}" scripts/setup.sh
+SETUP_EXTRA_APT="${SETUP_EXTRA_APT:-docker-compose zsh iptables iproute2 chromium}" scripts/setup.sh
 export TEMPORAL_CLI="$root/.tools/temporal/bin/temporal"
 unset TEMPORAL_ADDRESS CLUSTER_CONFIG CLUSTERFLOW_HOME
 unit=$(find dist/test/unit dist/test/workflows -name '*.test.js' | sort)
