@@ -72,9 +72,17 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
   // The cwd's files on the node the command went to: synced there (outputs come back, lease given back), or used in place.
   let synced: SyncedTree | undefined;
   let inPlace: WorkspaceResult | undefined;
-  const end = async (result: CommandResult, ranItself: boolean) => {
-    const withFiles = synced ? await afterCommand(spec.workspace!, synced, taskId, spec.timeoutS, result) : inPlace ? { ...result, workspace: inPlace } : result;
-    return finish({ ...withFiles, ...(dashboard && spec.workflowUrl ? { workflow_url: spec.workflowUrl } : {}) }, dashboard, ranItself);
+  const end = (result: CommandResult, ranItself: boolean): Promise<CommandResult> => {
+    const ending = (async () => {
+      const withFiles = synced ? await afterCommand(spec.workspace!, synced, taskId, spec.timeoutS, result) : inPlace ? { ...result, workspace: inPlace } : result;
+      return finish({ ...withFiles, ...(dashboard && spec.workflowUrl ? { workflow_url: spec.workflowUrl } : {}) }, dashboard, ranItself);
+    })();
+    // `return end(...)` in the loop adopts this promise only after `finally` has given the placement
+    // back (a local activity): a failure (finish throws TaskFailed) left unhandled that long is an
+    // unhandled rejection, which fails the workflow task over and over instead of the workflow.
+    // Marked handled here; the command order stays what recorded histories have.
+    ending.catch(() => undefined);
+    return ending;
   };
   for (;;) {
     let nodeId: string;

@@ -12,6 +12,8 @@ export interface MonitorInput {
   states?: Record<string, NodeState>;
   /** Likewise, so the first status call after a continue-as-new does not force a probe. */
   probedAt?: string | null;
+  /** Rounds before it continues as new (default ROUNDS_PER_RUN); carried across runs. Workflow tests set a few. */
+  roundsPerRun?: number;
 }
 
 
@@ -56,6 +58,7 @@ export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void>
   let wanted = false;
   let probing = false;
   let rounds = 0;
+  const roundsPerRun = input.roundsPerRun ?? ROUNDS_PER_RUN;
   const snapshot = (): ClusterSnapshot => ({ nodes: states, probed_at: probedAt });
 
   setHandler(clusterStateQuery, snapshot);
@@ -86,7 +89,7 @@ export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void>
     probedAt = new Date().toISOString();
     rounds++;
     probing = false;
-    if (rounds >= ROUNDS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+    if (rounds >= roundsPerRun || workflowInfo().continueAsNewSuggested) {
       // Let refresh calls this round satisfied answer before the run ends; one that wants a
       // newer round gets it first (an update left pending across continue-as-new is lost).
       await condition(() => allHandlersFinished() || wanted);
@@ -95,7 +98,7 @@ export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void>
     }
     await condition(() => wanted, `${intervalS} seconds`);
   }
-  await continueAsNew<typeof clusterMonitorWorkflow>({ nodeIds, intervalS, states, probedAt });
+  await continueAsNew<typeof clusterMonitorWorkflow>({ nodeIds, intervalS, states, probedAt, ...(input.roundsPerRun !== undefined ? { roundsPerRun } : {}) });
 }
 
 /** An unreachable node keeps when it was last seen and what it is; its old load figures are dropped as stale. */
