@@ -82,9 +82,55 @@ export function printTable(title: string, head: string[], rows: Array<Array<stri
   process.stdout.write(`\n${title}\n${table.toString()}\n`);
 }
 
-/** The e2e harness, closed on Ctrl-C too (it owns sshds and a Temporal server). */
-export function startBenchHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  return startHarness({ ...opts, closeOnSignal: true });
+/** Node ids and users of every bench's cluster: bn1, bn2, ... (users cf-bn1, ...), apart from the e2e tests' (n1, ...). */
+export const BENCH_PREFIX = 'bn';
+
+const interruptWork: Array<() => Promise<void>> = [];
+let interrupted = false;
+
+/**
+ * Cleanup that must also happen on Ctrl-C / SIGTERM. Returns it made idempotent: call that in
+ * `finally` too; whichever comes first does the work, the other waits for it. On a signal every
+ * registered cleanup runs, newest first (the harness, registered first, closes last), then the
+ * process exits 130.
+ */
+export function cleanupOnInterrupt(fn: () => unknown): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  const once = () => (done ??= (async () => { await fn(); })());
+  interruptWork.push(once);
+  if (interruptWork.length === 1) {
+    const handler = async () => {
+      if (interrupted) return;
+      interrupted = true;
+      process.stderr.write('\ninterrupted: cleaning up...\n');
+      for (const work of [...interruptWork].reverse()) {
+        try { await work(); } catch { /* go on with the rest */ }
+      }
+      process.exit(130);
+    };
+    process.on('SIGINT', () => void handler());
+    process.on('SIGTERM', () => void handler());
+  }
+  return once;
+}
+
+/**
+ * Runs a bench's main: an error exits 1 with the stack, except while a Ctrl-C cleanup runs
+ * (the calls it cut short fail then; the cleanup exits 130 when done).
+ */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    if (interrupted) return;
+    process.stderr.write(`bench/${name}: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+/** The e2e harness with the benches' node prefix, closed on Ctrl-C too (it owns sshds and a Temporal server); close() is idempotent. */
+export async function startBenchHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const h = await startHarness({ namePrefix: BENCH_PREFIX, ...opts, closeOnSignal: false });
+  h.close = cleanupOnInterrupt(h.close.bind(h));
+  return h;
 }
 
 /** CPU time (user + system, ms) a process has used so far: Linux /proc (USER_HZ 100); NaN elsewhere. */

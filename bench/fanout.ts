@@ -1,19 +1,23 @@
-// bench/fanout: fan-out throughput (commands/s) of clusterflow's parallel_execute against
-// pdsh, GNU parallel (--sshlogin, with and without ControlMaster) and xargs -P + ssh with
-// ControlMaster, all on the SAME 3 loopback sshd nodes (no local node: every command goes
-// over SSH), in one run; then 10,000 × `true` through parallel_execute with the worker's
-// peak memory.
+// bench/fanout (issue J.5): fan-out throughput (commands/s) of clusterflow's parallel_execute
+// against the raw floor (the same commands over the product's SSH pool and chunk scripts with
+// no Temporal: rawFloor.ts), pdsh, GNU parallel (--sshlogin, with and without ControlMaster)
+// and xargs -P + ssh with ControlMaster, all on the SAME 3 loopback sshd nodes (no local node:
+// every command goes over SSH), in one run; then 10,000 × `true` through parallel_execute
+// (and the raw floor) with serve's peak memory. A peer tool that is not installed is skipped
+// (bench/setup.sh installs them).
 //   bench/setup.sh && npm run build && node dist/bench/fanout.js [--quick] [--no-big]
-//     [--reps 3] [--max-parallel N] [--node-max-parallel N] [--only-clusterflow]
+//     [--reps 3] [--count 300] [--big-count 10000] [--max-parallel N] [--node-max-parallel N] [--only-clusterflow]
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { structured } from '../test/helpers/harness.js';
-import { fmtRatio, printTable } from './common.js';
+import { BENCH_PREFIX, cleanupOnInterrupt, fmtRatio, printTable, runBench } from './common.js';
 import { memoryMiB, startFanoutHarness, type FanoutHarness } from './fanoutHarness.js';
 import { closeMasters, gnuParallelCase, pdshCase, warmMasters, writeSshConfig, xargsSshCase, type PeerCase } from './fanoutPeers.js';
 import { cleanNodeRuns, medianMs, runBig } from './fanoutSteps.js';
+import { rawFloorCase } from './rawFloor.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -49,6 +53,8 @@ const PER_HOST = Number(flags['peer-per-host'] ?? Math.min(Math.max(1, Math.roun
 const IN_FLIGHT = PER_HOST * NODES;
 /** Commands in each unmeasured warm-up run (a multiple of the node count, for pdsh). */
 const WARM_COUNT = NODES * 20;
+/** Is a peer tool on PATH? A missing one is skipped, and the bench says so. */
+const installed = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 const WORKLOADS = [{ key: 'true', command: 'true' }, { key: 'sleep', command: 'sleep 0.2' }] as const;
 
 /** 1/5/15-minute load: the host may be shared, and every tool here is CPU-bound on a small one. */
@@ -106,24 +112,38 @@ function clusterflowCases(h: FanoutHarness): PeerCase[] {
 async function main(): Promise<void> {
   const load0 = loadavg();
   process.stderr.write(`fanout: starting ${NODES} loopback sshd nodes (no local node), Temporal and the MCP server...\n`);
-  const extra = NODE_MAX_PARALLEL ? Object.fromEntries(Array.from({ length: NODES }, (_, i) => [`fan${i + 1}`, { max_parallel: NODE_MAX_PARALLEL }])) : undefined;
+  const extra = NODE_MAX_PARALLEL ? Object.fromEntries(Array.from({ length: NODES }, (_, i) => [`${BENCH_PREFIX}${i + 1}`, { max_parallel: NODE_MAX_PARALLEL }])) : undefined;
   const h = await startFanoutHarness({ nodes: NODES, extraNodeYaml: extra });
   const peerEnv = { cluster: h.cluster, dir: h.dir };
   const plainCfg = writeSshConfig(peerEnv, false);
   const cmCfg = writeSshConfig(peerEnv, true);
+  const raw = rawFloorCase(h.cluster, h.dir, PER_HOST, `raw floor: SshPool + chunk scripts, no Temporal (${PER_HOST} lanes/node)`);
+  const cleanup = async () => {
+    await raw.close();
+    await closeMasters(peerEnv, cmCfg);
+    await cleanNodeRuns(h).catch(() => undefined);
+  };
+  const cleanUp = cleanupOnInterrupt(cleanup);
   try {
     // Warm: connections in the pool, workflow code cached, masters up.
     mustAllSucceed('warm-up', await mcpParallel(h, Array.from({ length: 30 }, () => 'true')), 30);
     await warmMasters(peerEnv, cmCfg);
     const perHost = PER_HOST;
+    const skipped = ['pdsh', 'parallel'].filter((tool) => !installed(tool));
+    for (const tool of skipped) process.stderr.write(`fanout: ${tool} is not installed: its rows are skipped (bench/setup.sh installs it)\n`);
     const cases: PeerCase[] = [
       ...clusterflowCases(h),
+      raw,
       ...(flags['only-clusterflow'] ? [] : [
-        pdshCase(peerEnv, plainCfg, 1, `pdsh -R ssh, ${COUNT / NODES} rounds one after another`),
-        pdshCase(peerEnv, plainCfg, perHost, `pdsh -R ssh, ${perHost} rounds at once`),
-        pdshCase(peerEnv, cmCfg, perHost, `pdsh -R ssh + ControlMaster, ${perHost} rounds at once`),
-        gnuParallelCase(peerEnv, plainCfg, perHost, `GNU parallel -S ${perHost}/host`),
-        gnuParallelCase(peerEnv, cmCfg, perHost, `GNU parallel -S ${perHost}/host + ControlMaster`),
+        ...(skipped.includes('pdsh') ? [] : [
+          pdshCase(peerEnv, plainCfg, 1, `pdsh -R ssh, ${COUNT / NODES} rounds one after another`),
+          pdshCase(peerEnv, plainCfg, perHost, `pdsh -R ssh, ${perHost} rounds at once`),
+          pdshCase(peerEnv, cmCfg, perHost, `pdsh -R ssh + ControlMaster, ${perHost} rounds at once`),
+        ]),
+        ...(skipped.includes('parallel') ? [] : [
+          gnuParallelCase(peerEnv, plainCfg, perHost, `GNU parallel -S ${perHost}/host`),
+          gnuParallelCase(peerEnv, cmCfg, perHost, `GNU parallel -S ${perHost}/host + ControlMaster`),
+        ]),
         xargsSshCase(peerEnv, cmCfg, IN_FLIGHT, `xargs -P ${IN_FLIGHT} ssh + ControlMaster`),
       ]),
     ];
@@ -156,35 +176,41 @@ async function main(): Promise<void> {
         c.name === cf ? '-' : fmtRatio(rate(cf, 'sleep') / rate(c.name, 'sleep')),
       ]),
     );
+    const perRep = samples.get(`${cf}|true`)!.map((ms, i) => fmtRatio(samples.get(`${raw.name}|true`)![i]! / ms)).join(', ');
+    const floorRatio = rate(cf, 'true') / rate(raw.name, 'true');
+    process.stdout.write(`target (clusterflow ${COUNT}× true ≥ 0.9× the raw floor, in commands/s): ${fmtRatio(floorRatio)} → ${floorRatio >= 0.9 ? 'MET' : 'NOT MET'} (per rep: ${perRep})\n`);
     const settings = `max_parallel=${MAX_PARALLEL ?? 'default (64)'}, node max_parallel=${NODE_MAX_PARALLEL ?? 'default (8)'}`;
     process.stdout.write(`settings: ${settings}; peers: ${IN_FLIGHT} in flight (${perHost}/host); ${cpus().length} CPUs, load average ${load0} at start, ${loadavg()} now\n`);
     if (XARGS_CM) {
       const ratio = rate(cf, 'true') / rate(XARGS_CM, 'true');
       process.stdout.write(`target (clusterflow ${COUNT}× true ≥ 2× xargs+ControlMaster): ${fmtRatio(ratio)} → ${ratio >= 2 ? 'MET' : 'NOT MET'}\n`);
     }
-    await closeMasters(peerEnv, cmCfg);
 
     if (BIG) {
       const big = await runBig(h, BIG_COUNT, MAX_PARALLEL);
+      if (big.succeeded !== BIG_COUNT) throw new Error(`big run: summary says ${big.succeeded} succeeded, expected ${BIG_COUNT}`);
+      process.stderr.write(`fanout: ${BIG_COUNT} × true on the raw floor...\n`);
+      const bigCommands = Array.from({ length: BIG_COUNT }, () => 'true');
+      const rawMs = await raw.run(bigCommands);
+      const cfRate = BIG_COUNT / (big.ms / 1000);
+      const peak = memoryMiB(h.servePid).peak;
       printTable(`${BIG_COUNT} × true through parallel_execute`, ['measure', 'value'], [
         ['succeeded (summary)', `${big.succeeded} of ${big.total}`],
         ['wall time (submit → result)', `${(big.ms / 1000).toFixed(1)} s`],
-        ['throughput', `${(BIG_COUNT / (big.ms / 1000)).toFixed(1)} cmds/s`],
+        ['throughput', `${cfRate.toFixed(1)} cmds/s`],
+        [`raw floor, same ${BIG_COUNT} commands`, `${(BIG_COUNT / (rawMs / 1000)).toFixed(1)} cmds/s (clusterflow ${fmtRatio(rawMs / big.ms)} of it)`],
         ['workflow duration_ms', String(big.durationMs)],
         ['serve (worker) peak RSS VmHWM before → after', `${big.before.peak.toFixed(0)} → ${big.after.peak.toFixed(0)} MiB`],
         ['serve (worker) RSS after', `${big.after.rss.toFixed(0)} MiB`],
         ['Temporal server peak RSS after', `${big.temporalAfter.peak.toFixed(0)} MiB`],
       ]);
-      if (big.succeeded !== BIG_COUNT) throw new Error(`10k run: summary says ${big.succeeded} succeeded, expected ${BIG_COUNT}`);
-      process.stdout.write(`serve peak RSS now ${memoryMiB(h.servePid).peak.toFixed(0)} MiB\n`);
+      process.stdout.write(`target (${BIG_COUNT}× true ≥ 1,000 cmds/s): ${cfRate.toFixed(0)}/s → ${cfRate >= 1000 ? 'MET' : 'NOT MET'}\n`);
+      process.stdout.write(`target (serve peak RSS, VmHWM at the end, ≤ 300 MiB): ${peak.toFixed(0)} MiB → ${peak <= 300 ? 'MET' : 'NOT MET'}\n`);
     }
   } finally {
-    await cleanNodeRuns(h).catch(() => undefined);
+    await cleanUp();
     await h.close();
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`fanout: ${(err as Error).stack ?? err}\n`);
-  process.exit(1);
-});
+runBench('fanout', main);

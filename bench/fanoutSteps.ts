@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { structured } from '../test/helpers/harness.js';
+import { BENCH_PREFIX } from './common.js';
 import { memoryMiB, type FanoutHarness } from './fanoutHarness.js';
 
 const run = promisify(execFile);
@@ -52,10 +53,10 @@ export async function runBig(h: FanoutHarness, count: number, maxParallel?: numb
   };
 }
 
-/** Each command leaves a few files under the node user's ~/.cache/clusterflow/runs: drop them (users cf-fan*, ours alone). */
+/** Each command leaves a few files under the node user's ~/.cache/clusterflow/runs: drop them (users cf-bn*, the benches' alone). */
 export async function cleanNodeRuns(h: FanoutHarness): Promise<void> {
   for (const node of h.cluster.nodes) {
-    if (!node.user.startsWith('cf-fan')) continue;
+    if (!node.user.startsWith(`cf-${BENCH_PREFIX}`)) continue;
     const { stdout } = await run('getent', ['passwd', node.user]);
     const home = stdout.trim().split(':')[5];
     if (home) await rm(path.join(home, '.cache', 'clusterflow', 'runs'), { recursive: true, force: true });

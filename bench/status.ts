@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { structured } from '../test/helpers/harness.js';
-import { fmtMs, printTable, startBenchHarness, summarize, timeOnce, type Summary } from './common.js';
+import { fmtMs, printTable, runBench, startBenchHarness, summarize, timeOnce, type Summary } from './common.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -53,7 +53,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench/status: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBench('status', main);
