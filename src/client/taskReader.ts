@@ -266,7 +266,7 @@ export class TaskReader {
 }
 
 /** The result a TaskFailed workflow failure carries (workflows/command.ts, fanout.ts), if that is what `err` is. */
-function taskFailure(err: unknown): CommandResult | ParallelResult | undefined {
+export function taskFailure(err: unknown): CommandResult | ParallelResult | undefined {
   for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
     if (e instanceof ApplicationFailure && e.type === FailureType.TaskFailed) return e.details?.[0] as CommandResult | ParallelResult | undefined;
   }

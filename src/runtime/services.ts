@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolverFor, type AddressResolver } from '../cluster/resolve.js';
 import type { ClusterConfig } from '../shared.js';
+import { log } from '../log.js';
 import { KnownHosts } from '../ssh/hostKeys.js';
 import { SshPool } from '../ssh/pool.js';
 import { NodeSlots } from './nodeSlots.js';
@@ -30,6 +31,12 @@ export interface Services {
 }
 
 /** `maxOutputBytes`: CLUSTERFLOW_MAX_OUTPUT, bytes of each stream stored per task. */
+/** The pool's events: trouble (lost, timed out, failed) is a warning, the rest (connected, retries) detail. */
+function poolLog(msg: string, extra?: object): void {
+  if (/lost|timed out|failed|error/.test(msg)) log.warn(extra ?? {}, msg);
+  else log.debug(extra ?? {}, msg);
+}
+
 export function createServices(config: ClusterConfig, stateDir: string, maxOutputBytes?: number): Services {
   const knownHosts = new KnownHosts({
     files: [path.join(os.homedir(), '.ssh', 'known_hosts'), path.join(stateDir, 'known_hosts')],
@@ -40,7 +47,8 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     config,
     stateDir,
     knownHosts,
-    pool: new SshPool({ knownHosts, sessionTimeoutMs: config.settings.sshTimeoutS * 1000 }),
+    // Connection events (lost, re-opened, session timeouts) are what explains a retried attempt.
+    pool: new SshPool({ knownHosts, sessionTimeoutMs: config.settings.sshTimeoutS * 1000, log: poolLog }),
     resolver: resolverFor(config.settings),
     outputs: new OutputStore(path.join(stateDir, 'output'), maxOutputBytes),
     book: new PlacementBook(Date.now, path.join(stateDir, 'reservations')),

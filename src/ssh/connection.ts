@@ -9,6 +9,9 @@ import type { KnownHosts } from './hostKeys.js';
 import { coalesceWrites, hostKeyAlgorithms } from './connectionTuning.js';
 import type { ExecHandlers, ExecResult, SshTarget, StdinSink } from './pool.js';
 
+/** Unanswered keepalives before ssh2 drops a connection: with the interval, how long silence may last. */
+const KEEPALIVE_COUNT_MAX = 3;
+
 export interface SshAuth {
   privateKey?: Buffer;
   agent?: string;
@@ -22,8 +25,9 @@ export interface ConnectionOptions {
   channelOpenRetries: number;
   /**
    * CLUSTER_SSH_TIMEOUT: how long opening a session and starting the command on it may take. A
-   * server that does not answer in time gets no new commands on this connection (it drains), and
-   * the exec fails with a retryable error instead of waiting forever.
+   * server that does not answer in time gets no new commands on this connection (it drains); the
+   * exec fails with a retryable error once the server is seen answering other requests (or a
+   * keepalive window later), instead of waiting forever.
    */
   sessionTimeoutMs?: number;
   log?: (msg: string, extra?: object) => void;
@@ -104,7 +108,7 @@ export class SshConnection {
         agent: auth.agent,
         readyTimeout: target.connectTimeoutMs,
         keepaliveInterval: this.o.keepaliveIntervalMs,
-        keepaliveCountMax: 3,
+        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
         hostVerifier: (key: Buffer) => {
           let verdict: ReturnType<KnownHosts['verify']>;
           try {
@@ -168,6 +172,7 @@ export class SshConnection {
       let settled = false;
       let channel: ClientChannel | undefined;
       let openTimer: NodeJS.Timeout | undefined;
+      let opened = false; // the server answered the exec request: no more open timeouts
       const settle = (done: () => void) => {
         if (settled) return;
         settled = true;
@@ -194,16 +199,31 @@ export class SshConnection {
         if (settled) return release();
         if (this.state !== 'ready') return onLost(new SshError(`node ${nodeId}: SSH connection closed before the command started`, 'lost', true, nodeId));
         if (timeoutMs) {
+          // Past CLUSTER_SSH_TIMEOUT the connection takes no new work. The open is given up only
+          // if the server answers requests meanwhile: a network that drops packets for a few
+          // seconds delays its answer by TCP's retransmission backoff (6 s for a 4 s outage),
+          // and a silent connection is keepalive's to declare dead (which fails this exec).
           openTimer = setTimeout(() => {
             if (settled) return;
-            this.draining = true; // a server this slow to open sessions gets none on this connection
-            this.o.log?.('ssh session open timed out', { nodeId, timeoutMs });
-            settle(() => reject(new SshError(`node ${nodeId}: the SSH server did not open a session and start the command within CLUSTER_SSH_TIMEOUT (${timeoutMs / 1000} s); a new connection will be used`, 'lost', true, nodeId)));
-            release();
+            this.draining = true;
+            this.o.log?.('ssh session open slow: no new work on this connection', { nodeId, timeoutMs });
+            const giveUp = (why: string) => {
+              if (settled || opened) return;
+              this.o.log?.('ssh session open timed out', { nodeId, timeoutMs, why: why.replace(/^\W+/, '') });
+              settle(() => reject(new SshError(`node ${nodeId}: the SSH server did not open a session and start the command within CLUSTER_SSH_TIMEOUT (${timeoutMs / 1000} s)${why}; a new connection will be used`, 'lost', true, nodeId)));
+              release();
+            };
+            const graceMs = this.o.keepaliveIntervalMs * KEEPALIVE_COUNT_MAX;
+            openTimer = setTimeout(() => giveUp(`, nor answered anything for ${graceMs / 1000} s more`), graceMs);
+            // Two round trips: the second leaves after the first's answer, so after any exec
+            // request that an open confirmation arriving meanwhile set off. Both answered and
+            // still no exec reply: the server is up and not starting the command.
+            void this.roundTrip().then(() => this.roundTrip()).then(() => giveUp(' although it answers other requests'));
           }, timeoutMs);
         }
         try {
           this.client.exec(command, (err, ch) => {
+            opened = !err;
             clearTimeout(openTimer);
             if (err) {
               const e = classifySshError(err, nodeId);
@@ -229,6 +249,19 @@ export class SshConnection {
         }
       };
       open(0);
+    });
+  }
+
+  /**
+   * Resolves once the server has answered a request sent now, so it has read everything sent
+   * before. The request cancels a port forward we never asked for: every server answers it (no)
+   * and nothing changes. A connection that dies first leaves it pending; die() fails the exec.
+   */
+  private roundTrip(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.client.unforwardIn('127.0.0.1', 0, () => resolve());
+      } catch { /* not connected */ }
     });
   }
 

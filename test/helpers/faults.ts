@@ -10,6 +10,7 @@ import { clusterflowEnv } from '../../src/env.js';
 import { EncryptionCodec } from '../../src/security/codec.js';
 import { loadCodecKeys } from '../../src/security/keys.js';
 import type { CommandResult } from '../../src/shared.js';
+import { taskFailure } from '../../src/client/taskReader.js';
 import { dataConverterFor } from '../../src/temporal/dataConverter.js';
 import { CLI, startHarness, structured, type Harness, type HarnessOptions } from './harness.js';
 
@@ -85,8 +86,15 @@ export async function temporalClient(h: Harness): Promise<{ client: TemporalClie
   };
 }
 
+/** A task's result; a task that ended Failed (TaskFailed) carries its result in the failure. */
 export async function resultOf(client: TemporalClient, taskId: string): Promise<CommandResult> {
-  return client.workflow.getHandle(taskId).result() as Promise<CommandResult>;
+  try {
+    return await client.workflow.getHandle(taskId).result() as CommandResult;
+  } catch (err) {
+    const carried = taskFailure(err);
+    if (carried && 'state' in carried) return carried as CommandResult;
+    throw err;
+  }
 }
 
 /** The highest runCommand attempt in a task's history: > 1 means a fault hit a running attempt. */

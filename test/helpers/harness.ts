@@ -93,7 +93,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     CLUSTERFLOW_TEMPORAL_PORT: '0',
     CLUSTERFLOW_TEMPORAL_UI_PORT: '0',
     CLUSTERFLOW_CODEC_PORT: '0',
-    CLUSTERFLOW_LOG_LEVEL: 'warn',
+    CLUSTERFLOW_LOG_LEVEL: process.env.CLUSTERFLOW_TEST_LOG_LEVEL ?? 'warn',
     ...(external ? { TEMPORAL_ADDRESS: external.address, TEMPORAL_NAMESPACE: external.namespace, ...(external.codecKey ? { CLUSTERFLOW_CODEC_KEY: external.codecKey } : {}) } : {}),
     ...opts.env,
   };
