@@ -1,6 +1,6 @@
 // Names and types shared by workflows, activities, the client, the MCP server and tests.
 // Workflow code imports this file, so it must stay free of Node imports.
-import type { CommandResult, TaskState, WorkspaceSpec } from './taskTypes.js';
+import type { CommandResult, TaskState, WorkspaceResult, WorkspaceSpec } from './taskTypes.js';
 
 export type * from './clusterTypes.js';
 export type * from './taskTypes.js';
@@ -14,6 +14,8 @@ export const originQueue = (originId: string): string => `clusterflow-origin-${o
 /** Whether the command must have the cwd's files copied to `nodeId` first (auto: unless the node sees them in place). */
 export const needsSync = (ws: WorkspaceSpec | undefined, nodeId: string): boolean =>
   ws !== undefined && (ws.mode === 'sync' || !ws.inPlace.includes(nodeId));
+/** A result's workspace when the node sees the cwd itself (shared_paths, the local node). */
+export const inPlaceWorkspace = (ws: WorkspaceSpec): WorkspaceResult => ({ mode: 'in-place', node_path: ws.cwd });
 /** Task ids: `cmd-<ulid>`, `par-<ulid>`, and `par-<ulid>/<i>` for command i of a fan-out. Nothing else is a task. */
 export const TASK_ID_PATTERN = /^(cmd|par)-[0-9a-z]{26}$|^par-[0-9a-z]{26}\/\d{1,6}$/;
 /** Env names the runner keeps for itself (the command and cwd travel under them): no task may set them. */

@@ -112,8 +112,13 @@ export interface RunCommandInput {
   headStart?: boolean;
   /** Policy rules a person approved for this command (see CommandSpec.approved). */
   approved?: string[];
-  /** The workflow has more to do after the command (outputs back, the tree's lease): no early answer from this result. */
+  /** The workflow has more to do after the command (outputs back): no early answer from this result. */
   notFinal?: boolean;
+  /**
+   * The workspace the command ran in, which the workflow adds to its result: the early answer
+   * carries it too. (Giving a synced tree's lease back changes nothing in the result.)
+   */
+  workspace?: WorkspaceResult;
   /** CLUSTER_SSH_RETRIES of the task: after this many retries of a connection failure the node counts as unreachable. */
   sshRetries?: number;
 }

@@ -48,7 +48,7 @@ export function createNodeActivities({ services: rt, fastPath }: NodeActivityDep
         // the node's placement is free from now on (when placement runs in this process).
         rt.book.releaseOne(input.taskId);
         // Not when the workflow still returns outputs after it: that result is the workflow's to give.
-        if (!input.notFinal) rt.results.publish(result!);
+        if (!input.notFinal) rt.results.publish(input.workspace ? { ...result!, workspace: input.workspace } : result!);
         return result!;
       } catch (err) {
         throw spendRetryBudget(err, ctx.info.attempt, input.sshRetries);

@@ -9,6 +9,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import { execFor } from '../engine/exec.js';
 import { toFailure } from '../engine/failures.js';
+import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
 import { FailureType, type NodeConfig, type WorkspaceSpec } from '../shared.js';
 import { SshError } from '../ssh/errors.js';
@@ -87,13 +88,13 @@ export function createWorkspaceActivities(rt: Services) {
       }
     },
 
-    /** Give the tree's lease back (the next command of the same tree may use it); keep the node's cache within its cap. */
+    /** Give the tree's lease back (the next command of the same tree may use it); ask for the node's cache to be kept within its cap. */
     async releaseWorkspace(input: { nodeId: string; tree: string; taskId: string }): Promise<void> {
       const node = nodeOf(rt, input.nodeId);
       try {
         const exec = await execFor(rt, node);
         await releaseWorkspace(exec, { tree: input.tree, taskId: input.taskId, node: nodeWorkspace(node) });
-        await pruneWorkspaces(exec, nodeWorkspace(node), {}).catch(() => undefined);
+        rt.prunes.request(node.id, () => pruneWorkspaces(exec, nodeWorkspace(node), {}), (err) => log.warn({ nodeId: node.id, err: String(err) }, 'workspace cache prune failed'));
       } catch (err) {
         throw workspaceFailure(err, node, rt);
       }

@@ -19,7 +19,7 @@ import { runAttempt } from '../engine/attempt.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
 import { placeOne, type HubDeps } from '../runtime/placer.js';
-import { explicitRouteReason, needsSync, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
+import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
@@ -143,7 +143,8 @@ export class FastPath {
     this.keepForHandoff(taskId, result);
     // The command is done: its placement no longer counts against the node (as in runCommand).
     this.rt.book.releaseOne(taskId);
-    this.rt.results.publish(result);
+    // As the workflow records it: a command whose node sees the cwd ran in place.
+    this.rt.results.publish(spec.workspace ? { ...result, workspace: inPlaceWorkspace(spec.workspace) } : result);
     return true;
   }
 

@@ -1,5 +1,5 @@
 // Long-lived, per-process dependencies of the worker side: config, SSH pool, host keys, address
-// cache, output store, placement book, node slots and the result bus. Built once, complete at
+// cache, output store, placement book, node slots, the result bus and workspace pruning. Built once, complete at
 // construction (nothing is assigned afterwards); passed explicitly to whatever needs it.
 import { createHash } from 'node:crypto';
 import os from 'node:os';
@@ -12,6 +12,7 @@ import { SshPool } from '../ssh/pool.js';
 import { NodeSlots } from './nodeSlots.js';
 import { OutputStore } from './outputStore.js';
 import { PlacementBook } from './placementBook.js';
+import { PruneScheduler } from './pruneScheduler.js';
 import { ResultBus } from './resultBus.js';
 
 export interface Services {
@@ -28,6 +29,8 @@ export interface Services {
   results: ResultBus;
   /** Where local-node runs keep their detached state (pid, output, exit code). */
   localRunsDir: string;
+  /** Workspace cache pruning, in the background and throttled per node. */
+  prunes: PruneScheduler;
 }
 
 /** `maxOutputBytes`: CLUSTERFLOW_MAX_OUTPUT, bytes of each stream stored per task. */
@@ -55,6 +58,7 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     slots: new NodeSlots(path.join(stateDir, 'slots')),
     results: new ResultBus(),
     localRunsDir: path.join(stateDir, 'runs'),
+    prunes: new PruneScheduler(),
   };
 }
 

@@ -5,7 +5,7 @@ import {
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
 import {
-  activityAttempts, errorText, explicitRouteReason, FailureType, needsSync, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState, type WorkspaceResult,
+  activityAttempts, errorText, explicitRouteReason, FailureType, inPlaceWorkspace, needsSync, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState, type WorkspaceResult,
 } from '../shared.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
@@ -114,7 +114,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       // The origin's files first, where the node cannot see them (not again when re-attaching).
       if (spec.workspace && !pinned && patched(WORKSPACE_PATCH)) {
         synced = undefined;
-        inPlace = needsSync(spec.workspace, nodeId) ? undefined : { mode: 'in-place', node_path: spec.workspace.cwd };
+        inPlace = needsSync(spec.workspace, nodeId) ? undefined : inPlaceWorkspace(spec.workspace);
         if (!inPlace) {
           setCurrentDetails(`copying ${spec.workspace.cwd} to ${nodeId}`);
           const got = asTree(nodeId, await originOf(spec.workspace, (deadline - Date.now()) / 1000, nodeId)
@@ -130,7 +130,10 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
         ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
         ...(spec.approved ? { approved: spec.approved } : {}),
-        ...(synced ? { notFinal: true } : {}),
+        // Outputs still to come back: no early answer. Otherwise it may be given with the workspace
+        // it ran in while the lease goes back (same result either way).
+        ...(synced && spec.workspace!.outputs?.length ? { notFinal: true } : {}),
+        ...(synced ? { workspace: synced.info } : inPlace ? { workspace: inPlace } : {}),
         ...(spec.sshRetries !== undefined ? { sshRetries: spec.sshRetries } : {}),
       });
       return end({ ...result, duration_ms: Date.now() - started }, true);

@@ -106,7 +106,9 @@ describe('faults: network partition (netns + veth, silent drops)', { skip: !canP
   it('a long partition fails the task with a reason, never a second run; the command finishes on n1', async (t) => {
     counts.tasks++;
     // timeout_s 60: the task keeps trying to re-attach until its own timeout (the 300 s default would only make the test slower).
-    const id = await startTask(h, 'offload_to', { node_id: 'n1', timeout_s: 60, command: `echo start >> ~/part-${tag}-long; sleep 20; echo finished >> ~/part-${tag}-long` });
+    // sleep 40: well past keepalive's 15-20 s. (The partition drops only what reaches the node: an
+    // exit status it sends before our side gives the connection up still arrives, and completes the task.)
+    const id = await startTask(h, 'offload_to', { node_id: 'n1', timeout_s: 60, command: `echo start >> ~/part-${tag}-long; sleep 40; echo finished >> ~/part-${tag}-long` });
     await waitFor('the command to start', async () => (await starts('long')) > 0, 15_000);
     const t0 = Date.now();
     // Dropped until the task gives up: keepalive (5 s x 3) notices, then retries time out.
