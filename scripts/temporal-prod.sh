@@ -10,6 +10,7 @@
 #   scripts/temporal-prod.sh status          # exit 0 when running, 3 when not
 #   scripts/temporal-prod.sh down [--purge]  # stop server and PostgreSQL; --purge deletes the state dir
 #   scripts/temporal-prod.sh selfcheck       # up, query by search attribute, down, up again (cached), down
+#   scripts/temporal-prod.sh build           # only build the server (once; `up` does it when needed)
 #
 # stdout carries only the shell-evaluable lines of `up` (and `status` text); progress goes to
 # stderr. Everything listens on 127.0.0.1 only; the server's call-home version check is off.
@@ -598,9 +599,10 @@ cmd_selfcheck() {
 }
 
 case "${1:-}" in
+  build) ensure_server_build ;;
   up) cmd_up ;;
   down) shift; cmd_down "$@" ;;
   status) cmd_status ;;
   selfcheck) cmd_selfcheck ;;
-  *) die "usage: $0 up|down [--purge]|status|selfcheck" ;;
+  *) die "usage: $0 build|up|down [--purge]|status|selfcheck" ;;
 esac

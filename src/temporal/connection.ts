@@ -42,15 +42,19 @@ export async function resolveTemporal(stateDir: string, env: NodeJS.ProcessEnv =
   return { address: embedded.address, namespace, uiUrl, rawUiUrl: embedded.uiUrl, codecPort: embedded.codecPort, embedded };
 }
 
-/** With a server of its own (TEMPORAL_ADDRESS), the codec port is CLUSTERFLOW_CODEC_PORT or one chosen once and kept in the state dir. */
+/** With a server of its own (TEMPORAL_ADDRESS), the codec port is CLUSTERFLOW_CODEC_PORT or one chosen once and kept in the state dir (every process of the state dir agrees on it). */
 async function codecPortOf(stateDir: string, env: NodeJS.ProcessEnv): Promise<number> {
   const file = path.join(stateDir, 'codec-port');
   let prev: number | undefined;
   try {
     prev = Number(readFileSync(file, 'utf8').trim()) || undefined;
   } catch { /* first start */ }
-  const port = await choosePort(clusterflowEnv(env).codecPort, prev, 8290);
-  if (port !== prev) writeFileSync(file, String(port), { mode: 0o600 });
+  const wanted = clusterflowEnv(env).codecPort;
+  // Kept once chosen, even while it is taken: the process holding it is most likely this state
+  // dir's serve (every other one waits to take it over), and links already given out name it.
+  if (prev && (!wanted || wanted === '0' || Number(wanted) === prev)) return prev;
+  const port = await choosePort(wanted, undefined, 8290);
+  writeFileSync(file, String(port), { mode: 0o600 });
   return port;
 }
 

@@ -77,10 +77,10 @@ export async function temporalClient(h: Harness): Promise<{ client: TemporalClie
   const connection = await Connection.connect({ address: await h.temporalAddress() });
   const codec = new EncryptionCodec(loadCodecKeys(h.stateDir, clusterflowEnv(h.env)));
   return {
-    client: new TemporalClient({ connection, dataConverter: dataConverterFor(codec) }),
+    client: new TemporalClient({ connection, namespace: h.temporalNamespace, dataConverter: dataConverterFor(codec) }),
     close: () => connection.close(),
     async decode(p, workflowId) {
-      const [plain] = await codec.decode([p], { type: 'workflow', namespace: 'default', workflowId });
+      const [plain] = await codec.decode([p], { type: 'workflow', namespace: h.temporalNamespace, workflowId });
       return JSON.parse(Buffer.from(plain!.data ?? new Uint8Array()).toString()) as unknown;
     },
   };

@@ -1,6 +1,6 @@
 // End-to-end harness: a private state dir, a loopback sshd cluster, the real MCP server over
 // stdio (which starts its own embedded Temporal on free ports) and the real SDK client.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +56,8 @@ export interface Harness {
   /** The `temporal` CLI without the codec: what any other local account sees. */
   temporalRaw(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   temporalAddress(): Promise<string>;
+  /** The namespace tasks run in (the external server's, else `default`). */
+  temporalNamespace: string;
   /** pid of the embedded Temporal server (its own process). */
   temporalPid(): number;
   close(): Promise<void>;
@@ -71,6 +73,9 @@ const external = process.env.CLUSTERFLOW_TEST_TEMPORAL_ADDRESS
   : undefined;
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  // What an earlier file left running there (one that was killed, not closed) would otherwise
+  // meet this file's workers: the same queue and monitor names, another cluster's ports.
+  if (external) await terminateRunning();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-e2e-'));
   chmodSync(dir, 0o711); // node users (as root, one per node) must reach their files below
   const stateDir = path.join(dir, 'state');
@@ -126,6 +131,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const h: Harness = {
     dir, stateDir, cluster, env, mcp, servePid,
     serverStderr: () => stderr,
+    temporalNamespace: external?.namespace ?? 'default',
     cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs, o?.env),
     async temporalAddress() {
       if (external) return external.address;
@@ -155,7 +161,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       for (const w of liveWorkers(stateDir)) {
         try { process.kill(w.pid, 'SIGKILL'); } catch { /* gone */ }
       }
-      if (external) await terminateRunning(h);
+      if (external) await terminateRunning();
       else await stopEmbeddedServer(stateDir).catch(() => undefined);
       await clusterDown({ dir: cluster.dir, removeUsers: false }).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
@@ -176,10 +182,14 @@ const serverArgs = (address: string): string[] => ['--address', address, ...(ext
  * monitor of its cluster) would be picked up by the next file's workers, for nodes of the same
  * names on another cluster. Terminated here, one by one (a batch terminate would still run).
  */
-async function terminateRunning(h: Harness): Promise<void> {
-  const list = await h.temporalRaw(['workflow', 'list', '--query', 'ExecutionStatus="Running"', '--output', 'json', '--limit', '1000']);
-  const ids = list.stdout.trim() ? (JSON.parse(list.stdout) as Array<{ execution: { workflowId: string } }>).map((w) => w.execution.workflowId) : [];
-  await Promise.all(ids.map((id) => h.temporalRaw(['workflow', 'terminate', '--workflow-id', id, '--reason', 'test file ended'])));
+async function terminateRunning(): Promise<void> {
+  const temporal = (args: string[]) => new Promise<string>((resolve, reject) => {
+    execFile(temporalCliPath(), [...args, ...serverArgs(external!.address)], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  const list = await temporal(['workflow', 'list', '--query', 'ExecutionStatus="Running"', '--output', 'json', '--limit', '1000']);
+  const ids = list.trim() ? (JSON.parse(list) as Array<{ execution: { workflowId: string } }>).map((w) => w.execution.workflowId) : [];
+  // One at a time would take long; a batch terminate would leave them running a while.
+  await Promise.all(ids.map((id) => temporal(['workflow', 'terminate', '--workflow-id', id, '--reason', 'test file ended']).catch(() => undefined)));
 }
 
 /** Parse a tool result's structured content (the SDK validated it against the outputSchema). */
