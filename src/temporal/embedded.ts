@@ -41,42 +41,27 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
     }
     // A restart keeps the previous ports when free, so long-running clients reconnect.
     const cfEnv = clusterflowEnv(env);
-    const port = await choosePort(cfEnv.temporalPort, prev?.port, 7233);
     if (prev && isAlive(prev.pid)) await stopPid(prev.pid);
-    const uiPort = await choosePort(cfEnv.temporalUiPort, prev?.uiPort, port + 1000);
-    const codecPort = await choosePort(cfEnv.codecPort ?? (cfEnv.temporalUiPort === '0' ? '0' : undefined), prev?.codecPort, uiPort + 1);
-    const args = [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
-      '--db-filename', dbFile, '--log-level', 'warn', '--ui-disable-news-fetch',
-      // The UI decodes payloads through serve's codec endpoint (security/codecServer.ts).
-      '--ui-codec-endpoint', `http://127.0.0.1:${codecPort}/codec`,
-      '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
-      // No calls home: this server only ever talks to loopback.
-      '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
-      '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
-      '--dynamic-config-value', 'system.enableEagerWorkflowStart=true',
-      // The dev server has one history shard, whose transfer queue (activity and workflow
-      // tasks on their way to matching) is read at most 20 times a second by default: past a
-      // burst of ~10 back-to-back commands every task waits for the next 50 ms read slot
-      // (~100 ms per command instead of ~45). Reads are driven by new-task notifications, so
-      // a higher cap costs nothing when idle.
-      '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
-      ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
-    ];
     checkTemporalCli(env);
-    const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
-    const out = openSync(logFile, 'a');
-    // umask 077: the db and its WAL files are the owner's alone, whatever the caller's umask.
-    const child = spawn('/bin/sh', ['-c', 'umask 077 && exec "$0" "$@"', temporalCliPath(env), ...args], { detached: true, stdio: ['ignore', out, out] });
-    closeSync(out);
-    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-    child.unref();
-    const state = { pid: child.pid ?? -1, port, uiPort, codecPort };
-    const ready = await Promise.race([waitReady(`127.0.0.1:${port}`, state.pid), spawnError]);
-    if (ready instanceof Error) {
-      const said = lastLogLine(logFile, logStart);
-      throw new TemporalSetupError(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${ready.message}${said ? `; its log says: ${said}` : ''} (${logFile}); ` +
+    let state: ServerState | undefined;
+    // A port seen free can be taken before the server binds it (another process picking
+    // free ports at the same moment): the server then exits at once saying "address already
+    // in use", and a retry on fresh ports fixes it. Ports the user pinned are not moved.
+    for (let attempt = 1; !state; attempt++) {
+      const fresh = attempt > 1 ? undefined : prev;
+      const port = await choosePort(cfEnv.temporalPort, fresh?.port, 7233);
+      const uiPort = await choosePort(cfEnv.temporalUiPort, fresh?.uiPort, port + 1000);
+      const codecPort = await choosePort(cfEnv.codecPort ?? (cfEnv.temporalUiPort === '0' ? '0' : undefined), fresh?.codecPort, uiPort + 1);
+      const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
+      const started = await startServer(env, serverArgs(dbFile, port, uiPort, codecPort), port, logFile);
+      if (typeof started === 'number') {
+        state = { pid: started, port, uiPort, codecPort };
+        break;
+      }
+      const said = serverComplaint(logFile, logStart);
+      const portsPinned = [cfEnv.temporalPort, cfEnv.temporalUiPort].some((p) => p && p !== '0');
+      if (attempt < 3 && !portsPinned && said?.includes('address already in use')) continue;
+      throw new TemporalSetupError(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${started.message}${said ? `; its log says: ${said}` : ''} (${logFile}); ` +
         'fix: run scripts/setup.sh, set TEMPORAL_CLI to a working temporal binary, or TEMPORAL_ADDRESS to use a running server');
     }
     writeFileSync(stateFile, JSON.stringify(state));
@@ -84,6 +69,41 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
   } finally {
     release();
   }
+}
+
+function serverArgs(dbFile: string, port: number, uiPort: number, codecPort: number): string[] {
+  return [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
+    '--db-filename', dbFile, '--log-level', 'warn', '--ui-disable-news-fetch',
+    // The UI decodes payloads through serve's codec endpoint (security/codecServer.ts).
+    '--ui-codec-endpoint', `http://127.0.0.1:${codecPort}/codec`,
+    '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
+    // No calls home: this server only ever talks to loopback.
+    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value', 'system.enableEagerWorkflowStart=true',
+    // The dev server has one history shard, whose transfer queue (activity and workflow
+    // tasks on their way to matching) is read at most 20 times a second by default: past a
+    // burst of ~10 back-to-back commands every task waits for the next 50 ms read slot
+    // (~100 ms per command instead of ~45). Reads are driven by new-task notifications, so
+    // a higher cap costs nothing when idle.
+    '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
+    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
+  ];
+}
+
+/** Spawn the server detached and wait until it answers: its pid, or why it did not come up. */
+async function startServer(env: NodeJS.ProcessEnv, args: string[], port: number, logFile: string): Promise<number | Error> {
+  const out = openSync(logFile, 'a');
+  // umask 077: the db and its WAL files are the owner's alone, whatever the caller's umask.
+  const child = spawn('/bin/sh', ['-c', 'umask 077 && exec "$0" "$@"', temporalCliPath(env), ...args], { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  child.unref();
+  const pid = child.pid ?? -1;
+  const ready = await Promise.race([waitReady(`127.0.0.1:${port}`, pid), spawnError]);
+  return ready instanceof Error ? ready : pid;
 }
 
 /** What `cluster-router server status` shows: the recorded server of this state dir, whether it runs, its db size. */
@@ -123,11 +143,15 @@ export function checkTemporalCli(env: NodeJS.ProcessEnv = process.env): void {
     : `the temporal CLI is not installed (looked in ${path.join(PACKAGE_ROOT, '.tools', 'temporal', 'bin')} and on PATH); ${fix}`);
 }
 
-/** The last non-empty line the server wrote since `from` (its own words for why it stopped). */
-function lastLogLine(file: string, from: number): string | undefined {
+/**
+ * The server's own words for why it stopped, from what it wrote since `from`: its first
+ * error line (a Go panic's stack says nothing useful), else the last non-empty line.
+ */
+function serverComplaint(file: string, from: number): string | undefined {
   try {
-    const text = readFileSync(file).subarray(from).toString('utf8');
-    return text.split('\n').map((l) => l.trim()).filter(Boolean).pop()?.slice(0, 300);
+    const lines = readFileSync(file).subarray(from).toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+    const error = lines.find((l) => /level=ERROR|^Error:|^panic:/.test(l));
+    return (error ?? lines.pop())?.slice(0, 300);
   } catch {
     return undefined;
   }
