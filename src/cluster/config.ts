@@ -11,6 +11,7 @@ import { envValue, mergeSettings, nodeEnvKeys, nodeEnvOverrides, settingsFromEnv
 import { ConfigError, describeIssues, fileSchema, formatPath, type FileInput, type NodeInput } from './configSchema.js';
 import { lookupSshHost, readSshConfig, type SshConfigFile } from './sshConfig.js';
 import { thisMachine, thisMachineReason, type MachineIdentity } from './thisMachine.js';
+import { clusterflowEnv } from '../env.js';
 
 export { ConfigError } from './configSchema.js';
 export { DEFAULT_SETTINGS, nodeEnvKeys } from './configEnv.js';
@@ -42,7 +43,7 @@ const homeOf = (env: NodeJS.ProcessEnv): string => env.HOME || homedir();
  */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
   const agentic = envValue(env, 'AGENTIC_SYSTEM_PATH');
-  return envValue(env, 'CLUSTERFLOW_HOME') ?? (agentic ? join(expandHome(agentic, homeOf(env)), 'clusterflow') : join(homeOf(env), '.local', 'state', 'clusterflow'));
+  return clusterflowEnv(env).home ?? (agentic ? join(expandHome(agentic, homeOf(env)), 'clusterflow') : join(homeOf(env), '.local', 'state', 'clusterflow'));
 }
 
 function expandHome(path: string, home: string): string {

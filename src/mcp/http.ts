@@ -11,6 +11,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { App } from '../app.js';
+import { clusterflowEnv } from '../env.js';
 import { log } from '../log.js';
 import { buildServer } from './server.js';
 
@@ -44,7 +45,8 @@ export function isLoopback(host: string): boolean {
 /** The token to require, and where it came from (for the startup message: never the token itself). */
 export function resolveToken(stateDir: string, explicit: string | undefined, env: NodeJS.ProcessEnv): { token: string; source: string } {
   if (explicit) return { token: explicit, source: '--token' };
-  if (env.CLUSTERFLOW_HTTP_TOKEN) return { token: env.CLUSTERFLOW_HTTP_TOKEN, source: 'CLUSTERFLOW_HTTP_TOKEN' };
+  const fromEnv = clusterflowEnv(env).httpToken;
+  if (fromEnv) return { token: fromEnv, source: 'CLUSTERFLOW_HTTP_TOKEN' };
   const file = path.join(stateDir, 'http-token');
   try {
     const saved = readFileSync(file, 'utf8').trim();
