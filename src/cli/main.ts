@@ -22,10 +22,11 @@ const MODULES: Record<string, () => Promise<{ register(program: InstanceType<typ
   hosts: async () => ({ register: (await import('./hostsCommands.js')).registerHostsCommands }),
   workspace: async () => ({ register: (await import('./workspaceCommands.js')).registerWorkspaceCommands }),
   doctor: async () => ({ register: (await import('./doctorCommand.js')).registerDoctorCommand }),
+  ui: async () => ({ register: (await import('./uiCommand.js')).registerUiCommand }),
 };
 const MODULE_OF: Record<string, keyof typeof MODULES> = {
   serve: 'serve', submit: 'task', parallel: 'task', status: 'task', cancel: 'task', logs: 'task', list: 'task',
-  worker: 'worker', server: 'worker', 'cluster-status': 'cluster', cluster: 'cluster', hosts: 'hosts', workspace: 'workspace', doctor: 'doctor',
+  worker: 'worker', server: 'worker', 'cluster-status': 'cluster', cluster: 'cluster', hosts: 'hosts', workspace: 'workspace', doctor: 'doctor', ui: 'ui',
 };
 
 const program = new Command('cluster-router')

@@ -27,7 +27,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('the Temporal Web UI as a dashboard', () => {
   let h: Harness;
   let server: { uiPort: number; codecPort: number };
-  let token: string;
+  /** The owner's login link, as `cluster-router ui` prints it. */
+  let loginUrl: string;
   /** offload_to wu1, exit 0; auto-routed onto a linux node, exit 2; macos asked of a linux-only cluster. */
   let ok: Result;
   let bad: Result;
@@ -63,7 +64,12 @@ describe('the Temporal Web UI as a dashboard', () => {
   before(async () => {
     h = await startHarness({ nodes: 2, namePrefix: 'wu' });
     server = JSON.parse(readFileSync(path.join(h.stateDir, 'temporal', 'server.json'), 'utf8')) as typeof server;
-    token = readFileSync(path.join(h.stateDir, 'ui-token'), 'utf8').trim();
+    const ui = await h.cli(['ui', '--json']);
+    assert.equal(ui.code, 0, ui.stderr);
+    const printed = JSON.parse(ui.stdout) as { login_url: string; listening: boolean };
+    assert.ok(printed.listening, 'cluster-router ui: nothing answers on the codec port while serve runs');
+    assert.equal(printed.login_url, `http://127.0.0.1:${server.codecPort}/login?token=${encodeURIComponent(readFileSync(path.join(h.stateDir, 'ui-token'), 'utf8').trim())}`);
+    loginUrl = printed.login_url;
     ok = await call('offload_to', { command: 'echo ok; exit 0', node_id: 'wu1' });
     bad = await call('cluster_bash', { command: 'echo bad; exit 2', requires_os: 'linux' });
     none = await call('cluster_bash', { command: 'echo mac', requires_os: 'macos' });
@@ -122,7 +128,7 @@ describe('the Temporal Web UI as a dashboard', () => {
     const pagePath = (r: Result, tab?: string) => `/namespaces/default/workflows/${r.task_id}${tab ? `/${described.get(r.task_id)!.workflowExecutionInfo.execution.runId}/${tab}` : ''}`;
     /** The owner's way in: the login link sets the cookie and redirects to the page (one browser run). */
     async function asOwner(t: { diagnostic(m: string): void }, name: string, pathname: string): Promise<LoadedPage> {
-      const url = `http://127.0.0.1:${server.codecPort}/login?token=${encodeURIComponent(token)}&next=${encodeURIComponent(pathname)}`;
+      const url = `${loginUrl}&next=${encodeURIComponent(pathname)}`;
       return shot(t, name, url);
     }
     async function shot(t: { diagnostic(m: string): void }, name: string, url: string): Promise<LoadedPage> {
