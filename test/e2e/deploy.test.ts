@@ -15,7 +15,9 @@ import { SEARCH_ATTRIBUTES } from '../../src/shared.js';
 import { answers, freePort } from '../../src/temporal/embedded.js';
 
 const SERVICES = ['postgresql', 'temporal', 'temporal-search-attributes', 'temporal-ui', 'clusterflow-worker'];
-const KNOBS = ['CLUSTER_CONFIG_FILE', 'CLUSTERFLOW_SSH_DIR', 'POSTGRES_PASSWORD', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT'];
+const KNOBS = ['CLUSTER_CONFIG_FILE', 'CLUSTERFLOW_SSH_DIR', 'POSTGRES_PASSWORD', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'CLUSTERFLOW_CODEC_KEY'];
+/** A codec key for compose to substitute (required: the worker must share the host's key). */
+const CODEC_KEY = Buffer.alloc(32, 7).toString('base64');
 const REGISTRAR = path.join(ROOT, 'deploy', 'register-search-attributes.sh');
 
 /** The child env: no npm_* (an `npm run` parent would redirect npm install), no Temporal target, no compose knobs. */
@@ -61,7 +63,7 @@ function mountsOf(s: Service): Map<string, { source: string; readOnly: boolean }
 describe('docker-compose.yml', () => {
   const composeMissing = run('docker-compose', ['version']).error ? 'docker-compose is not installed (scripts/test.sh installs it via SETUP_EXTRA_APT)' : false;
   const config = (extra: NodeJS.ProcessEnv = {}) => {
-    const r = run('docker-compose', ['-f', 'docker-compose.yml', 'config'], { env: cleanEnv(extra) });
+    const r = run('docker-compose', ['-f', 'docker-compose.yml', 'config'], { env: cleanEnv({ CLUSTERFLOW_CODEC_KEY: CODEC_KEY, ...extra }) });
     assert.equal(r.status, 0, r.stderr);
     return parse(r.stdout) as { services: Record<string, Service> };
   };
@@ -76,8 +78,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('validates with `docker-compose config -q`', { skip: composeMissing }, () => {
-    const r = run('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q']);
+    const r = run('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q'], { env: cleanEnv({ CLUSTERFLOW_CODEC_KEY: CODEC_KEY }) });
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('refuses to resolve without the shared codec key, naming it (a generated key would split the cluster)', { skip: composeMissing }, () => {
+    const r = run('docker-compose', ['-f', 'docker-compose.yml', 'config', '-q']);
+    assert.notEqual(r.status, 0, 'docker-compose config resolved without CLUSTERFLOW_CODEC_KEY');
+    assert.match(r.stderr, /CLUSTERFLOW_CODEC_KEY/);
   });
 
   it('has every service, pinned images, loopback-only ports and a wired worker', { skip: composeMissing }, () => {
@@ -93,6 +101,7 @@ describe('docker-compose.yml', () => {
     assert.equal(env.TEMPORAL_ADDRESS, 'temporal:7233');
     assert.equal(env.TEMPORAL_UI_URL, 'http://localhost:8080');
     assert.equal(env.CLUSTER_CONFIG, '/etc/clusterflow/cluster.yaml');
+    assert.equal(env.CLUSTERFLOW_CODEC_KEY, CODEC_KEY, 'the worker gets the shared codec key');
     const mounts = mountsOf(worker);
     assert.deepEqual(mounts.get('/etc/clusterflow/cluster.yaml'), { source: path.join(ROOT, 'deploy', 'cluster.example.yaml'), readOnly: true });
     assert.deepEqual(mounts.get('/home/node/.ssh'), { source: path.join(ROOT, 'deploy', 'ssh'), readOnly: true });
