@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CLI, startHarness, type Harness } from '../helpers/harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('the CLI, as a user meets it', () => {
   let h: Harness;
@@ -81,11 +82,13 @@ describe('the CLI, as a user meets it', () => {
     assert.match(r.stderr, /^cluster-router: TemporalError: cannot reach the Temporal server named by TEMPORAL_ADDRESS at 127\.0\.0\.1:1: connection refused; fix: start that server, correct TEMPORAL_ADDRESS/);
     // serve exits before any MCP traffic: the client sees the connection close, the line is on stderr.
     let stderr = '';
+    let stderrEnded = false;
     const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: { ...h.env, ...env }, stderr: 'pipe' });
     transport.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
+    transport.stderr?.on('end', () => { stderrEnded = true; });
     const client = new Client({ name: 'cf-e2e', version: '1' });
     await assert.rejects(client.connect(transport));
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor('the stderr of serve to end', () => stderrEnded, 10_000);
     assert.match(stderr, /cluster-router: TemporalError: cannot reach the Temporal server named by TEMPORAL_ADDRESS at 127\.0\.0\.1:1: connection refused; fix: /);
   });
 

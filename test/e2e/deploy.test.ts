@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/cluster/config.js';
 import { PACKAGE_ROOT as ROOT, temporalCliPath } from '../../src/paths.js';
 import { SEARCH_ATTRIBUTES } from '../../src/shared.js';
 import { answers, freePort } from '../../src/temporal/embedded.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SERVICES = ['postgresql', 'temporal', 'temporal-search-attributes', 'temporal-ui', 'clusterflow-worker'];
 const KNOBS = ['CLUSTER_CONFIG_FILE', 'CLUSTERFLOW_SSH_DIR', 'POSTGRES_PASSWORD', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT', 'CLUSTERFLOW_CODEC_KEY'];
@@ -159,7 +160,7 @@ describe('register-search-attributes.sh', { timeout: 60_000 }, () => {
     address = `127.0.0.1:${port}`;
     server = spawn(cli, ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
       '--log-level', 'error', '--namespace', 'conflict'], { stdio: 'ignore', env: cleanEnv() });
-    for (let i = 0; i < 100 && !(await answers(address, 1000)); i++) await new Promise((r) => setTimeout(r, 200));
+    await waitFor(`the dev server to answer at ${address}`, () => answers(address, 1000), 120_000, 200);
   });
   after(async () => {
     if (!server || server.exitCode !== null) return;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { markedProcesses, waitFor } from '../helpers/faults.js';
 import { CLI, startHarness, structured, type Harness } from '../helpers/harness.js';
 
 interface Result {
@@ -216,10 +217,12 @@ describe('task lifecycle', () => {
   // Last: it replaces the harness's MCP client with one talking to a new server.
   it('a command and a fan-out started before an MCP server restart run on and are answered after it', async () => {
     // Longer than the SDK client takes to end the server (stdin closed, TERM after 2 s, KILL after 4 s).
-    const one = await call('offload_to', { command: 'sleep 5; echo survived', node_id: 'n2', wait_s: 0 });
-    const fan = await call('parallel_execute', { commands: [0, 1, 2].map((i) => `sleep 5; echo fan-${i}`), max_parallel: 3, wait_s: 0 });
+    // A unique duration marks these commands' processes (5.0xyz s).
+    const sleepFor = `sleep 5.0${process.pid % 1000}`;
+    const one = await call('offload_to', { command: `${sleepFor}; echo survived`, node_id: 'n2', wait_s: 0 });
+    const fan = await call('parallel_execute', { commands: [0, 1, 2].map((i) => `${sleepFor}; echo fan-${i}`), max_parallel: 3, wait_s: 0 });
     assert.deepEqual([one.state, fan.state], ['running', 'running']);
-    await sleep(1000); // every command is running on its node
+    await waitFor('every command to run on its node', async () => (await markedProcesses(sleepFor)).filter((p) => p.comm === 'sleep').length >= 4, 20_000);
     await h.mcp.close(); // ends the `serve` process, its worker with it
     restarted = new Client({ name: 'clusterflow-e2e-restarted', version: '1.0.0' });
     await restarted.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: h.env, stderr: 'ignore' }));

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CallToolResultSchema, type Progress } from '@modelcontextprotocol/sdk/types.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Result {
   success: boolean; executed_on: string; stdout: string; stderr: string; return_code: number | null;
@@ -25,9 +26,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Command lines on this machine (every loopback node runs here) that hold `fragment`, sshd aside. */
 const processesWith = (fragment: string, user?: string): string[] =>
   execFileSync('ps', [...(user ? ['-u', user] : ['-e']), '-o', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(fragment) && !l.includes('sshd'));
-const until = async (what: string, holds: () => boolean, limitMs = 20_000): Promise<void> => {
-  for (const end = Date.now() + limitMs; !holds(); await sleep(100)) if (Date.now() > end) assert.fail(`timed out waiting for: ${what}`);
-};
+const until = (what: string, holds: () => boolean, limitMs = 20_000) => waitFor(what, holds, limitMs, 100);
 
 describe('parallel_execute', () => {
   let h: Harness;

@@ -1,7 +1,7 @@
 // End to end: SshPool, KnownHosts and the detached-run scripts against real OpenSSH sshds
 // of the loopback test cluster (Linux, /usr/sbin/sshd). Reports exec latency and throughput.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { fingerprint, KnownHosts } from '../../src/ssh/hostKeys.js';
 import { SshPool, type ExecHandlers, type SshTarget } from '../../src/ssh/pool.js';
 import { clusterDown, clusterUp, restartNodeSshd, stopNodeSshd, type LocalCluster, type LocalNode } from '../../src/testcluster/localCluster.js';
 import { processTree } from '../../src/testcluster/procTree.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cf-sshpool-'));
 let cluster: LocalCluster;
@@ -41,6 +42,9 @@ async function rejection(p: Promise<unknown>): Promise<SshError> {
   assert.ok(err instanceof SshError, `expected SshError, got ${String(err)}`);
   return err;
 }
+/** A live process of the node's user whose command line contains `text` (ps, no pgrep: one user only). */
+const runningAs = (n: LocalNode, text: string) =>
+  spawnSync('ps', ['-u', n.user, '-o', 'stat=,args='], { encoding: 'utf8' }).stdout.split('\n').some((l) => !l.trim().startsWith('Z') && l.includes(text));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 before(async () => {
@@ -163,7 +167,9 @@ describe('SshPool against a real sshd', () => {
     const script = chunkScript([{ runId: id, command: 'sleep 0.8; echo finished; exit 5' }], { nonce });
     const controller = new AbortController();
     const running = pool.exec(targetOf(n1), script, { signal: controller.signal });
-    setTimeout(() => controller.abort(), 200);
+    await waitFor('the detached command to launch (its .pgid written)', async () =>
+      (await capture(pool, targetOf(n1), `[ -s "$HOME/.cache/clusterflow/runs/${id}.pgid" ] && echo launched`)).stdout === 'launched\n', 5000);
+    controller.abort();
     const err = await running.then(() => null, (e: unknown) => e);
     assert.ok(isAbortError(err), String(err));
     assert.deepEqual(parsePeek((await capture(pool, targetOf(n1), peekScript(id))).stdout), { state: 'running' });
@@ -198,8 +204,9 @@ describe('SshPool against a real sshd', () => {
   test('a connection that stops answering is detected by keepalive: in-flight execs fail as lost', async () => {
     const pool = newPool({ keepaliveIntervalMs: 200 });
     await pool.exec(targetOf(n2), 'true');
-    const outcome = rejection(pool.exec(targetOf(n2), 'sleep 5'));
-    await new Promise((r) => setTimeout(r, 100));
+    const sleepFor = `sleep 5.1${process.pid % 1000}`; // a unique argv to look for
+    const outcome = rejection(pool.exec(targetOf(n2), sleepFor));
+    await waitFor(`${sleepFor} to run on ${n2.id}`, () => runningAs(n2, sleepFor), 5000);
     const frozen = await processTree(n2.pid);
     for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     try {
@@ -216,9 +223,10 @@ describe('SshPool against a real sshd', () => {
   test('sshd killed mid-exec → retryable lost; stopped node → retryable connect; back up → works', async () => {
     const pool = newPool();
     await pool.exec(targetOf(n2), 'true');
-    const inFlight = pool.exec(targetOf(n2), 'sleep 5');
+    const sleepFor = `sleep 5.2${process.pid % 1000}`; // a unique argv to look for
+    const inFlight = pool.exec(targetOf(n2), sleepFor);
     const outcome = rejection(inFlight);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor(`${sleepFor} to run on ${n2.id}`, () => runningAs(n2, sleepFor), 5000);
     await stopNodeSshd(dir, n2.id);
     const lost = await outcome;
     assert.ok(['lost', 'connect'].includes(lost.kind) && lost.retryable, `${lost.kind}: ${lost.message}`);
@@ -248,8 +256,7 @@ describe('SshPool against a real sshd', () => {
     const first = pool.exec(targetOf(n1), 'sleep 0.3; exit 4');
     const controller = new AbortController();
     const second = pool.exec(targetOf(n1), 'echo never', { signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(pool.stats()[n1.id]!.queued, 1);
+    await waitFor('the second exec to queue behind the first', () => pool.stats()[n1.id]!.queued === 1, 5000, 5);
     controller.abort();
     assert.ok(isAbortError(await second.then(() => null, (e: unknown) => e)));
     assert.equal(pool.stats()[n1.id]!.queued, 0);
@@ -262,7 +269,6 @@ describe('SshPool against a real sshd', () => {
     // Same node id, now pointing at the other sshd (as after a DHCP change).
     const moved = targetOf(n2, { nodeId: n1.id });
     assert.equal((await capture(pool, moved, 'id -un')).stdout, `${n2.user}\n`);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(pool.stats()[n1.id]!.connections, 1);
+    await waitFor('the old connection to drain, the new one to stay', () => pool.stats()[n1.id]!.connections === 1, 5000, 10);
   });
 });

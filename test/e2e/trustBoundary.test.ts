@@ -153,7 +153,10 @@ describe('trust boundary: another local account cannot make clusterflow run or r
       assert.equal(r.output_capped, true, `${name}: ${JSON.stringify({ ...r, stdout: r.stdout.length })}`);
       const local = path.join(h.stateDir, 'output', r.task_id, 'stdout');
       assert.ok(statSync(local).size <= 256 * 1024, `${name}: ${statSync(local).size} bytes stored locally`);
-      const onNode = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: `sleep 0.5; wc -c < ~/.cache/clusterflow/runs/${r.task_id}.out; ls ~/.cache/clusterflow/runs/${r.task_id}.capped`, node_id: 'n1' } }));
+      // The node cuts the file back after the answer: wait (10 s at most) for the cut (file within the cap, run marked), then report.
+      const [out, capped] = ['out', 'capped'].map((ext) => `~/.cache/clusterflow/runs/${r.task_id}.${ext}`);
+      const cutBack = `i=0; while { [ "$(wc -c < ${out})" -gt ${256 * 1024} ] || [ ! -e ${capped} ]; } && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done`;
+      const onNode = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: `${cutBack}; wc -c < ${out}; ls ${capped}`, node_id: 'n1' } }));
       assert.equal(onNode.success, true, JSON.stringify(onNode));
       assert.ok(Number(onNode.stdout.split('\n')[0]) <= 256 * 1024, `${name}: ${onNode.stdout.split('\n')[0]} bytes kept on the node`);
     }

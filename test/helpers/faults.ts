@@ -13,6 +13,9 @@ import type { CommandResult } from '../../src/shared.js';
 import { taskFailure } from '../../src/client/taskReader.js';
 import { dataConverterFor } from '../../src/temporal/dataConverter.js';
 import { CLI, startHarness, structured, type Harness, type HarnessOptions } from './harness.js';
+import { sleep } from './wait.js';
+
+export { sleep, waitFor } from './wait.js';
 
 const run = promisify(execFile);
 
@@ -141,16 +144,6 @@ export async function settleStrays(list: () => Promise<Proc[]>, ms = 4000): Prom
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, ms: number, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 /** Submit through MCP with wait_s: 0 and return the task id of the running task. */
 export async function startTask(h: Harness, tool: 'offload_to' | 'cluster_bash', args: Record<string, unknown>): Promise<string> {
   const r = structured<{ task_id: string; state: string }>(await h.mcp.callTool({ name: tool, arguments: { ...args, wait_s: 0 } }));
@@ -167,5 +160,3 @@ export function faultSummary(name: string, c: FaultCounts): string {
   console.log(line);
   return line;
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -22,6 +22,7 @@ import { loadCodecKeys } from '../../src/security/keys.js';
 import { HUB_QUEUE, nodeQueue, originQueue, SEARCH_ATTRIBUTES, type CommandResult, type RunCommandInput } from '../../src/shared.js';
 import { WORKFLOW_BUNDLE } from '../../src/temporal/bundle.js';
 import { dataConverterFor } from '../../src/temporal/dataConverter.js';
+import { waitFor } from './wait.js';
 
 export const HISTORIES_DIR = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'histories');
 /** The test-only codec key the mocked scenarios (and the histories recorded from them) are encrypted with. */
@@ -162,15 +163,8 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
 }
 
 /** Poll `probe` until it gives a truthy value (the condition a test waits for), or fail after `timeoutMs`. */
-export async function until<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export const until = <T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> =>
+  waitFor(what, probe as () => Promise<NonNullable<T> | undefined | false>, timeoutMs, 25);
 
 /**
  * The workflow's result, or the error its result() rejects with. A workflow task that keeps

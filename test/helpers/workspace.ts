@@ -81,4 +81,4 @@ export function countingExec(): Exec & { calls: number } {
   return f;
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep } from './wait.js';

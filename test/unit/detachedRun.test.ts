@@ -1,7 +1,7 @@
 // The detached-run scripts, run for real with local sh (dash) and bash as the foreground shell.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import {
 import { localExec } from '../../src/ssh/localExec.js';
 import { inPosixSh } from '../../src/ssh/quote.js';
 import type { ExecResult } from '../../src/ssh/pool.js';
+import { sleep, waitFor as waitForCondition } from '../helpers/wait.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cf-detached-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -50,13 +51,9 @@ async function run(spec: RunSpec, shell: Shell = 'sh') {
 }
 
 const text = async (script: string) => (await runIn('sh', script)).out.toString();
-const waitFor = async (cond: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const waitFor = (what: string, cond: () => boolean, ms = 5000) => waitForCondition(what, cond, ms, 10);
+/** The launcher has written the run's process group to its .pgid (created a moment before it is written). */
+const launched = (id: string, dir = base) => (statSync(join(dir, `${id}.pgid`), { throwIfNoEntry: false })?.size ?? 0) > 0;
 const pgidOf = (id: string) => Number(readFileSync(join(base, `${id}.pgid`), 'utf8').split(' ')[0]);
 /** Live (non-zombie) processes of a group: zombies are dead, only not yet reaped by init. */
 function liveInGroup(pgid: number): string[] {
@@ -106,7 +103,7 @@ for (const shell of ['sh', 'bash', 'zsh'] as const) {
     test('re-attach while running and kill work from this shell', async () => {
       const id = newId();
       const first = run({ runId: id, command: 'echo once >> ' + join(base, `${id}.n`) + '; sleep 30' }, shell);
-      await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+      await waitFor(`run ${id} to launch`, () => launched(id));
       const second = run({ runId: id, command: 'never run' }, shell);
       assert.match((await runIn(shell, killScript(id, { graceS: 2, baseDir: base }))).out.toString(), /^\S+ terminated/);
       for (const r of [await first, await second]) assert.deepEqual([r.signal, r.lost], ['SIGTERM', false]);
@@ -130,7 +127,7 @@ describe('detached runs', () => {
     const counter = join(base, `${id}.counter`);
     const command = `echo run >> ${counter}; echo started; sleep 0.6; echo finished; echo to-err >&2; exit 7`;
     const first = run({ runId: id, command });
-    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    await waitFor(`run ${id} to launch`, () => launched(id));
     const second = await run({ runId: id, command });
     const firstResult = await first;
     const third = await run({ runId: id, command }); // after it finished: collects the result
@@ -147,7 +144,7 @@ describe('detached runs', () => {
     const id = newId();
     const command = 'sleep 2.6; echo late; exit 3';
     const first = run({ runId: id, command });
-    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    await waitFor(`run ${id} to launch`, () => launched(id));
     const second = run({ runId: id, command });
     const firstDone = await first;
     const ended = Date.now();
@@ -172,7 +169,7 @@ describe('detached runs', () => {
     const counter = join(base, `${id}.counter`);
     let go: (s: string) => void = () => undefined;
     const pending = gated(id, counter, new Promise((r) => { go = r; }));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300); // a window in which nothing may happen: the chunk must not claim the run while the gate is shut
     assert.equal(existsSync(join(base, `${id}.claim`)), false, 'the run was claimed before the gate opened');
     go('go\n');
     const opened = await pending;
@@ -192,9 +189,9 @@ describe('detached runs', () => {
   test('killScript kills a TERM-ignoring process tree, leaving no live process in the group', async () => {
     const id = newId();
     const running = run({ runId: id, command: `echo up; bash -c 'trap "" TERM; sleep 1000 & sleep 1000'` });
-    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    await waitFor(`run ${id} to launch`, () => launched(id));
     const pgid = pgidOf(id);
-    await waitFor(() => liveInGroup(pgid).some((l) => l.includes('sleep 1000')));
+    await waitFor('sleep 1000 to run in the group', () => liveInGroup(pgid).some((l) => l.includes('sleep 1000')));
     assert.deepEqual(parsePeek(await text(peekScript(id, base))), { state: 'running' });
     const said = await text(killScript(id, { graceS: 0.5, baseDir: base }));
     assert.match(said, /^\S+ killed: group \d+ ignored TERM for 0.5s, sent KILL/);
@@ -210,7 +207,7 @@ describe('detached runs', () => {
   test('killScript ends a command that honours TERM with TERM alone', async () => {
     const id = newId();
     const running = run({ runId: id, command: 'sleep 1000' });
-    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
+    await waitFor(`run ${id} to launch`, () => launched(id));
     assert.match(await text(killScript(id, { graceS: 5, baseDir: base })), /^\S+ terminated: group \d+ exited after TERM/);
     const r = await running;
     assert.equal(r.signal, 'SIGTERM');
@@ -235,16 +232,16 @@ describe('detached runs', () => {
   test('a group killed outside clusterflow reports the signal; with its launcher gone too, it is lost, also on re-attach', async () => {
     const id = newId();
     const running = run({ runId: id, command: 'echo before; sleep 1000' });
-    await waitFor(() => existsSync(join(base, `${id}.pgid`)));
-    await waitFor(() => liveInGroup(pgidOf(id)).some((l) => l.includes('sleep 1000')));
+    await waitFor(`run ${id} to launch`, () => launched(id));
+    await waitFor('sleep 1000 to run in the group', () => liveInGroup(pgidOf(id)).some((l) => l.includes('sleep 1000')));
     process.kill(-pgidOf(id), 'SIGKILL');
     const r = await running;
     assert.deepEqual([r.state, r.returnCode, r.stdout.toString()], ['done', 137, 'before\n']);
 
     const id2 = newId();
     const running2 = run({ runId: id2, command: 'echo before; sleep 1000' });
-    await waitFor(() => existsSync(join(base, `${id2}.pgid`)));
-    await waitFor(() => liveInGroup(pgidOf(id2)).some((l) => l.includes('sleep 1000')));
+    await waitFor(`run ${id2} to launch`, () => launched(id2));
+    await waitFor('sleep 1000 to run in the group', () => liveInGroup(pgidOf(id2)).some((l) => l.includes('sleep 1000')));
     process.kill(Number(readFileSync(join(base, `${id2}.claim`), 'utf8')), 'SIGKILL'); // the launcher
     process.kill(-pgidOf(id2), 'SIGKILL');
     assert.equal((await running2).state, 'lost');
@@ -259,11 +256,11 @@ describe('detached runs', () => {
     const marker = join(base, `${b}.ran`);
     const abort = new AbortController();
     const exec = localExec(chunkScript([{ runId: a, command: 'sleep 0.6; exit 4' }, { runId: b, command: `touch ${marker}` }], { nonce: newNonce(), baseDir: base }), { signal: abort.signal });
-    await waitFor(() => existsSync(join(base, `${a}.pgid`)));
+    await waitFor(`run ${a} to launch`, () => launched(a));
     abort.abort();
     await assert.rejects(exec);
-    await waitFor(() => existsSync(join(base, `${a}.rc`)), 5000);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(`run ${a} to end (its exit code in .rc)`, () => (statSync(join(base, `${a}.rc`), { throwIfNoEntry: false })?.size ?? 0) > 0, 5000);
+    await sleep(300); // a window in which nothing may happen: a chunk that went on after its channel closed would start b now
     assert.deepEqual(parsePeek(await text(peekScript(a, base))), { state: 'done', returnCode: 4 });
     assert.deepEqual(parsePeek(await text(peekScript(b, base))), { state: 'absent' });
     assert.equal(existsSync(marker), false);
@@ -373,7 +370,7 @@ describe('detached runs', () => {
   test('one killScript stops several running runs at once', async () => {
     const ids = [newId(), newId(), newId()];
     const running = ids.map((runId) => run({ runId, command: 'sleep 1000' }));
-    await waitFor(() => ids.every((id) => existsSync(join(base, `${id}.pgid`))));
+    await waitFor('the three runs to launch', () => ids.every((id) => launched(id)));
     const said = await text(killScript(ids, { graceS: 2, baseDir: base }));
     for (const id of ids) assert.match(said, new RegExp(`^${id} terminated`, 'm'));
     for (const r of await Promise.all(running)) assert.deepEqual([r.state, r.signal], ['killed', 'SIGTERM']);
@@ -403,7 +400,7 @@ describe('detached runs', () => {
     await runIn2('old', 'true');
     await runIn2('recent', 'true');
     const running = runIn2('busy', 'sleep 1000');
-    await waitFor(() => existsSync(join(dir, 'busy.pgid')));
+    await waitFor('run busy to launch', () => launched('busy', dir));
     const old = new Date(Date.now() - 3600_000);
     for (const id of ['old', 'busy']) for (const ext of ['claim', 'rc', 'out', 'err', 'pgid']) if (existsSync(join(dir, `${id}.${ext}`))) utimesSync(join(dir, `${id}.${ext}`), old, old);
     assert.equal((await runIn('sh', cleanupScript(30, dir))).out.toString(), 'removed 1\n');

@@ -32,7 +32,8 @@ describe('NodeSlots', () => {
     const abort = new AbortController();
     const w2 = s.take('n1', 1, abort.signal).then((r) => { order.push('w2'); return r; });
     const w3 = s.take('n1', 1).then((r) => { order.push('w3'); return r; });
-    await new Promise((r) => setTimeout(r, 20));
+    // A window in which nothing may happen: a few of the waiters' 25 ms polls, and no slot is free.
+    await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(order, []);
     abort.abort();
     (await w2)(); // the aborted waiter holds nothing: releasing it changes nothing

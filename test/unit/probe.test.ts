@@ -6,6 +6,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import { PROBE_SCRIPT, applyMetricsOverrides, parseProbeOutput, probeScript } from '../../src/cluster/probe.js';
 import type { NodeMetrics } from '../../src/shared.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 // Compiled to dist/test/unit/, fixtures stay in the source tree.
@@ -144,9 +145,12 @@ for (const shell of ['sh', 'bash']) {
 }
 
 test('real probe sees a busy core', { skip: process.platform !== 'linux' }, async () => {
-  const burner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  // The burner says when its loop begins: node's own start-up is no busy core yet.
+  const burner = spawn(process.execPath, ['-e', 'process.stdout.write("spinning\\n"); for (;;) {}'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let said = '';
+  burner.stdout.on('data', (b: Buffer) => { said += b.toString(); });
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('the burner to spin', () => said.includes('spinning'), 10_000, 10);
     const { stdout } = await run('sh', ['-c', PROBE_SCRIPT]);
     const m = parseProbeOutput(stdout, 'local');
     // One of N cores spinning: at least ~100/N percent, minus sampling slack.

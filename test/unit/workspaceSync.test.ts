@@ -72,7 +72,7 @@ describe('workspace sync (local agent)', () => {
     const mainC = lstatSync(join(s1.tree, 'src/main.c'));
     write(s1.tree, 'src/main.o', 'object code');
     write(s1.tree, 'product/report.txt', 'built');
-    await sleep(20);
+    await sleep(20); // the time is the point: a file the sync rewrote would now get a different mtime
     write(w.origin, 'a.txt', 'alpha v2\n');
     unlinkSync(join(w.origin, 'notes.txt'));
     write(w.origin, 'added.txt', 'new file\n');
@@ -92,7 +92,7 @@ describe('workspace sync (local agent)', () => {
 
     // A revert to old content (an old blob) still gets a fresh mtime: make must rebuild.
     const before = lstatSync(join(s3.tree, 'a.txt')).mtimeMs;
-    await sleep(20);
+    await sleep(20); // the time is the point: a fresh mtime must be later than this one
     write(w.origin, 'a.txt', 'alpha\n');
     const s4 = await syncWorkspace(w.exec, w.req());
     assert.equal(s4.bytes_sent, 0, 'the old content is still in the blob store');
@@ -228,7 +228,7 @@ describe('workspace sync (local agent)', () => {
     assert.equal(await releaseWorkspace(w.exec, { tree: first.tree, taskId: 'task-B' }), 'other', 'only the holder releases');
     assert.equal(await releaseWorkspace(w.exec, { tree: first.tree, taskId: 'task-A' }), 'released');
     assert.equal((await syncWorkspace(w.exec, w.req({ taskId: 'task-C', lockTtlS: 1 }))).tree, first.tree);
-    await sleep(2100);
+    await sleep(2100); // the time is the point: past the 1 s lease (lease times are whole seconds)
     assert.equal((await syncWorkspace(w.exec, w.req({ taskId: 'task-D' }))).tree, first.tree, 'an expired lease is reclaimed');
   });
 
@@ -241,7 +241,7 @@ describe('workspace sync (local agent)', () => {
     // Outside git each cwd is its own tree.
     const a = await syncWorkspace(w.exec, w.req({ cwd: join(w.origin, 'a'), taskId: 't1' }));
     await releaseWorkspace(w.exec, { tree: a.tree, taskId: 't1' });
-    await sleep(50);
+    await sleep(50); // the time is the point: a, b, o used in that order, for the LRU cap below
     const b = await syncWorkspace(w.exec, w.req({ cwd: join(w.origin, 'b'), taskId: 't2' }));
     await releaseWorkspace(w.exec, { tree: b.tree, taskId: 't2' });
     await sleep(50);
