@@ -150,4 +150,21 @@ describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
     assert.ok(trees.some((t) => t.origin_path === repo), list.stdout);
     assert.ok(readFileSync(path.join(repo, 'input.txt'), 'utf8') === 'hello\n');
   });
+
+  it('the CLI: --dry-run says the tree will be synced; submit --cwd --output builds on n1 and brings the file back', async () => {
+    const proj = path.join(origin, 'cli-proj');
+    mkdirSync(proj);
+    writeFileSync(path.join(proj, 'hello.c'), '#include <stdio.h>\nint main(void) { puts("hello from the node"); return 0; }\n');
+    writeFileSync(path.join(proj, 'Makefile'), 'hello: hello.c\n\tcc -O2 -o hello hello.c\n');
+    const plan = await h.cli(['submit', '--dry-run', '--node', 'n1', '--cwd', proj, 'make']);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /^n1\tmake\t.*sync/m, plan.stdout);
+    const built = await h.cli(['submit', '--node', 'n1', '--cwd', proj, '--output', 'hello', '--json', 'make && ./hello'], { timeoutMs: 120_000 });
+    assert.equal(built.code, 0, built.stderr);
+    const r = JSON.parse(built.stdout) as Result;
+    assert.equal(r.workspace?.mode, 'sync', built.stdout);
+    assert.match(r.stdout, /hello from the node/);
+    assert.deepEqual(r.outputs_returned?.map((f) => f.path), ['hello']);
+    assert.equal(execFileSync(path.join(proj, 'hello'), { encoding: 'utf8' }), 'hello from the node\n');
+  });
 });
