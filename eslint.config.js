@@ -11,13 +11,7 @@ const tsFiles = ['**/*.ts', '**/*.cts'];
 // Files the workflow bundle pulls in (check: grep '"./dist/src/' dist/workflow-bundle.js). They run
 // in Temporal's deterministic sandbox: no I/O, no Node builtins, and activities only as types for
 // proxyActivities<typeof ...>().
-const sandboxFiles = [
-  'src/workflows/**/*.ts',
-  'src/shared.ts',
-  'src/messages.ts',
-  'src/cluster/fanoutPlan.ts',
-  'src/temporal/failureConverter.cts',
-];
+const sandboxFiles = ['src/workflows/**/*.ts', 'src/shared.ts', 'src/messages.ts', 'src/cluster/fanoutPlan.ts', 'src/temporal/failureConverter.cts'];
 
 const ssh2Ban = {
   name: 'ssh2',
@@ -58,7 +52,9 @@ export default defineConfig(
         'error',
         {
           // node:test's test()/describe() return promises the runner itself tracks.
-          allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+          ],
         },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
