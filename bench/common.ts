@@ -146,7 +146,7 @@ export function cpuMs(pid: number): number {
 /** Pids (Linux) whose environment holds `entry` (e.g. "CLUSTERFLOW_HOME=/tmp/x") and whose command line holds `arg`. */
 export function pidsWith(entry: string, arg: string): number[] {
   const out: number[] = [];
-  let pids: string[] = [];
+  let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {

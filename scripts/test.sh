@@ -10,6 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 SETUP_EXTRA_APT="${SETUP_EXTRA_APT:-docker-compose zsh iptables iproute2 chromium}" scripts/setup.sh
+# Lint before any test: floating promises, the workflow sandbox's imports, formatting.
+npm run --silent lint
 export TEMPORAL_CLI="$root/.tools/temporal/bin/temporal"
 unset TEMPORAL_ADDRESS TEMPORAL_NAMESPACE CLUSTER_CONFIG CLUSTERFLOW_HOME
 

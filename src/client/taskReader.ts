@@ -104,7 +104,7 @@ export class TaskReader {
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
       return this.withUrls({ ...r, workflow_url: this.url(taskId) } as TaskStatus);
     } catch (err) {
-      return this.status(taskId, err);
+      return await this.status(taskId, err);
     } finally {
       over = true;
       clearTimeout(timer);

@@ -11,7 +11,7 @@ import { askApproval } from './approval.js';
 import { registerResources } from './resources.js';
 import { clusterStatus } from '../client/statusView.js';
 import {
-  clusterStatusInput, clusterStatusShape, commandInput, taskIdInput, commandResultShape, offloadInput, parallelInput, parallelResultShape, taskIdField, taskListInput,
+  clusterStatusInput, clusterStatusShape, commandInput, taskIdInput, commandResultShape, offloadInput, parallelInput, parallelResultShape, taskListInput,
   taskListShape, taskOutputInput, taskOutputShape, taskStatusShape,
 } from './schemas.js';
 

@@ -6,7 +6,7 @@
 /** Quote one value as a single POSIX shell word. */
 export function shq(value: string): string {
   if (value.includes('\0')) throw new Error('a shell word cannot contain a NUL byte');
-  if (value !== '' && /^[A-Za-z0-9_\/.,:+@%-]+$/.test(value)) return value;
+  if (value !== '' && /^[A-Za-z0-9_/.,:+@%-]+$/.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -30,7 +30,7 @@ export function inPosixSh(script: string): string {
  */
 export function bashq(value: string): string {
   if (value.includes('\0')) throw new Error('a shell word cannot contain a NUL byte');
-  if (value !== '' && /^[A-Za-z0-9_\/.,:+@%=-]+$/.test(value)) return value;
+  if (value !== '' && /^[A-Za-z0-9_/.,:+@%=-]+$/.test(value)) return value;
   const escaped = value.replace(/[\\'\x01-\x1f\x7f]/g, (c) => {
     if (c === '\\' || c === "'") return `\\${c}`;
     if (c === '\n') return '\\n';

@@ -1,7 +1,7 @@
 // The other scripts of the detached-run protocol (detachedRun.ts): kill a run's process group,
 // peek at a run's state, read part of its output, keep its output within the cap, sweep old runs.
 import type { PeekState } from './detachedRun.js';
-import { ALIVE_FN, AWAIT_FATE, baseDirWord, checkRunId, outputCap, POLL, posixPrelude } from './scriptParts.js';
+import { AWAIT_FATE, baseDirWord, checkRunId, outputCap, POLL, posixPrelude } from './scriptParts.js';
 
 /**
  * TERM each run's group, wait up to graceS for it to go, then KILL; all runs at once. A run

@@ -82,7 +82,7 @@ async function verifyLogin(cluster: LocalCluster, node: LocalNode): Promise<void
   } catch (err) {
     const log = await readFile(nodePaths(cluster.dir, node.id).log, 'utf8').catch(() => '');
     const stderr = String((err as { stderr?: unknown }).stderr ?? err).trim();
-    throw new Error(`testcluster: ssh login to node ${node.id} (${node.user}@${node.host}:${node.port}) failed: ${stderr}\nsshd log tail:\n${log.split('\n').slice(-8).join('\n')}`);
+    throw new Error(`testcluster: ssh login to node ${node.id} (${node.user}@${node.host}:${node.port}) failed: ${stderr}\nsshd log tail:\n${log.split('\n').slice(-8).join('\n')}`, { cause: err });
   }
 }
 

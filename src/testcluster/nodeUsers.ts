@@ -49,7 +49,7 @@ async function runLocked(cmd: string, args: string[], okCodes: number[] = []): P
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      throw new Error(`testcluster: ${cmd} ${args.join(' ')} failed: ${stderr.trim() || String(err)}`);
+      throw new Error(`testcluster: ${cmd} ${args.join(' ')} failed: ${stderr.trim() || String(err)}`, { cause: err });
     }
   }
 }

@@ -136,9 +136,11 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         ...(synced ? { workspace: synced.info } : inPlace ? { workspace: inPlace } : {}),
         ...(spec.sshRetries !== undefined ? { sshRetries: spec.sshRetries } : {}),
       });
+      // eslint-disable-next-line @typescript-eslint/return-await -- on purpose: `finally` gives the placement back first, the command order of recorded histories (see end())
       return end({ ...result, duration_ms: Date.now() - started }, true);
     } catch (err) {
       if (isCancellation(err)) {
+        // eslint-disable-next-line @typescript-eslint/return-await -- on purpose: `finally` gives the placement back first, the command order of recorded histories (see end())
         return end(failed(taskId, started, nodeId, 'cancelled before the command finished', routeReason, autoRouted, 'cancelled'), true);
       }
       const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
@@ -157,6 +159,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       const why = type === FailureType.ConnectionLost
         ? `${errorText(err)}; lost contact with ${nodeId} until the ${spec.timeoutS} s timeout, so the command's outcome is unknown (it may still be running there)`
         : errorText(err);
+      // eslint-disable-next-line @typescript-eslint/return-await -- on purpose: `finally` gives the placement back first, the command order of recorded histories (see end())
       return end(failed(taskId, started, nodeId, why, routeReason, autoRouted), false);
     } finally {
       if (autoRouted) await CancellationScope.nonCancellable(() => releasePlacement({ taskId }));

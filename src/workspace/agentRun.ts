@@ -166,7 +166,7 @@ export async function runAgent(exec: Exec, call: AgentCall): Promise<void> {
   } finally {
     replies.end();
   }
-  if (!call.stdin) start(null);
+  if (!call.stdin) void start(null); // its outcome is judged below, through `convo`
   if (!started) throw new WorkspaceError('transport', `${label}: the workspace agent never received its input`);
   const convoError = await convo.then(() => null, (e: unknown) => e);
   const errText = Buffer.concat(stderr).toString('utf8').trim();

@@ -113,7 +113,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await mcp.connect(transport);
     } catch (err) {
       await clusterDown({ dir: cluster.dir, removeUsers: false }).catch(() => undefined);
-      throw new Error(`serve did not start: ${(err as Error).message}\n${stderr}`);
+      throw new Error(`serve did not start: ${(err as Error).message}\n${stderr}`, { cause: err });
     }
     servePid = transport.pid ?? 0;
   }

@@ -2,11 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkDangerous, checkPolicy, type NodePolicy, type PolicyInput } from '../../src/cluster/policy.js';
 
-/** The rule of the most severe finding, or null when the command may run. */
-function firstRule(input: PolicyInput): string | null {
-  return checkPolicy(input)[0]?.rule ?? null;
-}
-
 function table(name: string, cases: Array<[PolicyInput, string | null]>): void {
   test(name, async (t) => {
     for (const [input, rule] of cases) {
