@@ -56,8 +56,16 @@ async function usPer(n: number, fn: () => Promise<unknown>): Promise<number> {
   return us.sort((a, b) => a - b)[Math.floor(n / 2)]!;
 }
 
-export async function measureCodec(opts: { stateDir: string; env: Record<string, string | undefined>; address: string; taskId: string; iterations: number }): Promise<CodecCost> {
-  const codec = new EncryptionCodec(loadCodecKeys(opts.stateDir, { codecKey: opts.env.CLUSTERFLOW_CODEC_KEY, codecKeyFile: opts.env.CLUSTERFLOW_CODEC_KEY_FILE }));
+export async function measureCodec(opts: {
+  stateDir: string;
+  env: Record<string, string | undefined>;
+  address: string;
+  taskId: string;
+  iterations: number;
+}): Promise<CodecCost> {
+  const codec = new EncryptionCodec(
+    loadCodecKeys(opts.stateDir, { codecKey: opts.env.CLUSTERFLOW_CODEC_KEY, codecKeyFile: opts.env.CLUSTERFLOW_CODEC_KEY_FILE }),
+  );
   const connection = await Connection.connect({ address: opts.address });
   const found: Array<{ where: string; p: Payload }> = [];
   try {
@@ -77,7 +85,8 @@ export async function measureCodec(opts: { stateDir: string; env: Record<string,
     const boundTo = p.metadata?.['bound-to'] ? td.decode(p.metadata['bound-to']) : '';
     const ctx: SerializationContext = { type: 'workflow', namespace: 'default', workflowId: boundTo };
     const [plain] = await codec.decode([p], ctx);
-    if (td.decode(plain!.data ?? new Uint8Array()).includes(REFUSED_KEY)) throw new Error(`codec: the ${where} payload of ${opts.taskId} did not decrypt with the state dir's key`);
+    if (td.decode(plain!.data ?? new Uint8Array()).includes(REFUSED_KEY))
+      throw new Error(`codec: the ${where} payload of ${opts.taskId} did not decrypt with the state dir's key`);
     const encodeUs = await usPer(opts.iterations, () => codec.encode([plain!], ctx));
     const [again] = await codec.encode([plain!], ctx);
     const decodeUs = await usPer(opts.iterations, () => codec.decode([again!], ctx));

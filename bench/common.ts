@@ -57,7 +57,10 @@ export interface Case {
  * that only shows under back-to-back calls (server-side rate limits) still shows. With pauseMs,
  * every call starts that long after the one before ended.
  */
-export async function measureRounds(cases: readonly Case[], opts: { iterations: number; warmup: number; block: number; pauseMs?: number }): Promise<Map<string, number[]>> {
+export async function measureRounds(
+  cases: readonly Case[],
+  opts: { iterations: number; warmup: number; block: number; pauseMs?: number },
+): Promise<Map<string, number[]>> {
   for (const c of cases) for (let i = 0; i < opts.warmup; i++) await c.run();
   const samples = new Map(cases.map((c) => [c.name, [] as number[]]));
   const block = Math.max(1, opts.block);
@@ -96,7 +99,10 @@ let interrupted = false;
  */
 export function cleanupOnInterrupt(fn: () => unknown): () => Promise<void> {
   let done: Promise<void> | undefined;
-  const once = () => (done ??= (async () => { await fn(); })());
+  const once = () =>
+    (done ??= (async () => {
+      await fn();
+    })());
   interruptWork.push(once);
   if (interruptWork.length === 1) {
     const handler = async () => {
@@ -104,7 +110,11 @@ export function cleanupOnInterrupt(fn: () => unknown): () => Promise<void> {
       interrupted = true;
       process.stderr.write('\ninterrupted: cleaning up...\n');
       for (const work of [...interruptWork].reverse()) {
-        try { await work(); } catch { /* go on with the rest */ }
+        try {
+          await work();
+        } catch {
+          /* go on with the rest */
+        }
       }
       process.exit(130);
     };
@@ -156,7 +166,9 @@ export function pidsWith(entry: string, arg: string): number[] {
     try {
       if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry)) continue;
       if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(arg)) out.push(Number(pid));
-    } catch { /* gone, or not ours to read */ }
+    } catch {
+      /* gone, or not ours to read */
+    }
   }
   return out;
 }

@@ -40,7 +40,13 @@ const BIG_COUNT = Number(flags['big-count']);
 const MAX_PARALLEL = flags['max-parallel'] ? Number(flags['max-parallel']) : undefined;
 const NODE_MAX_PARALLEL = flags['node-max-parallel'] ? Number(flags['node-max-parallel']) : undefined;
 const NODES = 3;
-for (const [k, v] of Object.entries({ reps: REPS, count: COUNT, 'big-count': BIG_COUNT, 'max-parallel': MAX_PARALLEL ?? 1, 'node-max-parallel': NODE_MAX_PARALLEL ?? 1 })) {
+for (const [k, v] of Object.entries({
+  reps: REPS,
+  count: COUNT,
+  'big-count': BIG_COUNT,
+  'max-parallel': MAX_PARALLEL ?? 1,
+  'node-max-parallel': NODE_MAX_PARALLEL ?? 1,
+})) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} needs a positive integer`);
 }
 // pdsh runs one command on every host: the count must split into whole rounds.
@@ -55,12 +61,20 @@ const IN_FLIGHT = PER_HOST * NODES;
 const WARM_COUNT = NODES * 20;
 /** Is a peer tool on PATH? A missing one is skipped, and the bench says so. */
 const installed = (tool: string): boolean => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-const WORKLOADS = [{ key: 'true', command: 'true' }, { key: 'sleep', command: 'sleep 0.2' }] as const;
+const WORKLOADS = [
+  { key: 'true', command: 'true' },
+  { key: 'sleep', command: 'sleep 0.2' },
+] as const;
 
 /** 1/5/15-minute load: the host may be shared, and every tool here is CPU-bound on a small one. */
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-interface ParallelOut { task_id: string; state: string; summary?: { total: number; succeeded: number; failed: number }; duration_ms?: number }
+interface ParallelOut {
+  task_id: string;
+  state: string;
+  summary?: { total: number; succeeded: number; failed: number };
+  duration_ms?: number;
+}
 
 async function mcpParallel(h: FanoutHarness, commands: string[], waitS = 600): Promise<ParallelOut> {
   const args: Record<string, unknown> = { commands, wait_s: waitS };
@@ -112,7 +126,9 @@ function clusterflowCases(h: FanoutHarness): PeerCase[] {
 async function main(): Promise<void> {
   const load0 = loadavg();
   process.stderr.write(`fanout: starting ${NODES} loopback sshd nodes (no local node), Temporal and the MCP server...\n`);
-  const extra = NODE_MAX_PARALLEL ? Object.fromEntries(Array.from({ length: NODES }, (_, i) => [`${BENCH_PREFIX}${i + 1}`, { max_parallel: NODE_MAX_PARALLEL }])) : undefined;
+  const extra = NODE_MAX_PARALLEL
+    ? Object.fromEntries(Array.from({ length: NODES }, (_, i) => [`${BENCH_PREFIX}${i + 1}`, { max_parallel: NODE_MAX_PARALLEL }]))
+    : undefined;
   const h = await startFanoutHarness({ nodes: NODES, extraNodeYaml: extra });
   const peerEnv = { cluster: h.cluster, dir: h.dir };
   const plainCfg = writeSshConfig(peerEnv, false);
@@ -126,7 +142,14 @@ async function main(): Promise<void> {
   const cleanUp = cleanupOnInterrupt(cleanup);
   try {
     // Warm: connections in the pool, workflow code cached, masters up.
-    mustAllSucceed('warm-up', await mcpParallel(h, Array.from({ length: 30 }, () => 'true')), 30);
+    mustAllSucceed(
+      'warm-up',
+      await mcpParallel(
+        h,
+        Array.from({ length: 30 }, () => 'true'),
+      ),
+      30,
+    );
     await warmMasters(peerEnv, cmCfg);
     const perHost = PER_HOST;
     const skipped = ['pdsh', 'parallel'].filter((tool) => !installed(tool));
@@ -134,18 +157,24 @@ async function main(): Promise<void> {
     const cases: PeerCase[] = [
       ...clusterflowCases(h),
       raw,
-      ...(flags['only-clusterflow'] ? [] : [
-        ...(skipped.includes('pdsh') ? [] : [
-          pdshCase(peerEnv, plainCfg, 1, `pdsh -R ssh, ${COUNT / NODES} rounds one after another`),
-          pdshCase(peerEnv, plainCfg, perHost, `pdsh -R ssh, ${perHost} rounds at once`),
-          pdshCase(peerEnv, cmCfg, perHost, `pdsh -R ssh + ControlMaster, ${perHost} rounds at once`),
-        ]),
-        ...(skipped.includes('parallel') ? [] : [
-          gnuParallelCase(peerEnv, plainCfg, perHost, `GNU parallel -S ${perHost}/host`),
-          gnuParallelCase(peerEnv, cmCfg, perHost, `GNU parallel -S ${perHost}/host + ControlMaster`),
-        ]),
-        xargsSshCase(peerEnv, cmCfg, IN_FLIGHT, `xargs -P ${IN_FLIGHT} ssh + ControlMaster`),
-      ]),
+      ...(flags['only-clusterflow']
+        ? []
+        : [
+            ...(skipped.includes('pdsh')
+              ? []
+              : [
+                  pdshCase(peerEnv, plainCfg, 1, `pdsh -R ssh, ${COUNT / NODES} rounds one after another`),
+                  pdshCase(peerEnv, plainCfg, perHost, `pdsh -R ssh, ${perHost} rounds at once`),
+                  pdshCase(peerEnv, cmCfg, perHost, `pdsh -R ssh + ControlMaster, ${perHost} rounds at once`),
+                ]),
+            ...(skipped.includes('parallel')
+              ? []
+              : [
+                  gnuParallelCase(peerEnv, plainCfg, perHost, `GNU parallel -S ${perHost}/host`),
+                  gnuParallelCase(peerEnv, cmCfg, perHost, `GNU parallel -S ${perHost}/host + ControlMaster`),
+                ]),
+            xargsSshCase(peerEnv, cmCfg, IN_FLIGHT, `xargs -P ${IN_FLIGHT} ssh + ControlMaster`),
+          ]),
     ];
     const XARGS_CM = cases.find((c) => c.name.startsWith('xargs'))?.name;
     // Rounds interleave the cases, so background load (the monitor's probes) hits all alike.
@@ -171,16 +200,25 @@ async function main(): Promise<void> {
       `fan-out throughput, ${NODES} loopback nodes, median of ${REPS} (cmds/s; ratio = clusterflow MCP ÷ tool)`,
       ['tool', `${COUNT}× true cmds/s`, `${COUNT}× sleep 0.2 cmds/s`, 'clusterflow ratio (true)', 'clusterflow ratio (sleep)'],
       cases.map((c) => [
-        c.name, rate(c.name, 'true').toFixed(1), rate(c.name, 'sleep').toFixed(1),
+        c.name,
+        rate(c.name, 'true').toFixed(1),
+        rate(c.name, 'sleep').toFixed(1),
         c.name === cf ? '-' : fmtRatio(rate(cf, 'true') / rate(c.name, 'true')),
         c.name === cf ? '-' : fmtRatio(rate(cf, 'sleep') / rate(c.name, 'sleep')),
       ]),
     );
-    const perRep = samples.get(`${cf}|true`)!.map((ms, i) => fmtRatio(samples.get(`${raw.name}|true`)![i]! / ms)).join(', ');
+    const perRep = samples
+      .get(`${cf}|true`)!
+      .map((ms, i) => fmtRatio(samples.get(`${raw.name}|true`)![i]! / ms))
+      .join(', ');
     const floorRatio = rate(cf, 'true') / rate(raw.name, 'true');
-    process.stdout.write(`target (clusterflow ${COUNT}× true ≥ 0.9× the raw floor, in commands/s): ${fmtRatio(floorRatio)} → ${floorRatio >= 0.9 ? 'MET' : 'NOT MET'} (per rep: ${perRep})\n`);
+    process.stdout.write(
+      `target (clusterflow ${COUNT}× true ≥ 0.9× the raw floor, in commands/s): ${fmtRatio(floorRatio)} → ${floorRatio >= 0.9 ? 'MET' : 'NOT MET'} (per rep: ${perRep})\n`,
+    );
     const settings = `max_parallel=${MAX_PARALLEL ?? 'default (64)'}, node max_parallel=${NODE_MAX_PARALLEL ?? 'default (8)'}`;
-    process.stdout.write(`settings: ${settings}; peers: ${IN_FLIGHT} in flight (${perHost}/host); ${cpus().length} CPUs, load average ${load0} at start, ${loadavg()} now\n`);
+    process.stdout.write(
+      `settings: ${settings}; peers: ${IN_FLIGHT} in flight (${perHost}/host); ${cpus().length} CPUs, load average ${load0} at start, ${loadavg()} now\n`,
+    );
     if (XARGS_CM) {
       const ratio = rate(cf, 'true') / rate(XARGS_CM, 'true');
       process.stdout.write(`target (clusterflow ${COUNT}× true ≥ 2× xargs+ControlMaster): ${fmtRatio(ratio)} → ${ratio >= 2 ? 'MET' : 'NOT MET'}\n`);
@@ -194,16 +232,20 @@ async function main(): Promise<void> {
       const rawMs = await raw.run(bigCommands);
       const cfRate = BIG_COUNT / (big.ms / 1000);
       const peak = memoryMiB(h.servePid).peak;
-      printTable(`${BIG_COUNT} × true through parallel_execute`, ['measure', 'value'], [
-        ['succeeded (summary)', `${big.succeeded} of ${big.total}`],
-        ['wall time (submit → result)', `${(big.ms / 1000).toFixed(1)} s`],
-        ['throughput', `${cfRate.toFixed(1)} cmds/s`],
-        [`raw floor, same ${BIG_COUNT} commands`, `${(BIG_COUNT / (rawMs / 1000)).toFixed(1)} cmds/s (clusterflow ${fmtRatio(rawMs / big.ms)} of it)`],
-        ['workflow duration_ms', String(big.durationMs)],
-        ['serve (worker) peak RSS VmHWM before → after', `${big.before.peak.toFixed(0)} → ${big.after.peak.toFixed(0)} MiB`],
-        ['serve (worker) RSS after', `${big.after.rss.toFixed(0)} MiB`],
-        ['Temporal server peak RSS after', `${big.temporalAfter.peak.toFixed(0)} MiB`],
-      ]);
+      printTable(
+        `${BIG_COUNT} × true through parallel_execute`,
+        ['measure', 'value'],
+        [
+          ['succeeded (summary)', `${big.succeeded} of ${big.total}`],
+          ['wall time (submit → result)', `${(big.ms / 1000).toFixed(1)} s`],
+          ['throughput', `${cfRate.toFixed(1)} cmds/s`],
+          [`raw floor, same ${BIG_COUNT} commands`, `${(BIG_COUNT / (rawMs / 1000)).toFixed(1)} cmds/s (clusterflow ${fmtRatio(rawMs / big.ms)} of it)`],
+          ['workflow duration_ms', String(big.durationMs)],
+          ['serve (worker) peak RSS VmHWM before → after', `${big.before.peak.toFixed(0)} → ${big.after.peak.toFixed(0)} MiB`],
+          ['serve (worker) RSS after', `${big.after.rss.toFixed(0)} MiB`],
+          ['Temporal server peak RSS after', `${big.temporalAfter.peak.toFixed(0)} MiB`],
+        ],
+      );
       process.stdout.write(`target (${BIG_COUNT}× true ≥ 1,000 cmds/s): ${cfRate.toFixed(0)}/s → ${cfRate >= 1000 ? 'MET' : 'NOT MET'}\n`);
       process.stdout.write(`target (serve peak RSS, VmHWM at the end, ≤ 300 MiB): ${peak.toFixed(0)} MiB → ${peak <= 300 ? 'MET' : 'NOT MET'}\n`);
     }

@@ -10,7 +10,9 @@ export type FanoutHarness = Harness;
 
 export function startFanoutHarness(opts: { nodes: number; extraNodeYaml?: Record<string, Record<string, unknown>> }): Promise<Harness> {
   return startBenchHarness({
-    nodes: opts.nodes, extraNodeYaml: opts.extraNodeYaml, includeLocal: false,
+    nodes: opts.nodes,
+    extraNodeYaml: opts.extraNodeYaml,
+    includeLocal: false,
     serveNodeArgs: (process.env.CF_SERVE_NODE_ARGS ?? '').split(' ').filter(Boolean),
   });
 }

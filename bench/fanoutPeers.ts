@@ -41,7 +41,9 @@ export function timeProcess(cmd: string, args: string[], opts: { stdin?: string;
     const t0 = performance.now();
     const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (b: Buffer) => { err = (err + b.toString()).slice(-4000); });
+    child.stderr.on('data', (b: Buffer) => {
+      err = (err + b.toString()).slice(-4000);
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const ms = performance.now() - t0;
@@ -87,7 +89,8 @@ export function pdshCase(env: PeerEnv, config: string, rounds: number, label: st
       if (commands.length % n !== 0 || new Set(commands).size !== 1) throw new Error('pdsh mapping needs one repeated command, a multiple of the node count');
       const lines = Array.from({ length: commands.length / n }, () => commands[0]!).join('\n') + '\n';
       return timeProcess('xargs', ['-P', String(rounds), '-d', '\n', '-n', '1', 'pdsh', '-S', '-R', 'ssh', '-f', String(n), '-w', hosts], {
-        stdin: lines, env: { ...process.env, PDSH_SSH_ARGS: `-F ${config} %h` },
+        stdin: lines,
+        env: { ...process.env, PDSH_SSH_ARGS: `-F ${config} %h` },
       });
     },
   };
@@ -98,7 +101,8 @@ export function gnuParallelCase(env: PeerEnv, config: string, perHost: number, l
   const logins = env.cluster.nodes.map((n) => `${perHost}/${n.id}`).join(',');
   return {
     name: label,
-    run: (commands) => timeProcess('parallel', ['--will-cite', '--halt', 'never', '-S', logins, '--ssh', `ssh -F ${config}`], { stdin: commands.join('\n') + '\n' }),
+    run: (commands) =>
+      timeProcess('parallel', ['--will-cite', '--halt', 'never', '-S', logins, '--ssh', `ssh -F ${config}`], { stdin: commands.join('\n') + '\n' }),
   };
 }
 

@@ -27,7 +27,13 @@ export interface BigRun {
   temporalAfter: { peak: number; rss: number };
 }
 
-interface Status { task_id: string; state: string; summary?: { total: number; succeeded: number; failed: number; cancelled: number }; duration_ms?: number; progress?: { done: number; total: number } }
+interface Status {
+  task_id: string;
+  state: string;
+  summary?: { total: number; succeeded: number; failed: number; cancelled: number };
+  duration_ms?: number;
+  progress?: { done: number; total: number };
+}
 
 /** `count` × true through parallel_execute: returns after a short wait_s, then polls task_status as an agent would. */
 export async function runBig(h: FanoutHarness, count: number, maxParallel?: number): Promise<BigRun> {
@@ -48,8 +54,13 @@ export async function runBig(h: FanoutHarness, count: number, maxParallel?: numb
   }
   const ms = performance.now() - t0;
   return {
-    total: s.summary?.total ?? 0, succeeded: s.summary?.succeeded ?? 0, ms, durationMs: s.duration_ms ?? NaN,
-    before, after: memoryMiB(h.servePid), temporalAfter: memoryMiB(h.temporalPid()),
+    total: s.summary?.total ?? 0,
+    succeeded: s.summary?.succeeded ?? 0,
+    ms,
+    durationMs: s.duration_ms ?? NaN,
+    before,
+    after: memoryMiB(h.servePid),
+    temporalAfter: memoryMiB(h.temporalPid()),
   };
 }
 

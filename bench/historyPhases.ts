@@ -4,12 +4,22 @@
 import { Client, Connection } from '@temporalio/client';
 import { fmtMs, printTable, summarize } from './common.js';
 
-export interface TimedCall { taskId: string; sentAt: number; answeredAt: number }
+export interface TimedCall {
+  taskId: string;
+  sentAt: number;
+  answeredAt: number;
+}
 
 // temporal.api.enums.v1.EventType
 const NAMES: Record<number, string> = {
-  1: 'workflow started', 2: 'workflow completed', 5: 'workflow task scheduled', 6: 'workflow task started', 7: 'workflow task completed',
-  10: 'scheduled', 11: 'started', 12: 'completed',
+  1: 'workflow started',
+  2: 'workflow completed',
+  5: 'workflow task scheduled',
+  6: 'workflow task started',
+  7: 'workflow task completed',
+  10: 'scheduled',
+  11: 'started',
+  12: 'completed',
 };
 
 /** Event label list of one history: [label, ms since epoch]. */
@@ -55,6 +65,12 @@ export async function printPhases(address: string, title: string, calls: readonl
   } finally {
     await connection.close();
   }
-  printTable(title, ['segment (event → next event, in time order)', 'calls', 'p50 ms', 'max ms'],
-    [...segs].map(([label, v]) => { const s = summarize(v); return [label, s.n, fmtMs(s.p50), fmtMs(s.max)]; }));
+  printTable(
+    title,
+    ['segment (event → next event, in time order)', 'calls', 'p50 ms', 'max ms'],
+    [...segs].map(([label, v]) => {
+      const s = summarize(v);
+      return [label, s.n, fmtMs(s.p50), fmtMs(s.max)];
+    }),
+  );
 }

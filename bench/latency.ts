@@ -21,14 +21,29 @@ import { localExec } from '../src/ssh/localExec.js';
 import { SshPool, type SshTarget } from '../src/ssh/pool.js';
 import { structured, type Harness } from '../test/helpers/harness.js';
 import { measureCodec } from './codecCost.js';
-import { cleanupOnInterrupt, fmtMs, fmtRatio, measureRounds, printTable, runBench, startBenchHarness, summarize, wallMs, type Case, type Summary } from './common.js';
+import {
+  cleanupOnInterrupt,
+  fmtMs,
+  fmtRatio,
+  measureRounds,
+  printTable,
+  runBench,
+  startBenchHarness,
+  summarize,
+  wallMs,
+  type Case,
+  type Summary,
+} from './common.js';
 import { printBreakdown, printCpuCost, type McpCall } from './latencyDetail.js';
 
 const run = promisify(execFile);
 const { values: flags } = parseArgs({
   options: {
-    iterations: { type: 'string', default: '100' }, warmup: { type: 'string', default: '20' }, block: { type: 'string', default: '25' },
-    pause: { type: 'string', default: '100' }, 'codec-iterations': { type: 'string', default: '2000' },
+    iterations: { type: 'string', default: '100' },
+    warmup: { type: 'string', default: '20' },
+    block: { type: 'string', default: '25' },
+    pause: { type: 'string', default: '100' },
+    'codec-iterations': { type: 'string', default: '2000' },
   },
 });
 const ITERATIONS = Number(flags.iterations);
@@ -48,9 +63,18 @@ function target(h: Harness): SshTarget {
 }
 
 const statsOf = (samples: Map<string, number[]>) => new Map([...samples].map(([k, v]) => [k, summarize(v)]));
-const row = (name: string, s: Summary, cm: number) => [name, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.p99), fmtMs(s.min), fmtRatio(s.p50 / cm), fmtRatio(s.p95 / cm)];
+const row = (name: string, s: Summary, cm: number) => [
+  name,
+  fmtMs(s.p50),
+  fmtMs(s.p95),
+  fmtMs(s.p99),
+  fmtMs(s.min),
+  fmtRatio(s.p50 / cm),
+  fmtRatio(s.p95 / cm),
+];
 const HEAD = ['path', 'p50', 'p95', 'p99', 'min', 'p50 / ControlMaster', 'p95 / ControlMaster'];
-const verdict = (mcp: number, cm: number) => `${mcp <= 3 * cm ? 'MET' : 'NOT MET'} (${fmtMs(mcp)} ms = ${fmtRatio(mcp / cm)} ControlMaster; 3× is ${fmtMs(3 * cm)} ms)`;
+const verdict = (mcp: number, cm: number) =>
+  `${mcp <= 3 * cm ? 'MET' : 'NOT MET'} (${fmtMs(mcp)} ms = ${fmtRatio(mcp / cm)} ControlMaster; 3× is ${fmtMs(3 * cm)} ms)`;
 
 async function main(): Promise<void> {
   process.stderr.write('latency: starting the loopback cluster, Temporal and the MCP server...\n');
@@ -69,9 +93,22 @@ async function main(): Promise<void> {
   const cleanUp = cleanupOnInterrupt(cleanup);
   try {
     const sshArgs = [
-      '-F', '/dev/null', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${h.cluster.knownHostsPath}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'IdentitiesOnly=yes',
-      '-i', node.identityFile, '-p', String(node.port),
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${h.cluster.knownHostsPath}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-i',
+      node.identityFile,
+      '-p',
+      String(node.port),
     ];
     const controlArgs = ['-o', 'ControlMaster=auto', '-o', `ControlPath=${tmp}/cm-%C`, '-o', 'ControlPersist=300'];
     let runNo = 0;
@@ -84,7 +121,8 @@ async function main(): Promise<void> {
     const mcpTrue = async (tool: 'offload_to' | 'cluster_bash') => {
       const sentAt = wallMs();
       const r = structured<{ success: boolean; task_id: string; error: string | null }>(
-        await h.mcp.callTool({ name: tool, arguments: tool === 'offload_to' ? { command: 'true', node_id: node.id } : { command: 'true' } }));
+        await h.mcp.callTool({ name: tool, arguments: tool === 'offload_to' ? { command: 'true', node_id: node.id } : { command: 'true' } }),
+      );
       if (!r.success) throw new Error(`${tool}: ${r.error}`);
       if (tool === 'offload_to') log?.push({ taskId: r.task_id, sentAt, answeredAt: wallMs() });
     };
@@ -96,9 +134,15 @@ async function main(): Promise<void> {
       cm,
       { name: 'ssh plain (new login each time)', run: () => run('ssh', [...sshArgs, dest, 'true']) },
       { name: 'SshPool.exec "true" (ssh2, pooled)', run: () => pool.exec(target(h), 'true').then(mustSucceed('pool exec')) },
-      { name: 'SshPool.exec detached-run wrapper "true"', run: () => pool.exec(target(h), chunkScript([{ runId: runId(), command: 'true' }], { nonce: newNonce() })).then(mustSucceed('pool wrapper')) },
+      {
+        name: 'SshPool.exec detached-run wrapper "true"',
+        run: () => pool.exec(target(h), chunkScript([{ runId: runId(), command: 'true' }], { nonce: newNonce() })).then(mustSucceed('pool wrapper')),
+      },
       { name: 'localExec "true" (sh -c)', run: () => localExec('true').then(mustSucceed('local exec')) },
-      { name: 'localExec detached-run wrapper "true"', run: () => localExec(chunkScript([{ runId: runId(), command: 'true' }], { nonce: newNonce(), baseDir: tmp })).then(mustSucceed('local wrapper')) },
+      {
+        name: 'localExec detached-run wrapper "true"',
+        run: () => localExec(chunkScript([{ runId: runId(), command: 'true' }], { nonce: newNonce(), baseDir: tmp })).then(mustSucceed('local wrapper')),
+      },
     ];
     const load0 = os.loadavg()[0]!;
     process.stderr.write(`latency: warm-up ${WARMUP} calls per path; interleaved MCP/ControlMaster, ${ITERATIONS} each...\n`);
@@ -118,30 +162,47 @@ async function main(): Promise<void> {
 
     const where = `node ${node.id} = ${dest}:${node.port}; ${os.cpus().length} CPUs, load average ${load0.toFixed(1)} → ${load1.toFixed(1)}`;
     const icm = inter.get(CM)!.p50;
-    printTable(`1 Interleaved, back to back: one MCP call, one ControlMaster call, ... (ms; ${ITERATIONS} calls each after ${WARMUP} warm-up; ${where})`,
-      HEAD, [row(offload.name, inter.get(offload.name)!, icm), row(CM, inter.get(CM)!, icm)]);
+    printTable(
+      `1 Interleaved, back to back: one MCP call, one ControlMaster call, ... (ms; ${ITERATIONS} calls each after ${WARMUP} warm-up; ${where})`,
+      HEAD,
+      [row(offload.name, inter.get(offload.name)!, icm), row(CM, inter.get(CM)!, icm)],
+    );
     if (paced) {
       const pcm = paced.get(CM)!.p50;
-      printTable(`1b Interleaved, paced: ${PAUSE_MS} ms of idle before each call (ms; ${ITERATIONS} calls each)`,
-        HEAD, [row(offload.name, paced.get(offload.name)!, pcm), row(CM, paced.get(CM)!, pcm)]);
+      printTable(`1b Interleaved, paced: ${PAUSE_MS} ms of idle before each call (ms; ${ITERATIONS} calls each)`, HEAD, [
+        row(offload.name, paced.get(offload.name)!, pcm),
+        row(CM, paced.get(CM)!, pcm),
+      ]);
     }
     const bcm = b2b.get(CM)!.p50;
-    printTable(`2 Back to back, every path: blocks of ${BLOCK} calls taking turns (ms; ${ITERATIONS} calls per path)`,
+    printTable(
+      `2 Back to back, every path: blocks of ${BLOCK} calls taking turns (ms; ${ITERATIONS} calls per path)`,
       [...HEAD, 'p50 / plain ssh'],
-      [...b2b].map(([name, s]) => [...row(name, s, bcm), fmtRatio(s.p50 / b2b.get('ssh plain (new login each time)')!.p50)]));
+      [...b2b].map(([name, s]) => [...row(name, s, bcm), fmtRatio(s.p50 / b2b.get('ssh plain (new login each time)')!.p50)]),
+    );
     process.stdout.write(`\ntarget: warm MCP offload_to p50 ≤ 3× ControlMaster p50\n`);
     process.stdout.write(`  interleaved:           ${verdict(inter.get(offload.name)!.p50, icm)}\n`);
     if (paced) process.stdout.write(`  interleaved, paced:    ${verdict(paced.get(offload.name)!.p50, paced.get(CM)!.p50)}\n`);
     process.stdout.write(`  back to back (blocks): ${verdict(b2b.get(offload.name)!.p50, bcm)}\n`);
 
     const address = await h.temporalAddress();
-    const codec = await measureCodec({ stateDir: h.stateDir, env: h.env, address, taskId: interCalls[Math.floor(interCalls.length / 2)]!.taskId, iterations: CODEC_ITERATIONS });
-    printTable(`3 Payload codec (AES-256-GCM, in-process; median of ${CODEC_ITERATIONS} calls each) on the real payloads of one offload_to call`,
+    const codec = await measureCodec({
+      stateDir: h.stateDir,
+      env: h.env,
+      address,
+      taskId: interCalls[Math.floor(interCalls.length / 2)]!.taskId,
+      iterations: CODEC_ITERATIONS,
+    });
+    printTable(
+      `3 Payload codec (AES-256-GCM, in-process; median of ${CODEC_ITERATIONS} calls each) on the real payloads of one offload_to call`,
       ['payload (history event.attribute)', 'plain bytes', 'encode µs p50', 'decode µs p50'],
-      codec.rows.map((r) => [r.where, r.bytes, r.encodeUs.toFixed(1), r.decodeUs.toFixed(1)]));
+      codec.rows.map((r) => [r.where, r.bytes, r.encodeUs.toFixed(1), r.decodeUs.toFixed(1)]),
+    );
     const perCallMs = codec.perCallUs / 1000;
-    process.stdout.write(`codec per call (one encode + one decode of each of the ${codec.payloads} encrypted payloads): ${codec.perCallUs.toFixed(0)} µs` +
-      ` = ${((perCallMs / inter.get(offload.name)!.p50) * 100).toFixed(1)}% of the interleaved p50; target < 1 ms: ${perCallMs < 1 ? 'MET' : 'NOT MET'}\n`);
+    process.stdout.write(
+      `codec per call (one encode + one decode of each of the ${codec.payloads} encrypted payloads): ${codec.perCallUs.toFixed(0)} µs` +
+        ` = ${((perCallMs / inter.get(offload.name)!.p50) * 100).toFixed(1)}% of the interleaved p50; target < 1 ms: ${perCallMs < 1 ? 'MET' : 'NOT MET'}\n`,
+    );
 
     await printBreakdown(address, interCalls);
     await printCpuCost(h.stateDir, () => mcpTrue('offload_to'), Math.min(ITERATIONS, 50));

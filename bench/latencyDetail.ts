@@ -7,7 +7,11 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { cpuMs, fmtMs, pidsWith, printTable, summarize, timeOnce } from './common.js';
 
-export interface McpCall { taskId: string; sentAt: number; answeredAt: number }
+export interface McpCall {
+  taskId: string;
+  sentAt: number;
+  answeredAt: number;
+}
 
 // History event types (temporal.api.enums.v1.EventType).
 const EV = { started: 1, completed: 2, wtScheduled: 5, wtStarted: 6, wtCompleted: 7, actScheduled: 10, actStarted: 11, actCompleted: 12 } as const;
@@ -29,9 +33,17 @@ export async function printBreakdown(address: string, calls: McpCall[]): Promise
       }));
       const nth = (type: number, n = 0) => events.filter((e) => e.type === type)[n]?.at ?? NaN;
       const t = {
-        started: nth(EV.started), wt1s: nth(EV.wtScheduled), wt1b: nth(EV.wtStarted), wt1c: nth(EV.wtCompleted),
-        as: nth(EV.actScheduled), ab: nth(EV.actStarted), ac: nth(EV.actCompleted),
-        wt2s: nth(EV.wtScheduled, 1), wt2b: nth(EV.wtStarted, 1), wt2c: nth(EV.wtCompleted, 1), done: nth(EV.completed),
+        started: nth(EV.started),
+        wt1s: nth(EV.wtScheduled),
+        wt1b: nth(EV.wtStarted),
+        wt1c: nth(EV.wtCompleted),
+        as: nth(EV.actScheduled),
+        ab: nth(EV.actStarted),
+        ac: nth(EV.actCompleted),
+        wt2s: nth(EV.wtScheduled, 1),
+        wt2b: nth(EV.wtStarted, 1),
+        wt2c: nth(EV.wtCompleted, 1),
+        done: nth(EV.completed),
       };
       if (t.wt1b - t.started < 0.5) eager++;
       add('1 MCP request → workflow started (stdio, plan, StartWorkflowExecution)', t.started - call.sentAt);
@@ -49,9 +61,14 @@ export async function printBreakdown(address: string, calls: McpCall[]): Promise
   } finally {
     await connection.close();
   }
-  printTable(`Where an offload_to call's time goes (${calls.length} measured calls; ms; server event times; eager first workflow task in ${eager}/${calls.length}; answered before the workflow completed in ${early}/${calls.length})`,
+  printTable(
+    `Where an offload_to call's time goes (${calls.length} measured calls; ms; server event times; eager first workflow task in ${eager}/${calls.length}; answered before the workflow completed in ${early}/${calls.length})`,
     ['phase', 'p50', 'p95', 'mean'],
-    [...phases].map(([name, v]) => { const s = summarize(v); return [name, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.mean)]; }));
+    [...phases].map(([name, v]) => {
+      const s = summarize(v);
+      return [name, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.mean)];
+    }),
+  );
 }
 
 /**
@@ -68,12 +85,14 @@ export async function printCpuCost(stateDir: string, call: () => Promise<unknown
   const after = cpu();
   const serve = (after.serve - before.serve) / n;
   const temporal = (after.temporal - before.temporal) / n;
-  printTable(`CPU per offload_to call (${n} back-to-back calls; /proc, 10 ms ticks; ${os.cpus().length} CPUs)`,
+  printTable(
+    `CPU per offload_to call (${n} back-to-back calls; /proc, 10 ms ticks; ${os.cpus().length} CPUs)`,
     ['process', 'CPU ms per call'],
     [
       [`MCP server: cluster-router serve (client + workers, pid ${servePids.join(',') || '?'})`, fmtMs(serve)],
       [`Temporal dev server (pid ${temporalPid})`, fmtMs(temporal)],
-      ['sum (the node\'s sshd + shells not counted)', fmtMs(serve + temporal)],
+      ["sum (the node's sshd + shells not counted)", fmtMs(serve + temporal)],
       ['wall time per call', fmtMs(wall / n)],
-    ]);
+    ],
+  );
 }

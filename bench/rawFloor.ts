@@ -22,8 +22,17 @@ export interface RawFloor extends PeerCase {
 }
 
 export function rawFloorCase(cluster: LocalCluster, dir: string, lanes: number, label: string): RawFloor {
-  const pool = new SshPool({ knownHosts: new KnownHosts({ files: [cluster.knownHostsPath], writeFile: path.join(dir, 'rawfloor_known_hosts'), policy: 'strict' }) });
-  const targets: SshTarget[] = cluster.nodes.map((n) => ({ nodeId: n.id, host: n.host, port: n.port, user: n.user, identityFile: n.identityFile, connectTimeoutMs: 10_000 }));
+  const pool = new SshPool({
+    knownHosts: new KnownHosts({ files: [cluster.knownHostsPath], writeFile: path.join(dir, 'rawfloor_known_hosts'), policy: 'strict' }),
+  });
+  const targets: SshTarget[] = cluster.nodes.map((n) => ({
+    nodeId: n.id,
+    host: n.host,
+    port: n.port,
+    user: n.user,
+    identityFile: n.identityFile,
+    connectTimeoutMs: 10_000,
+  }));
   let seq = 0;
   const runPrefix = `rawfloor-${process.pid}`;
 
@@ -44,14 +53,17 @@ export function rawFloorCase(cluster: LocalCluster, dir: string, lanes: number, 
         let failed = 0;
         const reader = new ChunkReader(nonce, runs.length, {
           onData: () => undefined,
-          onRun: (_i, r) => { if (r.state !== 'done' || r.returnCode !== 0) failed++; },
+          onRun: (_i, r) => {
+            if (r.state !== 'done' || r.returnCode !== 0) failed++;
+          },
         });
         const exit = await pool.exec(t, chunkScript(runs, { nonce }), {
           onStdout: (b) => reader.push('stdout', b),
           onStderr: (b) => reader.push('stderr', b),
         });
         const missing = reader.runs.filter((r) => r === undefined).length;
-        if (exit.code !== 0 || failed + missing > 0) throw new Error(`raw floor on ${t.nodeId}: exit ${exit.code}, ${failed} failed, ${missing} without a result`);
+        if (exit.code !== 0 || failed + missing > 0)
+          throw new Error(`raw floor on ${t.nodeId}: exit ${exit.code}, ${failed} failed, ${missing} without a result`);
       }
     };
     await Promise.all(Array.from({ length: Math.min(lanes, commands.length) }, lane));
@@ -68,7 +80,9 @@ export function rawFloorCase(cluster: LocalCluster, dir: string, lanes: number, 
     },
     /** Removes the run files the commands left (ours only) and closes the pool. */
     async close() {
-      await Promise.all(targets.map((t) => pool.exec(t, `find "$HOME"/.cache/clusterflow/runs -maxdepth 1 -name '${runPrefix}-*' -delete`).catch(() => undefined)));
+      await Promise.all(
+        targets.map((t) => pool.exec(t, `find "$HOME"/.cache/clusterflow/runs -maxdepth 1 -name '${runPrefix}-*' -delete`).catch(() => undefined)),
+      );
       await pool.close();
     },
   };

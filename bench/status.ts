@@ -23,8 +23,7 @@ async function main(): Promise<void> {
   const h = await startBenchHarness({ nodes: 3 });
   try {
     const status = async (refresh: boolean) => {
-      const st = structured<{ nodes: Record<string, { status: string }> }>(
-        await h.mcp.callTool({ name: 'cluster_status', arguments: { refresh } }));
+      const st = structured<{ nodes: Record<string, { status: string }> }>(await h.mcp.callTool({ name: 'cluster_status', arguments: { refresh } }));
       if (Object.keys(st.nodes).length !== 4) throw new Error(`expected 4 nodes, got ${Object.keys(st.nodes).join(', ')}`);
     };
     const times = async (n: number, fn: () => Promise<unknown>, pauseMs = 0) => {
@@ -43,11 +42,11 @@ async function main(): Promise<void> {
     const refresh = summarize(await times(Number(flags.refresh), () => status(true)));
 
     const row = (name: string, s: Summary) => [name, s.n, fmtMs(s.p50), fmtMs(s.p95), fmtMs(s.max)];
-    printTable('cluster_status through the MCP client (ms)', ['call', 'n', 'p50', 'p95', 'max'], [
-      row('warm (server cache or one Query)', warm),
-      row('warm, server cache expired (one Query)', expired),
-      row('refresh=true (probe all 4 nodes)', refresh),
-    ]);
+    printTable(
+      'cluster_status through the MCP client (ms)',
+      ['call', 'n', 'p50', 'p95', 'max'],
+      [row('warm (server cache or one Query)', warm), row('warm, server cache expired (one Query)', expired), row('refresh=true (probe all 4 nodes)', refresh)],
+    );
   } finally {
     await h.close();
   }

@@ -13,7 +13,9 @@ import path from 'node:path';
 import { bzip2Source } from '../test/helpers/thirdParty.js';
 
 const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-C', cwd, '-c', 'user.name=bench', '-c', 'user.email=bench@bench', '-c', 'gc.auto=0', '-c', 'core.looseCompression=0', ...args], { stdio: 'ignore' });
+  execFileSync('git', ['-C', cwd, '-c', 'user.name=bench', '-c', 'user.email=bench@bench', '-c', 'gc.auto=0', '-c', 'core.looseCompression=0', ...args], {
+    stdio: 'ignore',
+  });
 
 /** A git repo of everything under dir, committed (as an agent's checkout would be). */
 function commitAll(dir: string, message: string): void {

@@ -85,12 +85,26 @@ export async function openApp(opts: OpenOptions): Promise<App> {
         ...(hub ? { hub: { config, book: services.book, nodeStates } } : {}),
       });
     }
-    workers = await startWorkers({ connection, namespace: target.namespace, dataConverter, services, client, fastPath, nodeIds: opts.nodeIds, hub, nodeStates, originId });
+    workers = await startWorkers({
+      connection,
+      namespace: target.namespace,
+      dataConverter,
+      services,
+      client,
+      fastPath,
+      nodeIds: opts.nodeIds,
+      hub,
+      nodeStates,
+      originId,
+    });
     workers.done.catch((err) => log.error({ err: String(err) }, 'worker stopped with an error'));
     if (hub) await ensureMonitor(client, config, cfEnv.monitorIntervalS);
     unregister = registerWorker(stateDir, {
-      kind: opts.kind ?? 'serve', background: opts.background ?? false, hub,
-      nodes: opts.nodeIds ?? config.nodes.map((n) => n.id), config: config.source,
+      kind: opts.kind ?? 'serve',
+      background: opts.background ?? false,
+      hub,
+      nodes: opts.nodeIds ?? config.nodes.map((n) => n.id),
+      config: config.source,
     });
     // The owner's codec endpoint and UI proxy (the worker decodes anyway; so can its owner).
     codecServer = startCodecServer({ codec, token: uiToken(stateDir), port: target.codecPort, uiUpstream: target.embedded ? target.rawUiUrl : undefined });
@@ -99,14 +113,27 @@ export async function openApp(opts: OpenOptions): Promise<App> {
   // own, when it serves that node's queue, else through Temporal (never SSH from a client).
   const served = new Set(services ? (opts.nodeIds ?? config.nodes.map((n) => n.id)) : []);
   const tasks = new TaskClient({
-    client, target, config, outputs: services?.outputs ?? new OutputStore(path.join(stateDir, 'output'), cfEnv.maxOutputBytes),
-    results: services?.results, fastPath, heartbeatTimeoutS: cfEnv.heartbeatTimeoutS,
+    client,
+    target,
+    config,
+    outputs: services?.outputs ?? new OutputStore(path.join(stateDir, 'output'), cfEnv.maxOutputBytes),
+    results: services?.results,
+    fastPath,
+    heartbeatTimeoutS: cfEnv.heartbeatTimeoutS,
     origin: { queue: originQueue(originId), host: originHostName() },
     readOutput: (input) => (services && served.has(input.nodeId) ? readOutputOn(services, input) : readOutputThroughTemporal(client, input)),
   });
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');
   return {
-    stateDir, config, target, connection, client, tasks, clusterState, services, workers,
+    stateDir,
+    config,
+    target,
+    connection,
+    client,
+    tasks,
+    clusterState,
+    services,
+    workers,
     async close() {
       await codecServer?.close();
       await workers?.shutdown();

@@ -12,8 +12,7 @@ export const nodeQueue = (nodeId: string): string => `clusterflow-node-${nodeId}
 /** The queue of an origin: the workers of one state dir on one host, which hold the files a workspace comes from. */
 export const originQueue = (originId: string): string => `clusterflow-origin-${originId}`;
 /** Whether the command must have the cwd's files copied to `nodeId` first (auto: unless the node sees them in place). */
-export const needsSync = (ws: WorkspaceSpec | undefined, nodeId: string): boolean =>
-  ws !== undefined && (ws.mode === 'sync' || !ws.inPlace.includes(nodeId));
+export const needsSync = (ws: WorkspaceSpec | undefined, nodeId: string): boolean => ws !== undefined && (ws.mode === 'sync' || !ws.inPlace.includes(nodeId));
 /** A result's workspace when the node sees the cwd itself (shared_paths, the local node). */
 export const inPlaceWorkspace = (ws: WorkspaceSpec): WorkspaceResult => ({ mode: 'in-place', node_path: ws.cwd });
 /** Task ids: `cmd-<ulid>`, `par-<ulid>`, and `par-<ulid>/<i>` for command i of a fan-out. Nothing else is a task. */
@@ -80,10 +79,29 @@ export function activityAttempts(sshRetries: number | undefined, floor: number):
 export const INLINE_RESULTS_MAX = 1000;
 
 /** A command that got no result of its own (not run, stopped before it started, lost): executed_on '' if it never ran. */
-export function unranResult(taskId: string, nodeId: string, error: string, state: TaskState, routeReason: string, autoRouted = true, durationMs = 0): CommandResult {
+export function unranResult(
+  taskId: string,
+  nodeId: string,
+  error: string,
+  state: TaskState,
+  routeReason: string,
+  autoRouted = true,
+  durationMs = 0,
+): CommandResult {
   return {
-    success: false, executed_on: nodeId, stdout: '', stderr: '', return_code: null, auto_routed: autoRouted, task_id: taskId,
-    error, duration_ms: durationMs, route_reason: routeReason, truncated: false, workflow_url: '', state,
+    success: false,
+    executed_on: nodeId,
+    stdout: '',
+    stderr: '',
+    return_code: null,
+    auto_routed: autoRouted,
+    task_id: taskId,
+    error,
+    duration_ms: durationMs,
+    route_reason: routeReason,
+    truncated: false,
+    workflow_url: '',
+    state,
   };
 }
 

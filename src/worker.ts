@@ -46,31 +46,41 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   const { services: rt, connection, namespace, dataConverter } = opts;
   const workers: Worker[] = [];
   if (opts.hub !== false) {
-    workers.push(await Worker.create({
-      connection, namespace, dataConverter, taskQueue: HUB_QUEUE,
-      // The bundle has the interceptors and the failure converter built in (temporal/bundle.ts).
-      ...(existsSync(WORKFLOW_BUNDLE)
-        ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
-        : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] } }),
-      activities: {
-        ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates }),
-        ...createProbeActivities(rt),
-      },
-      maxConcurrentWorkflowTaskExecutions: 100,
-      maxCachedWorkflows: 2000,
-      // A dead worker's sticky queue delays its workflows' next task by this much.
-      stickyQueueScheduleToStartTimeout: '3 seconds',
-    }));
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        dataConverter,
+        taskQueue: HUB_QUEUE,
+        // The bundle has the interceptors and the failure converter built in (temporal/bundle.ts).
+        ...(existsSync(WORKFLOW_BUNDLE)
+          ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } }
+          : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] } }),
+        activities: {
+          ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates }),
+          ...createProbeActivities(rt),
+        },
+        maxConcurrentWorkflowTaskExecutions: 100,
+        maxCachedWorkflows: 2000,
+        // A dead worker's sticky queue delays its workflows' next task by this much.
+        stickyQueueScheduleToStartTimeout: '3 seconds',
+      }),
+    );
   }
   const workspace = createWorkspaceActivities(rt);
   // The origin's queue: the files of this host and state dir, synced to nodes from here.
-  workers.push(await Worker.create({
-    connection, namespace, dataConverter, taskQueue: originQueue(opts.originId),
-    activities: { syncWorkspace: workspace.syncWorkspace, returnOutputs: workspace.returnOutputs, releaseWorkspace: workspace.releaseWorkspace },
-    maxConcurrentActivityTaskExecutions: 16,
-    maxHeartbeatThrottleInterval: '1 second',
-    shutdownGraceTime: '10 seconds',
-  }));
+  workers.push(
+    await Worker.create({
+      connection,
+      namespace,
+      dataConverter,
+      taskQueue: originQueue(opts.originId),
+      activities: { syncWorkspace: workspace.syncWorkspace, returnOutputs: workspace.returnOutputs, releaseWorkspace: workspace.releaseWorkspace },
+      maxConcurrentActivityTaskExecutions: 16,
+      maxHeartbeatThrottleInterval: '1 second',
+      shutdownGraceTime: '10 seconds',
+    }),
+  );
   const nodeActivities = {
     ...createNodeActivities({ services: rt, fastPath: opts.fastPath }),
     ...createBatchActivities({ services: rt, client: opts.client }),
@@ -82,19 +92,24 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   for (const id of opts.nodeIds ?? rt.config.nodes.map((n) => n.id)) {
     const node = findNode(rt.config, id);
     if (!node) throw new Error(`--nodes: ${unknownNodeMessage(rt.config, id)}`);
-    workers.push(await Worker.create({
-      connection, namespace, dataConverter, taskQueue: nodeQueue(id),
-      activities: nodeActivities,
-      // max_parallel itself is held by NodeSlots (shared with the fast path and other processes);
-      // a few slots more keep probes and output reads from waiting behind busy commands.
-      maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel) + 4,
-      // Cancellation reaches an activity only with a heartbeat response; the SDK's default
-      // throttle (0.8 × heartbeat timeout = 16 s) would make task_cancel take that long.
-      maxHeartbeatThrottleInterval: '1 second',
-      // At shutdown, running activities get this long; then they let go (not kill: the detached
-      // commands go on) and another worker's attempt re-attaches to them.
-      shutdownGraceTime: '10 seconds',
-    }));
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        dataConverter,
+        taskQueue: nodeQueue(id),
+        activities: nodeActivities,
+        // max_parallel itself is held by NodeSlots (shared with the fast path and other processes);
+        // a few slots more keep probes and output reads from waiting behind busy commands.
+        maxConcurrentActivityTaskExecutions: Math.max(1, node.maxParallel) + 4,
+        // Cancellation reaches an activity only with a heartbeat response; the SDK's default
+        // throttle (0.8 × heartbeat timeout = 16 s) would make task_cancel take that long.
+        maxHeartbeatThrottleInterval: '1 second',
+        // At shutdown, running activities get this long; then they let go (not kill: the detached
+        // commands go on) and another worker's attempt re-attaches to them.
+        shutdownGraceTime: '10 seconds',
+      }),
+    );
   }
   const done = Promise.all(workers.map((w) => w.run())).then(() => undefined);
   return {

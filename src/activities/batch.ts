@@ -28,7 +28,13 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
       const ctx = Context.current();
       const node = findNode(rt.config, batch.nodeId);
       if (!node) throw ApplicationFailure.nonRetryable(unknownNodeMessage(rt.config, batch.nodeId), FailureType.UnknownNode);
-      const items = batch.items.map((it) => ({ taskId: `${batch.parentId}/${it.index}`, command: it.command, routeReason: batch.routeReason, autoRouted: true, stop: new AbortController() }));
+      const items = batch.items.map((it) => ({
+        taskId: `${batch.parentId}/${it.index}`,
+        command: it.command,
+        routeReason: batch.routeReason,
+        autoRouted: true,
+        stop: new AbortController(),
+      }));
       // The worker decides what it runs: a command the policy refuses on this node gets that as its result, unrun.
       const refused = new Map<number, string>();
       items.forEach((it, k) => {
@@ -41,7 +47,9 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
         try {
           const st = await client.workflow.getHandle(wf.workflowId, wf.runId).query(stopQuery);
           for (const it of items) if (st.all || st.taskIds.includes(it.taskId)) it.stop.abort();
-        } catch { /* the next tick asks again */ }
+        } catch {
+          /* the next tick asks again */
+        }
       };
       // A stop may have come before a retry of this batch started: start nothing it stopped. A first
       // attempt does not wait for the answer (a Query can take 10-300 ms under load): a stop that
@@ -52,16 +60,30 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
       const { control, dispose } = activityControl(ctx);
       try {
         const runnable = items.filter((_, k) => !refused.has(k));
-        const ran = await runAttempt(rt, node, runnable.map((it) => ({ ...it, signal: it.stop.signal })), {
-          lanes: batch.concurrency, timeoutS: batch.timeoutS, cwd: batch.cwd, env: batch.env, streamCap: batch.streamCap,
-          onResult: (_k, result) => {
-            rt.book.releaseOne(result.task_id);
-            rt.results.publish(result);
-            // A stopped command's result goes to the fan-out now: task_status of it answers at
-            // once, from any process, instead of when the whole batch ends.
-            if (result.state === 'cancelled') void client.workflow.getHandle(batch.parentId).signal(commandsEndedSignal, [result]).catch(() => undefined);
+        const ran = (await runAttempt(
+          rt,
+          node,
+          runnable.map((it) => ({ ...it, signal: it.stop.signal })),
+          {
+            lanes: batch.concurrency,
+            timeoutS: batch.timeoutS,
+            cwd: batch.cwd,
+            env: batch.env,
+            streamCap: batch.streamCap,
+            onResult: (_k, result) => {
+              rt.book.releaseOne(result.task_id);
+              rt.results.publish(result);
+              // A stopped command's result goes to the fan-out now: task_status of it answers at
+              // once, from any process, instead of when the whole batch ends.
+              if (result.state === 'cancelled')
+                void client.workflow
+                  .getHandle(batch.parentId)
+                  .signal(commandsEndedSignal, [result])
+                  .catch(() => undefined);
+            },
           },
-        }, control) as CommandResult[];
+          control,
+        )) as CommandResult[];
         let next = 0;
         const results = items.map((it, k) => {
           if (!refused.has(k)) return ran[next++]!;

@@ -29,21 +29,35 @@ export function createNodeActivities({ services: rt, fastPath }: NodeActivityDep
       if (refusal) throw ApplicationFailure.nonRetryable(`refused on ${node.id}: ${refusal}`, FailureType.Refused);
       const early = fastPath?.take(input.taskId);
       if (early) {
-        log.debug({ taskId: input.taskId }, 'took the fast path\'s result');
+        log.debug({ taskId: input.taskId }, "took the fast path's result");
         return { ...early, route_reason: input.routeReason, auto_routed: input.autoRouted };
       }
       // A fast-path launch may have sent it already: never report the node unreachable then (a re-route could run it twice).
       const { control, dispose } = activityControl(ctx, { sent: input.headStart === true });
       try {
-        const [result] = await runAttempt(rt, node, [{
-          taskId: input.taskId, command: input.command, routeReason: input.routeReason, autoRouted: input.autoRouted,
-          // The timeout counts from the first attempt: a retry re-attaches, it does not restart the clock.
-          deadline: ctx.info.scheduledTimestampMs + input.timeoutS * 1000,
-        }], {
-          lanes: 1, timeoutS: input.timeoutS, cwd: input.cwd, env: input.env,
-          // A command the fast path of this process runs holds its slot already.
-          slotHeld: fastPath?.holdsSlot(input.taskId) ?? false,
-        }, control);
+        const [result] = await runAttempt(
+          rt,
+          node,
+          [
+            {
+              taskId: input.taskId,
+              command: input.command,
+              routeReason: input.routeReason,
+              autoRouted: input.autoRouted,
+              // The timeout counts from the first attempt: a retry re-attaches, it does not restart the clock.
+              deadline: ctx.info.scheduledTimestampMs + input.timeoutS * 1000,
+            },
+          ],
+          {
+            lanes: 1,
+            timeoutS: input.timeoutS,
+            cwd: input.cwd,
+            env: input.env,
+            // A command the fast path of this process runs holds its slot already.
+            slotHeld: fastPath?.holdsSlot(input.taskId) ?? false,
+          },
+          control,
+        );
         // The workflow returns this result as it is: a waiter in this process may answer now, and
         // the node's placement is free from now on (when placement runs in this process).
         rt.book.releaseOne(input.taskId);

@@ -27,15 +27,26 @@ export function createProbeActivities(rt: Services) {
         let err = '';
         const script = `${probeScript(node.metricsCommand)}\n(${cleanupScript(RUN_RETENTION_MIN, node.local ? rt.localRunsDir : undefined)}) >/dev/null 2>&1 &`;
         const res = await exec(`sh -c ${shq(script)}`, {
-          onStdout: (b) => { out += b.toString(); },
-          onStderr: (b) => { err += b.toString(); },
+          onStdout: (b) => {
+            out += b.toString();
+          },
+          onStderr: (b) => {
+            err += b.toString();
+          },
           signal: ac.signal,
         });
         if (res.code !== 0 && !out.includes('@@cf:end')) throw new Error(`probe exited ${res.code}: ${err.trim().slice(0, 300)}`);
         const m = parseProbeOutput(out, node.id);
         return {
-          ...base, status: health(m, rt.config.settings), os: m.os, arch: m.arch, cpu_percent: round(m.cpu_percent),
-          memory_percent: round(m.memory_percent), load_avg: m.load_avg, cores: m.cores, last_seen: new Date().toISOString(),
+          ...base,
+          status: health(m, rt.config.settings),
+          os: m.os,
+          arch: m.arch,
+          cpu_percent: round(m.cpu_percent),
+          memory_percent: round(m.memory_percent),
+          load_avg: m.load_avg,
+          cores: m.cores,
+          last_seen: new Date().toISOString(),
         };
       } catch (err) {
         const reason = ac.signal.aborted ? `no answer within CLUSTER_STATUS_TIMEOUT (${rt.config.settings.statusTimeoutS} s)` : (err as Error).message;
@@ -59,6 +70,10 @@ const round = (n: number) => Math.round(n * 10) / 10;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out ${what} after ${ms} ms`)), ms); })])
-    .finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out ${what} after ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }

@@ -14,8 +14,17 @@ import type { Services } from '../runtime/services.js';
 import { FailureType, type NodeConfig, type WorkspaceSpec } from '../shared.js';
 import { SshError } from '../ssh/errors.js';
 import {
-  listWorkspaces, pruneWorkspaces, releaseWorkspace, returnOutputs, syncWorkspace, WorkspaceError,
-  type NodeWorkspaceConfig, type PruneResult, type ReturnedFile, type SyncSummary, type WorkspaceInfo,
+  listWorkspaces,
+  pruneWorkspaces,
+  releaseWorkspace,
+  returnOutputs,
+  syncWorkspace,
+  WorkspaceError,
+  type NodeWorkspaceConfig,
+  type PruneResult,
+  type ReturnedFile,
+  type SyncSummary,
+  type WorkspaceInfo,
 } from '../workspace/index.js';
 import { activityControl } from './control.js';
 
@@ -33,7 +42,11 @@ export type SyncOutcome = SyncSummary | { skipped: string };
 export const originHostName = (): string => hostname();
 
 function nodeWorkspace(node: NodeConfig): NodeWorkspaceConfig {
-  return { id: node.id, ...(node.workspaceRoot ? { root: node.workspaceRoot } : {}), ...(node.workspaceCacheMax ? { cacheMaxBytes: node.workspaceCacheMax } : {}) };
+  return {
+    id: node.id,
+    ...(node.workspaceRoot ? { root: node.workspaceRoot } : {}),
+    ...(node.workspaceCacheMax ? { cacheMaxBytes: node.workspaceCacheMax } : {}),
+  };
 }
 
 function nodeOf(rt: Services, nodeId: string): NodeConfig {
@@ -64,9 +77,14 @@ export function createWorkspaceActivities(rt: Services) {
       try {
         const exec = await execFor(rt, node);
         return await syncWorkspace(exec, {
-          originHost: input.ws.originHost, cwd: input.ws.cwd, taskId: input.taskId, lockTtlS: input.leaseS, stateDir: rt.stateDir,
+          originHost: input.ws.originHost,
+          cwd: input.ws.cwd,
+          taskId: input.taskId,
+          lockTtlS: input.leaseS,
+          stateDir: rt.stateDir,
           limits: { maxBytes: rt.config.settings.workspaceMaxBytes, maxFiles: rt.config.settings.workspaceMaxFiles },
-          node: nodeWorkspace(node), signal: abort,
+          node: nodeWorkspace(node),
+          signal: abort,
           onProgress: (p) => ctx.heartbeat(p),
         });
       } catch (err) {
@@ -82,7 +100,13 @@ export function createWorkspaceActivities(rt: Services) {
     async returnOutputs(input: { nodeId: string; tree: string; nodeCwd: string; globs: string[]; originCwd: string }): Promise<ReturnedFile[]> {
       const node = nodeOf(rt, input.nodeId);
       try {
-        return await returnOutputs(await execFor(rt, node), { tree: input.tree, nodeCwd: input.nodeCwd, globs: input.globs, originCwd: input.originCwd, node: nodeWorkspace(node) });
+        return await returnOutputs(await execFor(rt, node), {
+          tree: input.tree,
+          nodeCwd: input.nodeCwd,
+          globs: input.globs,
+          originCwd: input.originCwd,
+          node: nodeWorkspace(node),
+        });
       } catch (err) {
         throw workspaceFailure(err, node, rt);
       }
@@ -94,14 +118,23 @@ export function createWorkspaceActivities(rt: Services) {
       try {
         const exec = await execFor(rt, node);
         await releaseWorkspace(exec, { tree: input.tree, taskId: input.taskId, node: nodeWorkspace(node) });
-        rt.prunes.request(node.id, () => pruneWorkspaces(exec, nodeWorkspace(node), {}), (err) => log.warn({ nodeId: node.id, err: String(err) }, 'workspace cache prune failed'));
+        rt.prunes.request(
+          node.id,
+          () => pruneWorkspaces(exec, nodeWorkspace(node), {}),
+          (err) => log.warn({ nodeId: node.id, err: String(err) }, 'workspace cache prune failed'),
+        );
       } catch (err) {
         throw workspaceFailure(err, node, rt);
       }
     },
 
     /** `cluster-router workspace list|prune`: on the node's own queue. */
-    async workspaceAdmin(input: { nodeId: string; op: 'list' | 'prune'; names?: string[]; all?: boolean }): Promise<{ trees: WorkspaceInfo[]; blobBytes: number; blobCount: number } | PruneResult> {
+    async workspaceAdmin(input: {
+      nodeId: string;
+      op: 'list' | 'prune';
+      names?: string[];
+      all?: boolean;
+    }): Promise<{ trees: WorkspaceInfo[]; blobBytes: number; blobCount: number } | PruneResult> {
       const node = nodeOf(rt, input.nodeId);
       try {
         const exec = await execFor(rt, node);

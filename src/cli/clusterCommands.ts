@@ -13,8 +13,7 @@ import { isRoot } from '../testcluster/nodeUsers.js';
 import { table } from './table.js';
 
 // Under the temp dir, not the (mode 700) state dir: as root each node's own user must read its files.
-const testClusterDir = () =>
-  path.join(os.tmpdir(), `clusterflow-testcluster-${createHash('sha256').update(stateDir()).digest('hex').slice(0, 8)}`);
+const testClusterDir = () => path.join(os.tmpdir(), `clusterflow-testcluster-${createHash('sha256').update(stateDir()).digest('hex').slice(0, 8)}`);
 const defaultConfigLink = () => path.join(stateDir(), 'cluster.yaml');
 
 /** Point <state>/cluster.yaml at the test cluster's config, unless the user has a config of their own there. */
@@ -28,7 +27,8 @@ function linkDefaultConfig(configPath: string): string | null {
 }
 
 export function registerClusterCommands(program: Command): void {
-  program.command('cluster-status')
+  program
+    .command('cluster-status')
     .description('Every node: status, OS/arch, cpu, memory, load, work in flight')
     .option('--refresh', 'probe every node now')
     .option('--json', 'print as JSON')
@@ -41,9 +41,16 @@ export function registerClusterCommands(program: Command): void {
         const t = table(['node', 'status', 'os/arch', 'cpu %', 'mem %', 'load (1/5/15)', 'cores', 'in flight', 'capabilities', 'specialties']);
         for (const n of Object.values(st.nodes)) {
           t.push([
-            n.id + (n.id === st.local_node ? ' (local)' : ''), n.status + (n.reason ? `: ${n.reason.slice(0, 60)}` : ''),
-            `${n.os ?? '?'}/${n.arch ?? '?'}`, n.cpu_percent ?? '-', n.memory_percent ?? '-',
-            n.load_avg ? n.load_avg.map((x) => x.toFixed(2)).join(' ') : '-', n.cores ?? '-', n.in_flight, n.capabilities.join(', '), n.specialties.join(', '),
+            n.id + (n.id === st.local_node ? ' (local)' : ''),
+            n.status + (n.reason ? `: ${n.reason.slice(0, 60)}` : ''),
+            `${n.os ?? '?'}/${n.arch ?? '?'}`,
+            n.cpu_percent ?? '-',
+            n.memory_percent ?? '-',
+            n.load_avg ? n.load_avg.map((x) => x.toFixed(2)).join(' ') : '-',
+            n.cores ?? '-',
+            n.in_flight,
+            n.capabilities.join(', '),
+            n.specialties.join(', '),
           ]);
         }
         process.stdout.write(t.toString() + `\nprobed at ${st.probed_at ?? 'never'}\n`);
@@ -54,7 +61,8 @@ export function registerClusterCommands(program: Command): void {
 
   const cluster = program.command('cluster').description('A local test cluster of sshd nodes on loopback (try the product without real machines)');
 
-  cluster.command('up')
+  cluster
+    .command('up')
     .description('Start N sshd nodes on 127.x addresses and write a cluster.yaml for them')
     .argument('[n]', 'number of nodes', (v: string) => Number(v), 3)
     .action(async (n: number) => {
@@ -66,12 +74,15 @@ export function registerClusterCommands(program: Command): void {
       const link = linkDefaultConfig(c.configPath);
       for (const node of c.nodes) process.stdout.write(`${node.id}  ${node.user}@${node.host}:${node.port}  ${node.hostKeyFingerprint}\n`);
       process.stdout.write(`config: ${c.configPath}\n`);
-      process.stdout.write(link
-        ? `default config ${link} now points at it; restart \`cluster-router serve\` / workers to pick it up.\n`
-        : `use it with: export CLUSTER_CONFIG=${c.configPath}\n`);
+      process.stdout.write(
+        link
+          ? `default config ${link} now points at it; restart \`cluster-router serve\` / workers to pick it up.\n`
+          : `use it with: export CLUSTER_CONFIG=${c.configPath}\n`,
+      );
     });
 
-  cluster.command('down')
+  cluster
+    .command('down')
     .description('Stop the test cluster (and remove its users when root)')
     .option('--keep-users', 'keep the per-node users')
     .action(async (o) => {

@@ -15,7 +15,8 @@ export function formatCheck(c: Check, colour = false): string {
 }
 
 export function registerDoctorCommand(program: Command): void {
-  program.command('doctor')
+  program
+    .command('doctor')
     .description('Check the config, every node (address, host key, login, clock, disk), Temporal and the workers; each line OK or the fix')
     .option('--json', 'print the checks as JSON')
     .action(async (o) => {

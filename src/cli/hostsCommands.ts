@@ -32,7 +32,9 @@ function context(): Ctx {
   const userFile = path.join(os.homedir(), '.ssh', 'known_hosts');
   const policy = config.settings.hostKeyPolicy;
   return {
-    config, stateFile, userFile,
+    config,
+    stateFile,
+    userFile,
     all: new KnownHosts({ files: [userFile, stateFile], writeFile: stateFile, policy }),
     own: new KnownHosts({ files: [], writeFile: stateFile, policy }),
   };
@@ -48,12 +50,22 @@ function sshNode(config: ClusterConfig, id: string): NodeConfig {
 /** Every name a node's keys may be recorded under: its resolved address first (what the pool uses), then host and ip. */
 async function nodeNames(config: ClusterConfig, node: NodeConfig): Promise<{ address?: string; names: string[] }> {
   const resolver = resolverFor(config.settings);
-  const address = await resolver.resolve(node).then((r) => r.address, () => undefined);
+  const address = await resolver.resolve(node).then(
+    (r) => r.address,
+    () => undefined,
+  );
   const names = [...new Set([address, node.host, node.ip].filter((n): n is string => !!n).map((n) => n.replace(/^\[(.*)\]$/, '$1').toLowerCase()))];
   return { address, names };
 }
 
-interface Row { node: string; host: string; port: number; key_type: string | null; fingerprint: string | null; file: string | null }
+interface Row {
+  node: string;
+  host: string;
+  port: number;
+  key_type: string | null;
+  fingerprint: string | null;
+  file: string | null;
+}
 
 async function listRows(ctx: Ctx): Promise<Row[]> {
   const entries = ctx.all.list();
@@ -68,7 +80,8 @@ async function listRows(ctx: Ctx): Promise<Row[]> {
   }
   // Keys clusterflow recorded for hosts no longer in the config; the user's own file is not ours to show.
   for (const e of entries) {
-    if (!claimed.has(e) && e.file === ctx.stateFile) rows.push({ node: '-', host: e.host, port: e.port, key_type: e.keyType, fingerprint: e.fingerprint, file: e.file });
+    if (!claimed.has(e) && e.file === ctx.stateFile)
+      rows.push({ node: '-', host: e.host, port: e.port, key_type: e.keyType, fingerprint: e.fingerprint, file: e.file });
   }
   return rows;
 }
@@ -76,7 +89,8 @@ async function listRows(ctx: Ctx): Promise<Row[]> {
 export function registerHostsCommands(program: Command): void {
   const hosts = program.command('hosts').description('Host keys of the SSH nodes (known_hosts in the state dir, plus ~/.ssh/known_hosts)');
 
-  hosts.command('list')
+  hosts
+    .command('list')
     .description('Every SSH node with the host keys recorded for it')
     .option('--json', 'print as JSON')
     .action(async (o) => {
@@ -84,12 +98,14 @@ export function registerHostsCommands(program: Command): void {
       const rows = await listRows(ctx);
       if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       const t = table(['node', 'host', 'key type', 'fingerprint', 'file']);
-      for (const r of rows) t.push([r.node, r.port ? knownHostsName(r.host, r.port) : r.host, r.key_type ?? '-', r.fingerprint ?? 'not recorded yet', r.file ?? '-']);
+      for (const r of rows)
+        t.push([r.node, r.port ? knownHostsName(r.host, r.port) : r.host, r.key_type ?? '-', r.fingerprint ?? 'not recorded yet', r.file ?? '-']);
       process.stdout.write(`${t.toString()}\nhost key policy: ${ctx.config.settings.hostKeyPolicy}\n`);
     });
 
-  hosts.command('trust')
-    .description('Connect to the node, and record the key it offers now (replacing a changed one) in the state dir\'s known_hosts')
+  hosts
+    .command('trust')
+    .description("Connect to the node, and record the key it offers now (replacing a changed one) in the state dir's known_hosts")
     .argument('<node_id>', 'node id from the cluster config')
     .action(async (id: string) => {
       const ctx = context();
@@ -98,8 +114,17 @@ export function registerHostsCommands(program: Command): void {
       if (!address) throw new UserError(`node "${id}": cannot resolve ${node.host ?? node.ip ?? 'its address'}; check host / ip in ${ctx.config.source}`);
       const before = ctx.all.list().filter((e) => e.port === node.port && names.includes(e.host.toLowerCase()));
       // Ask for the key types the user's own file holds first: those are what a login will be offered.
-      const preferTypes = ctx.all.list().filter((e) => e.file === ctx.userFile && e.port === node.port && names.includes(e.host.toLowerCase())).map((e) => e.keyType);
-      const { key, keyType } = await fetchHostKey({ host: address, port: node.port, timeoutMs: ctx.config.settings.sshConnectTimeoutS * 1000, preferTypes, nodeId: id });
+      const preferTypes = ctx.all
+        .list()
+        .filter((e) => e.file === ctx.userFile && e.port === node.port && names.includes(e.host.toLowerCase()))
+        .map((e) => e.keyType);
+      const { key, keyType } = await fetchHostKey({
+        host: address,
+        port: node.port,
+        timeoutMs: ctx.config.settings.sshConnectTimeoutS * 1000,
+        preferTypes,
+        nodeId: id,
+      });
       const now = fingerprint(key);
       const where = knownHostsName(address, node.port);
       if (before.some((e) => e.fingerprint === now && e.keyType === keyType)) {
@@ -110,12 +135,16 @@ export function registerHostsCommands(program: Command): void {
       const old = before.length ? before.map((e) => `${e.keyType} ${e.fingerprint} (${e.file})`).join(', ') : 'none';
       process.stdout.write(`${id} (${where}): previous key: ${old}\n${id} (${where}): now trusted: ${keyType} ${now} (${ctx.stateFile})\n`);
       const stale = before.filter((e) => e.file !== ctx.stateFile && e.fingerprint !== now);
-      if (stale.length) process.stderr.write(`note: ${ctx.userFile} still holds an older key for ${where}; clusterflow accepts the new one, ssh(1) will not until you run ssh-keygen -R '${where}'\n`);
-      process.stderr.write('Compare it with the node\'s own: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the node.\n');
+      if (stale.length)
+        process.stderr.write(
+          `note: ${ctx.userFile} still holds an older key for ${where}; clusterflow accepts the new one, ssh(1) will not until you run ssh-keygen -R '${where}'\n`,
+        );
+      process.stderr.write("Compare it with the node's own: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the node.\n");
     });
 
-  hosts.command('forget')
-    .description('Remove the recorded host keys of a node from the state dir\'s known_hosts (the next login records the key again under accept-new)')
+  hosts
+    .command('forget')
+    .description("Remove the recorded host keys of a node from the state dir's known_hosts (the next login records the key again under accept-new)")
     .argument('<node_id>', 'node id from the cluster config')
     .action(async (id: string) => {
       const ctx = context();
@@ -126,6 +155,9 @@ export function registerHostsCommands(program: Command): void {
       const where = names.map((n) => knownHostsName(n, node.port)).join(', ');
       process.stdout.write(`${id}: removed ${removed} key line(s) for ${where} from ${ctx.stateFile}\n`);
       const left = ctx.all.list().filter((e) => e.file === ctx.userFile && e.port === node.port && names.includes(e.host.toLowerCase()));
-      if (left.length) process.stderr.write(`note: ${ctx.userFile} still holds ${left.length} key(s) for ${where}, and clusterflow reads it; remove them with ssh-keygen -R\n`);
+      if (left.length)
+        process.stderr.write(
+          `note: ${ctx.userFile} still holds ${left.length} key(s) for ${where}, and clusterflow reads it; remove them with ssh-keygen -R\n`,
+        );
     });
 }

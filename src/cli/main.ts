@@ -25,8 +25,21 @@ const MODULES: Record<string, () => Promise<{ register(program: InstanceType<typ
   ui: async () => ({ register: (await import('./uiCommand.js')).registerUiCommand }),
 };
 const MODULE_OF: Record<string, keyof typeof MODULES> = {
-  serve: 'serve', submit: 'task', parallel: 'task', status: 'task', cancel: 'task', logs: 'task', list: 'task',
-  worker: 'worker', server: 'worker', 'cluster-status': 'cluster', cluster: 'cluster', hosts: 'hosts', workspace: 'workspace', doctor: 'doctor', ui: 'ui',
+  serve: 'serve',
+  submit: 'task',
+  parallel: 'task',
+  status: 'task',
+  cancel: 'task',
+  logs: 'task',
+  list: 'task',
+  worker: 'worker',
+  server: 'worker',
+  'cluster-status': 'cluster',
+  cluster: 'cluster',
+  hosts: 'hosts',
+  workspace: 'workspace',
+  doctor: 'doctor',
+  ui: 'ui',
 };
 
 const program = new Command('cluster-router')

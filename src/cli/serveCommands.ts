@@ -12,7 +12,8 @@ import { onTerminate } from './signals.js';
 const DRAIN_TIMEOUT_MS = 30_000;
 
 export function registerServeCommands(program: Command): void {
-  program.command('serve')
+  program
+    .command('serve')
     .description('Run the MCP server on stdio (with an in-process worker and, without TEMPORAL_ADDRESS, an embedded Temporal)')
     .option('--no-worker', 'do not run a worker in this process (another `cluster-router worker` serves the queues)')
     .option('--nodes <ids>', 'the in-process worker owns only these node queues (comma-separated)', nodeList)
@@ -54,14 +55,20 @@ async function drain(app: App): Promise<void> {
   if (!app.workers) return;
   const left = await app.tasks.drain(DRAIN_TIMEOUT_MS);
   if (left.length > 0) {
-    log.warn({ taskIds: left.slice(0, 50), count: left.length }, `session ended with tasks still running after ${DRAIN_TIMEOUT_MS / 1000} s: left to another worker (their activities are retried there)`);
+    log.warn(
+      { taskIds: left.slice(0, 50), count: left.length },
+      `session ended with tasks still running after ${DRAIN_TIMEOUT_MS / 1000} s: left to another worker (their activities are retried there)`,
+    );
   } else {
     log.info('session ended: every task it started is closed in Temporal');
   }
 }
 
 export function nodeList(v: string): string[] {
-  return v.split(',').map((s) => s.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function parsePort(v: string): number {

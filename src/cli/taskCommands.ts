@@ -62,7 +62,9 @@ function printResult(s: TaskStatus, json: boolean): void {
   const r = s as CommandResult;
   if (r.stdout) process.stdout.write(r.stdout);
   if (r.stderr) process.stderr.write(r.stderr);
-  const tail = [r.executed_on || '-', r.state, r.return_code !== null ? `exit ${r.return_code}` : '', `${r.duration_ms} ms`, r.task_id].filter(Boolean).join(' · ');
+  const tail = [r.executed_on || '-', r.state, r.return_code !== null ? `exit ${r.return_code}` : '', `${r.duration_ms} ms`, r.task_id]
+    .filter(Boolean)
+    .join(' · ');
   // A timeout or cancel says so ("timed out after 1 s") even though the killed group left an exit code.
   const why = r.error && (r.return_code === null || r.state === 'timed_out' || r.state === 'cancelled') ? ` ${r.error}` : '';
   process.stderr.write(`[${tail}]${why}${r.truncated ? ' (output truncated: cluster-router logs ' + r.task_id + ')' : ''}\n`);
@@ -70,7 +72,10 @@ function printResult(s: TaskStatus, json: boolean): void {
 
 function readCommands(file: string): string[] {
   const text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 /** Wait for a fan-out, with a progress bar on a terminal (done/total from the workflow's Query). */
@@ -79,7 +84,9 @@ async function withProgressBar(app: App, taskId: string, total: number, tty: boo
   const bar = new SingleBar({ format: ' {bar} {value}/{total} commands | {duration}s', stream: process.stderr }, Presets.shades_classic);
   bar.start(total, 0);
   const timer = setInterval(() => {
-    void app.tasks.progress(taskId).then((p) => { if (p) bar.update(p.done); });
+    void app.tasks.progress(taskId).then((p) => {
+      if (p) bar.update(p.done);
+    });
   }, 250);
   try {
     return await app.tasks.wait(taskId, Infinity);
@@ -96,8 +103,12 @@ function printParallel(p: ParallelResult & { workflow_url?: string }): void {
     process.stdout.write(`${r.task_id}  ${(r.executed_on || '-').padEnd(6)} ${r.state.padEnd(9)} ${String(r.return_code ?? '-').padStart(3)}  ${first}\n`);
   }
   const s = p.summary;
-  const nodes = Object.entries(s.by_node).map(([id, b]) => `${id} ${b.succeeded}/${b.succeeded + b.failed}`).join(', ');
-  process.stderr.write(`[${p.task_id} · ${p.state} · ${s.succeeded} ok, ${s.failed} failed, ${s.cancelled} cancelled of ${s.total} · ${p.duration_ms} ms · ${nodes}]\n`);
+  const nodes = Object.entries(s.by_node)
+    .map(([id, b]) => `${id} ${b.succeeded}/${b.succeeded + b.failed}`)
+    .join(', ');
+  process.stderr.write(
+    `[${p.task_id} · ${p.state} · ${s.succeeded} ok, ${s.failed} failed, ${s.cancelled} cancelled of ${s.total} · ${p.duration_ms} ms · ${nodes}]\n`,
+  );
 }
 
 function dryRunSources(app: App): DryRunSources {
@@ -116,11 +127,24 @@ function printPlan(rows: PlanRow[], json: boolean): number {
 function withWorkspaceOptions(cmd: Command): Command {
   return cmd
     .option('--cwd <dir>', 'the directory whose files the command works on (default: the current directory); synced to the node unless it sees it')
-    .addOption(new Option('--workspace <mode>', 'auto (default): in place where the node sees cwd, else synced; sync; shared: the node mounts cwd; none: ignore cwd').choices(['auto', 'sync', 'shared', 'none']))
-    .option('--output <glob>', 'copy files matching this glob (relative to cwd) back from the node after the command (repeatable)', (v: string, all: string[] = []) => [...all, v]);
+    .addOption(
+      new Option(
+        '--workspace <mode>',
+        'auto (default): in place where the node sees cwd, else synced; sync; shared: the node mounts cwd; none: ignore cwd',
+      ).choices(['auto', 'sync', 'shared', 'none']),
+    )
+    .option(
+      '--output <glob>',
+      'copy files matching this glob (relative to cwd) back from the node after the command (repeatable)',
+      (v: string, all: string[] = []) => [...all, v],
+    );
 }
 
-function workspaceRequest(o: { cwd?: string; workspace?: WorkspaceMode; output?: string[] }): Pick<SubmitRequest, 'cwd' | 'workspace' | 'outputs' | 'cwdIsDefault'> {
+function workspaceRequest(o: {
+  cwd?: string;
+  workspace?: WorkspaceMode;
+  output?: string[];
+}): Pick<SubmitRequest, 'cwd' | 'workspace' | 'outputs' | 'cwdIsDefault'> {
   return {
     cwd: path.resolve(o.cwd ?? process.cwd()),
     ...(o.cwd ? {} : { cwdIsDefault: true }),
@@ -130,7 +154,8 @@ function workspaceRequest(o: { cwd?: string; workspace?: WorkspaceMode; output?:
 }
 
 export function registerTaskCommands(program: Command): void {
-  program.command('submit')
+  program
+    .command('submit')
     .description('Run a command on the cluster; waits, prints its output and exits with its exit code')
     .argument('<command>', 'shell command (quote it)')
     .option('--node <id>', 'run on this node (no routing)')
@@ -142,28 +167,41 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
     .option('--dry-run', 'print where it would run and why (node, command, reason), without running it');
-  withWorkspaceOptions(program.commands.at(-1)!)
-    .action(async (command: string, o) => {
-      const code = await withApp(async (app) => {
-        const files = workspaceRequest(o);
-        if (o.dryRun) return printPlan(await dryRunCommand(dryRunSources(app), { command, nodeId: o.node, timeoutS: o.timeout, ...files, requires: { os: o.os, arch: o.arch, capabilities: o.capability } }), !!o.json);
-        await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
-        const { taskId } = await app.tasks.submit({
-          command, nodeId: o.node, timeoutS: o.timeout, ...files,
-          requires: { os: o.os, arch: o.arch, capabilities: o.capability },
-        });
-        if (o.detach) {
-          process.stdout.write(o.json ? JSON.stringify({ task_id: taskId, state: 'running', workflow_url: app.tasks.url(taskId) }) + '\n' : `${taskId}\n`);
-          return 0;
-        }
-        const s = await app.tasks.wait(taskId, Infinity);
-        printResult(s, !!o.json);
-        return exitCodeFor(s);
+  withWorkspaceOptions(program.commands.at(-1)!).action(async (command: string, o) => {
+    const code = await withApp(async (app) => {
+      const files = workspaceRequest(o);
+      if (o.dryRun)
+        return printPlan(
+          await dryRunCommand(dryRunSources(app), {
+            command,
+            nodeId: o.node,
+            timeoutS: o.timeout,
+            ...files,
+            requires: { os: o.os, arch: o.arch, capabilities: o.capability },
+          }),
+          !!o.json,
+        );
+      await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
+      const { taskId } = await app.tasks.submit({
+        command,
+        nodeId: o.node,
+        timeoutS: o.timeout,
+        ...files,
+        requires: { os: o.os, arch: o.arch, capabilities: o.capability },
       });
-      process.exitCode = code;
+      if (o.detach) {
+        process.stdout.write(o.json ? JSON.stringify({ task_id: taskId, state: 'running', workflow_url: app.tasks.url(taskId) }) + '\n' : `${taskId}\n`);
+        return 0;
+      }
+      const s = await app.tasks.wait(taskId, Infinity);
+      printResult(s, !!o.json);
+      return exitCodeFor(s);
     });
+    process.exitCode = code;
+  });
 
-  program.command('parallel')
+  program
+    .command('parallel')
     .description('Run many commands in parallel across the cluster (results in input order)')
     .argument('[commands...]', 'shell commands (quote each)')
     .option('--file <path>', 'read commands from a file, one per line ("-" for stdin)')
@@ -176,29 +214,43 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--no-start-worker', 'fail (within seconds) instead of starting a background worker when none serves the queues')
     .option('--dry-run', 'print the plan (node × command × reason), without running anything');
-  withWorkspaceOptions(program.commands.at(-1)!)
-    .action(async (cmds: string[], o) => {
-      const commands = [...cmds, ...(o.file ? readCommands(o.file) : [])];
-      if (commands.length === 0) throw new UserError('no commands: give them as arguments or with --file');
-      const code = await withApp(async (app) => {
-        const files = workspaceRequest(o);
-        if (o.dryRun) return printPlan(await dryRunFanout(dryRunSources(app), { commands, requires: { os: o.os, arch: o.arch, capabilities: o.capability }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files }), !!o.json);
-        await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
-        const taskId = await app.tasks.submitParallel({
-          commands, requires: { os: o.os, arch: o.arch, capabilities: o.capability }, maxParallel: o.maxParallel, timeoutS: o.timeout, ...files,
-        });
-        if (o.detach) {
-          process.stdout.write(`${taskId}\n`);
-          return 0;
-        }
-        const s = await withProgressBar(app, taskId, commands.length, !o.json && process.stderr.isTTY);
-        printResult(s, !!o.json);
-        return exitCodeFor(s);
+  withWorkspaceOptions(program.commands.at(-1)!).action(async (cmds: string[], o) => {
+    const commands = [...cmds, ...(o.file ? readCommands(o.file) : [])];
+    if (commands.length === 0) throw new UserError('no commands: give them as arguments or with --file');
+    const code = await withApp(async (app) => {
+      const files = workspaceRequest(o);
+      if (o.dryRun)
+        return printPlan(
+          await dryRunFanout(dryRunSources(app), {
+            commands,
+            requires: { os: o.os, arch: o.arch, capabilities: o.capability },
+            maxParallel: o.maxParallel,
+            timeoutS: o.timeout,
+            ...files,
+          }),
+          !!o.json,
+        );
+      await ensureWorker(app, { start: o.startWorker !== false, origin: files.workspace !== 'none' });
+      const taskId = await app.tasks.submitParallel({
+        commands,
+        requires: { os: o.os, arch: o.arch, capabilities: o.capability },
+        maxParallel: o.maxParallel,
+        timeoutS: o.timeout,
+        ...files,
       });
-      process.exitCode = code;
+      if (o.detach) {
+        process.stdout.write(`${taskId}\n`);
+        return 0;
+      }
+      const s = await withProgressBar(app, taskId, commands.length, !o.json && process.stderr.isTTY);
+      printResult(s, !!o.json);
+      return exitCodeFor(s);
     });
+    process.exitCode = code;
+  });
 
-  program.command('status')
+  program
+    .command('status')
     .description('Show a task: running, or its result')
     .argument('<task_id>')
     .option('--json', 'print as JSON')
@@ -209,7 +261,8 @@ export function registerTaskCommands(program: Command): void {
       if (o.exitCode) process.exitCode = exitCodeFor(s);
     });
 
-  program.command('cancel')
+  program
+    .command('cancel')
     .description('Cancel a task: its process group is killed on the node')
     .argument('<task_id>')
     .option('--json', 'print as JSON')
@@ -217,7 +270,8 @@ export function registerTaskCommands(program: Command): void {
       await withApp(async (app) => printResult(await app.tasks.cancel(taskId), !!o.json));
     });
 
-  program.command('list')
+  program
+    .command('list')
     .description('List recent tasks')
     .addOption(new Option('--state <state>', 'only tasks in this state').choices(['running', 'completed', 'failed', 'cancelled', 'timed_out']))
     .option('--limit <n>', 'at most this many', Number, 50)
@@ -227,12 +281,17 @@ export function registerTaskCommands(program: Command): void {
         const rows = await app.tasks.list(o.state, o.limit);
         if (o.json) return void process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         if (rows.length === 0) return void process.stderr.write(`no tasks${o.state ? ` in state ${o.state}` : ''}\n`);
-        process.stdout.write(columns(['task_id', 'state', 'node', 'started', 'command'],
-          rows.map((r) => [r.task_id, r.state, r.node || '-', r.started.replace(/\.\d+Z$/, 'Z'), oneLine(r.command)])));
+        process.stdout.write(
+          columns(
+            ['task_id', 'state', 'node', 'started', 'command'],
+            rows.map((r) => [r.task_id, r.state, r.node || '-', r.started.replace(/\.\d+Z$/, 'Z'), oneLine(r.command)]),
+          ),
+        );
       });
     });
 
-  program.command('logs')
+  program
+    .command('logs')
     .description("Print a task's full output (live from the node while it runs)")
     .argument('<task_id>')
     .option('--stderr', 'print stderr instead of stdout')

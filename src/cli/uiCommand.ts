@@ -13,7 +13,8 @@ import { embeddedServerInfo } from '../temporal/embedded.js';
 import { UserError } from '../client/errors.js';
 
 export function registerUiCommand(program: Command): void {
-  program.command('ui')
+  program
+    .command('ui')
     .description('Print the link that opens the Temporal Web UI with decoded payloads, and the `temporal` CLI flags that decode them')
     .option('--json', 'print as JSON')
     .action(async (o) => {
@@ -30,7 +31,8 @@ export function registerUiCommand(program: Command): void {
       };
       if (o.json) return void process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       process.stdout.write(`Web UI (decoded):  ${out.login_url}\ntemporal CLI:      temporal workflow show -w <task id> ${out.temporal_cli_flags}\n`);
-      if (!listening) process.stderr.write(`note: nothing answers on ${base} now: it is served by \`cluster-router serve\` (or a worker) of this state dir; start one\n`);
+      if (!listening)
+        process.stderr.write(`note: nothing answers on ${base} now: it is served by \`cluster-router serve\` (or a worker) of this state dir; start one\n`);
     });
 }
 
@@ -41,7 +43,9 @@ function codecPort(dir: string): number {
   if (process.env.TEMPORAL_ADDRESS) {
     try {
       return Number(readFileSync(path.join(dir, 'codec-port'), 'utf8').trim());
-    } catch { /* not chosen yet */ }
+    } catch {
+      /* not chosen yet */
+    }
   } else {
     const info = embeddedServerInfo(dir);
     if (info?.codecPort) return info.codecPort;
@@ -52,8 +56,14 @@ function codecPort(dir: string): number {
 function answersTcp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port, timeout: 500 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('error', () => resolve(false));
   });
 }

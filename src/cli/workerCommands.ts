@@ -18,12 +18,15 @@ const CHANGE_POLL_MS = 2000;
 const STOP_WAIT_MS = 45_000;
 
 export function registerWorkerCommands(program: Command): void {
-  program.command('worker')
-    .description('Run a worker alone (polls the hub queue and every node queue, or only --nodes); `worker status` and `worker stop` show and stop the workers of this state dir')
+  program
+    .command('worker')
+    .description(
+      'Run a worker alone (polls the hub queue and every node queue, or only --nodes); `worker status` and `worker stop` show and stop the workers of this state dir',
+    )
     .argument('[action]', 'run (default) | status | stop', 'run')
     .option('--nodes <ids>', 'comma-separated node ids whose queues this worker owns', nodeList)
     .option('--no-hub', 'do not poll the hub queue (workflows and placement)')
-    .option('--background', 'run as the CLI\'s background worker: restart when cluster.yaml or the program changes')
+    .option('--background', "run as the CLI's background worker: restart when cluster.yaml or the program changes")
     .option('--json', 'status: print as JSON')
     .action(async (action: string, o) => {
       if (action === 'run') return runWorker(o);
@@ -32,7 +35,8 @@ export function registerWorkerCommands(program: Command): void {
       throw new UserError(`worker: unknown action "${action}" (run, status or stop)`);
     });
 
-  program.command('server')
+  program
+    .command('server')
     .description('The embedded Temporal dev server of this state dir: `server status` (address, Web UI, db size, pid) or `server stop`')
     .argument('<action>', 'status | stop')
     .option('--json', 'status: print as JSON')
@@ -42,12 +46,15 @@ export function registerWorkerCommands(program: Command): void {
         const info = embeddedServerInfo(dir);
         if (o.json) return void process.stdout.write(`${JSON.stringify(info ?? { running: false }, null, 2)}\n`);
         if (!info) return void process.stdout.write(`no embedded Temporal server for ${dir}\n`);
-        process.stdout.write(`${info.running ? 'running' : 'not running'}: pid ${info.pid}, address ${info.address}, Web UI ${info.uiUrl} (decoded: http://127.0.0.1:${info.codecPort}), db ${mb(info.dbBytes)}\n`);
+        process.stdout.write(
+          `${info.running ? 'running' : 'not running'}: pid ${info.pid}, address ${info.address}, Web UI ${info.uiUrl} (decoded: http://127.0.0.1:${info.codecPort}), db ${mb(info.dbBytes)}\n`,
+        );
         return;
       }
       if (action === 'stop') {
         const workers = liveWorkers(dir);
-        if (workers.length > 0) process.stderr.write(`note: ${workers.length} worker(s) of this state dir still run; they reconnect when the server starts again\n`);
+        if (workers.length > 0)
+          process.stderr.write(`note: ${workers.length} worker(s) of this state dir still run; they reconnect when the server starts again\n`);
         process.stdout.write((await stopEmbeddedServer(dir)) ? 'embedded Temporal server stopped\n' : 'no embedded Temporal server was running\n');
         return;
       }
@@ -61,7 +68,14 @@ async function runWorker(o: { nodes?: string[]; hub?: boolean; background?: bool
   let restart = false;
   try {
     const changed = o.background ? watchForChange(app.config.source) : new Promise<never>(() => undefined);
-    const why = await Promise.race([stop, app.workers?.done, changed.then((what) => { restart = true; return what; })]);
+    const why = await Promise.race([
+      stop,
+      app.workers?.done,
+      changed.then((what) => {
+        restart = true;
+        return what;
+      }),
+    ]);
     log.info({ why }, restart ? 'restarting the background worker' : 'shutting down worker');
   } finally {
     await app.close();
@@ -72,8 +86,11 @@ async function runWorker(o: { nodes?: string[]; hub?: boolean; background?: bool
 
 /** Resolves (with what changed) when the config file or the program on disk changes. */
 function watchForChange(configSource: string): Promise<string> {
-  const files = [path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'), path.join(PACKAGE_ROOT, 'dist', 'workflow-bundle.js'),
-    ...(configSource.startsWith('/') ? [configSource] : [])];
+  const files = [
+    path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'),
+    path.join(PACKAGE_ROOT, 'dist', 'workflow-bundle.js'),
+    ...(configSource.startsWith('/') ? [configSource] : []),
+  ];
   const stamp = (f: string) => {
     try {
       const st = statSync(f);
@@ -110,7 +127,9 @@ async function workerStatus(json: boolean): Promise<void> {
     const served = new Set(workers.flatMap((w) => w.nodes));
     const missing = nodes.filter((id) => !served.has(id));
     if (missing.length > 0) process.stdout.write(`not served by a worker of this state dir: ${missing.join(', ')} (a worker elsewhere may serve them)\n`);
-  } catch { /* nothing to compare with */ }
+  } catch {
+    /* nothing to compare with */
+  }
 }
 
 /** SIGTERM to this state dir's `worker` processes (serve sessions are their clients' to end); each drains, then exits. */
@@ -123,7 +142,9 @@ async function stopWorkers(): Promise<void> {
   while (Date.now() < deadline && liveWorkers(dir).some((w) => targets.some((t) => t.pid === w.pid))) await new Promise((r) => setTimeout(r, 200));
   const left = liveWorkers(dir).filter((w) => targets.some((t) => t.pid === w.pid));
   for (const w of left) process.kill(w.pid, 'SIGKILL');
-  process.stdout.write(`stopped ${targets.length} worker(s)${left.length ? ` (${left.length} did not drain within ${STOP_WAIT_MS / 1000} s and were killed)` : ''}\n`);
+  process.stdout.write(
+    `stopped ${targets.length} worker(s)${left.length ? ` (${left.length} did not drain within ${STOP_WAIT_MS / 1000} s and were killed)` : ''}\n`,
+  );
 }
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;

@@ -22,7 +22,10 @@ export class ClusterStateReader {
   /** The query in flight: a burst of placements past the cache age shares one round trip. */
   private pending?: Promise<ClusterSnapshot>;
 
-  constructor(private readonly client: Client, private readonly maxAgeMs = 1000) {}
+  constructor(
+    private readonly client: Client,
+    private readonly maxAgeMs = 1000,
+  ) {}
 
   async snapshot(refresh = false): Promise<ClusterSnapshot> {
     const handle = this.client.workflow.getHandle(MONITOR_WORKFLOW_ID);
@@ -33,13 +36,16 @@ export class ClusterStateReader {
     }
     if (this.cached && Date.now() - this.cached.at < this.maxAgeMs) return this.cached.snap;
     const asked = Date.now();
-    this.pending ??= handle.query(clusterStateQuery)
+    this.pending ??= handle
+      .query(clusterStateQuery)
       .then((snap) => {
         // A refresh that answered meanwhile is newer: keep it.
         if (!this.cached || this.cached.at < asked) this.cached = { at: Date.now(), snap };
         return snap;
       })
-      .finally(() => { this.pending = undefined; });
+      .finally(() => {
+        this.pending = undefined;
+      });
     return this.pending;
   }
 

@@ -27,10 +27,20 @@ export async function dryRunCommand(src: DryRunSources, req: SubmitRequest): Pro
   const spec = src.tasks.plan(req);
   if (spec.nodeId) return [{ node: spec.nodeId, command: spec.command, reason: withFiles(explicitRouteReason(spec.nodeId), spec.workspace, spec.nodeId) }];
   try {
-    const p = pickNode({
-      weight: spec.weight, requiresOs: spec.requires.os, requiresArch: spec.requires.arch, requiresCapabilities: spec.requires.capabilities,
-      excludeNodes: spec.excludeNodes, kinds: spec.kinds,
-    }, src.config.nodes, await src.nodeStates(), {}, src.config.settings);
+    const p = pickNode(
+      {
+        weight: spec.weight,
+        requiresOs: spec.requires.os,
+        requiresArch: spec.requires.arch,
+        requiresCapabilities: spec.requires.capabilities,
+        excludeNodes: spec.excludeNodes,
+        kinds: spec.kinds,
+      },
+      src.config.nodes,
+      await src.nodeStates(),
+      {},
+      src.config.settings,
+    );
     return [{ node: p.nodeId, command: spec.command, reason: withFiles(`${spec.classifyReason}; ${p.reason}`, spec.workspace, p.nodeId) }];
   } catch (err) {
     if (err instanceof NoEligibleNodeError) throw new UserError(err.message);
@@ -42,19 +52,31 @@ export async function dryRunFanout(src: DryRunSources, req: ParallelRequest): Pr
   const spec = src.tasks.planParallel(req);
   let placement;
   try {
-    placement = placeMany({ config: src.config, book: new PlacementBook(), nodeStates: src.nodeStates }, await src.nodeStates(), {
-      parentId: 'dry-run', count: spec.commands.length, requires: spec.requires,
-      ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}), ...(spec.kinds ? { kinds: spec.kinds } : {}),
-    }, false);
+    placement = placeMany(
+      { config: src.config, book: new PlacementBook(), nodeStates: src.nodeStates },
+      await src.nodeStates(),
+      {
+        parentId: 'dry-run',
+        count: spec.commands.length,
+        requires: spec.requires,
+        ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+        ...(spec.kinds ? { kinds: spec.kinds } : {}),
+      },
+      false,
+    );
   } catch (err) {
     if (err instanceof NoEligibleNodeError) throw new UserError(err.message);
     throw err;
   }
   const rows: PlanRow[] = [];
-  for (const [nodeId, batches] of planBatches({ parentId: 'dry-run', commands: spec.commands, maxParallel: spec.maxParallel, timeoutS: spec.timeoutS }, placement)) {
+  for (const [nodeId, batches] of planBatches(
+    { parentId: 'dry-run', commands: spec.commands, maxParallel: spec.maxParallel, timeoutS: spec.timeoutS },
+    placement,
+  )) {
     batches.forEach((b, k) => {
       const where = `batch ${k + 1}/${batches.length} on ${nodeId}, ${b.concurrency} at once${batches.length > 1 ? ' (child workflow)' : ''}`;
-      for (const it of b.items) rows.push({ index: it.index, node: nodeId, command: it.command, reason: withFiles(`${where}; ${b.routeReason}`, spec.workspace, nodeId) });
+      for (const it of b.items)
+        rows.push({ index: it.index, node: nodeId, command: it.command, reason: withFiles(`${where}; ${b.routeReason}`, spec.workspace, nodeId) });
     });
   }
   return rows.sort((a, b) => a.index! - b.index!);

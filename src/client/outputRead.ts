@@ -20,7 +20,10 @@ export async function readOutputThroughTemporal(client: Client, input: ReadOutpu
     if (!(err instanceof WorkflowFailedError)) throw err;
     const why = errorText(err);
     if (/schedule.?to.?start|ScheduleToStart/i.test(why) || /timeout/i.test(why)) {
-      throw new UserError(`no worker serves ${nodeQueue(input.nodeId)} to read the output of ${input.taskId}; start one: cluster-router worker --nodes ${input.nodeId}`, 'not-found');
+      throw new UserError(
+        `no worker serves ${nodeQueue(input.nodeId)} to read the output of ${input.taskId}; start one: cluster-router worker --nodes ${input.nodeId}`,
+        'not-found',
+      );
     }
     throw new UserError(`cannot read the output of ${input.taskId} on ${input.nodeId}: ${why}`, 'not-found');
   }

@@ -64,14 +64,17 @@ const MAX_INPUT_BYTES = 1536 * 1024;
 export function checkInputSize(what: string, input: unknown): void {
   const bytes = Buffer.byteLength(JSON.stringify(input));
   if (bytes > MAX_INPUT_BYTES) {
-    throw new UserError(`${what} is ${(bytes / 1024 / 1024).toFixed(1)} MiB as a workflow input; the limit is ${MAX_INPUT_BYTES / 1024 / 1024} MiB ` +
-      '(Temporal refuses payloads over 2 MiB): split it into several calls, or put long scripts in files on the nodes');
+    throw new UserError(
+      `${what} is ${(bytes / 1024 / 1024).toFixed(1)} MiB as a workflow input; the limit is ${MAX_INPUT_BYTES / 1024 / 1024} MiB ` +
+        '(Temporal refuses payloads over 2 MiB): split it into several calls, or put long scripts in files on the nodes',
+    );
   }
 }
 
 /** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */
 export function checkTaskId(taskId: string): void {
-  if (!TASK_ID_PATTERN.test(taskId)) throw new UserError(`"${taskId.slice(0, 80)}" is not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)`, 'invalid');
+  if (!TASK_ID_PATTERN.test(taskId))
+    throw new UserError(`"${taskId.slice(0, 80)}" is not a task id of clusterflow (task ids look like cmd-01j…, par-01j… or par-01j…/3)`, 'invalid');
 }
 
 /** `{ kinds }` of the commands together, only when a node could care (placement's tie-break); else nothing. */
@@ -85,4 +88,3 @@ export function oneLine(text: string, max: number): string {
   const t = text.replace(/\s+/g, ' ').trim();
   return t.length > max ? `${t.slice(0, max - 3)}...` : t;
 }
-

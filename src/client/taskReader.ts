@@ -90,16 +90,21 @@ export class TaskReader {
     let pollTimer: NodeJS.Timeout | undefined;
     const local = this.localResult(taskId, opts.fanoutSize);
     let over = false;
-    const recorded = !opts.headStart ? handle.result() : new Promise<void>((resolve) => {
-      pollTimer = setTimeout(resolve, HEAD_START_POLL_AFTER_MS);
-      void opts.headStart!.then((answered) => answered || resolve());
-    }).then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
+    const recorded = !opts.headStart
+      ? handle.result()
+      : new Promise<void>((resolve) => {
+          pollTimer = setTimeout(resolve, HEAD_START_POLL_AFTER_MS);
+          void opts.headStart!.then((answered) => answered || resolve());
+        }).then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
     // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
     const timeout = new Promise<'timeout'>((resolve) => {
       if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
     });
     try {
-      const fromWorkflow = (recorded as Promise<CommandResult | ParallelResult>).then((r) => { this.open.delete(taskId); return r; });
+      const fromWorkflow = (recorded as Promise<CommandResult | ParallelResult>).then((r) => {
+        this.open.delete(taskId);
+        return r;
+      });
       const r = await Promise.race([fromWorkflow, timeout, local.result]);
       if (r === 'timeout') return { task_id: taskId, state: 'running', workflow_url: this.url(taskId) };
       return this.withUrls({ ...r, workflow_url: this.url(taskId) } as TaskStatus);
@@ -160,14 +165,31 @@ export class TaskReader {
     }
     if (desc.status.name === 'COMPLETED') return this.withUrls({ ...(await handle.result()), workflow_url: url });
     // A task that got no result of its own (no eligible node, refused, ...) failed its workflow with the result as details.
-    const carried = taskFailure(resultError ?? (desc.status.name === 'FAILED' ? await handle.result().then(() => undefined, (e: unknown) => e) : undefined));
+    const carried = taskFailure(
+      resultError ??
+        (desc.status.name === 'FAILED'
+          ? await handle.result().then(
+              () => undefined,
+              (e: unknown) => e,
+            )
+          : undefined),
+    );
     if (carried) return this.withUrls({ ...carried, workflow_url: url } as TaskStatus);
     const state: TaskState = desc.status.name === 'CANCELLED' ? 'cancelled' : desc.status.name === 'TIMED_OUT' ? 'timed_out' : 'failed';
     return {
-      success: false, executed_on: desc.typedSearchAttributes.get(ClusterNode) ?? '', stdout: '', stderr: '', return_code: null,
-      auto_routed: false, task_id: taskId, error: `workflow ${desc.status.name.toLowerCase()}${resultError instanceof Error ? `: ${resultError.message}` : ''}`,
+      success: false,
+      executed_on: desc.typedSearchAttributes.get(ClusterNode) ?? '',
+      stdout: '',
+      stderr: '',
+      return_code: null,
+      auto_routed: false,
+      task_id: taskId,
+      error: `workflow ${desc.status.name.toLowerCase()}${resultError instanceof Error ? `: ${resultError.message}` : ''}`,
       duration_ms: desc.closeTime && desc.startTime ? desc.closeTime.getTime() - desc.startTime.getTime() : 0,
-      route_reason: '', truncated: false, workflow_url: url, state,
+      route_reason: '',
+      truncated: false,
+      workflow_url: url,
+      state,
     };
   }
 
@@ -218,7 +240,10 @@ export class TaskReader {
     return this.wait(taskId, 30);
   }
 
-  async list(state?: TaskState, limit = 50): Promise<Array<{ task_id: string; state: string; node: string; command: string; started: string; workflow_url: string }>> {
+  async list(
+    state?: TaskState,
+    limit = 50,
+  ): Promise<Array<{ task_id: string; state: string; node: string; command: string; started: string; workflow_url: string }>> {
     const clauses = ["(WorkflowType = 'commandWorkflow' OR WorkflowType = 'parallelWorkflow')"];
     if (state === 'running') clauses.push("ExecutionStatus = 'Running'");
     else if (state) clauses.push(`ClusterState = '${state}'`);
@@ -272,4 +297,3 @@ export function taskFailure(err: unknown): CommandResult | ParallelResult | unde
   }
   return undefined;
 }
-

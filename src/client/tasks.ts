@@ -56,7 +56,11 @@ export class TaskClient extends TaskReader {
       while (next < ids.length) {
         const id = ids[next++]!;
         // Failed, cancelled, terminated or gone: closed all the same.
-        await this.client.workflow.getHandle(id).result().catch(() => undefined).finally(() => this.open.delete(id));
+        await this.client.workflow
+          .getHandle(id)
+          .result()
+          .catch(() => undefined)
+          .finally(() => this.open.delete(id));
       }
     };
     await Promise.race([Promise.all(Array.from({ length: 16 }, asker)), timer]);
@@ -71,23 +75,25 @@ export class TaskClient extends TaskReader {
     const planned = { ...this.plan(req), workflowUrl: this.url(taskId) };
     const head = await this.deps.fastPath?.prepare(taskId, planned);
     const spec = head?.spec ?? planned;
-    const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
-      taskQueue: HUB_QUEUE,
-      workflowId: taskId,
-      args: [spec],
-      requestEagerStart: true,
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: ClusterTaskKind, value: 'command' },
-        { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
-        { key: ClusterState, value: 'running' },
-        ...(spec.nodeId ? [{ key: ClusterNode, value: spec.nodeId }] : []),
-      ] as never),
-      memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
-      staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
-    }).catch((err: unknown) => {
-      head?.started(false);
-      throw err;
-    });
+    const handle = await this.client.workflow
+      .start<typeof commandWorkflow>('commandWorkflow', {
+        taskQueue: HUB_QUEUE,
+        workflowId: taskId,
+        args: [spec],
+        requestEagerStart: true,
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: ClusterTaskKind, value: 'command' },
+          { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
+          { key: ClusterState, value: 'running' },
+          ...(spec.nodeId ? [{ key: ClusterNode, value: spec.nodeId }] : []),
+        ] as never),
+        memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
+        staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
+      })
+      .catch((err: unknown) => {
+        head?.started(false);
+        throw err;
+      });
     head?.started(true);
     this.remember(taskId);
     return { taskId, handle, headStart: head?.answered };
@@ -133,7 +139,10 @@ export class TaskClient extends TaskReader {
     const spec = { ...this.planParallel(req), workflowUrl: this.url(taskId) };
     checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
     await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
-      taskQueue: HUB_QUEUE, workflowId: taskId, args: [spec], requestEagerStart: true,
+      taskQueue: HUB_QUEUE,
+      workflowId: taskId,
+      args: [spec],
+      requestEagerStart: true,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: ClusterTaskKind, value: 'parallel' },
         { key: ClusterCommand, value: programsAttr(req.commands.slice(0, 20).flatMap((c) => this.programsOf(c))) },
@@ -153,12 +162,17 @@ export class TaskClient extends TaskReader {
     // A node whose own policy refuses any of the commands takes none of them.
     const excludeNodes = checkRequestPolicy(this.config, req.commands, { ...req, cwd: ws.cwd });
     return {
-      commands: req.commands, requires: req.requires ?? {}, maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
-      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS, cwd: ws.cwd, env: req.env,
+      commands: req.commands,
+      requires: req.requires ?? {},
+      maxParallel: req.maxParallel ?? DEFAULT_MAX_PARALLEL,
+      timeoutS: req.timeoutS ?? this.config.settings.cmdTimeoutS,
+      cwd: ws.cwd,
+      env: req.env,
       ...(req.approved?.length ? { approved: req.approved } : {}),
       ...(Object.keys(excludeNodes).length ? { excludeNodes } : {}),
       ...(ws.workspace ? { workspace: ws.workspace } : {}),
-      sshRetries: this.config.settings.sshRetries, ...kindsOf(req.commands.slice(0, 20)),
+      sshRetries: this.config.settings.sshRetries,
+      ...kindsOf(req.commands.slice(0, 20)),
     };
   }
 }

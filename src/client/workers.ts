@@ -41,8 +41,10 @@ export async function hubServed(app: App, origin = false): Promise<boolean> {
 export async function ensureWorker(app: App, opts: { start: boolean; origin?: boolean }): Promise<void> {
   if (await hubServed(app, opts.origin)) return;
   if (!opts.start) {
-    throw new UserError('no worker serves this cluster\'s queues (none runs for this state dir, and the cluster monitor did not answer within '
-      + `${MONITOR_ANSWER_MS / 1000} s): start one with \`cluster-router worker\` or \`cluster-router serve\`, or leave out --no-start-worker`);
+    throw new UserError(
+      "no worker serves this cluster's queues (none runs for this state dir, and the cluster monitor did not answer within " +
+        `${MONITOR_ANSWER_MS / 1000} s): start one with \`cluster-router worker\` or \`cluster-router serve\`, or leave out --no-start-worker`,
+    );
   }
   const child = startBackgroundWorker(app.stateDir);
   const deadline = Date.now() + START_WAIT_MS;
@@ -59,7 +61,9 @@ export function startBackgroundWorker(stateDir: string, args: string[] = []): Re
   const logFile = workerLogOf(stateDir);
   const fd = openSync(logFile, 'a', 0o600);
   const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'), 'worker', '--background', ...args], {
-    detached: true, stdio: ['ignore', fd, fd], env: process.env,
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: process.env,
   });
   closeSync(fd);
   child.unref();

@@ -31,27 +31,44 @@ export function planWorkspace(config: ClusterConfig, origin: Origin, req: Worksp
   const mode = req.workspace ?? 'auto';
   const outputs = req.outputs?.length ? req.outputs : undefined;
   if (outputs && (mode === 'none' || mode === 'shared' || !req.cwd)) {
-    throw new UserError(`outputs come back from a synced workspace: give a cwd with workspace "auto" or "sync" (with "${mode}" there is no copy to take them from)`);
+    throw new UserError(
+      `outputs come back from a synced workspace: give a cwd with workspace "auto" or "sync" (with "${mode}" there is no copy to take them from)`,
+    );
   }
   if (!req.cwd || mode === 'none') {
     if (!req.cwd && (mode === 'sync' || mode === 'shared')) throw new UserError(`workspace "${mode}" needs a cwd`);
     return {};
   }
   if (mode === 'shared') return { cwd: req.cwd };
-  if (!path.isAbsolute(req.cwd)) throw new UserError(`cwd "${req.cwd}" must be an absolute path of a directory here (the origin), whose files the node gets; for a directory of the node's own, use workspace "shared"`);
+  if (!path.isAbsolute(req.cwd))
+    throw new UserError(
+      `cwd "${req.cwd}" must be an absolute path of a directory here (the origin), whose files the node gets; for a directory of the node's own, use workspace "shared"`,
+    );
   const cwd = path.resolve(req.cwd);
   if (mode === 'auto' && NODE_OWN_DIRS.has(cwd)) return { cwd };
   let isDir = false;
   try {
     isDir = statSync(cwd).isDirectory();
-  } catch { /* missing */ }
+  } catch {
+    /* missing */
+  }
   if (!isDir) {
-    throw new UserError(`cwd ${cwd} is not a directory here (the origin), so there are no files to bring to the node; for a directory that exists only on the node, use workspace "shared" (or "none" to run in the node's home)`);
+    throw new UserError(
+      `cwd ${cwd} is not a directory here (the origin), so there are no files to bring to the node; for a directory that exists only on the node, use workspace "shared" (or "none" to run in the node's home)`,
+    );
   }
   const inPlace = mode === 'auto' ? config.nodes.filter((n) => n.local || n.sharedPaths?.some((p) => isUnder(cwd, p))).map((n) => n.id) : [];
   return {
     cwd,
-    workspace: { mode, cwd, inPlace, originQueue: origin.queue, originHost: origin.host, ...(outputs ? { outputs } : {}), ...(req.cwdIsDefault ? { optional: true } : {}) },
+    workspace: {
+      mode,
+      cwd,
+      inPlace,
+      originQueue: origin.queue,
+      originHost: origin.host,
+      ...(outputs ? { outputs } : {}),
+      ...(req.cwdIsDefault ? { optional: true } : {}),
+    },
   };
 }
 

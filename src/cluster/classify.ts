@@ -10,29 +10,118 @@ import { parseShell, type SimpleCommand } from './shellParse.js';
  */
 export const DEFAULT_OFFLOAD_COMMANDS: string[] = [
   // builds
-  'make', 'gmake', 'ninja', 'cmake', 'meson', 'bazel', 'bazelisk', 'scons', 'mvn', 'mvnw', 'gradle', 'gradlew',
-  'ant', 'sbt', 'cargo', 'rustc', 'go build', 'go test', 'go install', 'go run', 'go vet', 'go generate',
-  'npm', 'yarn', 'pnpm', 'bun', 'tsc', 'dotnet', 'xcodebuild', 'swift build', 'swift test',
-  'gcc', 'g++', 'clang', 'clang++', 'cc', 'c++', 'javac',
+  'make',
+  'gmake',
+  'ninja',
+  'cmake',
+  'meson',
+  'bazel',
+  'bazelisk',
+  'scons',
+  'mvn',
+  'mvnw',
+  'gradle',
+  'gradlew',
+  'ant',
+  'sbt',
+  'cargo',
+  'rustc',
+  'go build',
+  'go test',
+  'go install',
+  'go run',
+  'go vet',
+  'go generate',
+  'npm',
+  'yarn',
+  'pnpm',
+  'bun',
+  'tsc',
+  'dotnet',
+  'xcodebuild',
+  'swift build',
+  'swift test',
+  'gcc',
+  'g++',
+  'clang',
+  'clang++',
+  'cc',
+  'c++',
+  'javac',
   // test runners (`test`: a program of that name run by path, ./test or scripts/test; the bare
   // word is the shell's test builtin, `test -f x` / `[ -f x ]`, and stays light: see testBuiltin)
-  'test', 'pytest', 'py.test', 'tox', 'nox', 'unittest', 'jest', 'vitest', 'mocha', 'ava', 'karma', 'playwright',
-  'cypress', 'ctest',
+  'test',
+  'pytest',
+  'py.test',
+  'tox',
+  'nox',
+  'unittest',
+  'jest',
+  'vitest',
+  'mocha',
+  'ava',
+  'karma',
+  'playwright',
+  'cypress',
+  'ctest',
   // containers and clusters
-  'docker', 'podman', 'buildah', 'kubectl', 'helm',
+  'docker',
+  'podman',
+  'buildah',
+  'kubectl',
+  'helm',
   // bulk file work
-  'rsync', 'scp', 'tar', 'zip', 'unzip', '7z', 'find', 'ffmpeg',
-  'grep -r', 'grep -R', 'grep --recursive', 'egrep -r', 'egrep -R', 'fgrep -r', 'fgrep -R', 'rg', 'ag',
+  'rsync',
+  'scp',
+  'tar',
+  'zip',
+  'unzip',
+  '7z',
+  'find',
+  'ffmpeg',
+  'grep -r',
+  'grep -R',
+  'grep --recursive',
+  'egrep -r',
+  'egrep -R',
+  'fgrep -r',
+  'fgrep -R',
+  'rg',
+  'ag',
 ];
 
 export const DEFAULT_LOCAL_COMMANDS: string[] = [
-  'ls', 'pwd', 'cd', 'echo', 'cat', 'head', 'tail', 'which', 'type',
-  'true', 'false', 'printf', 'date', 'whoami', 'id', 'hostname', 'uname', 'env',
+  'ls',
+  'pwd',
+  'cd',
+  'echo',
+  'cat',
+  'head',
+  'tail',
+  'which',
+  'type',
+  'true',
+  'false',
+  'printf',
+  'date',
+  'whoami',
+  'id',
+  'hostname',
+  'uname',
+  'env',
 ];
 
-export interface Classification { weight: 'heavy' | 'light'; reason: string; programs: string[] }
+export interface Classification {
+  weight: 'heavy' | 'light';
+  reason: string;
+  programs: string[];
+}
 
-export interface ListEntry { text: string; program: string; qualifier?: string }
+export interface ListEntry {
+  text: string;
+  program: string;
+  qualifier?: string;
+}
 
 /**
  * Heavy when any part of the command line (pipeline, list, subshell, `$( )`, `bash -c`)
@@ -48,7 +137,12 @@ export function classifyCommand(command: string, lists?: { offload?: string[]; l
   }
   const runs = parsed.commands.flatMap((cmd) => {
     const launched = launchedCommand(cmd);
-    return launched ? [{ cmd, via: '' }, { cmd: launched, via: ` (via ${cmd.program})` }] : [{ cmd, via: '' }];
+    return launched
+      ? [
+          { cmd, via: '' },
+          { cmd: launched, via: ` (via ${cmd.program})` },
+        ]
+      : [{ cmd, via: '' }];
   });
   const programs = [...new Set(runs.map((r) => r.cmd.program).filter((p) => p !== ''))];
   for (const { cmd, via } of runs) {

@@ -80,25 +80,33 @@ export function loadConfig(opts: LoadOptions = {}): ClusterConfig {
 export function parseConfig(text: string, source: string, opts: ParseOptions = {}): ClusterConfig {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      const firstLine = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      return `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${firstLine}; fix: correct the YAML syntax there`;
-    }).join('\n'));
+    throw new ConfigError(
+      doc.errors
+        .map((e) => {
+          const pos = e.linePos?.[0];
+          const firstLine = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+          return `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${firstLine}; fix: correct the YAML syntax there`;
+        })
+        .join('\n'),
+    );
   }
   let raw: unknown;
   try {
     raw = doc.toJS() ?? {}; // an empty file is an empty mapping
-  } catch (err) { // e.g. an alias bomb past yaml's maxAliasCount
+  } catch (err) {
+    // e.g. an alias bomb past yaml's maxAliasCount
     throw new ConfigError(`${source}: invalid YAML: ${(err as Error).message.split('\n')[0]}; fix: simplify the anchors/aliases`);
   }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(describeIssues(
-      parsed.error.issues, raw,
-      (path) => (path.length ? `${source}: ${formatPath(path)}` : source),
-      (path) => (typeof path[path.length - 1] === 'string' ? String(path[path.length - 1]) : formatPath(path) || 'the file'),
-    ));
+    throw new ConfigError(
+      describeIssues(
+        parsed.error.issues,
+        raw,
+        (path) => (path.length ? `${source}: ${formatPath(path)}` : source),
+        (path) => (typeof path[path.length - 1] === 'string' ? String(path[path.length - 1]) : formatPath(path) || 'the file'),
+      ),
+    );
   }
   return buildConfig(parsed.data, source, opts);
 }
@@ -114,7 +122,9 @@ function checkNodeSet(nodes: NodeInput[], source: string): void {
   });
   const locals = nodes.map((n, i) => (n.local ? i : -1)).filter((i) => i >= 0);
   if (locals.length > 1) {
-    problems.push(`${source}: nodes[${locals[1]}].local: more than one local node (nodes[${locals.join('], nodes[')}]); fix: keep local: true on one node only`);
+    problems.push(
+      `${source}: nodes[${locals[1]}].local: more than one local node (nodes[${locals.join('], nodes[')}]); fix: keep local: true on one node only`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems.join('\n'));
 }
@@ -126,9 +136,7 @@ function checkNodeSet(nodes: NodeInput[], source: string): void {
  * User > the current OS user (what plain `ssh host` would use). A per-node line beats the
  * cluster-wide CLUSTER_SSH_USER because it is the more specific statement.
  */
-function buildNode(
-  n: NodeInput, index: number, file: FileInput, ctx: MergeContext,
-): NodeConfig {
+function buildNode(n: NodeInput, index: number, file: FileInput, ctx: MergeContext): NodeConfig {
   const envOver = nodeEnvOverrides(ctx.env, n.id);
   const base: NodeConfig = {
     id: n.id,
@@ -157,13 +165,15 @@ function buildNode(
   // `ssh <host>` semantics: the host (or, failing a match, the id) is an ssh_config alias.
   const lookupCtx = { home, localUser: ctx.localUser };
   let ssh = lookupSshHost(ctx.ssh, host ?? n.id, lookupCtx);
-  const resolvedHost = ssh.matched ? ssh.specific.hostName ?? host ?? n.id : host;
+  const resolvedHost = ssh.matched ? (ssh.specific.hostName ?? host ?? n.id) : host;
   if (!ssh.matched && host !== undefined && host !== n.id) {
     const byId = lookupSshHost(ctx.ssh, n.id, lookupCtx);
     if (byId.matched) ssh = byId;
   }
   if (resolvedHost === undefined && ip === undefined) {
-    throw new ConfigError(`${ctx.source}: nodes[${index}]: remote node "${n.id}" has no host or ip; fix: set host (or ip), set CLUSTER_${nodeEnvKeys(n.id)[0]}_HOST, add "Host ${n.id}" to ${ctx.ssh?.path ?? '~/.ssh/config'}, or mark it local: true`);
+    throw new ConfigError(
+      `${ctx.source}: nodes[${index}]: remote node "${n.id}" has no host or ip; fix: set host (or ip), set CLUSTER_${nodeEnvKeys(n.id)[0]}_HOST, add "Host ${n.id}" to ${ctx.ssh?.path ?? '~/.ssh/config'}, or mark it local: true`,
+    );
   }
   const port = n.port ?? ssh.specific.port ?? file.defaults?.port ?? ssh.generic.port ?? DEFAULT_PORT;
   const user = n.user ?? ctx.envUser ?? ssh.specific.user ?? file.defaults?.user ?? ssh.generic.user ?? ctx.localUser;
@@ -202,12 +212,16 @@ function buildConfig(file: FileInput, source: string, opts: ParseOptions): Clust
   const inputs: NodeInput[] = file.nodes?.length ? file.nodes : [{ id: 'local', local: true }];
   const warnings: string[] = [];
   if (file.nodes && file.nodes.length === 0) {
-    warnings.push(`${source}: nodes is an empty list, so the cluster is this machine alone (node "local"); fix: list the nodes, or remove the nodes key if this machine alone is what you want`);
+    warnings.push(
+      `${source}: nodes is an empty list, so the cluster is this machine alone (node "local"); fix: list the nodes, or remove the nodes key if this machine alone is what you want`,
+    );
   }
   checkNodeSet(inputs, source);
   const needsSsh = inputs.some((n) => !n.local);
   const ctx: MergeContext = {
-    env, source, envUser,
+    env,
+    source,
+    envUser,
     ssh: needsSsh ? readSshConfig(opts.sshConfigPath ?? join(homeOf(env), '.ssh', 'config')) : undefined,
     localUser: currentUser(env),
   };
@@ -222,12 +236,16 @@ function buildConfig(file: FileInput, source: string, opts: ParseOptions): Clust
  */
 function detectThisMachine(nodes: NodeConfig[], inputs: NodeInput[], source: string, machine: MachineIdentity, warnings: string[]): void {
   if (machine.gateway && !machine.gateway.address) {
-    warnings.push(`CLUSTER_GATEWAY: ${machine.gateway.gateway} is on no subnet of this machine's interfaces, so it tells nothing about this machine's address; fix: set it to the gateway of your LAN, or unset it`);
+    warnings.push(
+      `CLUSTER_GATEWAY: ${machine.gateway.gateway} is on no subnet of this machine's interfaces, so it tells nothing about this machine's address; fix: set it to the gateway of your LAN, or unset it`,
+    );
   }
   if (inputs.some((n) => n.local === true)) return;
   const found = nodes.map((n, i) => ({ n, i, why: inputs[i]!.local === undefined ? thisMachineReason(n, machine) : undefined })).filter((c) => c.why);
   if (found.length > 1) {
-    throw new ConfigError(`${source}: ${found.map((c) => `nodes[${c.i}] (${c.n.id}): ${c.why}`).join('; ')}: more than one node is this machine; fix: write local: true on the one that should run here without SSH and local: false on the others`);
+    throw new ConfigError(
+      `${source}: ${found.map((c) => `nodes[${c.i}] (${c.n.id}): ${c.why}`).join('; ')}: more than one node is this machine; fix: write local: true on the one that should run here without SSH and local: false on the others`,
+    );
   }
   const hit = found[0];
   if (hit) nodes[hit.i] = { ...hit.n, local: true, localReason: hit.why! };

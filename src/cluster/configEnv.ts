@@ -6,9 +6,15 @@ import { DEFAULT_LOCAL_COMMANDS, DEFAULT_OFFLOAD_COMMANDS } from './classify.js'
 import { ConfigError, describeIssues, settingsSchema, type SettingsInput } from './configSchema.js';
 
 export const DEFAULT_SETTINGS: Settings = {
-  sshTimeoutS: 5, sshConnectTimeoutS: 2, sshRetries: 2,
-  cpuThreshold: 40, loadThreshold: 4, memoryThreshold: 80,
-  cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300,
+  sshTimeoutS: 5,
+  sshConnectTimeoutS: 2,
+  sshRetries: 2,
+  cpuThreshold: 40,
+  loadThreshold: 4,
+  memoryThreshold: 80,
+  cmdTimeoutS: 300,
+  statusTimeoutS: 5,
+  ipCacheTtlS: 300,
   hostKeyPolicy: 'accept-new',
   offloadCommands: [...DEFAULT_OFFLOAD_COMMANDS],
   localCommands: [...DEFAULT_LOCAL_COMMANDS],
@@ -51,7 +57,11 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): SettingsInput {
     if (value === undefined) continue;
     // Numbers are parsed strictly so "5s" is reported rather than half-read.
     // CLUSTER_DNS is a comma-separated list: split here so an error shows the entry at fault.
-    if (key === 'dns') raw[key] = value.split(',').map((v) => v.trim()).filter(Boolean);
+    if (key === 'dns')
+      raw[key] = value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
     else raw[key] = TEXT_SETTINGS.has(key) || !/^[+-]?(\d+\.?\d*|\.\d+)$/.test(value) ? value : Number(value);
     varOf[key] = name;
   }
@@ -96,14 +106,17 @@ export function nodeEnvOverrides(env: NodeJS.ProcessEnv, id: string): { host?: s
     const host = envValue(env, hostVar);
     const ip = envValue(env, ipVar);
     if (host !== undefined && out.host === undefined) {
-      if (/\s/.test(host)) throw new ConfigError(`${hostVar}: expected a host name or address without spaces, got ${JSON.stringify(host)}; fix: set ${hostVar} to a name such as builder1.local`);
+      if (/\s/.test(host))
+        throw new ConfigError(
+          `${hostVar}: expected a host name or address without spaces, got ${JSON.stringify(host)}; fix: set ${hostVar} to a name such as builder1.local`,
+        );
       out.host = host;
     }
     if (ip !== undefined && out.ip === undefined) {
-      if (isIP(ip) === 0) throw new ConfigError(`${ipVar}: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}; fix: set ${ipVar} to the node's address`);
+      if (isIP(ip) === 0)
+        throw new ConfigError(`${ipVar}: expected an IPv4 or IPv6 address, got ${JSON.stringify(ip)}; fix: set ${ipVar} to the node's address`);
       out.ip = ip;
     }
   }
   return out;
 }
-

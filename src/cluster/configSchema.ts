@@ -21,36 +21,43 @@ const port = z.number().int().min(1).max(65535);
 const seconds = z.number().positive();
 const percent = z.number().positive().max(100);
 // Aliases are folded before the enum check, so "darwin" / "aarch64" are simply accepted.
-const os = z.preprocess((v) => (typeof v === 'string' ? normaliseOs(v) ?? v : v), z.enum(['linux', 'macos']));
-const arch = z.preprocess((v) => (typeof v === 'string' ? normaliseArch(v) ?? v : v), z.enum(['x86_64', 'arm64']));
+const os = z.preprocess((v) => (typeof v === 'string' ? (normaliseOs(v) ?? v) : v), z.enum(['linux', 'macos']));
+const arch = z.preprocess((v) => (typeof v === 'string' ? (normaliseArch(v) ?? v) : v), z.enum(['x86_64', 'arm64']));
 
 /** What a parser cannot decide about commands on this node (see policy.ts). */
-export const nodePolicySchema = z.object({
-  allow: names.optional(),
-  deny: names.optional(),
-  read_only: z.boolean().optional(),
-}).strict();
+export const nodePolicySchema = z
+  .object({
+    allow: names.optional(),
+    deny: names.optional(),
+    read_only: z.boolean().optional(),
+  })
+  .strict();
 
-export const nodeSchema = z.object({
-  id: z.string().regex(NODE_ID_PATTERN),
-  local: z.boolean().optional(),
-  host: text.regex(/^\S+$/).optional(),
-  ip: z.string().refine((s) => isIP(s) !== 0).optional(),
-  port: port.optional(),
-  user: text.optional(),
-  identity_file: text.optional(),
-  os: os.optional(),
-  arch: arch.optional(),
-  capabilities: names.optional(),
-  specialties: names.optional(),
-  max_parallel: z.number().int().min(1).optional(),
-  priority: z.number().int().optional(),
-  metrics_command: text.optional(),
-  policy: nodePolicySchema.optional(),
-  shared_paths: z.array(text.refine((p) => p.startsWith('/'), 'an absolute path')).optional(),
-  workspace_root: text.optional(),
-  workspace_cache_max: z.number().int().positive().optional(),
-}).strict();
+export const nodeSchema = z
+  .object({
+    id: z.string().regex(NODE_ID_PATTERN),
+    local: z.boolean().optional(),
+    host: text.regex(/^\S+$/).optional(),
+    ip: z
+      .string()
+      .refine((s) => isIP(s) !== 0)
+      .optional(),
+    port: port.optional(),
+    user: text.optional(),
+    identity_file: text.optional(),
+    os: os.optional(),
+    arch: arch.optional(),
+    capabilities: names.optional(),
+    specialties: names.optional(),
+    max_parallel: z.number().int().min(1).optional(),
+    priority: z.number().int().optional(),
+    metrics_command: text.optional(),
+    policy: nodePolicySchema.optional(),
+    shared_paths: z.array(text.refine((p) => p.startsWith('/'), 'an absolute path')).optional(),
+    workspace_root: text.optional(),
+    workspace_cache_max: z.number().int().positive().optional(),
+  })
+  .strict();
 
 /** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: what dns.Resolver#setServers takes. */
 export function isDnsServer(s: string): boolean {
@@ -62,47 +69,66 @@ export function isDnsServer(s: string): boolean {
 }
 
 const dnsServers = z.preprocess(
-  (v) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v),
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : v,
   z.array(z.string().refine(isDnsServer)).min(1),
 );
 
 /** Keys match the original tool's env vars without the CLUSTER_ prefix (CLUSTER_SSH_TIMEOUT → ssh_timeout). */
-export const settingsSchema = z.object({
-  ssh_timeout: seconds.optional(),
-  ssh_connect_timeout: seconds.optional(),
-  ssh_retries: z.number().int().min(0).optional(),
-  cpu_threshold: percent.optional(),
-  load_threshold: z.number().positive().optional(),
-  memory_threshold: percent.optional(),
-  cmd_timeout: seconds.optional(),
-  status_timeout: seconds.optional(),
-  ip_cache_ttl: z.number().min(0).optional(),
-  host_key_policy: z.enum(['accept-new', 'strict']).optional(),
-  dns: dnsServers.optional(),
-  gateway: z.string().trim().refine((g) => isIP(g) !== 0).optional(),
-  offload_commands: names.optional(),
-  local_commands: names.optional(),
-  workspace_max_bytes: z.number().int().positive().optional(),
-  workspace_max_files: z.number().int().positive().optional(),
-}).strict();
+export const settingsSchema = z
+  .object({
+    ssh_timeout: seconds.optional(),
+    ssh_connect_timeout: seconds.optional(),
+    ssh_retries: z.number().int().min(0).optional(),
+    cpu_threshold: percent.optional(),
+    load_threshold: z.number().positive().optional(),
+    memory_threshold: percent.optional(),
+    cmd_timeout: seconds.optional(),
+    status_timeout: seconds.optional(),
+    ip_cache_ttl: z.number().min(0).optional(),
+    host_key_policy: z.enum(['accept-new', 'strict']).optional(),
+    dns: dnsServers.optional(),
+    gateway: z
+      .string()
+      .trim()
+      .refine((g) => isIP(g) !== 0)
+      .optional(),
+    offload_commands: names.optional(),
+    local_commands: names.optional(),
+    workspace_max_bytes: z.number().int().positive().optional(),
+    workspace_max_files: z.number().int().positive().optional(),
+  })
+  .strict();
 
-export const defaultsSchema = z.object({
-  user: text.optional(),
-  identity_file: text.optional(),
-  port: port.optional(),
-}).strict();
+export const defaultsSchema = z
+  .object({
+    user: text.optional(),
+    identity_file: text.optional(),
+    port: port.optional(),
+  })
+  .strict();
 
-export const fileSchema = z.object({
-  defaults: defaultsSchema.optional(),
-  settings: settingsSchema.optional(),
-  nodes: z.array(nodeSchema).optional(),
-}).strict();
+export const fileSchema = z
+  .object({
+    defaults: defaultsSchema.optional(),
+    settings: settingsSchema.optional(),
+    nodes: z.array(nodeSchema).optional(),
+  })
+  .strict();
 
 export type NodeInput = z.infer<typeof nodeSchema>;
 export type SettingsInput = z.infer<typeof settingsSchema>;
 export type FileInput = z.infer<typeof fileSchema>;
 
-interface Hint { expect: string; example: string }
+interface Hint {
+  expect: string;
+  example: string;
+}
 const secondsHint = (example: number): Hint => ({ expect: 'a number of seconds greater than 0', example: String(example) });
 const percentHint = (example: number): Hint => ({ expect: 'a percentage between 0 and 100', example: String(example) });
 const listHint: Hint = { expect: 'a list of names', example: '[docker, compilation]' };
@@ -117,7 +143,7 @@ const HINTS: Record<string, Hint> = {
   id: { expect: 'a name of 1-63 letters, digits, "-" or "_" starting with a letter or digit', example: 'a name such as builder-1' },
   local: { expect: 'true or false', example: 'true' },
   host: { expect: 'a host name or address without spaces', example: 'a name such as builder1.local' },
-  ip: { expect: 'an IPv4 or IPv6 address', example: 'the node\'s address, e.g. 127.0.0.2' },
+  ip: { expect: 'an IPv4 or IPv6 address', example: "the node's address, e.g. 127.0.0.2" },
   port: { expect: 'an integer 1-65535', example: 'a number such as 22' },
   user: { expect: 'a user name', example: 'a name such as builder' },
   identity_file: { expect: 'a path to a private key', example: '~/.ssh/id_ed25519' },
@@ -154,7 +180,7 @@ const HINTS: Record<string, Hint> = {
   host_key_policy: { expect: 'accept-new or strict', example: 'accept-new' },
   dns: { expect: 'DNS server addresses (address or address:port, comma-separated)', example: 'your DNS server, e.g. 127.0.0.53' },
   'dns[]': { expect: 'a DNS server address (address or address:port)', example: 'an address such as 127.0.0.53 or 127.0.0.53:5353' },
-  gateway: { expect: 'the gateway\'s IP address', example: 'your LAN gateway\'s address' },
+  gateway: { expect: "the gateway's IP address", example: "your LAN gateway's address" },
   offload_commands: { expect: 'a list of program names', example: '[make, cargo]' },
   local_commands: { expect: 'a list of program names', example: '[ls, cat]' },
   'offload_commands[]': { expect: 'a program name', example: 'a name such as make' },
@@ -202,7 +228,10 @@ function editDistance(a: string, b: string): number {
 
 /** The known key closest to `key` (camelCase and case folded first), if it is close enough to be a typo. */
 export function closestKey(key: string, known: string[]): string | undefined {
-  const folded = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
+  const folded = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/-/g, '_')
+    .toLowerCase();
   let best: { k: string; d: number } | undefined;
   for (const k of known) {
     const d = editDistance(folded, k);
@@ -238,11 +267,13 @@ export function describeIssues(
     const at = where(issue.path);
     if (issue.code === 'unrecognized_keys') {
       const known = knownKeysAt(issue.path);
-      return issue.keys.map((key) => {
-        const near = closestKey(key, known);
-        const fix = near ? `did you mean "${near}"? fix: rename it to ${near}` : `fix: remove it (known keys: ${known.join(', ')})`;
-        return `${where([...issue.path, key])}: unknown key "${key}"; ${fix}`;
-      }).join('\n');
+      return issue.keys
+        .map((key) => {
+          const near = closestKey(key, known);
+          const fix = near ? `did you mean "${near}"? fix: rename it to ${near}` : `fix: remove it (known keys: ${known.join(', ')})`;
+          return `${where([...issue.path, key])}: unknown key "${key}"; ${fix}`;
+        })
+        .join('\n');
     }
     if (issue.code === 'custom' && !hintFor(issue.path)) return `${at}: ${issue.message}`;
     const hint = hintFor(issue.path);

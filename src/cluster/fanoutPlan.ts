@@ -2,7 +2,14 @@
 // batches, at what concurrency, and how the commands' results add up to the fan-out's result.
 // parallelWorkflow only runs the plan; the choices are here, with table-driven tests.
 import {
-  INLINE_RESULTS_MAX, RESULT_STREAM_CAP, unranResult, type BatchInput, type CommandResult, type ParallelResult, type ParallelSummary, type TaskState,
+  INLINE_RESULTS_MAX,
+  RESULT_STREAM_CAP,
+  unranResult,
+  type BatchInput,
+  type CommandResult,
+  type ParallelResult,
+  type ParallelSummary,
+  type TaskState,
 } from '../shared.js';
 
 /** Commands per batch (child workflow): big enough to amortise a workflow, small enough to spread. */
@@ -60,10 +67,15 @@ export function groupByNode(nodes: readonly string[], indices?: readonly number[
  */
 export function fitToMaxParallel(groups: Record<string, number[]>, maxParallel: number): NodeShare[] {
   const limit = Math.max(1, Math.floor(maxParallel));
-  const sorted = Object.entries(groups).filter(([, ix]) => ix.length > 0).sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1));
+  const sorted = Object.entries(groups)
+    .filter(([, ix]) => ix.length > 0)
+    .sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1));
   if (sorted.length === 0) return [];
   const kept = sorted.slice(0, limit).map(([nodeId, indices]) => ({ nodeId, indices: [...indices], share: 0 }));
-  sorted.slice(limit).flatMap(([, indices]) => indices).forEach((i, k) => kept[k % kept.length]!.indices.push(i));
+  sorted
+    .slice(limit)
+    .flatMap(([, indices]) => indices)
+    .forEach((i, k) => kept[k % kept.length]!.indices.push(i));
   const n = kept.reduce((sum, g) => sum + g.indices.length, 0);
   const exact = kept.map((g) => (limit * g.indices.length) / n);
   kept.forEach((g, k) => {
@@ -84,7 +96,14 @@ export function toBatches(input: PlanInput, nodeId: string, indices: readonly nu
   const batches: BatchInput[] = [];
   for (let k = 0; k < indices.length; k += BATCH_SIZE) {
     batches.push({
-      parentId: input.parentId, nodeId, routeReason, concurrency, timeoutS: input.timeoutS, cwd: input.cwd, env: input.env, streamCap,
+      parentId: input.parentId,
+      nodeId,
+      routeReason,
+      concurrency,
+      timeoutS: input.timeoutS,
+      cwd: input.cwd,
+      env: input.env,
+      streamCap,
       ...(input.approved?.length ? { approved: input.approved } : {}),
       ...(input.notFinal ? { notFinal: true } : {}),
       ...(input.sshRetries !== undefined ? { sshRetries: input.sshRetries } : {}),
@@ -98,7 +117,11 @@ export function toBatches(input: PlanInput, nodeId: string, indices: readonly nu
  * The whole plan: per node, its batches (concurrency = its share of max_parallel, capped at
  * the node's own capacity). `indices` (a re-placement) says which commands `placement.nodes` covers.
  */
-export function planBatches(input: PlanInput, placement: FanoutPlacement, opts: { indices?: readonly number[]; maxParallel?: number; note?: string } = {}): Map<string, BatchInput[]> {
+export function planBatches(
+  input: PlanInput,
+  placement: FanoutPlacement,
+  opts: { indices?: readonly number[]; maxParallel?: number; note?: string } = {},
+): Map<string, BatchInput[]> {
   const plan = new Map<string, BatchInput[]>();
   for (const { nodeId, indices, share } of fitToMaxParallel(groupByNode(placement.nodes, opts.indices), opts.maxParallel ?? input.maxParallel)) {
     const reason = `${placement.reasons[nodeId] ?? ''}${opts.note ? ` (${opts.note})` : ''}`;
@@ -127,7 +150,10 @@ export function fanoutResult(parentId: string, durationMs: number, results: Comm
   const state: TaskState = forced ?? (summary.failed + summary.cancelled === 0 ? 'completed' : 'failed');
   const inline = results.length <= INLINE_RESULTS_MAX;
   return {
-    task_id: parentId, state, summary, duration_ms: durationMs,
+    task_id: parentId,
+    state,
+    summary,
+    duration_ms: durationMs,
     results: inline ? results : results.filter((r) => !r.success).slice(0, 100),
     ...(inline ? {} : { results_omitted: true }),
   };
@@ -140,6 +166,8 @@ export function fanoutResult(parentId: string, durationMs: number, results: Comm
  */
 export function planReplacement(input: PlanInput, failed: BatchInput, again: FanoutPlacement, note: string): Array<[string, BatchInput[]]> {
   const indices = failed.items.map((it) => it.index);
-  return Object.entries(groupByNode(again.nodes, indices)).map(([id, idx]) => [id,
-    toBatches(input, id, idx, Math.min(failed.concurrency, again.capacity[id] ?? failed.concurrency), `${again.reasons[id] ?? ''} (${note})`)]);
+  return Object.entries(groupByNode(again.nodes, indices)).map(([id, idx]) => [
+    id,
+    toBatches(input, id, idx, Math.min(failed.concurrency, again.capacity[id] ?? failed.concurrency), `${again.reasons[id] ?? ''} (${note})`),
+  ]);
 }

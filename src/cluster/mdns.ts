@@ -34,9 +34,17 @@ export function lookupMdns(host: string, timeoutMs: number, opts: MdnsLookupOpti
       else resolve(addresses);
     };
     const ask = (): void =>
-      mdns.query({ questions: [{ name: host, type: 'A' }, { name: host, type: 'AAAA' }] }, (err) => {
-        if (err) finish(err);
-      });
+      mdns.query(
+        {
+          questions: [
+            { name: host, type: 'A' },
+            { name: host, type: 'AAAA' },
+          ],
+        },
+        (err) => {
+          if (err) finish(err);
+        },
+      );
 
     mdns.on('warning', () => {}); // per-interface membership failures: other interfaces may still work
     mdns.on('error', (err) => finish(new Error(`mDNS socket: ${err.message}`)));

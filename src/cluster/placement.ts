@@ -23,11 +23,7 @@ export class NoEligibleNodeError extends Error {
   readonly exclusions: Record<string, string>;
   constructor(exclusions: Record<string, string>) {
     const lines = Object.entries(exclusions).map(([id, why]) => `${id}: ${why}`);
-    super(
-      lines.length === 0
-        ? 'no eligible node: the cluster has no nodes'
-        : `no eligible node: ${lines.join('; ')}`,
-    );
+    super(lines.length === 0 ? 'no eligible node: the cluster has no nodes' : `no eligible node: ${lines.join('; ')}`);
     this.name = 'NoEligibleNodeError';
     this.exclusions = exclusions;
   }
@@ -37,7 +33,12 @@ export class NoEligibleNodeError extends Error {
 // Matched case-insensitively everywhere: MCP tools, CLI --os/--arch and cluster.yaml.
 const OS_ALIASES: Record<string, Os> = { linux: 'linux', macos: 'macos', darwin: 'macos', osx: 'macos', macosx: 'macos', mac: 'macos' };
 const ARCH_ALIASES: Record<string, Arch> = {
-  x86_64: 'x86_64', 'x86-64': 'x86_64', amd64: 'x86_64', x64: 'x86_64', arm64: 'arm64', aarch64: 'arm64',
+  x86_64: 'x86_64',
+  'x86-64': 'x86_64',
+  amd64: 'x86_64',
+  x64: 'x86_64',
+  arm64: 'arm64',
+  aarch64: 'arm64',
 };
 /** What an OS / arch field accepts, for descriptions and error messages. */
 export const OS_ACCEPTED = 'linux or macos (any case; darwin, osx and mac mean macos)';
@@ -102,12 +103,7 @@ export interface NodeScore {
  * threshold, memory%/memoryThreshold and reservations/maxParallel, plus a heavy penalty
  * per threshold exceeded (still usable when every node is over).
  */
-export function scoreNode(
-  node: NodeConfig,
-  state: NodeState | undefined,
-  reserved: number,
-  settings: Settings,
-): NodeScore {
+export function scoreNode(node: NodeConfig, state: NodeState | undefined, reserved: number, settings: Settings): NodeScore {
   const over: string[] = [];
   const ratio = (value: number | undefined, limit: number, label: string, show: (n: number) => string): number => {
     if (value === undefined || !Number.isFinite(value)) return UNKNOWN_METRIC_RATIO;
@@ -152,10 +148,7 @@ export function exclusionReason(req: PlacementRequest, node: NodeConfig, state: 
     if (have === undefined) return `${what} unknown (not probed yet; set ${what} in cluster.yaml), ${want} required`;
     return `${what} is ${have}, ${want} required`;
   };
-  const reasons = [
-    mismatch('os', req.requiresOs, node.os ?? state?.os),
-    mismatch('arch', req.requiresArch, node.arch ?? state?.arch),
-  ];
+  const reasons = [mismatch('os', req.requiresOs, node.os ?? state?.os), mismatch('arch', req.requiresArch, node.arch ?? state?.arch)];
   const has = new Set([...node.capabilities, ...(state?.capabilities ?? [])]);
   const missing = (req.requiresCapabilities ?? []).filter((c) => !has.has(c));
   if (missing.length > 0) reasons.push(`lacks capabilit${missing.length > 1 ? 'ies' : 'y'} ${missing.join(', ')}`);
@@ -191,7 +184,11 @@ function describeLoser(s: NodeScore, node: NodeConfig, label: string): string {
  * The node whose specialty matches one of the command's kinds, among those tied with the first
  * (same tier, score within SPECIALTY_TIE_MARGIN); undefined when the first is one already or none is.
  */
-function preferSpecialist<C extends { node: NodeConfig; s: NodeScore }>(ranked: C[], kinds: readonly string[], tier: (c: C) => number): { winner: C; kind: string; tiedWith: string[] } | undefined {
+function preferSpecialist<C extends { node: NodeConfig; s: NodeScore }>(
+  ranked: C[],
+  kinds: readonly string[],
+  tier: (c: C) => number,
+): { winner: C; kind: string; tiedWith: string[] } | undefined {
   const first = ranked[0];
   if (!first || kinds.length === 0) return undefined;
   const matching = (c: C) => kinds.find((k) => c.node.specialties.includes(k));
@@ -231,18 +228,12 @@ export function pickNode(
     const local = eligible.find((n) => n.local);
     if (local) return { nodeId: local.id, reason: 'light command: runs on the local node' };
     localExcluded = nodes.find((n) => n.local)?.id;
-    prefix = localExcluded
-      ? `light, local node ${localExcluded} not eligible (${exclusions[localExcluded]})`
-      : 'light, no local node';
+    prefix = localExcluded ? `light, local node ${localExcluded} not eligible (${exclusions[localExcluded]})` : 'light, no local node';
   }
   const otherExclusions = Object.entries(exclusions).filter(([id]) => id !== localExcluded);
-  const excludedNote = otherExclusions.length > 0
-    ? `; excluded: ${otherExclusions.map(([id, why]) => `${id} (${why})`).join(', ')}`
-    : '';
+  const excludedNote = otherExclusions.length > 0 ? `; excluded: ${otherExclusions.map(([id, why]) => `${id} (${why})`).join(', ')}` : '';
 
-  const scored = eligible
-    .map((node) => ({ node, s: scoreNode(node, states[node.id], reservations[node.id] ?? 0, settings) }))
-    .sort(compareCandidates);
+  const scored = eligible.map((node) => ({ node, s: scoreNode(node, states[node.id], reservations[node.id] ?? 0, settings) })).sort(compareCandidates);
   // Tiers: under every threshold with room, then full (overflow spreads by how full), then
   // over a threshold: a busy node only gets work when nothing else is eligible.
   const tier = (c: (typeof scored)[number]) => (c.s.over.length > 0 ? 2 : c.s.full ? 1 : 0);
@@ -250,17 +241,21 @@ export function pickNode(
   const ranked = [...scored].sort((a, b) => tier(a) - tier(b) || (tier(a) === 1 ? fill(a) - fill(b) : 0) || compareCandidates(a, b));
   const specialist = preferSpecialist(ranked, req.kinds ?? [], tier);
   if (specialist) ranked.unshift(...ranked.splice(ranked.indexOf(specialist.winner), 1));
-  const [best, runnerUp] = ranked as [(typeof ranked)[number], ...(typeof ranked)];
-  const how = (tier(best) === 1
-    ? `every node under threshold is full, ${best.node.id} least reserved`
-    : best.s.over.length > 0
-      ? `${best.node.id} least loaded though over threshold (${best.s.over.join(', ')})`
-      : `${best.node.id} least loaded`) + (specialist ? ` (specialty ${specialist.kind} breaks a tie with ${specialist.tiedWith.join(', ')})` : '');
+  const [best, runnerUp] = ranked as [(typeof ranked)[number], ...typeof ranked];
+  const how =
+    (tier(best) === 1
+      ? `every node under threshold is full, ${best.node.id} least reserved`
+      : best.s.over.length > 0
+        ? `${best.node.id} least loaded though over threshold (${best.s.over.join(', ')})`
+        : `${best.node.id} least loaded`) + (specialist ? ` (specialty ${specialist.kind} breaks a tie with ${specialist.tiedWith.join(', ')})` : '');
   const runnerUpNote = runnerUp ? `; runner-up ${describeLoser(runnerUp.s, runnerUp.node, ': ')}` : '';
   // Other nodes passed over for being busy: the "why not there" a reader asks next.
   const skipped = ranked.slice(2).filter((c) => c.s.full || c.s.over.length > 0);
-  const skippedNote = skipped.slice(0, 3).map((c) => `; ${describeLoser(c.s, c.node, ' skipped: ')}`).join('')
-    + (skipped.length > 3 ? `; ${skipped.length - 3} more skipped` : '');
+  const skippedNote =
+    skipped
+      .slice(0, 3)
+      .map((c) => `; ${describeLoser(c.s, c.node, ' skipped: ')}`)
+      .join('') + (skipped.length > 3 ? `; ${skipped.length - 3} more skipped` : '');
   return {
     nodeId: best.node.id,
     reason: `${prefix}: ${how} — ${describeFigures(best.s)}${runnerUpNote}${skippedNote}${excludedNote}`,

@@ -31,9 +31,10 @@ const RESERVED_ENV: Array<[RegExp, string]> = [
 
 const REFUSE_HINT = 'clusterflow never runs this; if you really mean it, a human can run it on the node outside clusterflow';
 const HINTS: Record<string, string> = {
-  'rm-root': 'delete the exact subdirectory you mean (e.g. `rm -rf ./build`); system directories, home, ~/.ssh and the whole working directory are never deleted through clusterflow',
+  'rm-root':
+    'delete the exact subdirectory you mean (e.g. `rm -rf ./build`); system directories, home, ~/.ssh and the whole working directory are never deleted through clusterflow',
   'write-system': 'write into the project or /tmp instead; changing system files and devices is left to a human outside clusterflow',
-  'hidden-target': 'put the value in the task\'s env (or assign it literally earlier in the command) so the check can see it',
+  'hidden-target': "put the value in the task's env (or assign it literally earlier in the command) so the check can see it",
   'too-complex': 'split the command, or put the script in a file on the node and run that file',
   unparseable: 'fix the shell syntax (`bash -n` shows the error): bash would run the lines before it',
   'env-name': 'drop that variable from env; if a program needs it, set it inside the command for that program',
@@ -53,9 +54,12 @@ export function checkPolicy(input: PolicyInput): PolicyFinding[] {
     walker.run(input.command, Scope.initial(env, cwdDir(input.cwd)), { kind: 'none' }, { depth: 0, probe: false });
     findings.push(...walker.findings.map(({ text: _text, ...f }) => f), ...nodeFindings(walker.visited, input.node));
   } catch (err) {
-    const why = err instanceof WalkLimit ? `is too complex to check (${err.message})`
-      : err instanceof RangeError ? 'is nested too deeply to check'
-        : `could not be checked (${err instanceof Error ? err.message : String(err)})`;
+    const why =
+      err instanceof WalkLimit
+        ? `is too complex to check (${err.message})`
+        : err instanceof RangeError
+          ? 'is nested too deeply to check'
+          : `could not be checked (${err instanceof Error ? err.message : String(err)})`;
     findings.push({ verdict: 'refuse', rule: 'too-complex', message: formatMessage('refuse', 'too-complex', input.command, why), hint: '' });
   }
   const allow = new Set(input.node?.policy?.allow ?? []);
@@ -87,8 +91,7 @@ function hintFor(f: PolicyFinding, nodeId: string | undefined): string {
 function envFindings(env: Record<string, string>): PolicyFinding[] {
   const out: PolicyFinding[] = [];
   for (const name of Object.keys(env)) {
-    const reason = !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? 'is not a valid variable name'
-      : RESERVED_ENV.find(([re]) => re.test(name))?.[1];
+    const reason = !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? 'is not a valid variable name' : RESERVED_ENV.find(([re]) => re.test(name))?.[1];
     if (!reason) continue;
     const shown = `env ${name}=${(env[name] ?? '').slice(0, 40)}`;
     out.push({ verdict: 'refuse', rule: 'env-name', message: formatMessage('refuse', 'env-name', shown, `sets ${name}, which ${reason}`), hint: '' });

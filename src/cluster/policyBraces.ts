@@ -17,7 +17,10 @@ export function braceExpand(text: string): string[] | null {
     const next: string[] = [];
     for (const r of results) {
       const e = expandFirst(r);
-      if (e) { changed = true; next.push(...e); } else next.push(r);
+      if (e) {
+        changed = true;
+        next.push(...e);
+      } else next.push(r);
       if (next.length > BRACE_CAP) return null;
     }
     results = next;
@@ -26,7 +29,11 @@ export function braceExpand(text: string): string[] | null {
   return null;
 }
 
-interface Group { open: number; close: number; commas: number[] }
+interface Group {
+  open: number;
+  close: number;
+  commas: number[];
+}
 
 /** Brace groups with their top-level commas, in one pass. */
 function groups(text: string): Group[] {
@@ -35,8 +42,11 @@ function groups(text: string): Group[] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '{') stack.push({ open: i, close: -1, commas: [] });
-    else if (c === '}' && stack.length > 0) { const g = stack.pop()!; g.close = i; found.push(g); }
-    else if (c === ',' && stack.length > 0) stack[stack.length - 1]!.commas.push(i);
+    else if (c === '}' && stack.length > 0) {
+      const g = stack.pop()!;
+      g.close = i;
+      found.push(g);
+    } else if (c === ',' && stack.length > 0) stack[stack.length - 1]!.commas.push(i);
   }
   return found.sort((a, b) => a.open - b.open);
 }
@@ -83,4 +93,3 @@ function expandFirst(text: string): string[] | null {
   }
   return null;
 }
-

@@ -22,10 +22,15 @@ interface Catalog {
 const Q = `(['"\`])([^'"\`\\n]{0,512})\\2`;
 const CATALOGS: Record<Lang, Catalog> = {
   python: {
-    deletes: new RegExp(`\\b(shutil\\s*\\.\\s*rmtree|rmtree|os\\s*\\.\\s*(?:remove|unlink|rmdir|removedirs|truncate|rename|replace)|shutil\\s*\\.\\s*move|\\.unlink|\\.rmdir)\\s*\\(\\s*(?:r?${Q})?`),
-    writes: new RegExp(`\\b(open|Path)\\s*\\(\\s*(?:r?${Q})?[^)]*(?:,\\s*(?:mode\\s*=\\s*)?['"][^'"]*[wax+]|\\)\\s*\\.\\s*(?:write_text|write_bytes|open\\s*\\(\\s*['"][wax]))`),
+    deletes: new RegExp(
+      `\\b(shutil\\s*\\.\\s*rmtree|rmtree|os\\s*\\.\\s*(?:remove|unlink|rmdir|removedirs|truncate|rename|replace)|shutil\\s*\\.\\s*move|\\.unlink|\\.rmdir)\\s*\\(\\s*(?:r?${Q})?`,
+    ),
+    writes: new RegExp(
+      `\\b(open|Path)\\s*\\(\\s*(?:r?${Q})?[^)]*(?:,\\s*(?:mode\\s*=\\s*)?['"][^'"]*[wax+]|\\)\\s*\\.\\s*(?:write_text|write_bytes|open\\s*\\(\\s*['"][wax]))`,
+    ),
     execs: /\b(os\s*\.\s*(?:system|popen|exec\w*|spawn\w*|posix_spawn\w*)|subprocess|pty\s*\.\s*spawn|commands\s*\.\s*getoutput)\b/,
-    other: /\b(exec|eval|compile)\s*\(|\b(__import__|importlib|ctypes|marshal|os\s*\.\s*(?:kill|killpg|chmod|chown|setuid|fork)|getattr\s*\(\s*(?:os|shutil|subprocess)\b)/,
+    other:
+      /\b(exec|eval|compile)\s*\(|\b(__import__|importlib|ctypes|marshal|os\s*\.\s*(?:kill|killpg|chmod|chown|setuid|fork)|getattr\s*\(\s*(?:os|shutil|subprocess)\b)/,
   },
   perl: {
     deletes: new RegExp(`\\b(unlink|rmdir|rmtree|remove_tree|rename)\\b\\s*\\(?\\s*(?:${Q})?`),
@@ -34,15 +39,20 @@ const CATALOGS: Record<Lang, Catalog> = {
     other: /\b(eval|kill|syscall|chmod|chown|fork)\b|\bdo\s+['"$]|\brequire\s+\$/,
   },
   ruby: {
-    deletes: new RegExp(`\\b(FileUtils\\s*\\.\\s*(?:rm_rf|rm_r|rm_f|rm|remove_dir|remove_entry(?:_secure)?|rmtree|remove|mv|move)|File\\s*\\.\\s*(?:delete|unlink)|Dir\\s*\\.\\s*(?:rmdir|delete|unlink)|\\.rmtree)\\b\\s*\\(?\\s*(?:${Q})?`),
+    deletes: new RegExp(
+      `\\b(FileUtils\\s*\\.\\s*(?:rm_rf|rm_r|rm_f|rm|remove_dir|remove_entry(?:_secure)?|rmtree|remove|mv|move)|File\\s*\\.\\s*(?:delete|unlink)|Dir\\s*\\.\\s*(?:rmdir|delete|unlink)|\\.rmtree)\\b\\s*\\(?\\s*(?:${Q})?`,
+    ),
     writes: new RegExp(`\\b(File\\s*\\.\\s*write|IO\\s*\\.\\s*write)\\s*\\(?\\s*(?:${Q})?`),
     execs: /\b(system|exec|spawn|IO\s*\.\s*popen|Open3|Kernel\s*\.\s*(?:system|exec|spawn))\b|`|%x[({[]/,
     other: /\b(eval|instance_eval|class_eval|send|fork|Process\s*\.\s*kill|File\s*\.\s*(?:chmod|chown)|File\s*\.\s*open\s*\([^)]*['"][wa])\b/,
   },
   node: {
     deletes: new RegExp(`\\b(rmSync|rmdirSync|unlinkSync|rm|rmdir|unlink|remove|removeSync|emptyDirSync|Deno\\s*\\.\\s*remove)\\s*\\(\\s*(?:${Q})?`),
-    writes: new RegExp(`\\b(writeFileSync|appendFileSync|writeFile|appendFile|createWriteStream|truncateSync|truncate|Deno\\s*\\.\\s*writeTextFile|Bun\\s*\\.\\s*write)\\s*\\(\\s*(?:${Q})?`),
-    execs: /\bchild_process\b|(?<![.\w])(?:execSync|execFileSync|spawnSync|execFile|spawn|exec)\s*\(|\.\s*(?:execSync|execFileSync|spawnSync|spawn)\s*\(|\bDeno\s*\.\s*(?:Command|run)\b|\bBun\s*\.\s*(?:spawn|\$)/,
+    writes: new RegExp(
+      `\\b(writeFileSync|appendFileSync|writeFile|appendFile|createWriteStream|truncateSync|truncate|Deno\\s*\\.\\s*writeTextFile|Bun\\s*\\.\\s*write)\\s*\\(\\s*(?:${Q})?`,
+    ),
+    execs:
+      /\bchild_process\b|(?<![.\w])(?:execSync|execFileSync|spawnSync|execFile|spawn|exec)\s*\(|\.\s*(?:execSync|execFileSync|spawnSync|spawn)\s*\(|\bDeno\s*\.\s*(?:Command|run)\b|\bBun\s*\.\s*(?:spawn|\$)/,
     other: /\beval\s*\(|\bFunction\s*\(|\bvm\s*\.\s*run|\brequire\s*\(\s*[^'"`\s)]|\bprocess\s*\.\s*kill\b|\bchmodSync\b|\bchownSync\b/,
   },
   php: {
@@ -76,7 +86,11 @@ const STRING_LITERALS = /'((?:[^'\\\n]|\\.){1,4096})'|"((?:[^"\\\n]|\\.){1,4096}
 const MAX_LITERALS = 32;
 const RECURSIVE = /rmtree|rm_rf|rm_r\b|remove_dir|remove_tree|removedirs|rmSync|rmdir|emptyDir|move|mv|rename|replace|Deno\s*\.\s*remove|remove_entry/;
 
-export interface CodeVerdict { verdict: 'refuse' | 'confirm'; rule: string; why: string }
+export interface CodeVerdict {
+  verdict: 'refuse' | 'confirm';
+  rule: string;
+  why: string;
+}
 
 /**
  * `probe` runs the shell rules on a string without reporting it, so a string literal
@@ -85,7 +99,10 @@ export interface CodeVerdict { verdict: 'refuse' | 'confirm'; rule: string; why:
 export function scanCode(lang: Lang, code: string, probe: (shell: string) => PolicyFinding[], dir: Dir, home: string): CodeVerdict | null {
   const cat = CATALOGS[lang];
   const name = lang === 'node' ? 'JavaScript' : lang === 'r' ? 'R' : lang === 'osascript' ? 'AppleScript' : lang[0]!.toUpperCase() + lang.slice(1);
-  for (const [re, write] of [[cat.deletes, false], [cat.writes, true]] as const) {
+  for (const [re, write] of [
+    [cat.deletes, false],
+    [cat.writes, true],
+  ] as const) {
     if (!re) continue;
     const global = new RegExp(re.source, 'g');
     for (const m of code.matchAll(global)) {
@@ -104,16 +121,28 @@ export function scanCode(lang: Lang, code: string, probe: (shell: string) => Pol
       if (++seen > MAX_LITERALS) break;
       const literal = (m[1] ?? m[2] ?? m[3] ?? '').replace(/\\(["'\\])/g, '$1');
       const refused = probe(literal).find((f) => f.verdict === 'refuse' && f.rule !== 'unparseable' && f.rule !== 'too-complex');
-      if (refused) return { verdict: 'refuse', rule: refused.rule, why: `runs \`${literal.slice(0, 80)}\` from ${name} code (\`${exec[0].trim()}\`): ${refused.message.replace(/^refused by rule [\w-]+: /, '')}` };
+      if (refused)
+        return {
+          verdict: 'refuse',
+          rule: refused.rule,
+          why: `runs \`${literal.slice(0, 80)}\` from ${name} code (\`${exec[0].trim()}\`): ${refused.message.replace(/^refused by rule [\w-]+: /, '')}`,
+        };
     }
   }
-  const kinds: Array<[RegExp | undefined, string]> = [[cat.deletes, 'deletes files'], [cat.writes, 'writes files'],
-    [cat.execs, 'runs other programs'], [cat.other, 'does things a reader of the command line cannot follow']];
+  const kinds: Array<[RegExp | undefined, string]> = [
+    [cat.deletes, 'deletes files'],
+    [cat.writes, 'writes files'],
+    [cat.execs, 'runs other programs'],
+    [cat.other, 'does things a reader of the command line cannot follow'],
+  ];
   let found: RegExpExecArray | null = null;
   let kind = '';
   for (const [re, k] of kinds) {
     found = re?.exec(code) ?? null;
-    if (found) { kind = k; break; }
+    if (found) {
+      kind = k;
+      break;
+    }
   }
   if (!found) return null;
   const call = found[0].replace(/\s*\(?\s*(['"`].*)?$/s, '').slice(0, 40);

@@ -56,10 +56,20 @@ function readNames(args: Arg[], assign: Assign): void {
   let named = false;
   for (let i = 0; i < args.length; i++) {
     const t = args[i]!.text;
-    if (t === '-a' && args[i + 1]) { assign(args[++i]!.text, null, true); named = true; continue; }
-    if (/^-[dnNptu]$/.test(t)) { i++; continue; }
+    if (t === '-a' && args[i + 1]) {
+      assign(args[++i]!.text, null, true);
+      named = true;
+      continue;
+    }
+    if (/^-[dnNptu]$/.test(t)) {
+      i++;
+      continue;
+    }
     if (t.startsWith('-')) continue;
-    if (NAME.test(t)) { assign(t, null, false); named = true; }
+    if (NAME.test(t)) {
+      assign(t, null, false);
+      named = true;
+    }
   }
   if (!named) assign('REPLY', null, false);
 }

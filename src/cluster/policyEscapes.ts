@@ -17,7 +17,8 @@ export interface Escape {
 }
 
 const SSH_COMMANDS = /^(ProxyCommand|LocalCommand|KnownHostsCommand|RemoteCommand)\s*[= ]\s*([^]*)$/i;
-const GIT_COMMANDS = /^(core\.sshCommand|core\.pager|core\.editor|core\.fsmonitor|core\.hooksPath|sequence\.editor|diff\.external|credential\.helper|alias\.[^=]+|[^=]*\.(?:command|cmd|textconv|clean|smudge|process))=([^]*)$/i;
+const GIT_COMMANDS =
+  /^(core\.sshCommand|core\.pager|core\.editor|core\.fsmonitor|core\.hooksPath|sequence\.editor|diff\.external|credential\.helper|alias\.[^=]+|[^=]*\.(?:command|cmd|textconv|clean|smudge|process))=([^]*)$/i;
 const ESCAPING = new Set(['ssh', 'scp', 'sftp', 'rsync', 'tar', 'git', 'zip', 'sed']);
 
 export function hasEscape(program: string): boolean {
@@ -42,7 +43,9 @@ export function escapes(cmd: RunCmd): Escape[] {
   for (let i = 0; i < args.length; i++) {
     const t = args[i]!.text;
     switch (cmd.program) {
-      case 'ssh': case 'scp': case 'sftp': {
+      case 'ssh':
+      case 'scp':
+      case 'sftp': {
         const [arg, attached] = valueOf(i, '-o');
         const option = attached ?? arg?.text;
         const m = option !== undefined ? SSH_COMMANDS.exec(option) : null;
@@ -50,7 +53,10 @@ export function escapes(cmd: RunCmd): Escape[] {
         break;
       }
       case 'rsync':
-        for (const flag of ['-e', '--rsh']) { const [arg, attached] = valueOf(i, flag); if (arg) add('rsync -e', arg, attached); }
+        for (const flag of ['-e', '--rsh']) {
+          const [arg, attached] = valueOf(i, flag);
+          if (arg) add('rsync -e', arg, attached);
+        }
         break;
       case 'tar':
         for (const flag of ['--to-command', '-I', '--use-compress-program', '--info-script', '--new-volume-script', '-F']) {

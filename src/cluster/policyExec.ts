@@ -47,8 +47,13 @@ const EXEC_PROGRAMS = new Set([...SHELLS, ...RUNNERS, 'eval', 'source', '.', 'su
 
 /** Whether any rule here looks at `cmd` (most commands skip them all). */
 export function hasExecRule(cmd: RunCmd): boolean {
-  return cmd.programHidden !== undefined || EXEC_PROGRAMS.has(cmd.program) || cmd.wrappers.includes('xargs') || INTERPRETED.test(cmd.program)
-    || hasEscape(cmd.program);
+  return (
+    cmd.programHidden !== undefined ||
+    EXEC_PROGRAMS.has(cmd.program) ||
+    cmd.wrappers.includes('xargs') ||
+    INTERPRETED.test(cmd.program) ||
+    hasEscape(cmd.program)
+  );
 }
 
 export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
@@ -59,7 +64,18 @@ export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
   else if (cmd.program === 'source' || cmd.program === '.') out.push(...sourceRule(cmd, ctx));
   else if (cmd.program === 'su') out.push(...suRule(cmd, ctx));
   else if (cmd.program === 'ssh') out.push(...sshRule(cmd, ctx));
-  else if (cmd.program === 'deno' && cmd.args[0]?.text === 'eval') out.push(...codeRule(cmd, ctx, 'node', cmd.args.slice(1).filter((a) => !a.text.startsWith('-')).slice(0, 1)));
+  else if (cmd.program === 'deno' && cmd.args[0]?.text === 'eval')
+    out.push(
+      ...codeRule(
+        cmd,
+        ctx,
+        'node',
+        cmd.args
+          .slice(1)
+          .filter((a) => !a.text.startsWith('-'))
+          .slice(0, 1),
+      ),
+    );
   else if (AWKS.test(cmd.program)) out.push(...awkRule(cmd, ctx));
   else if (cmd.program === 'alias') out.push(...aliasRule(cmd, ctx));
   else if (RUNNERS.has(cmd.program)) out.push(...runnerRules(cmd, ctx));
@@ -71,7 +87,8 @@ export function execRules(cmd: RunCmd, ctx: RuleContext): Found[] {
   if (hasEscape(cmd.program)) {
     for (const e of escapes(cmd)) {
       if (e.opaque) out.push(confirm('hidden-code', `uses ${e.via}, which runs text as shell commands the check cannot follow`, cmd.program));
-      else if (e.hidden !== undefined) out.push(confirm('hidden-code', `runs a command line from ${e.hidden} through ${e.via}, which the check cannot see`, cmd.program));
+      else if (e.hidden !== undefined)
+        out.push(confirm('hidden-code', `runs a command line from ${e.hidden} through ${e.via}, which the check cannot see`, cmd.program));
       else nested(ctx, e.code!, {});
     }
   }
@@ -90,7 +107,8 @@ function confirm(rule: string, why: string, program: string): Found {
 
 /** Code a shell (or `lang`) reads on stdin. */
 function stdinCode(stdin: Stdin, cmd: RunCmd, ctx: RuleContext, lang: Lang | 'shell', remote?: string): Found[] {
-  if (stdin.kind === 'hidden') return [confirm('shell-stdin', `runs ${stdin.what} as ${remote ? `shell code on ${remote}` : 'code'}, which the check cannot see`, cmd.program)];
+  if (stdin.kind === 'hidden')
+    return [confirm('shell-stdin', `runs ${stdin.what} as ${remote ? `shell code on ${remote}` : 'code'}, which the check cannot see`, cmd.program)];
   if (stdin.kind !== 'code') return [];
   if (lang === 'shell') return nested(ctx, stdin.text, remote ? { remote } : {});
   return codeVerdict(lang, stdin.text, cmd, ctx);
@@ -109,7 +127,10 @@ function shellRule(cmd: RunCmd, ctx: RuleContext): Found[] {
   for (let i = 0; i < cmd.args.length; i++) {
     const arg = cmd.args[i]!;
     const t = arg.text;
-    if (arg.hidden === undefined && t === '--') { operand = cmd.args[i + 1]; break; }
+    if (arg.hidden === undefined && t === '--') {
+      operand = cmd.args[i + 1];
+      break;
+    }
     if (arg.hidden === undefined && /^[-+][A-Za-z]+$/.test(t)) {
       if (t.startsWith('-') && t.includes('c')) hasC = true;
       if (t.startsWith('-') && t.includes('s')) readsStdin = true;
@@ -181,8 +202,16 @@ function interpreterRule(cmd: RunCmd, ctx: RuleContext, spec: InterpSpec): Found
   for (let i = 0; i < cmd.args.length; i++) {
     const arg = cmd.args[i]!;
     const t = arg.text;
-    if (arg.hidden !== undefined || !t.startsWith('-') || t === '-') { script = arg; rest = cmd.args.slice(i + 1); break; }
-    if (t === '--') { script = cmd.args[i + 1]; rest = cmd.args.slice(i + 2); break; }
+    if (arg.hidden !== undefined || !t.startsWith('-') || t === '-') {
+      script = arg;
+      rest = cmd.args.slice(i + 1);
+      break;
+    }
+    if (t === '--') {
+      script = cmd.args[i + 1];
+      rest = cmd.args.slice(i + 2);
+      break;
+    }
     if (t.startsWith('--')) {
       const [name, value] = t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, undefined];
       if (spec.codeLong?.includes(name)) {
@@ -204,15 +233,24 @@ function interpreterRule(cmd: RunCmd, ctx: RuleContext, spec: InterpSpec): Found
       }
       if (c === 'i' && spec.lang === 'perl') inPlace = true;
       if (spec.attached?.includes(c)) break;
-      if (spec.args?.includes(c)) { if (attached === '') i++; break; }
+      if (spec.args?.includes(c)) {
+        if (attached === '') i++;
+        break;
+      }
     }
-    if (stop) { rest = cmd.args.slice(i + 1); break; }
+    if (stop) {
+      rest = cmd.args.slice(i + 1);
+      break;
+    }
   }
   if (codes.length > 0) {
     const found = codeRule(cmd, ctx, spec.lang, codes);
     if (inPlace) {
       const files = script ? [script, ...rest] : rest;
-      return [...found, ...fileRules({ ...cmd, program: 'sed', args: [{ text: '-i', values: ['-i'] }, { text: '-e', values: ['-e'] }, { text: '', values: [''] }, ...files] })];
+      return [
+        ...found,
+        ...fileRules({ ...cmd, program: 'sed', args: [{ text: '-i', values: ['-i'] }, { text: '-e', values: ['-e'] }, { text: '', values: [''] }, ...files] }),
+      ];
     }
     return found;
   }
@@ -252,7 +290,10 @@ function aliasRule(cmd: RunCmd, ctx: RuleContext): Found[] {
 
 function hiddenProgram(cmd: RunCmd, ctx: RuleContext): Found[] {
   const hidden = cmd.programHidden!;
-  const wide = cmd.args.flatMap((a) => a.values).map((v) => deleteTarget(v, cmd.dir, cmd.home)).find((t) => t && ['root', 'system', 'home'].includes(t.kind));
+  const wide = cmd.args
+    .flatMap((a) => a.values)
+    .map((v) => deleteTarget(v, cmd.dir, cmd.home))
+    .find((t) => t && ['root', 'system', 'home'].includes(t.kind));
   if (wide) return [{ verdict: 'refuse', rule: 'hidden-target', why: `runs a program named by ${hidden}, which the check cannot see, on ${wide.what}` }];
   if (/^\$\(|^`|^<\(/.test(hidden)) return [confirm('hidden-code', `runs a program named by the output of ${hidden}, which the check cannot see`, '')];
   // `"$SHELL" -c '…'`: it may well be a shell, so its code is checked as one

@@ -10,12 +10,35 @@ import type { Arg, Dir, RunCmd, Stdin } from './policyTypes.js';
 /** programs whose output the check cannot know */
 const SOURCES = new Set(['curl', 'wget', 'base64', 'base32', 'basenc', 'xxd', 'openssl', 'gpg', 'uudecode', 'nc', 'ncat', 'socat']);
 /** programs that pass their input on (more or less transformed) */
-const FILTERS = new Set(['cat', 'tee', 'gunzip', 'zcat', 'gzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'tr', 'rev', 'sed', 'awk', 'sort',
-  'head', 'tail', 'cut', 'dd', 'iconv', 'tac']);
+const FILTERS = new Set([
+  'cat',
+  'tee',
+  'gunzip',
+  'zcat',
+  'gzip',
+  'bzip2',
+  'bunzip2',
+  'xz',
+  'unxz',
+  'tr',
+  'rev',
+  'sed',
+  'awk',
+  'sort',
+  'head',
+  'tail',
+  'cut',
+  'dd',
+  'iconv',
+  'tac',
+]);
 const MAX_FILES = 256;
 const MAX_CONTENT = 64 * 1024;
 
-export interface StdoutWrite { arg: Arg; append: boolean }
+export interface StdoutWrite {
+  arg: Arg;
+  append: boolean;
+}
 
 export class WrittenFiles {
   private readonly files = new Map<string, Stdin>();
@@ -32,9 +55,18 @@ export class WrittenFiles {
     const args = run.args;
     if (run.program === 'curl' || run.program === 'wget') {
       const flag = run.program === 'curl' ? /^(-o|--output)$/ : /^(-O|--output-document)$/;
-      args.forEach((a, i) => { if (flag.test(a.text) && args[i + 1]) this.set(args[i + 1]!, run, { kind: 'hidden', what: `a file downloaded by ${run.program}` }, false); });
+      args.forEach((a, i) => {
+        if (flag.test(a.text) && args[i + 1]) this.set(args[i + 1]!, run, { kind: 'hidden', what: `a file downloaded by ${run.program}` }, false);
+      });
     } else if (run.program === 'tee' && (run.stdin.kind === 'code' || run.stdin.kind === 'hidden')) {
-      for (const a of args) if (!a.text.startsWith('-')) this.set(a, run, run.stdin, args.some((x) => x.text === '-a' || x.text === '--append'));
+      for (const a of args)
+        if (!a.text.startsWith('-'))
+          this.set(
+            a,
+            run,
+            run.stdin,
+            args.some((x) => x.text === '-a' || x.text === '--append'),
+          );
     } else if (['cp', 'mv', 'install', 'ln'].includes(run.program)) {
       const operands = args.filter((a) => a.hidden !== undefined || !a.text.startsWith('-'));
       const [source, dest] = [operands[0], operands[operands.length - 1]];

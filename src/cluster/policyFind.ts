@@ -6,13 +6,37 @@ import { deleteTarget } from './policyTargets.js';
 import { eachValue, refuse, SYSTEM_KINDS, targetFinding, type Found } from './policyFound.js';
 import type { Arg, RunCmd } from './policyTypes.js';
 
-const NAME_TESTS = new Set(['-name', '-iname', '-path', '-ipath', '-wholename', '-iwholename', '-regex', '-iregex',
-  '-lname', '-ilname', '-inum', '-samefile']);
-const NOT_TESTS = new Set(['-delete', '-depth', '-d', '-maxdepth', '-mindepth', '-xdev', '-mount', '-print', '-print0',
-  '-ignore_readdir_race', '-noignore_readdir_race', '-noleaf', '-follow', '-daystart', '-regextype', '-warn', '-nowarn',
-  '-ls', '-prune', '-quit', '-printf', '-fprint', '-fprint0', '-fls', '-files0-from']);
+const NAME_TESTS = new Set(['-name', '-iname', '-path', '-ipath', '-wholename', '-iwholename', '-regex', '-iregex', '-lname', '-ilname', '-inum', '-samefile']);
+const NOT_TESTS = new Set([
+  '-delete',
+  '-depth',
+  '-d',
+  '-maxdepth',
+  '-mindepth',
+  '-xdev',
+  '-mount',
+  '-print',
+  '-print0',
+  '-ignore_readdir_race',
+  '-noignore_readdir_race',
+  '-noleaf',
+  '-follow',
+  '-daystart',
+  '-regextype',
+  '-warn',
+  '-nowarn',
+  '-ls',
+  '-prune',
+  '-quit',
+  '-printf',
+  '-fprint',
+  '-fprint0',
+  '-fls',
+  '-files0-from',
+]);
 /** primaries that take one argument (the rest take none) */
-const ONE_ARG = /^-(i?name|i?path|i?wholename|i?regex|i?lname|inum|samefile|x?type|user|group|uid|gid|perm|size|[amc](time|min)|newer\w*|[ac]newer|links|fstype|context|used|maxdepth|mindepth|regextype|printf|fprint0?|fls|files0-from)$/;
+const ONE_ARG =
+  /^-(i?name|i?path|i?wholename|i?regex|i?lname|inum|samefile|x?type|user|group|uid|gid|perm|size|[amc](time|min)|newer\w*|[ac]newer|links|fstype|context|used|maxdepth|mindepth|regextype|printf|fprint0?|fls|files0-from)$/;
 const LOOSE = new Set(['-o', '-or', '!', '-not', ',']);
 const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred']);
 
@@ -38,7 +62,8 @@ export function findExpression(expr: string[]): { tests: string[]; deletes: bool
       if (DELETERS.has(baseName(run[0] ?? ''))) deletes = true;
       i = end < 0 ? expr.length : end;
     } else if (word === '-delete') deletes = true;
-    else if (deletes) continue; // tests after the deletion do not narrow it (`find / -delete -name x`)
+    else if (deletes)
+      continue; // tests after the deletion do not narrow it (`find / -delete -name x`)
     else if (LOOSE.has(word)) loose = true;
     else if (word === '-fprintf') i += 2;
     else if (ONE_ARG.test(word)) {
@@ -60,7 +85,12 @@ export function findDeletion(starts: Arg[], expr: string[], cmd: RunCmd): Found[
     if (!t) return;
     if (t.kind === 'hidden') out.push(targetFinding(t, 'rm-root', 'delete'));
     else if (SYSTEM_KINDS.includes(t.kind) ? !narrowed : tests.length === 0) {
-      out.push(refuse('rm-root', `would delete ${t.what}${SYSTEM_KINDS.includes(t.kind) && tests.length > 0 ? ' (only a -name/-path pattern that names something narrows a deletion)' : ''}`));
+      out.push(
+        refuse(
+          'rm-root',
+          `would delete ${t.what}${SYSTEM_KINDS.includes(t.kind) && tests.length > 0 ? ' (only a -name/-path pattern that names something narrows a deletion)' : ''}`,
+        ),
+      );
     }
   });
   return out;
@@ -86,7 +116,9 @@ export function execCommands(run: RunCmd): RunCmd[] {
     if (program && program.hidden === undefined) {
       const name = baseName(program.values[0]!);
       // find's own deletion rule covers `-exec rm {}`; in any other program `{}` is a path the check cannot see
-      const args = words.slice(at + 1).map((a) => (DELETERS.has(name) || !a.text.includes('{}') ? a : { ...a, values: [], hidden: '{} (a path find passes in)' }));
+      const args = words
+        .slice(at + 1)
+        .map((a) => (DELETERS.has(name) || !a.text.includes('{}') ? a : { ...a, values: [], hidden: '{} (a path find passes in)' }));
       out.push({ ...run, program: name, args, words, wrappers: un.wrappers, stdin: { kind: 'none' } });
     }
     i = end;

@@ -20,19 +20,25 @@ export function fold(run: RunCmd): string | null {
       const text = args.slice(i).join(' ');
       return args.slice(0, i).some((a) => a.includes('e')) && text.includes('\\') ? null : text;
     }
-    case 'printf': return printf(args);
+    case 'printf':
+      return printf(args);
     case 'cat':
       return args.length === 0 && run.stdin.kind === 'code' ? run.stdin.text : null;
     case 'pwd':
       return run.dir.kind === 'known' ? run.dir.path : run.dir.kind === 'default' ? '.' : null;
-    case 'mktemp': return mktemp(run, args);
-    case 'which': case 'type':
+    case 'mktemp':
+      return mktemp(run, args);
+    case 'which':
+    case 'type':
       return operands.length === 1 && /^[\w.+-]+$/.test(operands[0]!) ? `/usr/bin/${operands[0]}` : null;
     case 'command':
       return args[0] === '-v' && args.length === 2 && /^[\w.+-]+$/.test(args[1]!) ? `/usr/bin/${args[1]}` : null;
-    case 'basename': return operands.length >= 1 ? stripSuffix(posix.basename(operands[0]!), operands[1]) : null;
-    case 'dirname': return operands.length === 1 ? posix.dirname(operands[0]!) : null;
-    case 'realpath': case 'readlink': {
+    case 'basename':
+      return operands.length >= 1 ? stripSuffix(posix.basename(operands[0]!), operands[1]) : null;
+    case 'dirname':
+      return operands.length === 1 ? posix.dirname(operands[0]!) : null;
+    case 'realpath':
+    case 'readlink': {
       if (run.program === 'readlink' && !args.some((a) => /^-[a-zA-Z]*[fem]/.test(a))) return null;
       if (operands.length !== 1) return null;
       const p = resolvePath(operands[0]!, run.dir, run.home);
@@ -40,10 +46,15 @@ export function fold(run: RunCmd): string | null {
     }
     case 'date':
       return args.every((a) => !a.startsWith('+') || !/[./]/.test(a)) ? '0' : null;
-    case 'uname': return 'Linux';
-    case 'hostname': return 'host';
-    case 'whoami': case 'logname': return 'user';
-    case 'id': return args.some((a) => /n/.test(a)) ? 'user' : '0';
+    case 'uname':
+      return 'Linux';
+    case 'hostname':
+      return 'host';
+    case 'whoami':
+    case 'logname':
+      return 'user';
+    case 'id':
+      return args.some((a) => /n/.test(a)) ? 'user' : '0';
     case 'git':
       if (args[0] === 'rev-parse' && args.slice(1).every((a) => ['HEAD', '--short', '--verify', '-q'].includes(a) || /^--short=\d+$/.test(a))) return 'abc1234';
       if (args[0] === 'branch' && args[1] === '--show-current' && args.length === 2) return 'main';
@@ -63,7 +74,7 @@ function printf(args: string[]): string | null {
   let out = '';
   let i = 0;
   do {
-    out += unescaped.replace(/%([s%])/g, (_m, c: string) => (c === '%' ? '%' : rest[i++] ?? ''));
+    out += unescaped.replace(/%([s%])/g, (_m, c: string) => (c === '%' ? '%' : (rest[i++] ?? '')));
   } while (slots > 0 && i < rest.length);
   return out;
 }

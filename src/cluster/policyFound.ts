@@ -4,7 +4,8 @@ import type { Target, TargetKind } from './policyTargets.js';
 import type { Arg, RuleResult } from './policyTypes.js';
 
 export type Found = RuleResult[number];
-export const refuse = (rule: string, why: string, program?: string): Found => (program ? { verdict: 'refuse', rule, why, program } : { verdict: 'refuse', rule, why });
+export const refuse = (rule: string, why: string, program?: string): Found =>
+  program ? { verdict: 'refuse', rule, why, program } : { verdict: 'refuse', rule, why };
 export const SYSTEM_KINDS: TargetKind[] = ['root', 'system', 'home'];
 
 export function hiddenTarget(arg: Arg, role: string): Found {
@@ -27,4 +28,3 @@ export function eachValue(args: Arg[], role: string, out: Found[], visit: (value
 export function targetFinding(t: Target, rule: string, verb: string): Found {
   return t.kind === 'hidden' ? refuse('hidden-target', `would ${verb} ${t.what}`) : refuse(rule, `would ${verb} ${t.what}`);
 }
-

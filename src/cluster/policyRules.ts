@@ -8,14 +8,33 @@ import { findRule } from './policyFind.js';
 import { eachValue, hiddenTarget, refuse, SYSTEM_KINDS, targetFinding, type Found } from './policyFound.js';
 
 const RULES: Record<string, (cmd: RunCmd) => Found[]> = {
-  rm: rmRule, unlink: rmRule, find: findRule, dd: ddRule, tee: teeRule, truncate: truncateRule, sed: sedRule,
-  cp: copyRule, install: copyRule, pv: copyRule, ln: copyRule, mv: mvRule,
-  chmod: chmodRule, chown: chmodRule, chgrp: chmodRule, kill: killRule, pkill: pkillRule, killall: pkillRule,
+  rm: rmRule,
+  unlink: rmRule,
+  find: findRule,
+  dd: ddRule,
+  tee: teeRule,
+  truncate: truncateRule,
+  sed: sedRule,
+  cp: copyRule,
+  install: copyRule,
+  pv: copyRule,
+  ln: copyRule,
+  mv: mvRule,
+  chmod: chmodRule,
+  chown: chmodRule,
+  chgrp: chmodRule,
+  kill: killRule,
+  pkill: pkillRule,
+  killall: pkillRule,
   killall5: () => [refuse('kill-all', 'would kill every process on the machine')],
-  wipefs: wipeRule, blkdiscard: wipeRule, shred: wipeRule, rsync: rsyncRule,
+  wipefs: wipeRule,
+  blkdiscard: wipeRule,
+  shred: wipeRule,
+  rsync: rsyncRule,
 };
 
-const OTHER_RULED = /^(mkfs(\..+)?|mke2fs|mkswap|mkdosfs|mkntfs|newfs(_.+)?|fdisk|gdisk|cfdisk|parted|sfdisk|sgdisk|shutdown|reboot|halt|poweroff|init|telinit|systemctl|loginctl)$/;
+const OTHER_RULED =
+  /^(mkfs(\..+)?|mke2fs|mkswap|mkdosfs|mkntfs|newfs(_.+)?|fdisk|gdisk|cfdisk|parted|sfdisk|sgdisk|shutdown|reboot|halt|poweroff|init|telinit|systemctl|loginctl)$/;
 
 /** Whether any rule here looks at `program` (most commands skip them all). */
 export function hasFileRule(program: string): boolean {
@@ -57,7 +76,10 @@ function mkfsRule(cmd: RunCmd): Found | null {
 
 /** options that only print a partition table */
 const LISTING_FLAGS: Record<string, string[]> = {
-  fdisk: ['-l', '--list'], gdisk: ['-l'], cfdisk: [], parted: ['-l', '--list'],
+  fdisk: ['-l', '--list'],
+  gdisk: ['-l'],
+  cfdisk: [],
+  parted: ['-l', '--list'],
   sfdisk: ['-l', '--list', '-d', '--dump', '-J', '--json', '-s', '--show-size', '-V', '--verify'],
   sgdisk: ['-p', '--print', '-v', '--verify', '-i', '--info'],
 };
@@ -69,8 +91,9 @@ function partitionRule(cmd: RunCmd): Found | null {
   const operands = cmd.args.filter((a) => !a.text.startsWith('-') || a.text === '-');
   const lists = (f: string): boolean => listing.includes(f) || (/^-[A-Za-z]{2,}$/.test(f) && listing.includes(f.slice(0, 2)));
   // sgdisk mixes listing and writing options (`-p -Z`), so every option must be a listing one
-  const readOnly = (cmd.program === 'sgdisk' ? flags.length > 0 && flags.every(lists) : flags.some(lists))
-    || (cmd.program === 'parted' && operands.length > 1 && operands.slice(1).every((o) => o.text === 'print'));
+  const readOnly =
+    (cmd.program === 'sgdisk' ? flags.length > 0 && flags.every(lists) : flags.some(lists)) ||
+    (cmd.program === 'parted' && operands.length > 1 && operands.slice(1).every((o) => o.text === 'print'));
   const device = operands.find(isDeviceLike);
   return device && !readOnly ? refuse('partition', `would rewrite the partition table of ${shown(device)}`) : null;
 }
@@ -106,11 +129,13 @@ export function writeFindings(arg: Arg, cmd: RunCmd, blockRule: string, verb: st
   const out: Found[] = [];
   for (const v of arg.values) {
     if (v === '/proc/sysrq-trigger') out.push(refuse('power', 'writes to /proc/sysrq-trigger, which can reboot or halt the machine'));
-    else if (isBlockDevice(v, cmd.dir, cmd.home)) out.push(refuse(blockRule, `${blockRule === 'redirect-block-device' ? 'writes onto' : 'would overwrite'} the block device ${v}`));
+    else if (isBlockDevice(v, cmd.dir, cmd.home))
+      out.push(refuse(blockRule, `${blockRule === 'redirect-block-device' ? 'writes onto' : 'would overwrite'} the block device ${v}`));
     else {
       const direct = writeTarget(v, cmd.dir, cmd.home);
-      if (direct) { if (counts(direct)) out.push(targetFinding(direct, 'write-system', verb)); }
-      else if (!arg.complex && /^\/[^/]+\/*$/.test(resolvePath(v, cmd.dir, cmd.home)) && writeTarget(`${v.replace(/\/+$/, '')}/x`, cmd.dir, cmd.home)) {
+      if (direct) {
+        if (counts(direct)) out.push(targetFinding(direct, 'write-system', verb));
+      } else if (!arg.complex && /^\/[^/]+\/*$/.test(resolvePath(v, cmd.dir, cmd.home)) && writeTarget(`${v.replace(/\/+$/, '')}/x`, cmd.dir, cmd.home)) {
         out.push(refuse('write-system', `would ${verb} into ${v}, a system directory`));
       }
     }
@@ -204,7 +229,8 @@ function rsyncRule(cmd: RunCmd): Found[] {
     const t = deleteTarget(path, dir, cmd.home);
     // only a whole tree (/, /etc, a home) counts: `--delete` into /var/www/app stays inside the app
     const shallow = resolvePath(path, dir, cmd.home).replace(/\/+$/, '').split('/').filter(Boolean).length <= 1;
-    if (t && (t.kind === 'hidden' || (SYSTEM_KINDS.includes(t.kind) && (t.kind !== 'system' || shallow)))) out.push(targetFinding(t, 'rm-root', 'delete what the source lacks in'));
+    if (t && (t.kind === 'hidden' || (SYSTEM_KINDS.includes(t.kind) && (t.kind !== 'system' || shallow))))
+      out.push(targetFinding(t, 'rm-root', 'delete what the source lacks in'));
   }
   return out;
 }

@@ -60,10 +60,20 @@ export function xargsRule(cmd: RunCmd): Found[] {
     return findExpression(expr).deletes ? [] : findDeletion(starts, expr, direct);
   }
   if (!fromFile && cmd.stdin.kind === 'code') {
-    const words = cmd.stdin.text.split(/\s+/).filter((w) => w !== '').slice(0, 256).map((w) => ({ text: w, values: [w] }));
+    const words = cmd.stdin.text
+      .split(/\s+/)
+      .filter((w) => w !== '')
+      .slice(0, 256)
+      .map((w) => ({ text: w, values: [w] }));
     return fileRules({ ...direct, args: [...cmd.args, ...words] });
   }
-  const source = fromFile ? 'a file named by -a' : cmd.stdin.kind === 'file' ? `the file ${cmd.stdin.path}` : cmd.stdin.kind === 'hidden' ? cmd.stdin.what : 'its input';
+  const source = fromFile
+    ? 'a file named by -a'
+    : cmd.stdin.kind === 'file'
+      ? `the file ${cmd.stdin.path}`
+      : cmd.stdin.kind === 'hidden'
+        ? cmd.stdin.what
+        : 'its input';
   return [confirm('input-operands', `runs ${cmd.program} on paths read from ${source}, which the check cannot see`, cmd.program)];
 }
 
@@ -95,6 +105,8 @@ export function markXargsInput(cmd: RunCmd): RunCmd {
   });
   if (!replace) return cmd;
   const marker = replace;
-  const args = cmd.args.map((a) => (a.hidden === undefined && a.text.includes(marker) ? { ...a, values: [], hidden: `${marker} (replaced by xargs with its input)` } : a));
+  const args = cmd.args.map((a) =>
+    a.hidden === undefined && a.text.includes(marker) ? { ...a, values: [], hidden: `${marker} (replaced by xargs with its input)` } : a,
+  );
   return { ...cmd, args };
 }

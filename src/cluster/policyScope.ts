@@ -13,7 +13,10 @@ export class Scope {
   env: unknown = undefined;
   private arrays: Map<string, Values> | null = null;
 
-  constructor(private readonly parent: Scope | null, public dir: Dir) {}
+  constructor(
+    private readonly parent: Scope | null,
+    public dir: Dir,
+  ) {}
 
   static initial(env: Record<string, string>, dir: Dir): Scope {
     const scope = new Scope(null, dir);

@@ -4,21 +4,54 @@
 import type { Dir } from './policyTypes.js';
 
 export type TargetKind = 'root' | 'system' | 'home' | 'cwd' | 'parent' | 'hidden';
-export interface Target { kind: TargetKind; what: string }
+export interface Target {
+  kind: TargetKind;
+  what: string;
+}
 
 /** Top-level directories deleting which (or anything inside which) breaks the machine. */
-const SYSTEM_TREES = new Set(['bin', 'boot', 'dev', 'etc', 'lib', 'lib32', 'lib64', 'libx32', 'proc', 'root', 'sbin', 'sys',
-  'usr', 'var', 'System', 'Library', 'private', 'Applications', 'efi', 'snap', 'nix']);
+const SYSTEM_TREES = new Set([
+  'bin',
+  'boot',
+  'dev',
+  'etc',
+  'lib',
+  'lib32',
+  'lib64',
+  'libx32',
+  'proc',
+  'root',
+  'sbin',
+  'sys',
+  'usr',
+  'var',
+  'System',
+  'Library',
+  'private',
+  'Applications',
+  'efi',
+  'snap',
+  'nix',
+]);
 /** Temporary trees inside the system ones: free to delete in. */
-const FREE_INSIDE = [/^\/var\/tmp\/./, /^\/var\/folders\/./, /^\/private\/tmp\/./, /^\/private\/var\/folders\/./, /^\/dev\/shm\/./,
-  /^\/var\/www\/./, /^\/usr\/src\/./, /^\/usr\/local\/src\/./];
+const FREE_INSIDE = [
+  /^\/var\/tmp\/./,
+  /^\/var\/folders\/./,
+  /^\/private\/tmp\/./,
+  /^\/private\/var\/folders\/./,
+  /^\/dev\/shm\/./,
+  /^\/var\/www\/./,
+  /^\/usr\/src\/./,
+  /^\/usr\/local\/src\/./,
+];
 /** Directories of homes, mounts and add-on software: the directory and each entry directly in it are protected. */
 const CONTAINERS = new Set(['home', 'Users', 'opt', 'srv', 'mnt', 'media', 'Volumes']);
 /** Writes onto files here (redirection, tee, cp, truncate, dd, sed -i) are refused. */
 const WRITE_TREES = new Set(['etc', 'boot', 'usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32', 'dev']);
 const SECRET_HOME_DIRS = new Set(['.ssh', '.gnupg']);
 const CANONICAL = new Map([...SYSTEM_TREES, ...CONTAINERS, ...WRITE_TREES].map((n) => [n.toLowerCase(), n]));
-export const BLOCK_DEVICE = /^\/dev\/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|r?disk\d|md\d|dm-\d|mapper\/|disk\/|root$|loop\d|nbd\d|rbd\d|zram\d|bcache\d|mtdblock\d|sr\d)/;
+export const BLOCK_DEVICE =
+  /^\/dev\/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|r?disk\d|md\d|dm-\d|mapper\/|disk\/|root$|loop\d|nbd\d|rbd\d|zram\d|bcache\d|mtdblock\d|sr\d)/;
 const HARMLESS_DEV = /^\/dev\/(null|zero|full|random|urandom|stdin|stdout|stderr|tty|ptmx|fd\/\d+|pts\/\d+|shm\/.+|tcp\/.+|udp\/.+)$/;
 const GLOB = /[*?[]/;
 const PLAIN_NAME = /^(?!\.\.?$)[^/~]+$/;
@@ -106,7 +139,7 @@ function classify(path: string, write: boolean): Target | null {
     if (write) {
       return WRITE_TREES.has(top) && segs.length > 2 && !FREE_INSIDE.some((re) => re.test(path))
         ? { kind: 'system', what: top === 'dev' ? `the device ${path}` : `${path}, a file of the system directory /${top}` }
-        : secretInHome(segs.slice(3), path, CONTAINERS.has(top) && segs.length > 3) ?? (top === 'root' ? secretInHome(segs.slice(2), path, true) : null);
+        : (secretInHome(segs.slice(3), path, CONTAINERS.has(top) && segs.length > 3) ?? (top === 'root' ? secretInHome(segs.slice(2), path, true) : null));
     }
     if (SYSTEM_TREES.has(top) && !FREE_INSIDE.some((re) => re.test(path))) {
       return { kind: 'system', what: segs.length === 2 ? `the system directory ${path}` : `${path}, inside the system directory /${top}` };
@@ -129,7 +162,8 @@ function classify(path: string, write: boolean): Target | null {
   if (path.startsWith('?/')) {
     const top = segs[1] ?? '';
     return SYSTEM_TREES.has(top) || WRITE_TREES.has(top) || CONTAINERS.has(top) || SECRET_HOME_DIRS.has(top)
-      ? { kind: 'hidden', what: `${path.slice(2)} in a directory the check cannot see (after a \`cd\` to a hidden path)` } : null;
+      ? { kind: 'hidden', what: `${path.slice(2)} in a directory the check cannot see (after a \`cd\` to a hidden path)` }
+      : null;
   }
   // relative to the task's default directory, which is home on SSH nodes
   if (segs[0] === '..') return write ? null : { kind: 'parent', what: `the parent directory (${path})` };

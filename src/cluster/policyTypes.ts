@@ -16,7 +16,11 @@ export interface PolicyFinding {
   program?: string;
 }
 
-export interface NodePolicy { allow?: string[]; deny?: string[]; readOnly?: boolean }
+export interface NodePolicy {
+  allow?: string[];
+  deny?: string[];
+  readOnly?: boolean;
+}
 
 export interface PolicyInput {
   command: string;
@@ -86,9 +90,7 @@ export type RuleResult = Array<Omit<PolicyFinding, 'message' | 'hint'> & { why: 
 /** `refused by rule rm-root: \`rm -rf /\` would delete the root filesystem` */
 export function formatMessage(verdict: PolicyVerdict, rule: string, text: string, why: string): string {
   const shown = shorten(text.trim());
-  return verdict === 'refuse'
-    ? `refused by rule ${rule}: \`${shown}\` ${why}`
-    : `needs confirmation (rule ${rule}): \`${shown}\` ${why}`;
+  return verdict === 'refuse' ? `refused by rule ${rule}: \`${shown}\` ${why}` : `needs confirmation (rule ${rule}): \`${shown}\` ${why}`;
 }
 
 export function shorten(text: string, max = 160): string {

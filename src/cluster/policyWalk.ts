@@ -20,15 +20,24 @@ import { execCommands } from './policyFind.js';
 import { WrittenFiles, type StdoutWrite } from './policyFiles.js';
 import { formatMessage, shorten, type Arg, type PolicyFinding, type RuleContext, type RuleResult, type RunCmd, type Stdin } from './policyTypes.js';
 
-export interface Visited { program: string; wrappers: string[]; args: Arg[]; text: string; writes: Arg[] }
+export interface Visited {
+  program: string;
+  wrappers: string[];
+  args: Arg[];
+  text: string;
+  writes: Arg[];
+}
 export type Raw = PolicyFinding & { text: string };
-export interface Ctx { depth: number; remote?: string; probe: boolean }
+export interface Ctx {
+  depth: number;
+  remote?: string;
+  probe: boolean;
+}
 
 const NO_WRITES: Arg[] = [];
 const FILE_WRITERS = new Set(['curl', 'wget', 'tee', 'cp', 'mv', 'install', 'ln']);
 export const WALK_LIMITS = { units: 40_000, shellDepth: 6, findings: 64 };
 export class WalkLimit extends Error {}
-
 
 export class Walker {
   findings: Raw[] = [];
@@ -43,7 +52,11 @@ export class Walker {
   private readonly deferred: Array<(end: Scope) => void> = [];
 
   /** `track`: record the commands visited, for per-node settings */
-  constructor(private readonly budget: Budget, readonly home: string, private readonly track = true) {}
+  constructor(
+    private readonly budget: Budget,
+    readonly home: string,
+    private readonly track = true,
+  ) {}
 
   spend(n: number): void {
     this.units -= n;
@@ -52,7 +65,15 @@ export class Walker {
 
   run(source: string, scope: Scope, stdin: Stdin, ctx: Ctx): void {
     if (ctx.depth > WALK_LIMITS.shellDepth) {
-      this.add(ctx, { verdict: 'refuse', rule: 'too-complex', why: `nests shell code (bash -c, eval, ssh, here-documents) more than ${WALK_LIMITS.shellDepth} levels deep` }, source);
+      this.add(
+        ctx,
+        {
+          verdict: 'refuse',
+          rule: 'too-complex',
+          why: `nests shell code (bash -c, eval, ssh, here-documents) more than ${WALK_LIMITS.shellDepth} levels deep`,
+        },
+        source,
+      );
       return;
     }
     const mark = this.deferred.length;
@@ -66,7 +87,15 @@ export class Walker {
     // function bodies never called and trap actions run at the end, with what is known then
     while (this.deferred.length > mark) this.deferred.pop()!(scope);
     if (parsed.error !== undefined) {
-      this.add(ctx, { verdict: 'refuse', rule: 'unparseable', why: `did not parse as a shell command (${parsed.error}); bash runs the lines before a syntax error, so the whole command is refused` }, source);
+      this.add(
+        ctx,
+        {
+          verdict: 'refuse',
+          rule: 'unparseable',
+          why: `did not parse as a shell command (${parsed.error}); bash runs the lines before a syntax error, so the whole command is refused`,
+        },
+        source,
+      );
     }
   }
 
@@ -108,7 +137,15 @@ export class Walker {
     this.spend(1);
     if (c.t === 'func') {
       if (callsItselfForked(c.body, c.name)) {
-        this.add(ctx, { verdict: 'refuse', rule: 'fork-bomb', why: `defines \`${c.name}\`, a function that starts copies of itself in a pipeline or in the background (a fork bomb)` }, c.src);
+        this.add(
+          ctx,
+          {
+            verdict: 'refuse',
+            rule: 'fork-bomb',
+            why: `defines \`${c.name}\`, a function that starts copies of itself in a pipeline or in the background (a fork bomb)`,
+          },
+          c.src,
+        );
       }
       this.functions.set(c.name, c.body);
       this.deferred.push((end) => {
@@ -118,12 +155,15 @@ export class Walker {
     }
     const env = this.wordEnv(scope, ctx);
     const stdoutWrites: StdoutWrite[] = [];
-    const { stdin, writes } = c.redirs.length === 0 ? { stdin: inherited, writes: NO_WRITES } : env.redirections(c.redirs, inherited, (arg, r, at) => {
-      const site: RunCmd = { program: '', args: [], words: [], wrappers: [], text: c.src, stdin: at, dir: scope.dir, home: this.home };
-      const append = r.op.includes('>>');
-      for (const f of writeFindings(arg, site, 'redirect-block-device', append ? 'append to' : 'overwrite')) this.add(ctx, f, c.src);
-      if ((r.fd === undefined || r.fd === '1') && r.op !== '<>' && r.op !== '>&') stdoutWrites.push({ arg, append });
-    });
+    const { stdin, writes } =
+      c.redirs.length === 0
+        ? { stdin: inherited, writes: NO_WRITES }
+        : env.redirections(c.redirs, inherited, (arg, r, at) => {
+            const site: RunCmd = { program: '', args: [], words: [], wrappers: [], text: c.src, stdin: at, dir: scope.dir, home: this.home };
+            const append = r.op.includes('>>');
+            for (const f of writeFindings(arg, site, 'redirect-block-device', append ? 'append to' : 'overwrite')) this.add(ctx, f, c.src);
+            if ((r.fd === undefined || r.fd === '1') && r.op !== '<>' && r.op !== '>&') stdoutWrites.push({ arg, append });
+          });
     if (writes.length > 0 && c.t !== 'simple') this.visit(ctx, { program: '', wrappers: [], args: [], text: c.src, writes });
     switch (c.t) {
       case 'simple': {
@@ -131,8 +171,11 @@ export class Walker {
         if (run && (stdoutWrites.length > 0 || FILE_WRITERS.has(run.program))) this.files.note(run, stdoutWrites);
         return run;
       }
-      case 'subshell': this.stmts(c.body, this.clone(scope), ctx, stdin); return undefined;
-      case 'group': return this.stmts(c.body, scope, ctx, c.coproc ? { kind: 'hidden', what: 'what the script writes into the coprocess' } : stdin);
+      case 'subshell':
+        this.stmts(c.body, this.clone(scope), ctx, stdin);
+        return undefined;
+      case 'group':
+        return this.stmts(c.body, scope, ctx, c.coproc ? { kind: 'hidden', what: 'what the script writes into the coprocess' } : stdin);
       case 'if': {
         this.stmts(c.conds[0]!, scope, ctx, stdin);
         const branches = c.bodies.map((body, i) => {
@@ -141,7 +184,11 @@ export class Walker {
           this.stmts(body, s, ctx, stdin);
           return s;
         });
-        if (c.orElse) { const s = this.clone(scope); this.stmts(c.orElse, s, ctx, stdin); branches.push(s); }
+        if (c.orElse) {
+          const s = this.clone(scope);
+          this.stmts(c.orElse, s, ctx, stdin);
+          branches.push(s);
+        }
         this.spend(scope.mergeBranches(branches, c.orElse !== undefined));
         return undefined;
       }
@@ -157,8 +204,17 @@ export class Walker {
       }
       case 'case': {
         resolveArgs([c.word], env);
-        const branches = c.arms.map((arm) => { const s = this.clone(scope); this.stmts(arm.body, s, ctx, stdin); return s; });
-        this.spend(scope.mergeBranches(branches, c.arms.some((a) => a.patterns.some((p) => p.src === '*'))));
+        const branches = c.arms.map((arm) => {
+          const s = this.clone(scope);
+          this.stmts(arm.body, s, ctx, stdin);
+          return s;
+        });
+        this.spend(
+          scope.mergeBranches(
+            branches,
+            c.arms.some((a) => a.patterns.some((p) => p.src === '*')),
+          ),
+        );
         return undefined;
       }
       case 'test':
@@ -168,7 +224,15 @@ export class Walker {
     }
   }
 
-  private simple(c: Extract<Cmd, { t: 'simple' }>, scope: Scope, ctx: Ctx, stdin: Stdin, writes: Arg[], env: ScopeEnv, upstream?: RunCmd['upstream']): RunCmd | undefined {
+  private simple(
+    c: Extract<Cmd, { t: 'simple' }>,
+    scope: Scope,
+    ctx: Ctx,
+    stdin: Stdin,
+    writes: Arg[],
+    env: ScopeEnv,
+    upstream?: RunCmd['upstream'],
+  ): RunCmd | undefined {
     const assigned = c.assigns.map((a) => ({ a, values: a.items ? listValues(resolveArgs(a.items, env)) : a.value ? resolveValue(a.value, env) : [''] }));
     if (c.words.length === 0) {
       for (const { a, values } of assigned) scope.assign(a.name, values, a.append, a.items !== undefined || a.index !== undefined);
@@ -216,12 +280,18 @@ export class Walker {
     const action = args[0];
     if (!action || ['-p', '-l', '-P', '--'].includes(action.text) || args.length < 2) return;
     if (action.hidden !== undefined) {
-      this.add(ctx, { verdict: 'confirm', rule: 'hidden-code', why: `sets a trap that runs ${action.hidden}, which the check cannot see`, program: 'trap' }, `trap ${action.text}`);
+      this.add(
+        ctx,
+        { verdict: 'confirm', rule: 'hidden-code', why: `sets a trap that runs ${action.hidden}, which the check cannot see`, program: 'trap' },
+        `trap ${action.text}`,
+      );
       return;
     }
     const code = action.values[0] ?? '';
     if (code === '' || code === '-') return;
-    this.deferred.push((end) => { this.nested(code, { sameScope: true }, end, ctx); });
+    this.deferred.push((end) => {
+      this.nested(code, { sameScope: true }, end, ctx);
+    });
   }
 
   /** `./x.sh` where this command line wrote x.sh: its content is checked like inline code. */
@@ -229,7 +299,11 @@ export class Walker {
     const content = this.files.get(path, scope.dir, this.home);
     if (content?.kind === 'code') this.nested(content.text, {}, scope, ctx);
     else if (content?.kind === 'hidden') {
-      this.add(ctx, { verdict: 'confirm', rule: 'hidden-code', why: `runs ${path}, written from ${content.what}, which the check cannot see`, program: baseName(path) }, text);
+      this.add(
+        ctx,
+        { verdict: 'confirm', rule: 'hidden-code', why: `runs ${path}, written from ${content.what}, which the check cannot see`, program: baseName(path) },
+        text,
+      );
     }
   }
 

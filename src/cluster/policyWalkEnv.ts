@@ -7,8 +7,26 @@ import { fold } from './policyFold.js';
 import type { Scope } from './policyScope.js';
 import type { Arg, RunCmd, Stdin } from './policyTypes.js';
 
-const NUMERIC_VARS = new Set(['$', '!', '?', '#', 'RANDOM', 'SRANDOM', 'BASHPID', 'LINENO', 'SECONDS', 'UID', 'EUID', 'PPID',
-  'EPOCHSECONDS', 'EPOCHREALTIME', 'COLUMNS', 'LINES', 'SHLVL', 'OPTIND']);
+const NUMERIC_VARS = new Set([
+  '$',
+  '!',
+  '?',
+  '#',
+  'RANDOM',
+  'SRANDOM',
+  'BASHPID',
+  'LINENO',
+  'SECONDS',
+  'UID',
+  'EUID',
+  'PPID',
+  'EPOCHSECONDS',
+  'EPOCHREALTIME',
+  'COLUMNS',
+  'LINES',
+  'SHLVL',
+  'OPTIND',
+]);
 const NAMES: Record<string, string> = { USER: 'user', LOGNAME: 'user', HOSTNAME: 'host', '-': 'hB', '0': 'bash' };
 export const WRITE_OPS = new Set(['>', '>>', '>|', '&>', '&>>', '<>', '>&']);
 
@@ -21,7 +39,11 @@ export interface BodyWalker {
 
 /** One object per scope (no closures per command: a 64 KiB script has thousands of commands). */
 export class ScopeEnv implements WordEnv {
-  constructor(private readonly walker: BodyWalker, private readonly scope: Scope, readonly ctx: unknown) {}
+  constructor(
+    private readonly walker: BodyWalker,
+    private readonly scope: Scope,
+    readonly ctx: unknown,
+  ) {}
 
   lookup(name: string): Values {
     const known = this.scope.get(name);
@@ -67,9 +89,10 @@ export class ScopeEnv implements WordEnv {
       }
       if (r.op === '<<' || r.op === '<<-' || r.op === '<<<') {
         const value = r.quotedHeredoc ? [r.target.parts.map((p) => (p.t === 'lit' ? p.v : '')).join('')] : resolveValue(r.target, this);
-        stdin = value && value.length === 1
-          ? { kind: 'code', text: r.op === '<<<' ? `${value[0]}\n` : value[0]! }
-          : { kind: 'hidden', what: `a ${r.op === '<<<' ? 'here-string' : 'here-document'} with expansions the check cannot see` };
+        stdin =
+          value && value.length === 1
+            ? { kind: 'code', text: r.op === '<<<' ? `${value[0]}\n` : value[0]! }
+            : { kind: 'hidden', what: `a ${r.op === '<<<' ? 'here-string' : 'here-document'} with expansions the check cannot see` };
         continue;
       }
       const arg = resolveArgs([r.target], this)[0];

@@ -28,8 +28,16 @@ const INERT: Record<string, string> = { '{': '\uE000', '}': '\uE001', ',': '\uE0
 const DECODE: Record<string, string> = { '\uE000': '{', '\uE001': '}', '\uE002': ',', '\uE003': '.' };
 const SEP = '\uE004';
 
-interface Seg { s: string; active: boolean; split: boolean }
-interface Expanded { alts: Seg[][]; hidden?: string; stream?: Stdin }
+interface Seg {
+  s: string;
+  active: boolean;
+  split: boolean;
+}
+interface Expanded {
+  alts: Seg[][];
+  hidden?: string;
+  stream?: Stdin;
+}
 
 function expand(word: Word, env: WordEnv): Expanded {
   let alts: Seg[][] = [[]];
@@ -40,7 +48,9 @@ function expand(word: Word, env: WordEnv): Expanded {
     let vals: Values;
     let quoted = true;
     switch (part.t) {
-      case 'lit': push({ s: part.v, active: !part.q, split: false }); continue;
+      case 'lit':
+        push({ s: part.v, active: !part.q, split: false });
+        continue;
       case 'param':
         vals = paramValues(part, env);
         // "${a[@]}" and "$@" are several words even when quoted
@@ -52,8 +62,14 @@ function expand(word: Word, env: WordEnv): Expanded {
         quoted = part.q;
         break;
       }
-      case 'arith': walkInner(part.inner, env); vals = ['0']; break;
-      case 'proc': stream = env.process(part.body, part.dir); vals = ['/dev/fd/63']; break;
+      case 'arith':
+        walkInner(part.inner, env);
+        vals = ['0'];
+        break;
+      case 'proc':
+        stream = env.process(part.body, part.dir);
+        vals = ['/dev/fd/63'];
+        break;
     }
     if (vals !== null && vals.some((v) => v.length > MAX_VALUE_LENGTH)) vals = null; // `X=$X$X` doubling: stop following it
     if (vals === null) {
@@ -188,22 +204,39 @@ function paramValues(p: Extract<Part, { t: 'param' }>, env: WordEnv): Values {
   const op = p.op;
   if (op === ':?' || op === '?') return base;
   if (op === '^^' || op === ',,' || op === '^' || op === ',') {
-    return base.map((v) => (op === '^^' ? v.toUpperCase() : op === ',,' ? v.toLowerCase()
-      : op === '^' ? v.slice(0, 1).toUpperCase() + v.slice(1) : v.slice(0, 1).toLowerCase() + v.slice(1)));
+    return base.map((v) =>
+      op === '^^'
+        ? v.toUpperCase()
+        : op === ',,'
+          ? v.toLowerCase()
+          : op === '^'
+            ? v.slice(0, 1).toUpperCase() + v.slice(1)
+            : v.slice(0, 1).toLowerCase() + v.slice(1),
+    );
   }
   if (op.startsWith('/')) return replaceValues(base, op, p.arg, env);
   const arg = p.arg ? single(resolveValue(p.arg, env)) : '';
   if (arg === null) return null;
   switch (op) {
-    case ':-': case ':=': return base.map((v) => (v === '' ? arg : v));
-    case '-': case '=': return base;
-    case ':+': return base.map((v) => (v === '' ? '' : arg));
-    case '+': return base.map(() => arg);
-    case '#': case '##': case '%': case '%%': {
+    case ':-':
+    case ':=':
+      return base.map((v) => (v === '' ? arg : v));
+    case '-':
+    case '=':
+      return base;
+    case ':+':
+      return base.map((v) => (v === '' ? '' : arg));
+    case '+':
+      return base.map(() => arg);
+    case '#':
+    case '##':
+    case '%':
+    case '%%': {
       const out = base.map((v) => removeAffix(v, arg, op));
       return out.some((v) => v === null) ? null : (out as string[]);
     }
-    default: return null;
+    default:
+      return null;
   }
 }
 
@@ -221,8 +254,14 @@ function globRegex(pattern: string, lazy: boolean): string | null {
     else if (c === '?') out += '[^]';
     else if (c === '[') {
       const end = pattern.indexOf(']', i + 2);
-      if (end < 0) { out += '\\['; continue; }
-      const body = pattern.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+      if (end < 0) {
+        out += '\\[';
+        continue;
+      }
+      const body = pattern
+        .slice(i + 1, end)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\');
       out += `[${body}]`;
       i = end;
     } else out += c.replace(/[.+^${}()|\\/]/g, '\\$&');

@@ -45,7 +45,6 @@ Darwin)
 esac
 `;
 
-
 /**
  * The probe script, optionally followed by the node's `metricsCommand`. That command runs in
  * its own `sh -c` with stdin closed; its stdout forms the `metrics` section, its stderr (kept
@@ -98,8 +97,7 @@ function parseOsArch(uname: string, fail: (d: string) => never): { os: Os; arch:
   const [kernel, machine] = uname.split(/\s+/);
   const os: Os | undefined = kernel === 'Linux' ? 'linux' : kernel === 'Darwin' ? 'macos' : undefined;
   if (!os) fail(`unsupported OS ${JSON.stringify(kernel)} (clusterflow supports Linux and Darwin)`);
-  const arch: Arch | undefined = machine === 'x86_64' || machine === 'amd64' ? 'x86_64'
-    : machine === 'arm64' || machine === 'aarch64' ? 'arm64' : undefined;
+  const arch: Arch | undefined = machine === 'x86_64' || machine === 'amd64' ? 'x86_64' : machine === 'arm64' || machine === 'aarch64' ? 'arm64' : undefined;
   if (!arch) fail(`unsupported architecture ${JSON.stringify(machine)} (clusterflow supports x86_64 and arm64)`);
   return { os, arch };
 }
@@ -137,7 +135,10 @@ function parseLinux(s: Map<string, string>, fail: (d: string) => never): Omit<No
   if (!total) fail('/proc/meminfo has no MemTotal');
   // MemAvailable appeared in Linux 3.14; before that free + buffers + page cache is the usual estimate.
   const available = kb('MemAvailable') ?? (kb('MemFree') ?? 0) + (kb('Buffers') ?? 0) + (kb('Cached') ?? 0);
-  const load = need(s, 'loadavg', fail).split(/\s+/).slice(0, 3).map((f) => toNumber(f, 'load average', fail));
+  const load = need(s, 'loadavg', fail)
+    .split(/\s+/)
+    .slice(0, 3)
+    .map((f) => toNumber(f, 'load average', fail));
   return {
     cpu_percent: linuxCpuPercent(need(s, 'stat1', fail), need(s, 'stat2', fail), fail),
     memory_percent: clampPercent(((total - available) / total) * 100),
@@ -186,7 +187,9 @@ function need(s: Map<string, string>, name: string, fail: (d: string) => never):
 
 /** Parses the output of PROBE_SCRIPT / probeScript(); applies the metricsCommand section if present. */
 export function parseProbeOutput(text: string, nodeId: string): NodeMetrics {
-  const fail = (detail: string): never => { throw new ProbeParseError(nodeId, detail); };
+  const fail = (detail: string): never => {
+    throw new ProbeParseError(nodeId, detail);
+  };
   const sections = splitSections(text);
   if (!sections.has('uname')) {
     const start = text.trim().slice(0, 120);

@@ -85,10 +85,11 @@ async function lookupDnsDefault(host: string): Promise<string[]> {
 export function lookupWithServers(servers: string[], timeoutMs = 2000): (host: string) => Promise<string[]> {
   const resolver = new dnsPromises.Resolver({ timeout: timeoutMs, tries: 2 });
   resolver.setServers(servers);
-  const quiet = (p: Promise<string[]>) => p.catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENODATA' || err.code === 'ENOTFOUND') return [] as string[];
-    throw err;
-  });
+  const quiet = (p: Promise<string[]>) =>
+    p.catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENODATA' || err.code === 'ENOTFOUND') return [] as string[];
+      throw err;
+    });
   return async (host) => {
     const [v4, v6] = await Promise.allSettled([quiet(resolver.resolve4(host.replace(/\.$/, ''))), quiet(resolver.resolve6(host.replace(/\.$/, '')))]);
     const found = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
@@ -111,7 +112,10 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 }
 
 type Via = ResolvedAddress['via'];
-interface Candidate { address: string; via: Via }
+interface Candidate {
+  address: string;
+  via: Via;
+}
 
 export class AddressResolver {
   private readonly ttlMs: number;
@@ -149,10 +153,12 @@ export class AddressResolver {
     const flightKey = `${node.id}|${key}`;
     const pending = this.inflight.get(flightKey);
     if (pending) return pending;
-    const work = this.resolveUncached(node).then((result) => {
-      if (this.ttlMs > 0) this.cache.set(node.id, { key, result, expiresAt: this.now() + this.ttlMs });
-      return result;
-    }).finally(() => this.inflight.delete(flightKey));
+    const work = this.resolveUncached(node)
+      .then((result) => {
+        if (this.ttlMs > 0) this.cache.set(node.id, { key, result, expiresAt: this.now() + this.ttlMs });
+        return result;
+      })
+      .finally(() => this.inflight.delete(flightKey));
     this.inflight.set(flightKey, work);
     return work;
   }
@@ -177,7 +183,8 @@ export class AddressResolver {
     const ip = node.ip?.trim() || undefined;
     if (host) {
       const bare = bareAddress(host);
-      if (isIP(bare)) candidates.push({ address: bare, via: 'literal' }); // configured: loopback is fine
+      if (isIP(bare))
+        candidates.push({ address: bare, via: 'literal' }); // configured: loopback is fine
       else candidates.push(...(await this.discover(host, ip, notes)));
     }
     if (!ip) notes.push('no fallback ip configured');
@@ -214,13 +221,11 @@ export class AddressResolver {
   /** `.local` names: mDNS, then DNS when mDNS gave nothing usable. Other names: DNS. */
   private async discover(host: string, ip: string | undefined, notes: string[]): Promise<Candidate[]> {
     if (/\.local\.?$/i.test(host)) {
-      const found = await this.attempt('mDNS', notes, `no answer in ${this.mdnsTimeoutMs} ms`, () =>
-        this.lookupMdns(host, this.mdnsTimeoutMs));
+      const found = await this.attempt('mDNS', notes, `no answer in ${this.mdnsTimeoutMs} ms`, () => this.lookupMdns(host, this.mdnsTimeoutMs));
       const usable = this.keepUsable(found, 'mdns', ip, notes);
       if (usable.length > 0) return usable;
     }
-    const found = await this.attempt(this.dnsLabel, notes, 'no addresses', () =>
-      withTimeout(this.lookupDns(host), this.dnsTimeoutMs, 'lookup'));
+    const found = await this.attempt(this.dnsLabel, notes, 'no addresses', () => withTimeout(this.lookupDns(host), this.dnsTimeoutMs, 'lookup'));
     return this.keepUsable(found, 'dns', ip, notes);
   }
 

@@ -14,7 +14,10 @@ export type Part =
   /** `<( … )` / `>( … )` */
   | { t: 'proc'; dir: '<' | '>'; body: Stmt[]; src: string };
 
-export interface Word { parts: Part[]; src: string }
+export interface Word {
+  parts: Part[];
+  src: string;
+}
 
 export interface Redir {
   op: string;
@@ -26,7 +29,13 @@ export interface Redir {
   quotedHeredoc?: boolean;
 }
 
-export interface Assign { name: string; index?: string; append: boolean; value?: Word; items?: Word[] }
+export interface Assign {
+  name: string;
+  index?: string;
+  append: boolean;
+  value?: Word;
+  items?: Word[];
+}
 
 export type Cmd =
   | { t: 'simple'; assigns: Assign[]; words: Word[]; redirs: Redir[]; src: string }
@@ -40,10 +49,17 @@ export type Cmd =
   /** `[[ … ]]` and `(( … ))`: only their expansions matter */
   | { t: 'test'; words: Word[]; inner: Part[]; redirs: Redir[]; src: string };
 
-export interface Pipeline { cmds: Cmd[] }
+export interface Pipeline {
+  cmds: Cmd[];
+}
 
 /** An and-or list: `a && b || c`, optionally sent to the background. */
-export interface Stmt { pipes: Pipeline[]; ops: string[]; bg: boolean; src: string }
+export interface Stmt {
+  pipes: Pipeline[];
+  ops: string[];
+  bg: boolean;
+  src: string;
+}
 
 /** Shared by a parse and every parse nested in it (backquotes, here-documents, `bash -c` strings). */
 export interface Budget {

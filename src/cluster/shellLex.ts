@@ -6,7 +6,12 @@ import { PARSE_LIMITS, ShellSyntaxError, TooComplex, type Budget, type Part, typ
 export const ARG_RUN = /[^ \t\n;&|()<>\\'"$`]+/y;
 export const META = ' \t\n;&|()<>';
 
-interface PendingHeredoc { delim: string; strip: boolean; quoted: boolean; redir: Redir }
+interface PendingHeredoc {
+  delim: string;
+  strip: boolean;
+  quoted: boolean;
+  redir: Redir;
+}
 
 export abstract class Lexer {
   protected pos = 0;
@@ -15,7 +20,11 @@ export abstract class Lexer {
   /** positions where `((` / `$((` did not parse as arithmetic: tried once, then read as subshells */
   protected readonly arithFailed = new Set<number>();
 
-  constructor(protected readonly src: string, protected readonly budget: Budget, protected depth: number) {
+  constructor(
+    protected readonly src: string,
+    protected readonly budget: Budget,
+    protected depth: number,
+  ) {
     this.len = src.length;
     budget.bytes -= src.length;
     if (budget.bytes < 0) throw new TooComplex(`more than ${PARSE_LIMITS.bytes} bytes of shell text to parse (nested strings included)`);
@@ -106,13 +115,14 @@ export abstract class Lexer {
         if (doc.strip) line = line.replace(/^\t+/, '');
         const lineStart = this.pos;
         this.pos = nl < 0 ? this.len : nl + 1;
-        if (line === doc.delim) { bodyEnd = lineStart; break; }
+        if (line === doc.delim) {
+          bodyEnd = lineStart;
+          break;
+        }
       }
       const body = this.src.slice(bodyStart, Math.min(bodyEnd, this.len));
       this.unit();
-      doc.redir.target = doc.quoted
-        ? { parts: [{ t: 'lit', v: body, q: true }], src: body }
-        : { parts: this.heredocPartsOf(body), src: body };
+      doc.redir.target = doc.quoted ? { parts: [{ t: 'lit', v: body, q: true }], src: body } : { parts: this.heredocPartsOf(body), src: body };
       if (doc.quoted) doc.redir.quotedHeredoc = true;
     }
   }

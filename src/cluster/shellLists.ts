@@ -50,8 +50,10 @@ export abstract class ListParser extends WordScanner {
       const c = this.src[this.pos];
       const next = this.src[this.pos + 1];
       if (c === ';' && next !== ';' && next !== '&') this.pos++;
-      else if (c === '&' && next !== '&') { this.pos++; stmt.bg = true; }
-      else if (c !== '\n') break;
+      else if (c === '&' && next !== '&') {
+        this.pos++;
+        stmt.bg = true;
+      } else if (c !== '\n') break;
     }
     return out;
   }
@@ -80,9 +82,13 @@ export abstract class ListParser extends WordScanner {
         const start = this.pos;
         this.pos += 4;
         this.skipBlanks();
-        if (this.peekWord() === '-p') { this.pos += 2; this.skipBlanks(); }
+        if (this.peekWord() === '-p') {
+          this.pos += 2;
+          this.skipBlanks();
+        }
         // `time` alone times nothing
-        if (this.pos >= this.len || '\n;&|)'.includes(this.src[this.pos]!)) return { cmds: [{ t: 'simple', assigns: [], words: [], redirs: [], src: this.src.slice(start, this.pos) }] };
+        if (this.pos >= this.len || '\n;&|)'.includes(this.src[this.pos]!))
+          return { cmds: [{ t: 'simple', assigns: [], words: [], redirs: [], src: this.src.slice(start, this.pos) }] };
       } else if (w === '!') this.pos++;
       else break;
     }
@@ -166,7 +172,10 @@ export abstract class ListParser extends WordScanner {
     const assigns: Assign[] = [];
     this.tryAssign(assigns);
     const items = assigns[0]?.items ?? [];
-    words.push({ parts: [{ t: 'lit', v: m[0], q: false }, ...items.flatMap((w) => [{ t: 'lit' as const, v: ' ', q: true }, ...w.parts])], src: this.src.slice(start, this.pos) });
+    words.push({
+      parts: [{ t: 'lit', v: m[0], q: false }, ...items.flatMap((w) => [{ t: 'lit' as const, v: ' ', q: true }, ...w.parts])],
+      src: this.src.slice(start, this.pos),
+    });
     return true;
   }
 
@@ -182,7 +191,10 @@ export abstract class ListParser extends WordScanner {
       const items: Word[] = [];
       for (;;) {
         this.skipNewlines();
-        if (this.src[this.pos] === ')') { this.pos++; break; }
+        if (this.src[this.pos] === ')') {
+          this.pos++;
+          break;
+        }
         const w = this.readWord();
         if (!w) this.error(`unexpected ${this.describe()} in the array assigned to ${assign.name}`);
         items.push(w);

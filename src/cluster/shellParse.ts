@@ -5,7 +5,11 @@ import { newBudget, type Budget, type Cmd, type Part, type Redir, type Stmt, typ
 import { parseScript } from './shellSyntax.js';
 import { baseName, unwrapCommand, nestedShellSource } from './shellWrappers.js';
 
-export interface Redirection { op: string; fd?: string; target: string }
+export interface Redirection {
+  op: string;
+  fd?: string;
+  target: string;
+}
 export interface SimpleCommand {
   /** basename of the program that really runs, after wrappers like sudo/nice/env */
   program: string;
@@ -20,7 +24,10 @@ export interface SimpleCommand {
   /** source text of the whole simple command, for messages */
   text: string;
 }
-export interface FunctionDef { name: string; forksItself: boolean }
+export interface FunctionDef {
+  name: string;
+  forksItself: boolean;
+}
 export interface ParsedShell {
   ok: boolean;
   /** why the command line did not parse (or was too complex to); commands then hold what came before */
@@ -67,7 +74,11 @@ function flatten(source: string, depth: number, budget: Budget): ParsedShell {
 }
 
 class Flattener {
-  constructor(private readonly out: ParsedShell, private readonly depth: number, private readonly budget: Budget) {}
+  constructor(
+    private readonly out: ParsedShell,
+    private readonly depth: number,
+    private readonly budget: Budget,
+  ) {}
 
   stmts(list: Stmt[]): void {
     for (const stmt of list) for (const pipe of stmt.pipes) for (const cmd of pipe.cmds) this.cmd(cmd);
@@ -91,12 +102,37 @@ class Flattener {
         cmd.words.forEach((w) => this.word(w));
         break;
       }
-      case 'subshell': case 'group': this.stmts(cmd.body); break;
-      case 'if': cmd.conds.forEach((c, i) => { this.stmts(c); this.stmts(cmd.bodies[i]!); }); if (cmd.orElse) this.stmts(cmd.orElse); break;
-      case 'loop': this.stmts(cmd.cond); this.stmts(cmd.body); break;
-      case 'for': cmd.items?.forEach((w) => this.word(w)); this.parts(cmd.arith ?? []); this.stmts(cmd.body); break;
-      case 'case': this.word(cmd.word); for (const arm of cmd.arms) { arm.patterns.forEach((w) => this.word(w)); this.stmts(arm.body); } break;
-      case 'test': cmd.words.forEach((w) => this.word(w)); this.parts(cmd.inner); break;
+      case 'subshell':
+      case 'group':
+        this.stmts(cmd.body);
+        break;
+      case 'if':
+        cmd.conds.forEach((c, i) => {
+          this.stmts(c);
+          this.stmts(cmd.bodies[i]!);
+        });
+        if (cmd.orElse) this.stmts(cmd.orElse);
+        break;
+      case 'loop':
+        this.stmts(cmd.cond);
+        this.stmts(cmd.body);
+        break;
+      case 'for':
+        cmd.items?.forEach((w) => this.word(w));
+        this.parts(cmd.arith ?? []);
+        this.stmts(cmd.body);
+        break;
+      case 'case':
+        this.word(cmd.word);
+        for (const arm of cmd.arms) {
+          arm.patterns.forEach((w) => this.word(w));
+          this.stmts(arm.body);
+        }
+        break;
+      case 'test':
+        cmd.words.forEach((w) => this.word(w));
+        this.parts(cmd.inner);
+        break;
     }
     for (const r of cmd.redirs) if (r.target) this.word(r.target);
   }
@@ -116,9 +152,13 @@ class Flattener {
   private addCommand(words: string[], env: Record<string, string>, redirections: Redirection[], text: string): void {
     const unwrapped = unwrapCommand(words);
     const command: SimpleCommand = {
-      program: baseName(unwrapped.words[0] ?? ''), args: unwrapped.words.slice(1),
+      program: baseName(unwrapped.words[0] ?? ''),
+      args: unwrapped.words.slice(1),
       ...((unwrapped.words[0] ?? '').includes('/') ? { invokedByPath: true } : {}),
-      env: { ...env, ...unwrapped.env }, redirections, wrappers: unwrapped.wrappers, text,
+      env: { ...env, ...unwrapped.env },
+      redirections,
+      wrappers: unwrapped.wrappers,
+      text,
     };
     this.out.commands.push(command);
     // `bash -c '…'`, `eval …`, `find -exec …`, `env -S …`: the string is itself a command line.
@@ -143,14 +183,20 @@ function toRedirection(r: Redir): Redirection {
 
 /** The text a word stands for: quotes removed, `$VAR` kept as written, `$(echo x)` folded to `x`. */
 export function wordText(word: Word): string {
-  return word.parts.map((part) => {
-    switch (part.t) {
-      case 'lit': return part.v;
-      case 'param': return part.op === '' && part.index === undefined ? `$${part.name}` : part.src;
-      case 'cmd': return echoedText(part.body) ?? part.src;
-      default: return part.src;
-    }
-  }).join('');
+  return word.parts
+    .map((part) => {
+      switch (part.t) {
+        case 'lit':
+          return part.v;
+        case 'param':
+          return part.op === '' && part.index === undefined ? `$${part.name}` : part.src;
+        case 'cmd':
+          return echoedText(part.body) ?? part.src;
+        default:
+          return part.src;
+      }
+    })
+    .join('');
 }
 
 /** `$(echo rm)` / `$(printf rm)` with literal arguments: fold to what it prints, so it cannot hide a program name. */
@@ -168,8 +214,10 @@ function echoedText(body: Stmt[]): string | undefined {
 
 /** A fork bomb: a function that calls itself inside a pipeline or in the background. */
 export function callsItselfForked(body: Cmd, name: string): boolean {
-  const forked = (list: Stmt[]): boolean => list.some((stmt) =>
-    stmt.pipes.some((pipe) => ((stmt.bg || pipe.cmds.length > 1) && pipe.cmds.some((c) => calls(c, name))) || pipe.cmds.some((c) => forkedIn(c))));
+  const forked = (list: Stmt[]): boolean =>
+    list.some((stmt) =>
+      stmt.pipes.some((pipe) => ((stmt.bg || pipe.cmds.length > 1) && pipe.cmds.some((c) => calls(c, name))) || pipe.cmds.some((c) => forkedIn(c))),
+    );
   const forkedIn = (cmd: Cmd): boolean => childLists(cmd).some(forked);
   return forkedIn(body);
 }
@@ -181,12 +229,20 @@ function calls(cmd: Cmd, name: string): boolean {
 
 function childLists(cmd: Cmd): Stmt[][] {
   switch (cmd.t) {
-    case 'subshell': case 'group': return [cmd.body];
-    case 'if': return [...cmd.conds, ...cmd.bodies, ...(cmd.orElse ? [cmd.orElse] : [])];
-    case 'loop': return [cmd.cond, cmd.body];
-    case 'for': return [cmd.body];
-    case 'case': return cmd.arms.map((a) => a.body);
-    case 'func': return childLists(cmd.body);
-    default: return [];
+    case 'subshell':
+    case 'group':
+      return [cmd.body];
+    case 'if':
+      return [...cmd.conds, ...cmd.bodies, ...(cmd.orElse ? [cmd.orElse] : [])];
+    case 'loop':
+      return [cmd.cond, cmd.body];
+    case 'for':
+      return [cmd.body];
+    case 'case':
+      return cmd.arms.map((a) => a.body);
+    case 'func':
+      return childLists(cmd.body);
+    default:
+      return [];
   }
 }

@@ -121,8 +121,14 @@ class ShellParser extends ListParser {
       bodies.push(this.parseList(['elif', 'else', 'fi']));
       this.skipNewlines();
       const w = this.peekWord();
-      if (w === 'elif') { this.pos += 4; continue; }
-      if (w === 'else') { this.pos += 4; orElse = this.parseList(['fi']); }
+      if (w === 'elif') {
+        this.pos += 4;
+        continue;
+      }
+      if (w === 'else') {
+        this.pos += 4;
+        orElse = this.parseList(['fi']);
+      }
       this.expectWord('fi');
       break;
     }
@@ -198,7 +204,10 @@ class ShellParser extends ListParser {
     const arms: Array<{ patterns: Word[]; body: Stmt[] }> = [];
     for (;;) {
       this.skipNewlines();
-      if (this.peekWord() === 'esac') { this.pos += 4; break; }
+      if (this.peekWord() === 'esac') {
+        this.pos += 4;
+        break;
+      }
       if (this.pos >= this.len) this.error('unterminated `case` (no `esac`)');
       if (this.src[this.pos] === '(') this.pos++;
       const patterns: Word[] = [];
@@ -208,8 +217,14 @@ class ShellParser extends ListParser {
         if (!p) this.error(`expected a case pattern, found ${this.describe()}`);
         patterns.push(p);
         this.skipBlanks();
-        if (this.src[this.pos] === '|') { this.pos++; continue; }
-        if (this.src[this.pos] === ')') { this.pos++; break; }
+        if (this.src[this.pos] === '|') {
+          this.pos++;
+          continue;
+        }
+        if (this.src[this.pos] === ')') {
+          this.pos++;
+          break;
+        }
         this.error(`expected \`)\` after a case pattern, found ${this.describe()}`);
       }
       const body = this.parseList(['esac']);
@@ -236,9 +251,18 @@ class ShellParser extends ListParser {
     for (;;) {
       this.skipNewlines();
       if (this.pos >= this.len) this.error('unterminated `[[`');
-      if (this.peekWord() === ']]') { this.pos += 2; break; }
-      if (this.at('&&') || this.at('||')) { this.pos += 2; continue; }
-      if ('()<>!'.includes(this.src[this.pos]!)) { this.pos++; continue; }
+      if (this.peekWord() === ']]') {
+        this.pos += 2;
+        break;
+      }
+      if (this.at('&&') || this.at('||')) {
+        this.pos += 2;
+        continue;
+      }
+      if ('()<>!'.includes(this.src[this.pos]!)) {
+        this.pos++;
+        continue;
+      }
       const w = this.readWord(regexNext ? 'regex' : 'arg');
       if (!w) this.error(`unexpected ${this.describe()} in \`[[ ]]\``);
       words.push(w);

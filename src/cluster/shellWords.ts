@@ -36,12 +36,20 @@ export abstract class WordScanner extends Lexer {
       } else {
         if ((c === ' ' || c === '\t' || c === '\n') && parens === 0) break;
         if (c === '(') parens++;
-        else if (c === ')') { if (parens === 0) break; parens--; }
+        else if (c === ')') {
+          if (parens === 0) break;
+          parens--;
+        }
       }
       if (c === '\\') {
         const next = this.src[this.pos + 1];
-        if (next === undefined) { parts.push({ t: 'lit', v: '\\', q: false }); this.pos++; }
-        else { if (next !== '\n') parts.push({ t: 'lit', v: next, q: true }); this.pos += 2; }
+        if (next === undefined) {
+          parts.push({ t: 'lit', v: '\\', q: false });
+          this.pos++;
+        } else {
+          if (next !== '\n') parts.push({ t: 'lit', v: next, q: true });
+          this.pos += 2;
+        }
       } else if (c === "'") {
         const end = this.src.indexOf("'", this.pos + 1);
         if (end < 0) this.error('unterminated single quote');
@@ -80,13 +88,19 @@ export abstract class WordScanner extends Lexer {
     for (;;) {
       if (this.pos >= this.len) this.error('unterminated double quote');
       const c = this.src[this.pos]!;
-      if (c === '"') { this.pos++; return parts; }
+      if (c === '"') {
+        this.pos++;
+        return parts;
+      }
       if (c === '\\') {
         const next = this.src[this.pos + 1];
         if (next !== undefined && '$`"\\\n'.includes(next)) {
           if (next !== '\n') parts.push({ t: 'lit', v: next, q: true });
           this.pos += 2;
-        } else { parts.push({ t: 'lit', v: '\\', q: true }); this.pos++; }
+        } else {
+          parts.push({ t: 'lit', v: '\\', q: true });
+          this.pos++;
+        }
       } else if (c === '$') {
         this.readDollar(parts, true);
       } else if (c === '`') {
@@ -111,7 +125,10 @@ export abstract class WordScanner extends Lexer {
         if (next !== undefined && '$`\\\n'.includes(next)) {
           if (next !== '\n') parts.push({ t: 'lit', v: next, q: true });
           this.pos += 2;
-        } else { parts.push({ t: 'lit', v: '\\', q: true }); this.pos++; }
+        } else {
+          parts.push({ t: 'lit', v: '\\', q: true });
+          this.pos++;
+        }
       } else if (c === '$') this.readDollar(parts, true);
       else if (c === '`') parts.push(this.readBacktick(true));
       else {
@@ -131,7 +148,7 @@ export abstract class WordScanner extends Lexer {
     if (c === "'" && !q) {
       let i = this.pos + 2;
       while (i < this.len && this.src[i] !== "'") i += this.src[i] === '\\' ? 2 : 1;
-      if (i >= this.len) this.error('unterminated $\'…\' quote');
+      if (i >= this.len) this.error("unterminated $'…' quote");
       parts.push({ t: 'lit', v: ansiC(this.src.slice(this.pos + 2, i)), q: true });
       this.pos = i + 1;
     } else if (c === '"' && !q) {
@@ -228,12 +245,18 @@ export abstract class WordScanner extends Lexer {
         this.pos += end.length;
         return inner;
       }
-      if (c === '(') { depth++; this.pos++; }
-      else if (c === ')') { if (--depth < 0) this.error('unbalanced ) in arithmetic'); this.pos++; }
-      else if (c === '$') this.readDollar(inner, true);
+      if (c === '(') {
+        depth++;
+        this.pos++;
+      } else if (c === ')') {
+        if (--depth < 0) this.error('unbalanced ) in arithmetic');
+        this.pos++;
+      } else if (c === '$') this.readDollar(inner, true);
       else if (c === '`') inner.push(this.readBacktick(true));
-      else if (c === '"') { this.pos++; inner.push(...this.readDouble()); }
-      else if (c === '\\') this.pos += 2;
+      else if (c === '"') {
+        this.pos++;
+        inner.push(...this.readDouble());
+      } else if (c === '\\') this.pos += 2;
       else this.pos++;
     }
   }
@@ -271,7 +294,6 @@ export abstract class WordScanner extends Lexer {
     this.leave();
     return { t: 'proc', dir, body, src: this.src.slice(start, this.pos) };
   }
-
 }
 
 /** `$'\x2f'` is `/`: decode ANSI-C quoting so it cannot hide a path or a program name. */

@@ -17,9 +17,30 @@ interface WrapperSpec {
 
 const WRAPPERS: Record<string, WrapperSpec> = {
   sudo: {
-    argFlags: ['-u', '-g', '-C', '-D', '-h', '-p', '-r', '-t', '-T', '-U', '--user', '--group', '--close-from',
-      '--chdir', '--host', '--prompt', '--role', '--type', '--command-timeout', '--other-user'],
-    assignments: true, queryFlags: ['-l', '--list', '-v', '--validate', '-V', '--version'],
+    argFlags: [
+      '-u',
+      '-g',
+      '-C',
+      '-D',
+      '-h',
+      '-p',
+      '-r',
+      '-t',
+      '-T',
+      '-U',
+      '--user',
+      '--group',
+      '--close-from',
+      '--chdir',
+      '--host',
+      '--prompt',
+      '--role',
+      '--type',
+      '--command-timeout',
+      '--other-user',
+    ],
+    assignments: true,
+    queryFlags: ['-l', '--list', '-v', '--validate', '-V', '--version'],
   },
   doas: { argFlags: ['-u', '-C'], queryFlags: ['-C'] },
   time: { argFlags: ['-f', '-o', '--format', '--output'] },
@@ -28,8 +49,24 @@ const WRAPPERS: Record<string, WrapperSpec> = {
   env: { argFlags: ['-u', '-C', '--unset', '--chdir'], assignments: true, stringFlags: ['-S', '--split-string'] },
   timeout: { argFlags: ['-s', '-k', '--signal', '--kill-after'], positionals: 1 },
   xargs: {
-    argFlags: ['-I', '-L', '-n', '-P', '-s', '-d', '-E', '-a', '--max-args', '--max-procs', '--delimiter',
-      '--arg-file', '--max-lines', '--eof', '--max-chars', '--process-slot-var'],
+    argFlags: [
+      '-I',
+      '-L',
+      '-n',
+      '-P',
+      '-s',
+      '-d',
+      '-E',
+      '-a',
+      '--max-args',
+      '--max-procs',
+      '--delimiter',
+      '--arg-file',
+      '--max-lines',
+      '--eof',
+      '--max-chars',
+      '--process-slot-var',
+    ],
   },
   command: { queryFlags: ['-v', '-V'] },
   exec: { argFlags: ['-a'] },
@@ -47,9 +84,34 @@ const WRAPPERS: Record<string, WrapperSpec> = {
   pkexec: { argFlags: ['--user'] },
   run0: { argFlags: ['-u', '--user', '-g', '--group', '-D', '--chdir', '--setenv', '--unit', '--property', '--description', '--slice', '--nice', '--machine'] },
   'systemd-run': {
-    argFlags: ['-u', '--unit', '-p', '--property', '--uid', '--gid', '-E', '--setenv', '--description', '--slice', '-M', '--machine',
-      '-H', '--host', '--working-directory', '--on-active', '--on-boot', '--on-startup', '--on-unit-active', '--on-unit-inactive',
-      '--on-calendar', '--timer-property', '--path-property', '--socket-property', '--nice', '--expand-environment'],
+    argFlags: [
+      '-u',
+      '--unit',
+      '-p',
+      '--property',
+      '--uid',
+      '--gid',
+      '-E',
+      '--setenv',
+      '--description',
+      '--slice',
+      '-M',
+      '--machine',
+      '-H',
+      '--host',
+      '--working-directory',
+      '--on-active',
+      '--on-boot',
+      '--on-startup',
+      '--on-unit-active',
+      '--on-unit-inactive',
+      '--on-calendar',
+      '--timer-property',
+      '--path-property',
+      '--socket-property',
+      '--nice',
+      '--expand-environment',
+    ],
   },
   unbuffer: {},
   caffeinate: { argFlags: ['-t', '-w'] },
@@ -90,8 +152,7 @@ export function unwrapCommand(words: string[]): Unwrapped {
   return out;
 }
 
-function scanOptions(words: string[], from: number, spec: WrapperSpec):
-  { next: number; env: Record<string, string>; strings: string[] } | null {
+function scanOptions(words: string[], from: number, spec: WrapperSpec): { next: number; env: Record<string, string>; strings: string[] } | null {
   const takesArg = new Set(spec.argFlags ?? []);
   const isString = new Set(spec.stringFlags ?? []);
   const isQuery = new Set(spec.queryFlags ?? []);
@@ -116,7 +177,10 @@ function scanOptions(words: string[], from: number, spec: WrapperSpec):
       i += consumes ? 2 : 1;
       continue;
     }
-    if (/^-\d+$/.test(word)) { i++; continue; } // `nice -5 make`
+    if (/^-\d+$/.test(word)) {
+      i++;
+      continue;
+    } // `nice -5 make`
     if (!word.startsWith('-') || word === '-') break;
     // a short-option cluster such as -Eu or -n5: an option taking a value ends it
     let consumedNext = false;

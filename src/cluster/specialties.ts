@@ -11,14 +11,67 @@ import { parseShell } from './shellParse.js';
  */
 export const SPECIALTY_KINDS: Readonly<Record<string, readonly string[]>> = {
   compilation: [
-    'make', 'gmake', 'ninja', 'cmake', 'meson', 'bazel', 'bazelisk', 'scons', 'mvn', 'gradle', 'gradlew', 'ant', 'sbt',
-    'cargo', 'cargo build', 'rustc', 'go build', 'go install', 'tsc', 'dotnet build', 'xcodebuild', 'swift build', 'swiftc',
-    'gcc', 'g++', 'clang', 'clang++', 'cc', 'c++', 'javac', 'npm run build', 'yarn build', 'pnpm build',
+    'make',
+    'gmake',
+    'ninja',
+    'cmake',
+    'meson',
+    'bazel',
+    'bazelisk',
+    'scons',
+    'mvn',
+    'gradle',
+    'gradlew',
+    'ant',
+    'sbt',
+    'cargo',
+    'cargo build',
+    'rustc',
+    'go build',
+    'go install',
+    'tsc',
+    'dotnet build',
+    'xcodebuild',
+    'swift build',
+    'swiftc',
+    'gcc',
+    'g++',
+    'clang',
+    'clang++',
+    'cc',
+    'c++',
+    'javac',
+    'npm run build',
+    'yarn build',
+    'pnpm build',
   ],
   testing: [
-    'pytest', 'py.test', 'tox', 'nox', 'unittest', 'jest', 'vitest', 'mocha', 'ava', 'karma', 'playwright', 'cypress', 'ctest',
-    'test', 'cargo test', 'go test', 'make test', 'make check', 'npm test', 'npm run test', 'yarn test', 'pnpm test',
-    'swift test', 'dotnet test', 'mvn test', 'gradle test',
+    'pytest',
+    'py.test',
+    'tox',
+    'nox',
+    'unittest',
+    'jest',
+    'vitest',
+    'mocha',
+    'ava',
+    'karma',
+    'playwright',
+    'cypress',
+    'ctest',
+    'test',
+    'cargo test',
+    'go test',
+    'make test',
+    'make check',
+    'npm test',
+    'npm run test',
+    'yarn test',
+    'pnpm test',
+    'swift test',
+    'dotnet test',
+    'mvn test',
+    'gradle test',
   ],
   containerization: ['docker', 'podman', 'buildah', 'kubectl', 'helm', 'nerdctl', 'docker-compose', 'skopeo'],
   benchmarking: ['hyperfine', 'wrk', 'ab', 'fio', 'sysbench', 'cargo bench', 'go test -bench', 'criterion'],
@@ -36,7 +89,10 @@ export function commandKinds(command: string): string[] {
   const parsed = parseShell(command);
   const kinds = new Set<string>();
   // Launchers are looked through as the classifier does: `npx jest` is jest, `python -m pytest` pytest.
-  for (const cmd of parsed.commands.flatMap((c) => { const l = launchedCommand(c); return l ? [c, l] : [c]; })) {
+  for (const cmd of parsed.commands.flatMap((c) => {
+    const l = launchedCommand(c);
+    return l ? [c, l] : [c];
+  })) {
     const hits = compiled.filter(({ entry }) => matchesEntry(entry, cmd));
     // The most specific entries for this program win (`cargo test` over `cargo`).
     const best = hits.some((h) => h.entry.qualifier !== undefined) ? hits.filter((h) => h.entry.qualifier !== undefined) : hits;

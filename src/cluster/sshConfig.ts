@@ -80,15 +80,10 @@ export function parseSshConfig(text: string, path: string): SshConfigFile {
 /** Expand ssh_config tokens we can know without connecting: ~, %d (home), %h (host), %u (local user), %%. */
 export function expandSshTokens(s: string, ctx: { home: string; host: string; localUser: string }): string {
   const tilde = s === '~' ? ctx.home : s.startsWith('~/') ? `${ctx.home}${s.slice(1)}` : s;
-  return tilde.replace(/%([dhu%])/g, (_, t: string) =>
-    t === 'd' ? ctx.home : t === 'h' ? ctx.host : t === 'u' ? ctx.localUser : '%');
+  return tilde.replace(/%([dhu%])/g, (_, t: string) => (t === 'd' ? ctx.home : t === 'h' ? ctx.host : t === 'u' ? ctx.localUser : '%'));
 }
 
-function settingsFrom(
-  computed: Record<string, string | string[]>,
-  file: string,
-  ctx: { home: string; host: string; localUser: string },
-): SshHostSettings {
+function settingsFrom(computed: Record<string, string | string[]>, file: string, ctx: { home: string; host: string; localUser: string }): SshHostSettings {
   const first = (k: string): string | undefined => {
     const v = computed[k];
     return Array.isArray(v) ? v[0] : v;
@@ -112,11 +107,7 @@ function settingsFrom(
 }
 
 /** Look `alias` up as `ssh alias` would. `matchExec: false`: reading config must never run commands. */
-export function lookupSshHost(
-  file: SshConfigFile | undefined,
-  alias: string,
-  ctx: { home: string; localUser: string },
-): SshLookup {
+export function lookupSshHost(file: SshConfigFile | undefined, alias: string, ctx: { home: string; localUser: string }): SshLookup {
   if (!file) return { matched: false, specific: {}, generic: {} };
   const opts = { ignoreCase: true, matchExec: false };
   const specific = file.specific.compute(alias, opts);

@@ -23,13 +23,23 @@ export interface MachineIdentity {
   gateway?: { gateway: string; address?: string; iface?: string };
 }
 
-export interface InterfaceAddress { iface: string; address: string; cidr: string | null; internal: boolean }
+export interface InterfaceAddress {
+  iface: string;
+  address: string;
+  cidr: string | null;
+  internal: boolean;
+}
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
 
-const bare = (a: string): string => a.trim().replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '').toLowerCase();
+const bare = (a: string): string =>
+  a
+    .trim()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/%.*$/, '')
+    .toLowerCase();
 
 export function isLoopback(hostOrAddress: string): boolean {
   const a = bare(hostOrAddress);
@@ -58,7 +68,12 @@ export function addressTowards(gateway: string, interfaces: readonly InterfaceAd
 
 /** `macpro51`, `macpro51.local` and `macpro51.example.org` name one machine; `a.example.org` and `a.example.net` do not. */
 function sameHostName(a: string, b: string): boolean {
-  const fold = (s: string) => s.trim().toLowerCase().replace(/\.$/, '').replace(/\.local$/, '');
+  const fold = (s: string) =>
+    s
+      .trim()
+      .toLowerCase()
+      .replace(/\.$/, '')
+      .replace(/\.local$/, '');
   const x = fold(a);
   const y = fold(b);
   if (x === '' || y === '') return false;
@@ -70,12 +85,16 @@ function sameHostName(a: string, b: string): boolean {
 /** Why `node` is this machine, or undefined when it is not (see the rule above). */
 export function thisMachineReason(node: { host?: string; ip?: string; port: number }, machine: MachineIdentity): string | undefined {
   if (node.port !== 22) return undefined;
-  for (const [field, value] of [['host', node.host], ['ip', node.ip]] as const) {
+  for (const [field, value] of [
+    ['host', node.host],
+    ['ip', node.ip],
+  ] as const) {
     if (!value) continue;
     // Addresses hold no loopback one unless CLUSTER_GATEWAY's route named it.
     if (isIP(bare(value))) {
       if (machine.addresses.some((a) => bare(a) === bare(value))) {
-        const via = machine.gateway?.address && bare(machine.gateway.address) === bare(value) ? ` (the route to CLUSTER_GATEWAY ${machine.gateway.gateway})` : '';
+        const via =
+          machine.gateway?.address && bare(machine.gateway.address) === bare(value) ? ` (the route to CLUSTER_GATEWAY ${machine.gateway.gateway})` : '';
         return `${field} ${value} is an address of this machine${via}`;
       }
     } else if (!isLoopback(value) && machine.hostnames.some((h) => sameHostName(h, value))) {
@@ -87,7 +106,8 @@ export function thisMachineReason(node: { host?: string; ip?: string; port: numb
 
 function interfaceAddresses(): InterfaceAddress[] {
   return Object.entries(networkInterfaces()).flatMap(([iface, list]) =>
-    (list ?? []).map((i) => ({ iface, address: i.address, cidr: i.cidr, internal: i.internal })));
+    (list ?? []).map((i) => ({ iface, address: i.address, cidr: i.cidr, internal: i.internal })),
+  );
 }
 
 /**

@@ -59,7 +59,13 @@ export interface AttemptOptions extends Pick<ChunkOptions, 'timeoutS' | 'cwd' | 
  * down). Throws an ApplicationFailure for transport problems (see engine/failures.ts), or the
  * abandon reason when abandoned.
  */
-export async function runAttempt(rt: Services, node: NodeConfig, items: readonly ChunkItem[], opts: AttemptOptions, control: AttemptControl = {}): Promise<Array<CommandResult | undefined>> {
+export async function runAttempt(
+  rt: Services,
+  node: NodeConfig,
+  items: readonly ChunkItem[],
+  opts: AttemptOptions,
+  control: AttemptControl = {},
+): Promise<Array<CommandResult | undefined>> {
   const progress: AttemptProgress = { sent: control.prior?.sent === true, done: 0, bytes: 0 };
   let exec: Exec;
   try {
@@ -87,8 +93,13 @@ class AttemptRun {
   private readonly capTimers: NodeJS.Timeout[] = [];
 
   constructor(
-    private readonly rt: Services, private readonly node: NodeConfig, private readonly exec: Exec, private readonly items: readonly ChunkItem[],
-    private readonly opts: AttemptOptions, private readonly control: AttemptControl, private readonly progress: AttemptProgress,
+    private readonly rt: Services,
+    private readonly node: NodeConfig,
+    private readonly exec: Exec,
+    private readonly items: readonly ChunkItem[],
+    private readonly opts: AttemptOptions,
+    private readonly control: AttemptControl,
+    private readonly progress: AttemptProgress,
   ) {
     this.results = new Array(items.length);
     this.answered = items.map(() => false);
@@ -98,10 +109,12 @@ class AttemptRun {
 
   async complete(): Promise<Array<CommandResult | undefined>> {
     const { control } = this;
-    const abandoned = new Promise<never>((_, reject) => this.listen(control.abandon, () => {
-      this.abandoned = true;
-      reject(control.abandon!.reason);
-    }));
+    const abandoned = new Promise<never>((_, reject) =>
+      this.listen(control.abandon, () => {
+        this.abandoned = true;
+        reject(control.abandon!.reason);
+      }),
+    );
     abandoned.catch(() => undefined);
     this.listen(control.cancel, () => this.aborts.forEach((ac, k) => this.stop(k, ac)));
     this.items.forEach((item, k) => this.listen(item.signal, () => this.stop(k, this.aborts[k]!)));
@@ -127,10 +140,17 @@ class AttemptRun {
    */
   private capOutput(watch: boolean, taskIds: readonly string[]): void {
     if (watch && this.capWatch) return;
-    const script = capScript(taskIds.map(runIdFor), { maxOutput: this.rt.outputs.maxBytes, baseDir: this.node.local ? this.rt.localRunsDir : undefined, watch });
+    const script = capScript(taskIds.map(runIdFor), {
+      maxOutput: this.rt.outputs.maxBytes,
+      baseDir: this.node.local ? this.rt.localRunsDir : undefined,
+      watch,
+    });
     // The one-off cut outlives the attempt (which may end the next moment); the watch does not.
     const run = this.exec(script, watch ? { signal: this.capWatchStop.signal } : {}).catch(() => undefined);
-    if (watch) this.capWatch = run.finally(() => { this.capWatch = undefined; });
+    if (watch)
+      this.capWatch = run.finally(() => {
+        this.capWatch = undefined;
+      });
   }
 
   private listen(signal: AbortSignal | undefined, onAbort: () => void): void {
@@ -174,10 +194,18 @@ class AttemptRun {
         if (ks.length === 0) continue;
         const chunk = ks.map((k) => ({ ...this.items[k]!, signal: this.aborts[k]!.signal }));
         await runChunk(rt, node, this.exec, chunk, {
-          timeoutS: opts.timeoutS, cwd: opts.cwd, env: opts.env, streamCap: opts.streamCap,
-          gate: opts.gate, onGateOpen: opts.onGateOpen, enforceTimeout: opts.enforceTimeout, keep: opts.keep,
+          timeoutS: opts.timeoutS,
+          cwd: opts.cwd,
+          env: opts.env,
+          streamCap: opts.streamCap,
+          gate: opts.gate,
+          onGateOpen: opts.onGateOpen,
+          enforceTimeout: opts.enforceTimeout,
+          keep: opts.keep,
           detach: this.control.abandon,
-          onBytes: (n) => { this.progress.bytes += n; },
+          onBytes: (n) => {
+            this.progress.bytes += n;
+          },
           // Recorded at once: a failure report carries the latest details to the next attempt.
           onSent: () => {
             if (this.progress.sent) return;
@@ -187,7 +215,15 @@ class AttemptRun {
           onResult: (j, result, run) => this.answer(ks[j]!, result, run),
           onRunStart: (j) => {
             const k = ks[j]!;
-            this.capTimers.push(setTimeout(() => { if (!this.answered[k]) this.capOutput(true, this.items.map((it) => it.taskId)); }, CAP_WATCH_AFTER_MS));
+            this.capTimers.push(
+              setTimeout(() => {
+                if (!this.answered[k])
+                  this.capOutput(
+                    true,
+                    this.items.map((it) => it.taskId),
+                  );
+              }, CAP_WATCH_AFTER_MS),
+            );
           },
         });
       }

@@ -31,7 +31,11 @@ export function toFailure(err: unknown, node: NodeConfig, rt: Services, sent = f
   if (e.kind === 'auth') return ApplicationFailure.nonRetryable(msg, FailureType.Auth);
   if (e.kind === 'connect' || e.kind === 'dns' || e.kind === 'timeout') {
     rt.resolver.invalidate(node.id);
-    if (sent) return ApplicationFailure.retryable(`${msg}; the command was already sent to ${node.id} and may have run there, so it is not re-run elsewhere`, FailureType.ConnectionLost);
+    if (sent)
+      return ApplicationFailure.retryable(
+        `${msg}; the command was already sent to ${node.id} and may have run there, so it is not re-run elsewhere`,
+        FailureType.ConnectionLost,
+      );
     return ApplicationFailure.retryable(msg, FailureType.NodeUnreachable);
   }
   // Lost mid-run or a channel failure: the next attempt re-attaches to the detached command.

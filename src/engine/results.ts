@@ -20,7 +20,16 @@ export type Captures = ReturnType<Services['outputs']['open']>;
  * Say how the run ended, with its output: `captured` is what streamed into the store as it
  * arrived (runChunk), else the run's own buffers are stored now.
  */
-export function toResult(rt: Services, node: NodeConfig, item: ResultItem, run: RunOutput, outcome: Outcome, durationMs: number, opts: { timeoutS: number; streamCap?: number }, captured?: Captures): CommandResult {
+export function toResult(
+  rt: Services,
+  node: NodeConfig,
+  item: ResultItem,
+  run: RunOutput,
+  outcome: Outcome,
+  durationMs: number,
+  opts: { timeoutS: number; streamCap?: number },
+  captured?: Captures,
+): CommandResult {
   const capture = captured ?? rt.outputs.open(item.taskId, opts.streamCap);
   capture.stdout.write(run.stdout);
   capture.stderr.write(run.stderr);
@@ -52,11 +61,19 @@ export function toResult(rt: Services, node: NodeConfig, item: ResultItem, run: 
     error = rc === null ? `killed by signal ${run.signal ?? 'unknown'}` : describeExit(rc);
   }
   const result: CommandResult = {
-    success: state === 'completed', executed_on: ranOn,
-    stdout: capture.stdout.text(), stderr: capture.stderr.text(), return_code: rc,
-    auto_routed: item.autoRouted, task_id: item.taskId, error, duration_ms: durationMs,
-    route_reason: item.routeReason, truncated: capture.stdout.truncated || capture.stderr.truncated,
-    workflow_url: '', state,
+    success: state === 'completed',
+    executed_on: ranOn,
+    stdout: capture.stdout.text(),
+    stderr: capture.stderr.text(),
+    return_code: rc,
+    auto_routed: item.autoRouted,
+    task_id: item.taskId,
+    error,
+    duration_ms: durationMs,
+    route_reason: item.routeReason,
+    truncated: capture.stdout.truncated || capture.stderr.truncated,
+    workflow_url: '',
+    state,
     ...(capture.stdout.capped || capture.stderr.capped || run.capped ? { output_capped: true } : {}),
   };
   rt.outputs.saveResult(item.taskId, result);

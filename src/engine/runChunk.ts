@@ -55,7 +55,13 @@ export const runIdFor = (taskId: string): string => taskId.replace(/\//g, '.');
 const NO_OUTPUT = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
 
 /** Item k's result, or undefined when `keep` turned its run down (or a shut gate started nothing). */
-export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items: readonly ChunkItem[], opts: ChunkOptions): Promise<Array<CommandResult | undefined>> {
+export async function runChunk(
+  rt: Services,
+  node: NodeConfig,
+  exec: Exec,
+  items: readonly ChunkItem[],
+  opts: ChunkOptions,
+): Promise<Array<CommandResult | undefined>> {
   const baseDir = node.local ? rt.localRunsDir : undefined;
   const nonce = newNonce();
   const results: Array<CommandResult | undefined> = new Array(items.length);
@@ -72,14 +78,22 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
     if (ks.length === 0) return;
     let said = '';
     const ids = ks.map((k) => runIdFor(items[k]!.taskId));
-    kills.push(exec(killScript(ids, { graceS: KILL_GRACE_S, baseDir }), { onStdout: (b: Buffer) => { said += b.toString(); } }).then(() => {
-      // A run stopped before it started is answered now, not when the chunk gets to it.
-      for (const line of said.split('\n')) {
-        const [id, verdict] = line.split(' ');
-        const k = ks[ids.indexOf(id ?? '')];
-        if (verdict === 'preempted:' && k !== undefined) finish(k, { ...NO_OUTPUT, state: 'skipped', returnCode: null, signal: null, reattached: false });
-      }
-    }).catch(() => undefined));
+    kills.push(
+      exec(killScript(ids, { graceS: KILL_GRACE_S, baseDir }), {
+        onStdout: (b: Buffer) => {
+          said += b.toString();
+        },
+      })
+        .then(() => {
+          // A run stopped before it started is answered now, not when the chunk gets to it.
+          for (const line of said.split('\n')) {
+            const [id, verdict] = line.split(' ');
+            const k = ks[ids.indexOf(id ?? '')];
+            if (verdict === 'preempted:' && k !== undefined) finish(k, { ...NO_OUTPUT, state: 'skipped', returnCode: null, signal: null, reattached: false });
+          }
+        })
+        .catch(() => undefined),
+    );
   };
   const kill = (k: number, why: Exclude<Outcome, 'done'>) => {
     if (outcome[k] !== 'done' || ended[k]) return;
@@ -100,7 +114,9 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
     return () => item.signal?.removeEventListener('abort', onAbort);
   });
   // A deadline carried over from an earlier attempt runs from now, not from the frame.
-  items.forEach((item, k) => { if (item.deadline !== undefined) armTimer(k, Date.now()); });
+  items.forEach((item, k) => {
+    if (item.deadline !== undefined) armTimer(k, Date.now());
+  });
 
   // Output goes into the store as it arrives: memory stays flat whatever a command prints.
   const captures: Array<Captures | undefined> = new Array(items.length);
@@ -135,8 +151,14 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
       return 'go\n';
     });
     const exit = await exec(chunkScript(runs, { nonce, baseDir, gate: stdin !== undefined, maxOutput: rt.outputs.maxBytes }), {
-      onStdout: (b: Buffer) => { reader.push('stdout', b); opts.onBytes?.(b.length); },
-      onStderr: (b: Buffer) => { reader.push('stderr', b); opts.onBytes?.(b.length); },
+      onStdout: (b: Buffer) => {
+        reader.push('stdout', b);
+        opts.onBytes?.(b.length);
+      },
+      onStderr: (b: Buffer) => {
+        reader.push('stderr', b);
+        opts.onBytes?.(b.length);
+      },
       onSent: opts.onSent,
       signal: opts.detach,
       ...(stdin ? { stdin } : {}),
@@ -150,7 +172,8 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
     for (let k = 0; k < items.length; k++) {
       if (ended[k]) continue;
       // The script stopped before any command (no bash, no run directory): each gets its message.
-      if (noFrames) finish(k, { ...NO_OUTPUT, state: 'done', returnCode: exit.code, signal: exit.signal, reattached: false, stderr: reader.preamble('stderr') });
+      if (noFrames)
+        finish(k, { ...NO_OUTPUT, state: 'done', returnCode: exit.code, signal: exit.signal, reattached: false, stderr: reader.preamble('stderr') });
       else finish(k, { ...NO_OUTPUT, state: 'lost', returnCode: null, signal: null, reattached: false });
     }
     flushKills();
@@ -160,6 +183,11 @@ export async function runChunk(rt: Services, node: NodeConfig, exec: Exec, items
     timers.forEach((t) => clearTimeout(t));
     aborts.forEach((off) => off());
     // A transport failure mid-run: what streamed so far is closed (the retry writes it again).
-    captures.forEach((c, k) => { if (!ended[k]) { c?.stdout.close(); c?.stderr.close(); } });
+    captures.forEach((c, k) => {
+      if (!ended[k]) {
+        c?.stdout.close();
+        c?.stderr.close();
+      }
+    });
   }
 }

@@ -30,8 +30,14 @@ export async function readRunOutput(rt: Services, node: NodeConfig, req: OutputR
   // Text pages end on a character boundary (more may follow), except the last page of a finished stream.
   if (req.encoding === 'utf8' && (tail.running || start + data.length < tail.size)) data = data.subarray(0, utf8Boundary(data, data.length));
   return {
-    task_id: req.taskId, stream: req.stream, offset: start, next_offset: start + data.length, total_bytes: tail.size,
-    eof: start + data.length >= tail.size, data: data.toString(req.encoding), encoding: req.encoding,
+    task_id: req.taskId,
+    stream: req.stream,
+    offset: start,
+    next_offset: start + data.length,
+    total_bytes: tail.size,
+    eof: start + data.length >= tail.size,
+    data: data.toString(req.encoding),
+    encoding: req.encoding,
     ...(tail.running ? { running: true } : {}),
   };
 }

@@ -12,7 +12,7 @@ import { killScript } from '../ssh/detachedRun.js';
 export async function killIfAbandoned(rt: Services, client: Client, node: NodeConfig, taskId: string, settled: () => boolean): Promise<void> {
   let ended: CommandResult | undefined;
   try {
-    ended = await client.workflow.getHandle(taskId).result() as CommandResult;
+    ended = (await client.workflow.getHandle(taskId).result()) as CommandResult;
   } catch {
     // Cancelled, terminated or timed out: ended stays undefined.
   }
@@ -21,7 +21,11 @@ export async function killIfAbandoned(rt: Services, client: Client, node: NodeCo
   let said = '';
   try {
     const exec = await execFor(rt, node);
-    await exec(killScript(runIdFor(taskId), { graceS: KILL_GRACE_S, baseDir: node.local ? rt.localRunsDir : undefined }), { onStdout: (b: Buffer) => { said += b.toString(); } });
+    await exec(killScript(runIdFor(taskId), { graceS: KILL_GRACE_S, baseDir: node.local ? rt.localRunsDir : undefined }), {
+      onStdout: (b: Buffer) => {
+        said += b.toString();
+      },
+    });
   } catch (err) {
     said = String(err);
   }

@@ -51,7 +51,11 @@ export class FastPath {
   /** Task ids whose command a launch of this process is running (it holds their node slot). */
   private readonly running = new Set<string>();
 
-  constructor(private readonly rt: Services, private readonly client: Client, private readonly opts: FastPathOptions) {
+  constructor(
+    private readonly rt: Services,
+    private readonly client: Client,
+    private readonly opts: FastPathOptions,
+  ) {
     this.served = new Set(opts.servedNodeIds);
   }
 
@@ -75,12 +79,19 @@ export class FastPath {
    */
   async prepare(taskId: string, spec: CommandSpec): Promise<Prepared> {
     const placed = spec.placed ?? (spec.nodeId ? undefined : await this.place(taskId, spec));
-    const unplace = () => { if (placed && !spec.placed) this.rt.book.release(taskId); };
+    const unplace = () => {
+      if (placed && !spec.placed) this.rt.book.release(taskId);
+    };
     const nodeId = spec.nodeId ?? placed?.nodeId;
     const served = nodeId && this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
     // Nothing the worker would refuse is launched here either (its activity says why).
     // Nor a command whose files must be copied to the node first (the workflow does that).
-    const node = served && !needsSync(spec.workspace, served.id) && !workerRefusal({ command: spec.command, cwd: spec.cwd, env: spec.env, node: served, approved: spec.approved }) ? served : undefined;
+    const node =
+      served &&
+      !needsSync(spec.workspace, served.id) &&
+      !workerRefusal({ command: spec.command, cwd: spec.cwd, env: spec.env, node: served, approved: spec.approved })
+        ? served
+        : undefined;
     // A node at its max_parallel: the command waits for a slot in runCommand, as without the fast path.
     const release = node && (spec.nodeId || node.local) ? this.rt.slots.tryTake(node.id, node.maxParallel) : undefined;
     const prepared = { ...spec, ...(placed ? { placed } : {}) };
@@ -88,16 +99,20 @@ export class FastPath {
 
     this.running.add(taskId);
     let decide: (go: boolean) => void = () => undefined;
-    const gate = new Promise<boolean>((resolve) => { decide = resolve; });
-    const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
-    const answered = this.launch(node, taskId, spec, routeReason, gate).catch((err: unknown) => {
-      // The workflow's own attempt meets the same problem and reports it.
-      log.debug({ taskId, err: String(err) }, 'fast path gave up');
-      return false;
-    }).finally(() => {
-      this.running.delete(taskId);
-      release();
+    const gate = new Promise<boolean>((resolve) => {
+      decide = resolve;
     });
+    const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
+    const answered = this.launch(node, taskId, spec, routeReason, gate)
+      .catch((err: unknown) => {
+        // The workflow's own attempt meets the same problem and reports it.
+        log.debug({ taskId, err: String(err) }, 'fast path gave up');
+        return false;
+      })
+      .finally(() => {
+        this.running.delete(taskId);
+        release();
+      });
     return {
       answered,
       spec: { ...prepared, headStart: true },
@@ -111,7 +126,15 @@ export class FastPath {
   private async place(taskId: string, spec: CommandSpec): Promise<CommandSpec['placed']> {
     if (!this.opts.hub) return undefined;
     try {
-      return await placeOne(this.opts.hub, { taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: [], excludeNodes: spec.excludeNodes, ...(spec.kinds ? { kinds: spec.kinds } : {}) });
+      return await placeOne(this.opts.hub, {
+        taskId,
+        weight: spec.weight,
+        classifyReason: spec.classifyReason,
+        requires: spec.requires,
+        exclude: [],
+        excludeNodes: spec.excludeNodes,
+        ...(spec.kinds ? { kinds: spec.kinds } : {}),
+      });
     } catch (err) {
       // No eligible node (or no cluster state yet): the workflow places it and says why.
       log.debug({ taskId, err: String(err) }, 'no placement before the start');
@@ -127,7 +150,12 @@ export class FastPath {
     let result: CommandResult | undefined;
     try {
       [result] = await runAttempt(this.rt, node, [item], {
-        lanes: 1, slotHeld: true, timeoutS: spec.timeoutS, cwd: spec.cwd, env: spec.env, gate,
+        lanes: 1,
+        slotHeld: true,
+        timeoutS: spec.timeoutS,
+        cwd: spec.cwd,
+        env: spec.env,
+        gate,
         // Timeouts and cancels are the activity's; only a run that ended by itself is answered here.
         enforceTimeout: false,
         keep: (run) => run.state === 'done',

@@ -11,9 +11,15 @@ const MAX_SHOWN = 10;
 /** The approved rules, or a UserError saying why it does not run. */
 export async function askApproval(server: McpServer, need: NeedsApproval, what: { commands: string[]; node?: string }): Promise<string[]> {
   if (!server.server.getClientCapabilities()?.elicitation) {
-    throw new UserError(`${need.message}. This MCP client cannot ask you to confirm (it does not support elicitation): run it from a client that does, or allow the program in the node's policy (cluster.yaml: policy.allow)`, 'refused');
+    throw new UserError(
+      `${need.message}. This MCP client cannot ask you to confirm (it does not support elicitation): run it from a client that does, or allow the program in the node's policy (cluster.yaml: policy.allow)`,
+      'refused',
+    );
   }
-  const shown = what.commands.slice(0, MAX_SHOWN).map((c) => `  ${c.length > 300 ? `${c.slice(0, 297)}...` : c}`).join('\n');
+  const shown = what.commands
+    .slice(0, MAX_SHOWN)
+    .map((c) => `  ${c.length > 300 ? `${c.slice(0, 297)}...` : c}`)
+    .join('\n');
   const more = what.commands.length > MAX_SHOWN ? `\n  ... and ${what.commands.length - MAX_SHOWN} more` : '';
   const why = need.findings.map((f) => `- ${f.message}`).join('\n');
   const res = await server.server.elicitInput({
@@ -25,5 +31,8 @@ export async function askApproval(server: McpServer, need: NeedsApproval, what: 
     },
   });
   if (res.action === 'accept' && res.content?.run === true) return [...new Set(need.findings.map((f) => f.rule))];
-  throw new UserError(`not run: ${res.action === 'accept' ? 'you answered no' : `the confirmation was ${res.action === 'decline' ? 'declined' : 'cancelled'}`} (${need.findings.map((f) => f.rule).join(', ')})`, 'refused');
+  throw new UserError(
+    `not run: ${res.action === 'accept' ? 'you answered no' : `the confirmation was ${res.action === 'decline' ? 'declined' : 'cancelled'}`} (${need.findings.map((f) => f.rule).join(', ')})`,
+    'refused',
+  );
 }

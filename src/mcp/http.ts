@@ -81,8 +81,14 @@ export function originAllowed(origin: string | undefined): boolean {
   } catch {
     return false;
   }
-  return (url.protocol === 'http:' || url.protocol === 'https:') && LOOPBACK_NAMES.includes(url.hostname)
-    && url.pathname === '/' && !url.username && !url.password && origin === url.origin;
+  return (
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    LOOPBACK_NAMES.includes(url.hostname) &&
+    url.pathname === '/' &&
+    !url.username &&
+    !url.password &&
+    origin === url.origin
+  );
 }
 
 /** Constant-time: compare digests, so neither length nor content leaks through timing. */
@@ -126,7 +132,10 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
   const { token, source } = resolveToken(app.stateDir, opts.token, env);
   if (token.length < 16) log.warn('the HTTP bearer token is shorter than 16 characters: easy to guess');
   if (!isLoopback(bindHost)) {
-    log.warn({ host: bindHost }, 'MCP HTTP server bound to a non-loopback address: anyone who can reach it and has the token can run commands on every node; prefer an SSH tunnel or a reverse proxy with TLS. Clients must send Host: 127.0.0.1/localhost/[::1] or the --host address, with the port');
+    log.warn(
+      { host: bindHost },
+      'MCP HTTP server bound to a non-loopback address: anyone who can reach it and has the token can run commands on every node; prefer an SSH tunnel or a reverse proxy with TLS. Clients must send Host: 127.0.0.1/localhost/[::1] or the --host address, with the port',
+    );
   }
   const sessions = new Map<string, Session>();
   let port = opts.port;
@@ -134,7 +143,10 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
   const track = (s: Session, res: ServerResponse) => {
     s.openResponses++;
     s.lastActive = Date.now();
-    res.once('close', () => { s.openResponses--; s.lastActive = Date.now(); });
+    res.once('close', () => {
+      s.openResponses--;
+      s.lastActive = Date.now();
+    });
   };
 
   async function handleMcp(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -163,7 +175,9 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
     const created: Session = { transport: undefined as never, server, openResponses: 0, lastActive: Date.now() };
     created.transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => { sessions.set(id, created); },
+      onsessioninitialized: (id) => {
+        sessions.set(id, created);
+      },
     });
     created.transport.onclose = () => {
       const id = created.transport.sessionId;
@@ -187,7 +201,8 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
     if (!tokenMatches(given, token)) {
       return sendJson(res, 401, { error: 'invalid bearer token' }, { 'www-authenticate': 'Bearer realm="clusterflow", error="invalid_token"' });
     }
-    if (!['POST', 'GET', 'DELETE'].includes(req.method ?? '')) return sendJson(res, 405, rpcError(-32000, 'Method not allowed'), { allow: 'GET, POST, DELETE' });
+    if (!['POST', 'GET', 'DELETE'].includes(req.method ?? ''))
+      return sendJson(res, 405, rpcError(-32000, 'Method not allowed'), { allow: 'GET, POST, DELETE' });
     await handleMcp(req, res);
   }
 
@@ -199,7 +214,10 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
-    http.listen(opts.port, bindHost, () => { http.off('error', reject); resolve(); });
+    http.listen(opts.port, bindHost, () => {
+      http.off('error', reject);
+      resolve();
+    });
   });
   port = (http.address() as { port: number }).port;
   const shownHost = isIP(bindHost) === 6 ? `[${bindHost}]` : bindHost;

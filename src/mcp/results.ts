@@ -19,7 +19,13 @@ export function toolResult(data: TaskStatus | Record<string, unknown>): CallTool
   const r = data as { task_id?: string; truncated?: boolean; stdout?: string };
   if (r.truncated && typeof r.task_id === 'string' && typeof r.stdout === 'string') {
     for (const stream of ['stdout', 'stderr'] as const) {
-      content.push({ type: 'resource_link', uri: streamUri(r.task_id, stream), name: `${r.task_id} ${stream}`, mimeType: 'text/plain', description: `the full ${stream} of ${r.task_id}` });
+      content.push({
+        type: 'resource_link',
+        uri: streamUri(r.task_id, stream),
+        name: `${r.task_id} ${stream}`,
+        mimeType: 'text/plain',
+        description: `the full ${stream} of ${r.task_id}`,
+      });
     }
   }
   return { content, structuredContent: data as Record<string, unknown> };
@@ -27,7 +33,12 @@ export function toolResult(data: TaskStatus | Record<string, unknown>): CallTool
 
 /** A big result's text: what it is and where the rest is, not the same JSON twice. */
 function summaryLine(data: unknown): string {
-  const d = data as { task_id?: string; state?: string; summary?: { total: number; succeeded: number; failed: number; cancelled: number }; return_code?: number | null };
+  const d = data as {
+    task_id?: string;
+    state?: string;
+    summary?: { total: number; succeeded: number; failed: number; cancelled: number };
+    return_code?: number | null;
+  };
   const what = d.summary
     ? `fan-out ${d.task_id}: ${d.state}, ${d.summary.succeeded} ok, ${d.summary.failed} failed, ${d.summary.cancelled} cancelled of ${d.summary.total}`
     : `task ${d.task_id}: ${d.state}${d.return_code !== undefined && d.return_code !== null ? `, exit ${d.return_code}` : ''}`;

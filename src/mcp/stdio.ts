@@ -6,7 +6,10 @@ import { buildServer } from './server.js';
 export async function serveStdio(app: App, stop: Promise<unknown>): Promise<void> {
   const server = buildServer(app);
   const transport = new StdioServerTransport();
-  const closed = new Promise<void>((resolve) => { transport.onclose = resolve; process.stdin.once('end', resolve); });
+  const closed = new Promise<void>((resolve) => {
+    transport.onclose = resolve;
+    process.stdin.once('end', resolve);
+  });
   await server.connect(transport);
   await Promise.race([closed, stop]);
   await server.close();

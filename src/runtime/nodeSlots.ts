@@ -89,7 +89,11 @@ export class NodeSlots {
           if (code !== 'EEXIST') throw err;
           // Held by a process that is gone (crashed): the slot is free.
           if (!holderAlive(file)) {
-            try { unlinkSync(file); } catch { /* another process took it meanwhile */ }
+            try {
+              unlinkSync(file);
+            } catch {
+              /* another process took it meanwhile */
+            }
             k--;
           }
         }
@@ -107,7 +111,11 @@ export class NodeSlots {
       const next = this.waiting.get(nodeId)?.shift();
       if (next) return next(this.releaser(nodeId, k));
       this.held.delete(`${nodeId}/${k}`);
-      try { unlinkSync(path.join(this.nodeDir(nodeId), String(k))); } catch { /* already gone */ }
+      try {
+        unlinkSync(path.join(this.nodeDir(nodeId), String(k)));
+      } catch {
+        /* already gone */
+      }
     };
   }
 

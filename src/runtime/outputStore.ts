@@ -27,7 +27,9 @@ export class StreamCapture {
   capped = false;
 
   constructor(
-    private readonly file: string, private readonly half = RESULT_STREAM_CAP / 2, private readonly ensureDir: () => void = () => undefined,
+    private readonly file: string,
+    private readonly half = RESULT_STREAM_CAP / 2,
+    private readonly ensureDir: () => void = () => undefined,
     private readonly maxBytes = DEFAULT_MAX_OUTPUT,
   ) {}
 
@@ -104,7 +106,10 @@ export class OutputStore {
   private logs = new Map<string, number>();
 
   /** `maxBytes`: bytes stored per stream and task (CLUSTERFLOW_MAX_OUTPUT). */
-  constructor(readonly root: string, readonly maxBytes = DEFAULT_MAX_OUTPUT) {}
+  constructor(
+    readonly root: string,
+    readonly maxBytes = DEFAULT_MAX_OUTPUT,
+  ) {}
 
   private files(taskId: string): { dir: string; sub: string; stdout: string; stderr: string; result: string } {
     const id = safeId(taskId);
@@ -113,7 +118,10 @@ export class OutputStore {
     const sub = slash < 0 ? '' : id.slice(slash + 1).replace(/\//g, '__');
     const prefix = sub ? `${sub}.` : '';
     return {
-      dir, sub, stdout: path.join(dir, `${prefix}stdout`), stderr: path.join(dir, `${prefix}stderr`),
+      dir,
+      sub,
+      stdout: path.join(dir, `${prefix}stdout`),
+      stderr: path.join(dir, `${prefix}stderr`),
       result: path.join(dir, sub ? 'results.jsonl' : 'result.json'),
     };
   }
@@ -211,7 +219,8 @@ export class OutputStore {
     const file = f[stream];
     if (!existsSync(file)) {
       // A finished command that printed nothing on this stream has no file.
-      if (f.sub ? this.loadResult(taskId) !== null : existsSync(f.result)) return { task_id: taskId, stream, offset: 0, next_offset: 0, total_bytes: 0, eof: true, data: '', encoding };
+      if (f.sub ? this.loadResult(taskId) !== null : existsSync(f.result))
+        return { task_id: taskId, stream, offset: 0, next_offset: 0, total_bytes: 0, eof: true, data: '', encoding };
       throw new Error(`no ${stream} stored for task ${taskId}`);
     }
     const fd = openSync(file, 'r');
@@ -223,8 +232,14 @@ export class OutputStore {
       let end = n;
       if (encoding === 'utf8' && start + n < total) end = utf8Boundary(buf, n);
       return {
-        task_id: taskId, stream, offset: start, next_offset: start + end, total_bytes: total,
-        eof: start + end >= total, data: buf.subarray(0, end).toString(encoding), encoding,
+        task_id: taskId,
+        stream,
+        offset: start,
+        next_offset: start + end,
+        total_bytes: total,
+        eof: start + end >= total,
+        data: buf.subarray(0, end).toString(encoding),
+        encoding,
       };
     } finally {
       closeSync(fd);

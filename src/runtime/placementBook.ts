@@ -10,7 +10,10 @@ import { processTag, tagAlive } from './processTag.js';
 /** How often another process's published counts are read again, and how soon ours are written after a change. */
 const SHARE_MS = 100;
 
-interface Published { tag: string; counts: Record<string, number> }
+interface Published {
+  tag: string;
+  counts: Record<string, number>;
+}
 
 export class PlacementBook {
   private readonly byTask = new Map<string, { nodeId: string; expires: number }>();
@@ -18,7 +21,10 @@ export class PlacementBook {
   private publishTimer?: NodeJS.Timeout;
   private others?: { at: number; counts: Record<string, number> };
 
-  constructor(private readonly now: () => number = Date.now, private readonly shareDir?: string) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly shareDir?: string,
+  ) {}
 
   reserve(taskId: string, nodeId: string, ttlMs: number): void {
     this.byTask.set(taskId, { nodeId, expires: this.now() + ttlMs });
@@ -75,7 +81,9 @@ export class PlacementBook {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileSync(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 });
       renameSync(`${file}.tmp`, file);
-    } catch { /* placement still works with this process's own view */ }
+    } catch {
+      /* placement still works with this process's own view */
+    }
   }
 
   private othersCounts(): Record<string, number> {
@@ -86,7 +94,9 @@ export class PlacementBook {
     let names: string[] = [];
     try {
       names = readdirSync(this.shareDir).filter((n) => n.endsWith('.json') && n !== `${process.pid}.json`);
-    } catch { /* nobody published yet */ }
+    } catch {
+      /* nobody published yet */
+    }
     for (const name of names) {
       const file = path.join(this.shareDir, name);
       try {
@@ -96,7 +106,9 @@ export class PlacementBook {
           continue;
         }
         for (const [id, n] of Object.entries(p.counts)) counts[id] = (counts[id] ?? 0) + n;
-      } catch { /* being replaced, or gone */ }
+      } catch {
+        /* being replaced, or gone */
+      }
     }
     this.others = { at: t, counts };
     return counts;

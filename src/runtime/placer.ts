@@ -33,8 +33,18 @@ export async function placeOne(deps: HubDeps, input: PlaceCommandInput): Promise
   const states = await deps.nodeStates();
   markUnreachable(states, input.exclude, 'unreachable for this task');
   const placement = pickNode(
-    { weight: input.weight, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities, excludeNodes: input.excludeNodes, kinds: input.kinds },
-    deps.config.nodes, states, deps.book.counts(), deps.config.settings,
+    {
+      weight: input.weight,
+      requiresOs: input.requires.os,
+      requiresArch: input.requires.arch,
+      requiresCapabilities: input.requires.capabilities,
+      excludeNodes: input.excludeNodes,
+      kinds: input.kinds,
+    },
+    deps.config.nodes,
+    states,
+    deps.book.counts(),
+    deps.config.settings,
   );
   deps.book.reserve(input.taskId, placement.nodeId, (deps.config.settings.cmdTimeoutS + 300) * 1000);
   return { nodeId: placement.nodeId, reason: `${input.classifyReason}; ${placement.reason}` };
@@ -62,8 +72,12 @@ export function placeMany(deps: HubDeps, states: Record<string, NodeState>, inpu
   // A re-placement: these nodes were found unreachable, and only commands `indices` move.
   markUnreachable(states, input.exclude ?? [], 'unreachable for this fan-out');
   const req = {
-    weight: 'heavy' as const, requiresOs: input.requires.os, requiresArch: input.requires.arch, requiresCapabilities: input.requires.capabilities,
-    excludeNodes: input.excludeNodes, kinds: input.kinds,
+    weight: 'heavy' as const,
+    requiresOs: input.requires.os,
+    requiresArch: input.requires.arch,
+    requiresCapabilities: input.requires.capabilities,
+    excludeNodes: input.excludeNodes,
+    kinds: input.kinds,
   };
   const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
   const nodes: string[] = [];

@@ -7,7 +7,10 @@ export class PruneScheduler {
   private readonly lastStarted = new Map<string, number>();
   private readonly running = new Map<string, Promise<void>>();
 
-  constructor(private readonly intervalMs = 60_000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly intervalMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Starts `prune` for the node unless one is running or started within the interval. Never waits, never throws. */
   request(nodeId: string, prune: () => Promise<unknown>, onError?: (err: unknown) => void): void {
@@ -22,7 +25,10 @@ export class PruneScheduler {
       started = Promise.reject(err);
     }
     const run = started
-      .then(() => undefined, (err: unknown) => onError?.(err))
+      .then(
+        () => undefined,
+        (err: unknown) => onError?.(err),
+      )
       .finally(() => this.running.delete(nodeId));
     this.running.set(nodeId, run);
   }

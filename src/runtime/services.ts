@@ -67,6 +67,11 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
  * workspaces are synced from (two state dirs or two hosts never share one).
  */
 export function originIdOf(stateDir: string): string {
-  const host = os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40) || 'host';
+  const host =
+    os
+      .hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .slice(0, 40) || 'host';
   return `${host}-${createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 8)}`;
 }

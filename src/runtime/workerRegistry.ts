@@ -30,7 +30,11 @@ export function registerWorker(stateDir: string, entry: Omit<WorkerEntry, 'tag' 
   writeFileSync(`${file}.tmp`, JSON.stringify(full), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
   return () => {
-    try { unlinkSync(file); } catch { /* already gone */ }
+    try {
+      unlinkSync(file);
+    } catch {
+      /* already gone */
+    }
   };
 }
 
@@ -50,7 +54,9 @@ export function liveWorkers(stateDir: string): WorkerEntry[] {
       const e = JSON.parse(readFileSync(file, 'utf8')) as WorkerEntry;
       if (tagAlive(e.tag)) out.push(e);
       else unlinkSync(file);
-    } catch { /* being written, or gone */ }
+    } catch {
+      /* being written, or gone */
+    }
   }
   return out.sort((a, b) => a.started.localeCompare(b.started));
 }

@@ -48,13 +48,14 @@ export class EncryptionCodec implements PayloadCodec {
 
   private decodeOne(p: Payload, context?: SerializationContext): Payload {
     const meta = (name: string) => (p.metadata?.[name] ? td.decode(p.metadata[name]) : undefined);
-    if (meta('encoding') !== ENCRYPTED_ENCODING) return refused('it is not encrypted with this deployment\'s key (a payload written by someone else)');
+    if (meta('encoding') !== ENCRYPTED_ENCODING) return refused("it is not encrypted with this deployment's key (a payload written by someone else)");
     const key = this.byId.get(meta('encryption-key-id') ?? '');
     if (!key) return refused(`it is encrypted with a key this worker does not have (key id ${meta('encryption-key-id') ?? '?'})`);
     const boundTo = meta('bound-to') ?? '';
     const expected = bindingOf(context);
     // A payload moved to another workflow: refused even though it decrypts.
-    if (expected && boundTo !== expected) return refused(`it belongs to workflow ${JSON.stringify(boundTo)}, not to ${JSON.stringify(expected)} (a copied input)`);
+    if (expected && boundTo !== expected)
+      return refused(`it belongs to workflow ${JSON.stringify(boundTo)}, not to ${JSON.stringify(expected)} (a copied input)`);
     const data = Buffer.from(p.data ?? new Uint8Array());
     if (data.length < IV_BYTES + TAG_BYTES) return refused('it is truncated');
     try {

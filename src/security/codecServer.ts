@@ -69,13 +69,14 @@ export function startCodecServer(opts: CodecServerOptions): CodecServer {
   listen();
   return {
     url: `http://127.0.0.1:${opts.port}`,
-    close: () => new Promise<void>((resolve) => {
-      closed = true;
-      clearTimeout(retry);
-      if (!server.listening) return resolve();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        closed = true;
+        clearTimeout(retry);
+        if (!server.listening) return resolve();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -85,7 +86,9 @@ async function handle(opts: CodecServerOptions, req: http.IncomingMessage, res: 
   if (req.method === 'OPTIONS') return void res.writeHead(204, corsHeaders(req)).end();
   if (!authorized(opts.token, req)) {
     res.writeHead(401, { 'content-type': 'text/plain', ...corsHeaders(req) });
-    return void res.end('clusterflow: not authorized. Send "Authorization: Bearer <token>" (the token is in the state dir, file ui-token), or open the link `cluster-router ui` prints.\n');
+    return void res.end(
+      'clusterflow: not authorized. Send "Authorization: Bearer <token>" (the token is in the state dir, file ui-token), or open the link `cluster-router ui` prints.\n',
+    );
   }
   const last = url.pathname.split('/').filter(Boolean).pop();
   if (req.method === 'POST' && (last === 'encode' || last === 'decode')) return codecCall(opts.codec, last, req, res);
@@ -94,7 +97,8 @@ async function handle(opts: CodecServerOptions, req: http.IncomingMessage, res: 
 }
 
 function login(opts: CodecServerOptions, url: URL, res: http.ServerResponse): void {
-  if (!sameToken(opts.token, url.searchParams.get('token') ?? '')) return void res.writeHead(401, { 'content-type': 'text/plain' }).end('clusterflow: wrong token\n');
+  if (!sameToken(opts.token, url.searchParams.get('token') ?? ''))
+    return void res.writeHead(401, { 'content-type': 'text/plain' }).end('clusterflow: wrong token\n');
   const next = url.searchParams.get('next') ?? '/';
   res.writeHead(302, {
     'set-cookie': `${COOKIE}=${opts.token}; HttpOnly; SameSite=Strict; Path=/`,
@@ -107,7 +111,10 @@ function login(opts: CodecServerOptions, url: URL, res: http.ServerResponse): vo
 function authorized(token: string, req: http.IncomingMessage): boolean {
   const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
   if (bearer !== undefined) return sameToken(token, bearer);
-  const cookie = (req.headers.cookie ?? '').split(';').map((c) => c.trim().split('=')).find(([k]) => k === COOKIE)?.[1];
+  const cookie = (req.headers.cookie ?? '')
+    .split(';')
+    .map((c) => c.trim().split('='))
+    .find(([k]) => k === COOKIE)?.[1];
   return cookie !== undefined && sameToken(token, cookie);
 }
 
@@ -130,7 +137,10 @@ function corsHeaders(req: http.IncomingMessage): Record<string, string> {
   };
 }
 
-interface JsonPayload { metadata?: Record<string, string>; data?: string }
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
 
 async function codecCall(codec: PayloadCodec, op: 'encode' | 'decode', req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const chunks: Buffer[] = [];

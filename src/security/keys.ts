@@ -60,13 +60,18 @@ function readKeyFile(file: string, source: string): CodecKeys {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`${source}: cannot read the codec key file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix: point it at a readable file with one base64 key per line`);
+    throw new ConfigError(
+      `${source}: cannot read the codec key file ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix: point it at a readable file with one base64 key per line`,
+    );
   }
   return parseKeys(text, source);
 }
 
 function parseKeys(text: string, source: string): CodecKeys {
-  const words = text.split(/[\s,]+/).map((w) => w.trim()).filter((w) => w && !w.startsWith('#'));
+  const words = text
+    .split(/[\s,]+/)
+    .map((w) => w.trim())
+    .filter((w) => w && !w.startsWith('#'));
   if (words.length === 0) throw new ConfigError(`${source}: no codec key found; fix: put a 32-byte key in base64 there (\`openssl rand -base64 32\`)`);
   const all = words.map((w, i) => {
     const key = Buffer.from(w, 'base64');

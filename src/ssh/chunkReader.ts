@@ -31,7 +31,11 @@ export class ChunkReader {
   private readonly trailers: Array<Pick<RunOutput, 'state' | 'returnCode' | 'signal' | 'reattached' | 'capped'> | undefined>;
   private stdoutEnded: boolean[];
 
-  constructor(nonce: string, readonly count: number, private readonly events: ChunkEvents = {}) {
+  constructor(
+    nonce: string,
+    readonly count: number,
+    private readonly events: ChunkEvents = {},
+  ) {
     this.marker = Buffer.from(`\x1e${nonce} `);
     this.runs = new Array(count).fill(undefined);
     this.trailers = new Array(count).fill(undefined);
@@ -49,7 +53,11 @@ export class ChunkReader {
         const keep = Math.min(buf.length, this.marker.length - 1);
         const cut = buf.length - keep;
         let safe = buf.length;
-        for (let k = cut; k < buf.length; k++) if (buf[k] === 0x1e) { safe = k; break; }
+        for (let k = cut; k < buf.length; k++)
+          if (buf[k] === 0x1e) {
+            safe = k;
+            break;
+          }
         if (safe > 0) this.content(name, buf.subarray(0, safe));
         s.pending = Buffer.from(buf.subarray(safe));
         return;
@@ -94,7 +102,13 @@ export class ChunkReader {
     }
     const m = END_RE.exec(line);
     if (!m || Number(m[1]) !== s.ended || s.ended >= this.count) return;
-    this.trailers[s.ended] = { state: m[2] as RunState, returnCode: m[3] === '-' ? null : Number(m[3]), signal: m[4] === '-' ? null : m[4]!, reattached: m[5] === '1', capped: m[6] === '1' };
+    this.trailers[s.ended] = {
+      state: m[2] as RunState,
+      returnCode: m[3] === '-' ? null : Number(m[3]),
+      signal: m[4] === '-' ? null : m[4]!,
+      reattached: m[5] === '1',
+      capped: m[6] === '1',
+    };
     this.complete(s.ended++);
   }
 
@@ -114,5 +128,7 @@ export function parseChunkOutput(nonce: string, count: number, stdout: Buffer, s
   const r = new ChunkReader(nonce, count);
   r.push('stdout', stdout);
   r.push('stderr', stderr);
-  return r.runs.map((run) => run ?? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), state: 'lost', returnCode: null, signal: null, reattached: false, capped: false });
+  return r.runs.map(
+    (run) => run ?? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), state: 'lost', returnCode: null, signal: null, reattached: false, capped: false },
+  );
 }

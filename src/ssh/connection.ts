@@ -95,7 +95,12 @@ export class SshConnection {
         const id = target.nodeId;
         const reason = lastError instanceof Error ? lastError.message : 'the server closed the connection';
         if (this.state !== 'ready') {
-          reject(hostKeyError ?? (lastError ? classifySshError(lastError, id) : new SshError(`node ${id}: the server closed the connection before the SSH login completed`, 'connect', true, id)));
+          reject(
+            hostKeyError ??
+              (lastError
+                ? classifySshError(lastError, id)
+                : new SshError(`node ${id}: the server closed the connection before the SSH login completed`, 'connect', true, id)),
+          );
         } else if (!this.closing) {
           this.o.log?.('ssh connection lost', { nodeId: id, error: reason });
         }
@@ -190,7 +195,7 @@ export class SshConnection {
         settle(() => reject(new ExecAbortedError(h.signal?.reason)));
         channel?.close();
       };
-      if (h.signal?.aborted) return onAbort(), release();
+      if (h.signal?.aborted) return (onAbort(), release());
       this.inflight.add(onLost);
       h.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -210,7 +215,16 @@ export class SshConnection {
             const giveUp = (why: string) => {
               if (settled || opened) return;
               this.o.log?.('ssh session open timed out', { nodeId, timeoutMs, why: why.replace(/^\W+/, '') });
-              settle(() => reject(new SshError(`node ${nodeId}: the SSH server did not open a session and start the command within CLUSTER_SSH_TIMEOUT (${timeoutMs / 1000} s)${why}; a new connection will be used`, 'lost', true, nodeId)));
+              settle(() =>
+                reject(
+                  new SshError(
+                    `node ${nodeId}: the SSH server did not open a session and start the command within CLUSTER_SSH_TIMEOUT (${timeoutMs / 1000} s)${why}; a new connection will be used`,
+                    'lost',
+                    true,
+                    nodeId,
+                  ),
+                ),
+              );
               release();
             };
             const graceMs = this.o.keepaliveIntervalMs * KEEPALIVE_COUNT_MAX;
@@ -218,7 +232,9 @@ export class SshConnection {
             // Two round trips: the second leaves after the first's answer, so after any exec
             // request that an open confirmation arriving meanwhile set off. Both answered and
             // still no exec reply: the server is up and not starting the command.
-            void this.roundTrip().then(() => this.roundTrip()).then(() => giveUp(' although it answers other requests'));
+            void this.roundTrip()
+              .then(() => this.roundTrip())
+              .then(() => giveUp(' although it answers other requests'));
           }, timeoutMs);
         }
         try {
@@ -242,7 +258,13 @@ export class SshConnection {
               ch.once('close', release);
               return void ch.close();
             }
-            this.watch(ch, h, () => settled, release, (result) => settle(() => (result instanceof SshError ? reject(result) : resolve(result))));
+            this.watch(
+              ch,
+              h,
+              () => settled,
+              release,
+              (result) => settle(() => (result instanceof SshError ? reject(result) : resolve(result))),
+            );
           });
         } catch (err) {
           onLost(classifySshError(err, nodeId));
@@ -261,7 +283,9 @@ export class SshConnection {
     return new Promise((resolve) => {
       try {
         this.client.unforwardIn('127.0.0.1', 0, () => resolve());
-      } catch { /* not connected */ }
+      } catch {
+        /* not connected */
+      }
     });
   }
 
@@ -295,19 +319,30 @@ export class SshConnection {
       if (closed) return;
       try {
         ch.end(data);
-      } catch { /* connection gone */ }
+      } catch {
+        /* connection gone */
+      }
     };
     if (h.stdin) return void h.stdin.then(end, () => end());
     const sink: StdinSink = {
-      write: (data) => new Promise<void>((resolve, reject) => {
-        if (closed) return reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
-        if (ch.write(data)) return resolve();
-        // A channel that closes before it drains must not leave the writer waiting forever.
-        const onClose = () => reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
-        ch.once('close', onClose);
-        ch.once('drain', () => { ch.off('close', onClose); resolve(); });
-      }),
+      write: (data) =>
+        new Promise<void>((resolve, reject) => {
+          if (closed)
+            return reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
+          if (ch.write(data)) return resolve();
+          // A channel that closes before it drains must not leave the writer waiting forever.
+          const onClose = () =>
+            reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
+          ch.once('close', onClose);
+          ch.once('drain', () => {
+            ch.off('close', onClose);
+            resolve();
+          });
+        }),
     };
-    h.feed!(sink).then(() => end(), () => end());
+    h.feed!(sink).then(
+      () => end(),
+      () => end(),
+    );
   }
 }

@@ -60,10 +60,7 @@ export interface RunOutput {
   capped?: boolean;
 }
 
-export type PeekState =
-  | { state: 'absent' | 'running' | 'lost' | 'skipped' }
-  | { state: 'done'; returnCode: number }
-  | { state: 'killed'; signal: string };
+export type PeekState = { state: 'absent' | 'running' | 'lost' | 'skipped' } | { state: 'done'; returnCode: number } | { state: 'killed'; signal: string };
 
 export const newNonce = (): string => `CF${randomBytes(9).toString('hex')}`;
 
@@ -190,9 +187,11 @@ export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): strin
   const gate = opts.gate ? 'IFS= read -r K && [ "$K" = go ] || exit 0; ' : '';
   const body = `${flat(CHUNK_BODY)} ${gate}T=${runs.length}; M=${outputCap(opts.maxOutput)}; ${flat(RUN_LOOP(cases.join(' ')))}`;
   // A login shell that is bash (not in POSIX mode) runs the body itself: one exec less per chunk.
-  return `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}; ` +
+  return (
+    `B=${baseDirWord(opts.baseDir)}; S=${shq(body)}; ` +
     `if [ -n "$BASH_VERSION" ] && ! shopt -qo posix 2>/dev/null; then set -- ${opts.nonce} "$B"; eval "$S"; ` +
-    `else command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }; exec bash -c "$S" bash ${opts.nonce} "$B"; fi`;
+    `else command -v bash >/dev/null 2>&1 || { printf 'clusterflow: bash not found on this node (PATH=%s)\\n' "$PATH" >&2; exit 127; }; exec bash -c "$S" bash ${opts.nonce} "$B"; fi`
+  );
 }
 
 export { capScript, cleanupScript, killScript, parsePeek, parseTail, peekScript, tailScript } from './runScripts.js';

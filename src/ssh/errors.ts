@@ -49,8 +49,7 @@ export function classifySshError(err: unknown, nodeId: string): SshError {
   if (err instanceof SshError) return err;
   const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as Ssh2LikeError;
   const msg = e.message ?? String(err);
-  const make = (kind: SshErrorKind, retryable: boolean, text: string) =>
-    new SshError(`node ${nodeId}: ${text}`, kind, retryable, nodeId, { cause: err });
+  const make = (kind: SshErrorKind, retryable: boolean, text: string) => new SshError(`node ${nodeId}: ${text}`, kind, retryable, nodeId, { cause: err });
 
   if (/Channel open failure|No free channels|Unable to exec|Unable to start subsystem/i.test(msg)) {
     return make('channel', true, `could not open an SSH session channel (${msg})`);

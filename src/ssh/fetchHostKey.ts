@@ -33,10 +33,14 @@ export function fetchHostKey(o: FetchHostKeyOptions): Promise<{ key: Buffer; key
       client.end();
     };
     const sock = net.connect({ host: o.host, port: o.port });
-    client.on('handshake', () => settle(() => offered ? resolve({ key: offered, keyType: keyTypeOf(offered) }) : reject(new Error(`${nodeId}: no host key offered`))));
+    client.on('handshake', () =>
+      settle(() => (offered ? resolve({ key: offered, keyType: keyTypeOf(offered) }) : reject(new Error(`${nodeId}: no host key offered`)))),
+    );
     client.on('error', (err) => settle(() => reject(classifySshError(err, nodeId))));
     client.on('close', () => settle(() => reject(new Error(`${nodeId}: ${o.host}:${o.port} closed the connection before the key exchange completed`))));
-    const first = (o.preferTypes ?? []).flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])).filter((a) => HOST_KEY_ALGOS.includes(a));
+    const first = (o.preferTypes ?? [])
+      .flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]))
+      .filter((a) => HOST_KEY_ALGOS.includes(a));
     const config: ConnectConfig = {
       sock,
       username: 'clusterflow-hostkey', // never authenticates: we disconnect after the key exchange

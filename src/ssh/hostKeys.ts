@@ -45,7 +45,10 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 
@@ -173,7 +176,9 @@ export class KnownHosts {
   /** Key types known for a host, so the client can offer those host key algorithms first. */
   knownKeyTypes(host: string | readonly string[], port: number): string[] {
     const names = (typeof host === 'string' ? [host] : host).map((h) => knownHostsName(h, port));
-    const types = this.entries().filter((e) => e.marker === undefined && names.some((n) => entryMatches(e, n))).map((e) => e.keyType);
+    const types = this.entries()
+      .filter((e) => e.marker === undefined && names.some((n) => entryMatches(e, n)))
+      .map((e) => e.keyType);
     return [...new Set(types)];
   }
 

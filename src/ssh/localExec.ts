@@ -11,18 +11,30 @@ export function localExec(command: string, h: ExecHandlers = {}): Promise<ExecRe
     const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
     // As over SSH: h.stdin or h.feed, then EOF (at once without either).
     child.stdin.on('error', () => undefined); // EPIPE: the script is gone, its exit says why
-    if (h.stdin) h.stdin.then((data) => child.stdin.end(data), () => child.stdin.end());
+    if (h.stdin)
+      h.stdin.then(
+        (data) => child.stdin.end(data),
+        () => child.stdin.end(),
+      );
     else if (h.feed) {
       const sink: StdinSink = {
-        write: (data) => new Promise<void>((resolve, reject) => {
-          if (child.stdin.destroyed || child.stdin.writableEnded) return reject(new SshError('node local: the script stopped reading its input', 'lost', true, 'local'));
-          if (child.stdin.write(data)) return resolve();
-          const onClose = () => reject(new SshError('node local: the script stopped reading its input', 'lost', true, 'local'));
-          child.stdin.once('close', onClose);
-          child.stdin.once('drain', () => { child.stdin.off('close', onClose); resolve(); });
-        }),
+        write: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (child.stdin.destroyed || child.stdin.writableEnded)
+              return reject(new SshError('node local: the script stopped reading its input', 'lost', true, 'local'));
+            if (child.stdin.write(data)) return resolve();
+            const onClose = () => reject(new SshError('node local: the script stopped reading its input', 'lost', true, 'local'));
+            child.stdin.once('close', onClose);
+            child.stdin.once('drain', () => {
+              child.stdin.off('close', onClose);
+              resolve();
+            });
+          }),
       };
-      h.feed(sink).then(() => child.stdin.end(), () => child.stdin.end());
+      h.feed(sink).then(
+        () => child.stdin.end(),
+        () => child.stdin.end(),
+      );
     } else child.stdin.end();
     let settled = false;
     const finish = (settle: () => void) => {
@@ -42,9 +54,7 @@ export function localExec(command: string, h: ExecHandlers = {}): Promise<ExecRe
     h.signal?.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (chunk: Buffer) => !settled && h.onStdout?.(chunk));
     child.stderr.on('data', (chunk: Buffer) => !settled && h.onStderr?.(chunk));
-    child.on('error', (err) =>
-      finish(() => reject(new SshError(`node local: cannot run sh (${err.message})`, 'channel', true, 'local', { cause: err }))),
-    );
+    child.on('error', (err) => finish(() => reject(new SshError(`node local: cannot run sh (${err.message})`, 'channel', true, 'local', { cause: err }))));
     // 'close' (not 'exit') fires after both pipes are drained: no output is lost.
     child.on('close', (code, signal) => finish(() => resolve({ code, signal })));
   });

@@ -237,7 +237,9 @@ export class SshPool {
     if (!path) {
       const agent = process.env.SSH_AUTH_SOCK;
       if (agent) return Promise.resolve({ agent });
-      return Promise.reject(new SshError(`node ${target.nodeId}: no identity_file configured and no SSH agent (SSH_AUTH_SOCK) to use`, 'auth', false, target.nodeId));
+      return Promise.reject(
+        new SshError(`node ${target.nodeId}: no identity_file configured and no SSH agent (SSH_AUTH_SOCK) to use`, 'auth', false, target.nodeId),
+      );
     }
     let key = this.keys.get(path);
     if (!key) {

@@ -42,7 +42,6 @@ cf_kill() {
 ${ids.length === 1 ? `cf_kill ${ids[0]}` : `${ids.map((id) => `cf_kill ${id} &`).join('\n')}\nwait`}`;
 }
 
-
 /**
  * Keep run output files on the node within `maxOutput` bytes per stream: every run file of the
  * base dir over it is cut back to it (and its run marked `.capped`). With `watch`, again every

@@ -16,7 +16,8 @@ export function baseDirWord(baseDir?: string): string {
 }
 
 // A pgid recorded before a reboot names nobody (or a stranger): the boot id tells.
-export const READ_BOOT = 'BOOT=; if [ -r /proc/sys/kernel/random/boot_id ]; then read -r BOOT </proc/sys/kernel/random/boot_id; ' +
+export const READ_BOOT =
+  'BOOT=; if [ -r /proc/sys/kernel/random/boot_id ]; then read -r BOOT </proc/sys/kernel/random/boot_id; ' +
   'else BOOT=$(sysctl -n kern.boottime 2>/dev/null | tr -d " "); fi';
 
 /** POSIX sh: variables B (base dir), BOOT (this boot's id), and cf_alive / cf_read_pgid for run path $P. */

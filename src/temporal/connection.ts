@@ -48,7 +48,9 @@ async function codecPortOf(stateDir: string, env: NodeJS.ProcessEnv): Promise<nu
   let prev: number | undefined;
   try {
     prev = Number(readFileSync(file, 'utf8').trim()) || undefined;
-  } catch { /* first start */ }
+  } catch {
+    /* first start */
+  }
   const wanted = clusterflowEnv(env).codecPort;
   // Kept once chosen, even while it is taken: the process holding it is most likely this state
   // dir's serve (every other one waits to take it over), and links already given out name it.

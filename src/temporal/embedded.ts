@@ -21,7 +21,12 @@ export interface EmbeddedServer {
   reused: boolean;
 }
 
-interface ServerState { pid: number; port: number; uiPort: number; codecPort: number }
+interface ServerState {
+  pid: number;
+  port: number;
+  uiPort: number;
+  codecPort: number;
+}
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -61,8 +66,10 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
       const said = serverComplaint(logFile, logStart);
       const portsPinned = [cfEnv.temporalPort, cfEnv.temporalUiPort].some((p) => p && p !== '0');
       if (attempt < 3 && !portsPinned && said?.includes('address already in use')) continue;
-      throw new TemporalSetupError(`cannot start the embedded Temporal server (${temporalCliPath(env)}): ${started.message}${said ? `; its log says: ${said}` : ''} (${logFile}); ` +
-        'fix: run scripts/setup.sh, set TEMPORAL_CLI to a working temporal binary, or TEMPORAL_ADDRESS to use a running server');
+      throw new TemporalSetupError(
+        `cannot start the embedded Temporal server (${temporalCliPath(env)}): ${started.message}${said ? `; its log says: ${said}` : ''} (${logFile}); ` +
+          'fix: run scripts/setup.sh, set TEMPORAL_CLI to a working temporal binary, or TEMPORAL_ADDRESS to use a running server',
+      );
     }
     writeFileSync(stateFile, JSON.stringify(state));
     return describe(state, dbFile, logFile, false);
@@ -73,22 +80,40 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
 
 function serverArgs(dbFile: string, port: number, uiPort: number, codecPort: number): string[] {
   return [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
-    '--db-filename', dbFile, '--log-level', 'warn', '--ui-disable-news-fetch',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--db-filename',
+    dbFile,
+    '--log-level',
+    'warn',
+    '--ui-disable-news-fetch',
     // The UI decodes payloads through serve's codec endpoint (security/codecServer.ts).
-    '--ui-codec-endpoint', `http://127.0.0.1:${codecPort}/codec`,
-    '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal',
+    '--ui-codec-endpoint',
+    `http://127.0.0.1:${codecPort}/codec`,
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     // No calls home: this server only ever talks to loopback.
-    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
-    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
-    '--dynamic-config-value', 'system.enableEagerWorkflowStart=true',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value',
+    'system.enableEagerWorkflowStart=true',
     // The dev server has one history shard, whose transfer queue (activity and workflow
     // tasks on their way to matching) is read at most 20 times a second by default: past a
     // burst of ~10 back-to-back commands every task waits for the next 50 ms read slot
     // (~100 ms per command instead of ~45). Reads are driven by new-task notifications, so
     // a higher cap costs nothing when idle.
-    '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
+    '--dynamic-config-value',
+    'history.transferProcessorMaxPollRPS=1000',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
   ];
 }
@@ -112,8 +137,18 @@ export function embeddedServerInfo(stateDir: string): (EmbeddedServer & { runnin
   const st = readState(path.join(dir, 'server.json'));
   if (!st) return null;
   const dbFile = path.join(dir, 'temporal.db');
-  const size = (f: string) => { try { return statSync(f).size; } catch { return 0; } };
-  return { ...describe(st, dbFile, path.join(dir, 'server.log'), true), running: isAlive(st.pid), dbBytes: size(dbFile) + size(`${dbFile}-wal`) + size(`${dbFile}-shm`) };
+  const size = (f: string) => {
+    try {
+      return statSync(f).size;
+    } catch {
+      return 0;
+    }
+  };
+  return {
+    ...describe(st, dbFile, path.join(dir, 'server.log'), true),
+    running: isAlive(st.pid),
+    dbBytes: size(dbFile) + size(`${dbFile}-wal`) + size(`${dbFile}-shm`),
+  };
 }
 
 /**
@@ -122,7 +157,8 @@ export function embeddedServerInfo(stateDir: string): (EmbeddedServer & { runnin
  */
 export function checkTemporalCli(env: NodeJS.ProcessEnv = process.env): void {
   const cli = temporalCliPath(env);
-  const fix = 'fix: run scripts/setup.sh (installs it into .tools/temporal), set TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use a running server';
+  const fix =
+    'fix: run scripts/setup.sh (installs it into .tools/temporal), set TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use a running server';
   const runnable = (p: string) => {
     try {
       accessSync(p, constants.X_OK);
@@ -138,9 +174,11 @@ export function checkTemporalCli(env: NodeJS.ProcessEnv = process.env): void {
   }
   const dirs = (env.PATH ?? '').split(':').filter(Boolean);
   if (dirs.some((d) => runnable(path.join(d, cli)))) return;
-  throw new TemporalSetupError(env.TEMPORAL_CLI
-    ? `TEMPORAL_CLI=${cli} is not on PATH; ${fix}`
-    : `the temporal CLI is not installed (looked in ${path.join(PACKAGE_ROOT, '.tools', 'temporal', 'bin')} and on PATH); ${fix}`);
+  throw new TemporalSetupError(
+    env.TEMPORAL_CLI
+      ? `TEMPORAL_CLI=${cli} is not on PATH; ${fix}`
+      : `the temporal CLI is not installed (looked in ${path.join(PACKAGE_ROOT, '.tools', 'temporal', 'bin')} and on PATH); ${fix}`,
+  );
 }
 
 /**
@@ -149,7 +187,12 @@ export function checkTemporalCli(env: NodeJS.ProcessEnv = process.env): void {
  */
 function serverComplaint(file: string, from: number): string | undefined {
   try {
-    const lines = readFileSync(file).subarray(from).toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = readFileSync(file)
+      .subarray(from)
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     const error = lines.find((l) => /level=ERROR|^Error:|^panic:/.test(l));
     return (error ?? lines.pop())?.slice(0, 300);
   } catch {

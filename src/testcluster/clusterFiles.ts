@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Arch } from '../shared.js';
 
-export interface LocalNode { id: string; host: string; port: number; user: string; identityFile: string; hostKeyFingerprint: string; pid: number }
+export interface LocalNode {
+  id: string;
+  host: string;
+  port: number;
+  user: string;
+  identityFile: string;
+  hostKeyFingerprint: string;
+  pid: number;
+}
 export interface LocalCluster {
   dir: string;
   configPath: string;
@@ -67,7 +75,11 @@ export function assertKnownNodeIds(extraNodeYaml: Record<string, unknown>, ids: 
 /** cluster.yaml text: `defaults`, empty `settings`, then `local` (optional) and the SSH nodes. */
 export function clusterYaml(nodes: Pick<LocalNode, 'id' | 'host' | 'port' | 'user'>[], opts: YamlOptions): string {
   const localId = opts.localId ?? 'local';
-  assertKnownNodeIds(opts.extraNodeYaml, nodes.map((n) => n.id), localId);
+  assertKnownNodeIds(
+    opts.extraNodeYaml,
+    nodes.map((n) => n.id),
+    localId,
+  );
   const entries: Record<string, unknown>[] = [];
   if (opts.includeLocal) entries.push({ id: localId, ...(opts.localHost ? { host: opts.localHost } : { local: true }), ...opts.extraNodeYaml[localId] });
   for (const node of nodes) {

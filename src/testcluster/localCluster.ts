@@ -8,8 +8,17 @@ import { hostname, userInfo } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  assertKnownNodeIds, clusterFilePaths, clusterYaml, knownHostsLine, localArch, publicKeyFingerprint, readClusterState,
-  writeClusterState, writeFileAtomic, type LocalCluster, type LocalNode,
+  assertKnownNodeIds,
+  clusterFilePaths,
+  clusterYaml,
+  knownHostsLine,
+  localArch,
+  publicKeyFingerprint,
+  readClusterState,
+  writeClusterState,
+  writeFileAtomic,
+  type LocalCluster,
+  type LocalNode,
 } from './clusterFiles.js';
 import { nodeAddress, pickSubnet, reservePort } from './loopbackAddresses.js';
 import { ensureNodeUser, isRoot, nodeUserName, removeNodeUser } from './nodeUsers.js';
@@ -62,7 +71,9 @@ async function prepareDirForNodeUsers(dir: string): Promise<boolean> {
   for (let parent = dirname(dir); ; parent = dirname(parent)) {
     const info = await stat(parent);
     if ((info.mode & 0o001) === 0) {
-      throw new Error(`testcluster: node users cannot reach ${dir}: ${parent} is not searchable by others (mode ${(info.mode & 0o777).toString(8)}); use a dir under /tmp or chmod o+x ${parent}`);
+      throw new Error(
+        `testcluster: node users cannot reach ${dir}: ${parent} is not searchable by others (mode ${(info.mode & 0o777).toString(8)}); use a dir under /tmp or chmod o+x ${parent}`,
+      );
     }
     if ((info.mode & 0o022) !== 0 || (info.uid !== 0 && info.uid !== process.getuid?.())) strictSafe = false;
     if (parent === dirname(parent)) return strictSafe;
@@ -72,17 +83,40 @@ async function prepareDirForNodeUsers(dir: string): Promise<boolean> {
 /** Proves each node accepts our key with the real OpenSSH client and the recorded host key. */
 async function verifyLogin(cluster: LocalCluster, node: LocalNode): Promise<void> {
   const args = [
-    '-F', '/dev/null', '-i', node.identityFile, '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none',
-    '-o', `UserKnownHostsFile=${cluster.knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'LogLevel=ERROR',
-    '-p', String(node.port), `${node.user}@${node.host}`, 'true',
+    '-F',
+    '/dev/null',
+    '-i',
+    node.identityFile,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    `UserKnownHostsFile=${cluster.knownHostsPath}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'LogLevel=ERROR',
+    '-p',
+    String(node.port),
+    `${node.user}@${node.host}`,
+    'true',
   ];
   try {
     await run('ssh', args, { timeout: 10_000 });
   } catch (err) {
     const log = await readFile(nodePaths(cluster.dir, node.id).log, 'utf8').catch(() => '');
     const stderr = String((err as { stderr?: unknown }).stderr ?? err).trim();
-    throw new Error(`testcluster: ssh login to node ${node.id} (${node.user}@${node.host}:${node.port}) failed: ${stderr}\nsshd log tail:\n${log.split('\n').slice(-8).join('\n')}`, { cause: err });
+    throw new Error(
+      `testcluster: ssh login to node ${node.id} (${node.user}@${node.host}:${node.port}) failed: ${stderr}\nsshd log tail:\n${log.split('\n').slice(-8).join('\n')}`,
+      { cause: err },
+    );
   }
 }
 
@@ -120,8 +154,10 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
 
   // A previous cluster in this dir is reused when it has the same nodes; otherwise replaced.
   const previous = await readClusterState(dir);
-  const sameShape = previous !== null && previous.nodes.map((n) => n.id).join() === ids.join()
-    && (opts.basePort === undefined || previous.nodes.every((n, i) => n.port === opts.basePort! + i));
+  const sameShape =
+    previous !== null &&
+    previous.nodes.map((n) => n.id).join() === ids.join() &&
+    (opts.basePort === undefined || previous.nodes.every((n, i) => n.port === opts.basePort! + i));
   if (previous && !sameShape) await stopAll(dir, previous);
   const subnet = sameShape ? Number(previous!.nodes[0]!.host.split('.')[2]) : await pickSubnet(dir);
 
@@ -130,34 +166,42 @@ async function bringUp(dir: string, opts: ClusterUpOptions): Promise<LocalCluste
   await Promise.all([
     ensureKeyPair(files.clientKey, 'clusterflow-test-client'),
     Promise.all(ids.map(async (id) => ensureKeyPair((await ensureNodeDir(dir, id)).hostKey, `clusterflow-test-${id}`))),
-    (async () => { if (root) for (const user of users) homes.push(await ensureNodeUser(user)); })(),
+    (async () => {
+      if (root) for (const user of users) homes.push(await ensureNodeUser(user));
+    })(),
   ]);
   const hide = await hiddenDirs(opts.hide ?? [], root, [dir, ...homes]);
   const hideChanged = JSON.stringify(previous?.hide ?? []) !== JSON.stringify(hide);
   const clientPub = await readFile(`${files.clientKey}.pub`, 'utf8');
 
-  const nodes = await Promise.all(ids.map(async (id, i): Promise<LocalNode> => {
-    const paths = nodePaths(dir, id);
-    const host = nodeAddress(subnet, i + 1);
-    const user = users[i]!;
-    await writeFileAtomic(paths.authorizedKeys, clientPub, 0o644);
-    const prior = sameShape ? previous!.nodes[i] : undefined;
-    let pid = prior ? await runningSshdPid(dir, id, prior.pid) : 0;
-    let port = prior?.port ?? 0;
-    if (pid === 0 || prior?.user !== user || hideChanged) {
-      if (pid > 0) await stopSshd(dir, id, pid);
-      port = await choosePort(host, i, prior, opts.basePort);
-      ({ pid, port } = await startSshd(dir, { id, host, port, user }, { pickPort: opts.basePort === undefined, strictModes, hide }));
-    }
-    const hostPub = await readFile(`${paths.hostKey}.pub`, 'utf8');
-    return { id, host, port, user, identityFile: files.clientKey, hostKeyFingerprint: publicKeyFingerprint(hostPub), pid };
-  }));
+  const nodes = await Promise.all(
+    ids.map(async (id, i): Promise<LocalNode> => {
+      const paths = nodePaths(dir, id);
+      const host = nodeAddress(subnet, i + 1);
+      const user = users[i]!;
+      await writeFileAtomic(paths.authorizedKeys, clientPub, 0o644);
+      const prior = sameShape ? previous!.nodes[i] : undefined;
+      let pid = prior ? await runningSshdPid(dir, id, prior.pid) : 0;
+      let port = prior?.port ?? 0;
+      if (pid === 0 || prior?.user !== user || hideChanged) {
+        if (pid > 0) await stopSshd(dir, id, pid);
+        port = await choosePort(host, i, prior, opts.basePort);
+        ({ pid, port } = await startSshd(dir, { id, host, port, user }, { pickPort: opts.basePort === undefined, strictModes, hide }));
+      }
+      const hostPub = await readFile(`${paths.hostKey}.pub`, 'utf8');
+      return { id, host, port, user, identityFile: files.clientKey, hostKeyFingerprint: publicKeyFingerprint(hostPub), pid };
+    }),
+  );
 
   const knownHosts = await Promise.all(nodes.map(async (n) => knownHostsLine(n.host, n.port, await readFile(`${nodePaths(dir, n.id).hostKey}.pub`, 'utf8'))));
   await writeFileAtomic(files.knownHostsPath, `${knownHosts.join('\n')}\n`);
   const yamlText = clusterYaml(nodes, {
-    identityFile: files.clientKey, includeLocal: opts.includeLocal ?? true, extraNodeYaml: opts.extraNodeYaml ?? {}, arch: localArch(),
-    localId, ...(opts.localDetected ? { localHost: hostname() } : {}),
+    identityFile: files.clientKey,
+    includeLocal: opts.includeLocal ?? true,
+    extraNodeYaml: opts.extraNodeYaml ?? {},
+    arch: localArch(),
+    localId,
+    ...(opts.localDetected ? { localHost: hostname() } : {}),
   });
   await writeFileAtomic(files.configPath, yamlText);
   const cluster: LocalCluster = { dir, configPath: files.configPath, knownHostsPath: files.knownHostsPath, nodes, ...(hide.length > 0 ? { hide } : {}) };
@@ -191,7 +235,10 @@ async function stopAll(dir: string, state: LocalCluster | null): Promise<void> {
   const known = new Map((state?.nodes ?? []).map((n) => [n.id, n.pid]));
   for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     if (entry.isDirectory() && !known.has(entry.name)) {
-      const hasConfig = await stat(nodePaths(dir, entry.name).config).then(() => true, () => false);
+      const hasConfig = await stat(nodePaths(dir, entry.name).config).then(
+        () => true,
+        () => false,
+      );
       if (hasConfig) known.set(entry.name, 0);
     }
   }
@@ -211,8 +258,11 @@ export async function clusterDown(opts: { dir: string; removeUsers?: boolean }):
     }
     const files = clusterFilePaths(dir);
     const nodeDirs = (state?.nodes ?? []).map((n) => nodePaths(dir, n.id).nodeDir);
-    await Promise.all([files.statePath, files.configPath, files.knownHostsPath, files.clientKey, `${files.clientKey}.pub`, ...nodeDirs]
-      .map((path) => rm(path, { recursive: true, force: true })));
+    await Promise.all(
+      [files.statePath, files.configPath, files.knownHostsPath, files.clientKey, `${files.clientKey}.pub`, ...nodeDirs].map((path) =>
+        rm(path, { recursive: true, force: true }),
+      ),
+    );
     await rmdir(dir).catch(() => undefined); // only when empty: the dir may hold the caller's files
   });
 }
@@ -245,6 +295,10 @@ export async function restartNodeSshd(dir: string, id: string): Promise<void> {
   await updateNode(dir, id, async (state, node) => {
     await stopSshd(state.dir, id, node.pid);
     const strictModes = isRoot() ? await prepareDirForNodeUsers(state.dir) : false;
-    ({ pid: node.pid } = await startSshd(state.dir, { id, host: node.host, port: node.port, user: node.user }, { pickPort: false, strictModes, hide: state.hide }));
+    ({ pid: node.pid } = await startSshd(
+      state.dir,
+      { id, host: node.host, port: node.port, user: node.user },
+      { pickPort: false, strictModes, hide: state.hide },
+    ));
   });
 }

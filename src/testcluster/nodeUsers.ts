@@ -23,7 +23,11 @@ export function nodeUserName(nodeId: string): string {
   return name;
 }
 
-interface PasswdEntry { uid: number; gid: number; home: string }
+interface PasswdEntry {
+  uid: number;
+  gid: number;
+  home: string;
+}
 
 async function lookupUser(name: string): Promise<PasswdEntry | null> {
   try {

@@ -2,7 +2,11 @@
 // Why /proc and not `pkill`: we only ever signal pids we can tie to one of our sshds, never by name.
 import { readFile, readdir } from 'node:fs/promises';
 
-interface ProcStat { pid: number; ppid: number; state: string }
+interface ProcStat {
+  pid: number;
+  ppid: number;
+  state: string;
+}
 
 async function readStat(pid: number): Promise<ProcStat | null> {
   try {

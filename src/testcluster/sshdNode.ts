@@ -20,7 +20,10 @@ const PR_SET_CHILD_SUBREAPER = 36;
 
 async function sshdCommandLine(args: string[], hide: readonly string[], log: string): Promise<[string, string[]]> {
   const syscallNumber = PRCTL_SYSCALL[process.arch];
-  const perlFound = await access('/usr/bin/perl').then(() => true, () => false);
+  const perlFound = await access('/usr/bin/perl').then(
+    () => true,
+    () => false,
+  );
   let line: [string, string[]] = [SSHD_PATH, args];
   if (syscallNumber !== undefined && perlFound) {
     const script = `syscall(${syscallNumber}, ${PR_SET_CHILD_SUBREAPER}, 1, 0, 0, 0); exec { $ARGV[0] } @ARGV or die "exec: $!";`;
@@ -44,7 +47,14 @@ function hidingWrapper([command, args]: [string, string[]], hide: readonly strin
   return ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', HIDE_SCRIPT, 'cf-hide', log, ...hide, '--', command, ...args]];
 }
 
-export interface NodePaths { nodeDir: string; config: string; hostKey: string; log: string; pidFile: string; authorizedKeys: string }
+export interface NodePaths {
+  nodeDir: string;
+  config: string;
+  hostKey: string;
+  log: string;
+  pidFile: string;
+  authorizedKeys: string;
+}
 
 export function nodePaths(dir: string, id: string): NodePaths {
   const nodeDir = join(dir, id);
@@ -70,7 +80,12 @@ export async function ensureKeyPair(path: string, comment: string): Promise<void
   }
 }
 
-export interface SshdSpec { id: string; host: string; port: number; user: string }
+export interface SshdSpec {
+  id: string;
+  host: string;
+  port: number;
+  user: string;
+}
 
 function sshdConfig(paths: NodePaths, spec: SshdSpec, strictModes: boolean): string {
   return [
@@ -130,8 +145,12 @@ async function launch(paths: NodePaths, spec: SshdSpec, timeoutMs: number, hide:
   const [command, args] = await sshdCommandLine(['-D', '-f', paths.config, '-E', paths.log], hide, paths.log);
   const child = spawn(command, args, { detached: true, stdio: 'ignore' });
   let exited: string | null = null;
-  child.once('exit', (code, sig) => { exited = `sshd exited (${sig ?? `code ${code}`})`; });
-  child.once('error', (err) => { exited = `cannot start ${SSHD_PATH}: ${err.message}`; });
+  child.once('exit', (code, sig) => {
+    exited = `sshd exited (${sig ?? `code ${code}`})`;
+  });
+  child.once('error', (err) => {
+    exited = `cannot start ${SSHD_PATH}: ${err.message}`;
+  });
   child.unref(); // the cluster outlives the process that started it (`cluster-router cluster up`)
   const listening = `Server listening on ${spec.host} port ${spec.port}.`;
   const deadline = Date.now() + timeoutMs;
@@ -150,7 +169,11 @@ async function launch(paths: NodePaths, spec: SshdSpec, timeoutMs: number, hide:
  * process between reservation and sshd's bind is replaced by a fresh one (up to 5 tries).
  * `hide` (root only; the caller checks): directories the node must not see.
  */
-export async function startSshd(dir: string, spec: SshdSpec, opts: { pickPort: boolean; strictModes: boolean; hide?: readonly string[] }): Promise<{ pid: number; port: number }> {
+export async function startSshd(
+  dir: string,
+  spec: SshdSpec,
+  opts: { pickPort: boolean; strictModes: boolean; hide?: readonly string[] },
+): Promise<{ pid: number; port: number }> {
   const paths = nodePaths(dir, spec.id);
   let port = spec.port;
   for (let attempt = 1; ; attempt++) {

@@ -1,11 +1,33 @@
 import {
-  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities,
-  setCurrentDetails, sleep, upsertMemo, upsertSearchAttributes, workflowInfo,
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  sleep,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { createHubActivities } from '../activities/hub.js';
 import type { createNodeActivities } from '../activities/node.js';
 import {
-  activityAttempts, errorText, explicitRouteReason, FailureType, inPlaceWorkspace, needsSync, nodeQueue, unranResult, type CommandResult, type CommandSpec, type TaskState, type WorkspaceResult,
+  activityAttempts,
+  errorText,
+  explicitRouteReason,
+  FailureType,
+  inPlaceWorkspace,
+  needsSync,
+  nodeQueue,
+  unranResult,
+  type CommandResult,
+  type CommandSpec,
+  type TaskState,
+  type WorkspaceResult,
 } from '../shared.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterExitCode, ClusterNode, ClusterState } from './searchAttributes.js';
@@ -74,7 +96,11 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
   let inPlace: WorkspaceResult | undefined;
   const end = (result: CommandResult, ranItself: boolean): Promise<CommandResult> => {
     const ending = (async () => {
-      const withFiles = synced ? await afterCommand(spec.workspace!, synced, taskId, spec.timeoutS, result) : inPlace ? { ...result, workspace: inPlace } : result;
+      const withFiles = synced
+        ? await afterCommand(spec.workspace!, synced, taskId, spec.timeoutS, result)
+        : inPlace
+          ? { ...result, workspace: inPlace }
+          : result;
       return finish({ ...withFiles, ...(dashboard && spec.workflowUrl ? { workflow_url: spec.workflowUrl } : {}) }, dashboard, ranItself);
     })();
     // `return end(...)` in the loop adopts this promise only after `finally` has given the placement
@@ -97,8 +123,13 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
     } else {
       try {
         ({ nodeId, reason: routeReason } = await placeCommand({
-          taskId, weight: spec.weight, classifyReason: spec.classifyReason, requires: spec.requires, exclude: excluded,
-          ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}), ...(spec.kinds ? { kinds: spec.kinds } : {}),
+          taskId,
+          weight: spec.weight,
+          classifyReason: spec.classifyReason,
+          requires: spec.requires,
+          exclude: excluded,
+          ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+          ...(spec.kinds ? { kinds: spec.kinds } : {}),
         }));
       } catch (err) {
         return end(failed(taskId, started, '', errorText(err), notes.join('; '), autoRouted), false);
@@ -117,17 +148,36 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         inPlace = needsSync(spec.workspace, nodeId) ? undefined : inPlaceWorkspace(spec.workspace);
         if (!inPlace) {
           setCurrentDetails(`copying ${spec.workspace.cwd} to ${nodeId}`);
-          const got = asTree(nodeId, await originOf(spec.workspace, (deadline - Date.now()) / 1000, nodeId)
-            .syncWorkspace({ taskId, nodeId, ws: spec.workspace, leaseS: spec.timeoutS + LEASE_MARGIN_S }));
+          const got = asTree(
+            nodeId,
+            await originOf(spec.workspace, (deadline - Date.now()) / 1000, nodeId).syncWorkspace({
+              taskId,
+              nodeId,
+              ws: spec.workspace,
+              leaseS: spec.timeoutS + LEASE_MARGIN_S,
+            }),
+          );
           if ('skipped' in got) inPlace = { mode: 'skipped', node_path: '', note: `no workspace: ${got.skipped}` };
           else synced = got;
           setCurrentDetails(`running on ${nodeId}`);
         }
       }
       const cwd = synced ? synced.nodePath : inPlace?.mode === 'skipped' ? undefined : spec.cwd;
-      const result = await runOn(nodeId, spec.timeoutS, spec.heartbeatTimeoutS, spec.sshRetries, dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined)({
-        taskId, nodeId, command: spec.command, cwd, env: spec.env,
-        timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)), routeReason, autoRouted,
+      const result = await runOn(
+        nodeId,
+        spec.timeoutS,
+        spec.heartbeatTimeoutS,
+        spec.sshRetries,
+        dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined,
+      )({
+        taskId,
+        nodeId,
+        command: spec.command,
+        cwd,
+        env: spec.env,
+        timeoutS: Math.max(1, Math.ceil((deadline - Date.now()) / 1000)),
+        routeReason,
+        autoRouted,
         ...(spec.headStart && excluded.length === 0 ? { headStart: true } : {}),
         ...(spec.approved ? { approved: spec.approved } : {}),
         // Outputs still to come back: no early answer. Otherwise it may be given with the workspace
@@ -156,9 +206,10 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         await sleep(REATTACH_PAUSE_MS);
         continue;
       }
-      const why = type === FailureType.ConnectionLost
-        ? `${errorText(err)}; lost contact with ${nodeId} until the ${spec.timeoutS} s timeout, so the command's outcome is unknown (it may still be running there)`
-        : errorText(err);
+      const why =
+        type === FailureType.ConnectionLost
+          ? `${errorText(err)}; lost contact with ${nodeId} until the ${spec.timeoutS} s timeout, so the command's outcome is unknown (it may still be running there)`
+          : errorText(err);
       // eslint-disable-next-line @typescript-eslint/return-await -- on purpose: `finally` gives the placement back first, the command order of recorded histories (see end())
       return end(failed(taskId, started, nodeId, why, routeReason, autoRouted), false);
     } finally {
@@ -179,7 +230,8 @@ function finish(result: CommandResult, dashboard: boolean, ranItself: boolean): 
   ]);
   if (!dashboard) return result;
   setCurrentDetails(detailsLine(result));
-  if (!ranItself && result.state === 'failed') throw ApplicationFailure.create({ message: result.error ?? 'failed', type: FailureType.TaskFailed, nonRetryable: true, details: [result] });
+  if (!ranItself && result.state === 'failed')
+    throw ApplicationFailure.create({ message: result.error ?? 'failed', type: FailureType.TaskFailed, nonRetryable: true, details: [result] });
   return result;
 }
 
@@ -190,6 +242,14 @@ export function detailsLine(r: CommandResult): string {
   return `${r.executed_on || 'not run'} · ${how} · ${(r.duration_ms / 1000).toFixed(1)} s${why}`;
 }
 
-function failed(taskId: string, started: number, nodeId: string, error: string, routeReason: string, autoRouted: boolean, state: TaskState = 'failed'): CommandResult {
+function failed(
+  taskId: string,
+  started: number,
+  nodeId: string,
+  error: string,
+  routeReason: string,
+  autoRouted: boolean,
+  state: TaskState = 'failed',
+): CommandResult {
   return unranResult(taskId, nodeId, error, state, routeReason, autoRouted, Date.now() - started);
 }

@@ -2,7 +2,16 @@
 // each was sent to, what was stopped, which nodes proved unreachable, which batch children run.
 // Deterministic workflow code: every method runs inside parallelWorkflow.
 import {
-  ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler, startChild, upsertSearchAttributes,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { createBatchActivities } from '../activities/batch.js';
@@ -10,7 +19,16 @@ import type { createHubActivities } from '../activities/hub.js';
 import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
 import {
-  activityAttempts, errorText, FailureType, needsSync, nodeQueue, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState,
+  activityAttempts,
+  errorText,
+  FailureType,
+  needsSync,
+  nodeQueue,
+  type BatchInput,
+  type CommandResult,
+  type ParallelResult,
+  type ParallelSpec,
+  type TaskState,
 } from '../shared.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterState } from './searchAttributes.js';
@@ -28,14 +46,19 @@ export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<
 });
 
 /** runBatch on the node's own queue; a new attempt re-attaches to commands already launched. */
-export const runBatchOn = (nodeId: string, sshRetries?: number) => proxyActivities<ReturnType<typeof createBatchActivities>>({
-  taskQueue: nodeQueue(nodeId),
-  startToCloseTimeout: '7 days',
-  heartbeatTimeout: '30 seconds',
-  scheduleToStartTimeout: '5 minutes',
-  // CLUSTER_SSH_RETRIES (batch.sshRetries) is enforced by the activity for an unreachable node; 5 attempts at least, as before.
-  retry: { initialInterval: '1 second', maximumAttempts: activityAttempts(sshRetries, 5), nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode] },
-}).runBatch;
+export const runBatchOn = (nodeId: string, sshRetries?: number) =>
+  proxyActivities<ReturnType<typeof createBatchActivities>>({
+    taskQueue: nodeQueue(nodeId),
+    startToCloseTimeout: '7 days',
+    heartbeatTimeout: '30 seconds',
+    scheduleToStartTimeout: '5 minutes',
+    // CLUSTER_SSH_RETRIES (batch.sshRetries) is enforced by the activity for an unreachable node; 5 attempts at least, as before.
+    retry: {
+      initialInterval: '1 second',
+      maximumAttempts: activityAttempts(sshRetries, 5),
+      nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode],
+    },
+  }).runBatch;
 
 type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
 
@@ -57,7 +80,11 @@ export class Fanout {
   /** The cwd's tree on each node that needed it (synced once per node, shared by its batches). */
   private readonly trees = new Map<string, Promise<SyncedTree | { skipped: string }>>();
 
-  constructor(parentId: string, private readonly spec: ParallelSpec, private readonly batchWorkflow: BatchChild) {
+  constructor(
+    parentId: string,
+    private readonly spec: ParallelSpec,
+    private readonly batchWorkflow: BatchChild,
+  ) {
     this.parentId = parentId;
     const n = spec.commands.length;
     this.results = new Array(n);
@@ -73,7 +100,14 @@ export class Fanout {
   get plan(): PlanInput {
     const { commands, maxParallel, timeoutS, cwd, env, approved, workspace, sshRetries } = this.spec;
     return {
-      parentId: this.parentId, commands, maxParallel, timeoutS, cwd, env, ...(approved ? { approved } : {}), ...(workspace?.outputs?.length ? { notFinal: true } : {}),
+      parentId: this.parentId,
+      commands,
+      maxParallel,
+      timeoutS,
+      cwd,
+      env,
+      ...(approved ? { approved } : {}),
+      ...(workspace?.outputs?.length ? { notFinal: true } : {}),
       ...(sshRetries !== undefined ? { sshRetries } : {}),
     };
   }
@@ -154,7 +188,8 @@ export class Fanout {
     if (!ws || !needsSync(ws, nodeId) || !patched(WORKSPACE_PATCH)) return this.spec.cwd;
     let tree = this.trees.get(nodeId);
     if (!tree) {
-      tree = originOf(ws, this.spec.timeoutS, nodeId).syncWorkspace({ taskId: this.parentId, nodeId, ws, leaseS: this.spec.timeoutS * Math.max(1, this.spec.commands.length) + 600 })
+      tree = originOf(ws, this.spec.timeoutS, nodeId)
+        .syncWorkspace({ taskId: this.parentId, nodeId, ws, leaseS: this.spec.timeoutS * Math.max(1, this.spec.commands.length) + 600 })
         .then((outcome) => asTree(nodeId, outcome));
       this.trees.set(nodeId, tree);
       // A failed sync is not kept: a later batch for the node tries again.
@@ -169,12 +204,16 @@ export class Fanout {
     const ws = this.spec.workspace;
     const out: Record<string, Array<{ path: string; size: number }>> = {};
     if (!ws) return out;
-    await CancellationScope.nonCancellable(() => Promise.all([...this.trees.entries()].map(async ([nodeId, pending]) => {
-      const t = await pending.catch(() => undefined);
-      if (!t || 'skipped' in t) return;
-      const r = await afterCommand(ws, t, this.parentId, this.spec.timeoutS, notRun(this.parentId, 0, nodeId, '', 'completed'));
-      if (r.outputs_returned?.length) out[nodeId] = r.outputs_returned;
-    })));
+    await CancellationScope.nonCancellable(() =>
+      Promise.all(
+        [...this.trees.entries()].map(async ([nodeId, pending]) => {
+          const t = await pending.catch(() => undefined);
+          if (!t || 'skipped' in t) return;
+          const r = await afterCommand(ws, t, this.parentId, this.spec.timeoutS, notRun(this.parentId, 0, nodeId, '', 'completed'));
+          if (r.outputs_returned?.length) out[nodeId] = r.outputs_returned;
+        }),
+      ),
+    );
     return out;
   }
 
@@ -191,7 +230,7 @@ export class Fanout {
         }
       }
       // A node found unreachable: its next batches do not try it again.
-      if (!this.cancelled && this.unreachable.has(nodeId) && await this.replace(nodeId, batch)) continue;
+      if (!this.cancelled && this.unreachable.has(nodeId) && (await this.replace(nodeId, batch))) continue;
       for (const it of batch.items) this.sentTo[it.index] = nodeId;
       let out: CommandResult[];
       if (this.cancelled) {
@@ -200,7 +239,10 @@ export class Fanout {
         try {
           // A node's whole share fits one batch: run it here, without a child workflow (two fewer
           // workflow tasks and a start on the way; the history stays small at this size).
-          out = batches.length === 1 ? await runBatchOn(nodeId, batch.sshRetries)(batch) : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
+          out =
+            batches.length === 1
+              ? await runBatchOn(nodeId, batch.sshRetries)(batch)
+              : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
         } catch (err) {
           await this.failBatch(nodeId, batch, err);
           continue;
@@ -212,7 +254,11 @@ export class Fanout {
 
   private async runChild(childId: string, nodeId: string, batch: BatchInput): Promise<CommandResult[]> {
     try {
-      const child = await startChild(this.batchWorkflow, { workflowId: childId, args: [batch], staticSummary: `${nodeId}: ${batch.items.length} commands of ${this.parentId}` });
+      const child = await startChild(this.batchWorkflow, {
+        workflowId: childId,
+        args: [batch],
+        staticSummary: `${nodeId}: ${batch.items.length} commands of ${this.parentId}`,
+      });
       this.running.set(childId, child);
       // Stops that came while the child was starting: a signal sent before it existed was lost.
       const pending = batch.items.map((it) => `${this.parentId}/${it.index}`).filter((id) => this.stoppedIds.has(id));
@@ -230,15 +276,23 @@ export class Fanout {
       this.unreachable.set(nodeId, errorText(err));
       if (await this.replace(nodeId, batch)) return;
     }
-    this.record(nodeId, batch.items.map((it) => notRun(this.parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed')));
+    this.record(
+      nodeId,
+      batch.items.map((it) => notRun(this.parentId, it.index, nodeId, `batch failed: ${errorText(err)}`, 'failed')),
+    );
   }
 
   /** Place the batch's commands again, without the unreachable nodes, and run them there; false when nothing is left to place them on. */
   private async replace(nodeId: string, batch: BatchInput): Promise<boolean> {
     const indices = batch.items.map((it) => it.index);
     const again = await placeBatch({
-      parentId: this.parentId, count: indices.length, requires: this.spec.requires, exclude: [...this.unreachable.keys()], indices,
-      ...(this.spec.excludeNodes ? { excludeNodes: this.spec.excludeNodes } : {}), ...(this.spec.kinds ? { kinds: this.spec.kinds } : {}),
+      parentId: this.parentId,
+      count: indices.length,
+      requires: this.spec.requires,
+      exclude: [...this.unreachable.keys()],
+      indices,
+      ...(this.spec.excludeNodes ? { excludeNodes: this.spec.excludeNodes } : {}),
+      ...(this.spec.kinds ? { kinds: this.spec.kinds } : {}),
     });
     if ('error' in again) return false;
     const tag = `r${++this.replacements}-`;

@@ -5,8 +5,16 @@
 // reason; a foreign signal is dropped. A task id also carries when it was issued (a ULID): a
 // task started long after that is a replayed input, and is refused too.
 import {
-  ApplicationFailure, log, workflowInfo,
-  type Next, type QueryInput, type SignalInput, type UpdateInput, type WorkflowExecuteInput, type WorkflowInboundCallsInterceptor, type WorkflowInterceptorsFactory,
+  ApplicationFailure,
+  log,
+  workflowInfo,
+  type Next,
+  type QueryInput,
+  type SignalInput,
+  type UpdateInput,
+  type WorkflowExecuteInput,
+  type WorkflowInboundCallsInterceptor,
+  type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
 import { FailureType, refusalOf } from '../shared.js';
 
@@ -39,7 +47,10 @@ class RefuseForeignInput implements WorkflowInboundCallsInterceptor {
     if (id) {
       const delay = info.startTime.getTime() - ulidTime(id[2]!);
       if (Math.abs(delay) > MAX_START_DELAY_MS) {
-        throw ApplicationFailure.nonRetryable(`refused: task id ${info.workflowId} was issued ${Math.round(delay / 1000)} s before this start (a replayed input); nothing was run`, FailureType.Refused);
+        throw ApplicationFailure.nonRetryable(
+          `refused: task id ${info.workflowId} was issued ${Math.round(delay / 1000)} s before this start (a replayed input); nothing was run`,
+          FailureType.Refused,
+        );
       }
     }
     return next(input);

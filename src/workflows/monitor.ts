@@ -1,4 +1,14 @@
-import { ActivityFailure, allHandlersFinished, condition, continueAsNew, patched, proxyActivities, setHandler, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  patched,
+  proxyActivities,
+  setHandler,
+  TimeoutFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createProbeActivities } from '../activities/probe.js';
 import { clusterStateQuery, configureSignal, refreshUpdate, type ClusterSnapshot } from '../messages.js';
 import { nodeQueue, type NodeState } from '../shared.js';
@@ -16,7 +26,6 @@ export interface MonitorInput {
   roundsPerRun?: number;
 }
 
-
 const { probeNode } = proxyActivities<ReturnType<typeof createProbeActivities>>({
   // The activity bounds itself by CLUSTER_STATUS_TIMEOUT and reports "unreachable"; this is a backstop.
   startToCloseTimeout: '60 seconds',
@@ -29,18 +38,24 @@ const PROBE_ON_NODE_QUEUES = 'probe-on-node-queues';
  * A probe on the node's own queue is answered by a worker that serves that node: a fresh probe
  * proves the node is served, and a node nobody serves shows as such (and placement skips it).
  */
-const probeOn = (nodeId: string) => proxyActivities<ReturnType<typeof createProbeActivities>>({
-  taskQueue: nodeQueue(nodeId),
-  startToCloseTimeout: '60 seconds',
-  scheduleToStartTimeout: '5 seconds',
-  retry: { maximumAttempts: 1 },
-}).probeNode;
+const probeOn = (nodeId: string) =>
+  proxyActivities<ReturnType<typeof createProbeActivities>>({
+    taskQueue: nodeQueue(nodeId),
+    startToCloseTimeout: '60 seconds',
+    scheduleToStartTimeout: '5 seconds',
+    retry: { maximumAttempts: 1 },
+  }).probeNode;
 
 function probeFailed(nodeId: string, err: unknown): NodeState {
   const unserved = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure;
   return {
-    id: nodeId, status: 'unreachable', in_flight: 0, capabilities: [],
-    ...(unserved ? { worker: false, reason: `no worker serves ${nodeQueue(nodeId)}: start one there (cluster-router worker --nodes ${nodeId}), or serve` } : { reason: String(err) }),
+    id: nodeId,
+    status: 'unreachable',
+    in_flight: 0,
+    capabilities: [],
+    ...(unserved
+      ? { worker: false, reason: `no worker serves ${nodeQueue(nodeId)}: start one there (cluster-router worker --nodes ${nodeId}), or serve` }
+      : { reason: String(err) }),
   };
 }
 
@@ -82,9 +97,13 @@ export async function clusterMonitorWorkflow(input: MonitorInput): Promise<void>
     wanted = false;
     probing = true;
     const onNodeQueues = patched(PROBE_ON_NODE_QUEUES);
-    const results = await Promise.all(nodeIds.map((nodeId) => (onNodeQueues ? probeOn(nodeId) : probeNode)({ nodeId })
-      .then((s): NodeState => (onNodeQueues ? { ...s, worker: true } : s))
-      .catch((err: unknown) => probeFailed(nodeId, err))));
+    const results = await Promise.all(
+      nodeIds.map((nodeId) =>
+        (onNodeQueues ? probeOn(nodeId) : probeNode)({ nodeId })
+          .then((s): NodeState => (onNodeQueues ? { ...s, worker: true } : s))
+          .catch((err: unknown) => probeFailed(nodeId, err)),
+      ),
+    );
     for (const s of results) states[s.id] = s.status === 'unreachable' ? keepIdentity(s, states[s.id]) : s;
     probedAt = new Date().toISOString();
     rounds++;

@@ -15,8 +15,11 @@ import { Fanout, placeBatch, releasePlacement, runBatchOn } from './fanout.js';
 export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResult> {
   const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow);
   const placement = await placeBatch({
-    parentId: fanout.parentId, count: spec.commands.length, requires: spec.requires,
-    ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}), ...(spec.kinds ? { kinds: spec.kinds } : {}),
+    parentId: fanout.parentId,
+    count: spec.commands.length,
+    requires: spec.requires,
+    ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+    ...(spec.kinds ? { kinds: spec.kinds } : {}),
   });
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();

@@ -13,7 +13,8 @@ export function originOf(ws: WorkspaceSpec, timeoutS: number, nodeId: string) {
     scheduleToStartTimeout: '30 seconds',
     heartbeatTimeout: '30 seconds',
     retry: {
-      initialInterval: '1 second', maximumAttempts: 3,
+      initialInterval: '1 second',
+      maximumAttempts: 3,
       nonRetryableErrorTypes: [FailureType.Workspace, FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode],
     },
     summary: `workspace ${ws.cwd} on ${nodeId}`,
@@ -31,8 +32,17 @@ export interface SyncedTree {
 export function asTree(nodeId: string, outcome: SyncOutcome): SyncedTree | { skipped: string } {
   if ('skipped' in outcome) return outcome;
   return {
-    nodeId, tree: outcome.tree, nodePath: outcome.node_path,
-    info: { mode: 'sync', node_path: outcome.node_path, files: outcome.files, bytes_sent: outcome.bytes_sent, blobs_reused: outcome.blobs_reused, sync_ms: outcome.sync_ms },
+    nodeId,
+    tree: outcome.tree,
+    nodePath: outcome.node_path,
+    info: {
+      mode: 'sync',
+      node_path: outcome.node_path,
+      files: outcome.files,
+      bytes_sent: outcome.bytes_sent,
+      blobs_reused: outcome.blobs_reused,
+      sync_ms: outcome.sync_ms,
+    },
   };
 }
 
@@ -46,7 +56,10 @@ export async function afterCommand(ws: WorkspaceSpec, t: SyncedTree, taskId: str
     let out: CommandResult = { ...result, workspace: t.info };
     if (ws.outputs?.length) {
       try {
-        out = { ...out, outputs_returned: await origin.returnOutputs({ nodeId: t.nodeId, tree: t.tree, nodeCwd: t.nodePath, globs: ws.outputs, originCwd: ws.cwd }) };
+        out = {
+          ...out,
+          outputs_returned: await origin.returnOutputs({ nodeId: t.nodeId, tree: t.tree, nodeCwd: t.nodePath, globs: ws.outputs, originCwd: ws.cwd }),
+        };
       } catch (err) {
         const why = `outputs not returned: ${errorText(err)}`;
         out = { ...out, outputs_returned: [], error: out.error ? `${out.error}; ${why}` : why };

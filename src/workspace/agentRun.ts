@@ -95,7 +95,10 @@ export class AgentStream {
   /** After the agent ended: an `ERR` line left unread (the conversation was busy writing) still counts. */
   scanForError(): void {
     if (this.nodeError || this.length === 0) return;
-    const line = this.flatten().toString('latin1').split('\n').find((l) => l.startsWith('ERR '));
+    const line = this.flatten()
+      .toString('latin1')
+      .split('\n')
+      .find((l) => l.startsWith('ERR '));
     if (line) this.fail(Buffer.from(line, 'latin1').toString('utf8'));
   }
 
@@ -168,7 +171,10 @@ export async function runAgent(exec: Exec, call: AgentCall): Promise<void> {
   }
   if (!call.stdin) void start(null); // its outcome is judged below, through `convo`
   if (!started) throw new WorkspaceError('transport', `${label}: the workspace agent never received its input`);
-  const convoError = await convo.then(() => null, (e: unknown) => e);
+  const convoError = await convo.then(
+    () => null,
+    (e: unknown) => e,
+  );
   const errText = Buffer.concat(stderr).toString('utf8').trim();
   replies.scanForError();
   if (replies.nodeError) throw replies.nodeError;
@@ -177,7 +183,10 @@ export async function runAgent(exec: Exec, call: AgentCall): Promise<void> {
   }
   const missing = /Can't locate (\S+)\.pm in @INC/.exec(errText);
   if (missing) {
-    throw new WorkspaceError('no-perl', `${label}: perl lacks the core module ${missing[1]!.replace(/\//g, '::')}; install the full perl package (not only perl-base)`);
+    throw new WorkspaceError(
+      'no-perl',
+      `${label}: perl lacks the core module ${missing[1]!.replace(/\//g, '::')}; install the full perl package (not only perl-base)`,
+    );
   }
   if (convoError) {
     if ((convoError instanceof WorkspaceError && convoError.kind !== 'transport') || isAbortError(convoError)) throw convoError;
@@ -186,6 +195,9 @@ export async function runAgent(exec: Exec, call: AgentCall): Promise<void> {
     throw new WorkspaceError('transport', `${base}${why}`, { cause: convoError });
   }
   if (result.code !== 0) {
-    throw new WorkspaceError('transport', `${label}: the workspace agent exited with ${result.code ?? result.signal}${errText ? `: ${errText.slice(-500)}` : ''}`);
+    throw new WorkspaceError(
+      'transport',
+      `${label}: the workspace agent exited with ${result.code ?? result.signal}${errText ? `: ${errText.slice(-500)}` : ''}`,
+    );
   }
 }

@@ -17,10 +17,22 @@ import { WorkspaceError } from './types.js';
 
 const RACY_MS = 2000;
 
-interface Columns { v: 1; path: string[]; ino: number[]; size: number[]; mtime: number[]; ctime: number[]; at: number[]; sha: string[] }
+interface Columns {
+  v: 1;
+  path: string[];
+  ino: number[];
+  size: number[];
+  mtime: number[];
+  ctime: number[];
+  at: number[];
+  sha: string[];
+}
 
 export class HashCache {
-  private constructor(private readonly file: string, private readonly cols: Columns | null) {}
+  private constructor(
+    private readonly file: string,
+    private readonly cols: Columns | null,
+  ) {}
 
   static load(stateDir: string, root: string): HashCache {
     const file = `${originStateBase(stateDir, root)}.json`;
@@ -29,7 +41,9 @@ export class HashCache {
       const c = JSON.parse(readFileSync(file, 'utf8')) as Columns;
       const n = c.path.length;
       if (c.v === 1 && [c.ino, c.size, c.mtime, c.ctime, c.at, c.sha].every((col) => Array.isArray(col) && col.length === n)) cols = c;
-    } catch { /* first sync of this tree, or a damaged file: everything is hashed again */ }
+    } catch {
+      /* first sync of this tree, or a damaged file: everything is hashed again */
+    }
     return new HashCache(file, cols);
   }
 
@@ -83,7 +97,8 @@ export function allTrusted(entries: readonly TreeEntry[]): boolean {
 }
 
 /** Where the origin keeps what it knows of a tree: <base>.json (hashes), .last, .m.<digest> (manifests). */
-export const originStateBase = (stateDir: string, root: string) => join(stateDir, 'workspace-hashes', createHash('sha256').update(root).digest('hex').slice(0, 24));
+export const originStateBase = (stateDir: string, root: string) =>
+  join(stateDir, 'workspace-hashes', createHash('sha256').update(root).digest('hex').slice(0, 24));
 
 /** Stat data (and symlink targets) of every entry: equal fingerprints, same files on disk. */
 export function fingerprint(entries: readonly TreeEntry[]): string {
@@ -91,11 +106,18 @@ export function fingerprint(entries: readonly TreeEntry[]): string {
   return createHash('sha256').update(parts.join('')).digest('hex');
 }
 
-export interface LastManifest { fingerprint: string; digest: string; distinctBlobs: number; count: number }
+export interface LastManifest {
+  fingerprint: string;
+  digest: string;
+  distinctBlobs: number;
+  count: number;
+}
 
 export function readLast(stateDir: string, root: string): LastManifest | null {
   try {
-    const [fp, digest, distinct, count] = readFileSync(`${originStateBase(stateDir, root)}.last`, 'utf8').trim().split(' ');
+    const [fp, digest, distinct, count] = readFileSync(`${originStateBase(stateDir, root)}.last`, 'utf8')
+      .trim()
+      .split(' ');
     if (!/^[0-9a-f]{64}$/.test(fp ?? '') || !/^[0-9a-f]{64}$/.test(digest ?? '')) return null;
     return { fingerprint: fp!, digest: digest!, distinctBlobs: Number(distinct), count: Number(count) };
   } catch {
@@ -119,7 +141,13 @@ const buffer = Buffer.allocUnsafe(1024 * 1024);
  * Size and times come from the open file (fstat), so they describe the bytes that were hashed.
  * Yields to the event loop every ~20 ms of work and stops when the signal aborts.
  */
-export async function hashEntries(root: string, entries: TreeEntry[], cache: HashCache, signal?: AbortSignal, onBytes?: (n: number) => void): Promise<{ hashedFiles: number; hashedBytes: number }> {
+export async function hashEntries(
+  root: string,
+  entries: TreeEntry[],
+  cache: HashCache,
+  signal?: AbortSignal,
+  onBytes?: (n: number) => void,
+): Promise<{ hashedFiles: number; hashedBytes: number }> {
   let hashedFiles = 0;
   let hashedBytes = 0;
   let slice = performance.now();
@@ -148,7 +176,15 @@ export async function hashEntries(root: string, entries: TreeEntry[], cache: Has
           slice = performance.now();
         }
       }
-      Object.assign(e, { size, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, exec: (st.mode & 0o100) !== 0, sha: hash.digest('hex'), hashedAtMs: Date.now() });
+      Object.assign(e, {
+        size,
+        ino: st.ino,
+        mtimeMs: st.mtimeMs,
+        ctimeMs: st.ctimeMs,
+        exec: (st.mode & 0o100) !== 0,
+        sha: hash.digest('hex'),
+        hashedAtMs: Date.now(),
+      });
       hashedFiles++;
       hashedBytes += size;
     } finally {

@@ -6,7 +6,13 @@ import type { Exec } from '../engine/exec.js';
 import { runAgent } from './agentRun.js';
 import { decodeToken, encodeToken } from './relPath.js';
 import {
-  DEFAULT_CACHE_MAX_BYTES, DEFAULT_NODE_BLOBS, DEFAULT_NODE_ROOT, WorkspaceError, type NodeWorkspaceConfig, type PruneOptions, type PruneResult,
+  DEFAULT_CACHE_MAX_BYTES,
+  DEFAULT_NODE_BLOBS,
+  DEFAULT_NODE_ROOT,
+  WorkspaceError,
+  type NodeWorkspaceConfig,
+  type PruneOptions,
+  type PruneResult,
   type WorkspaceInfo,
 } from './types.js';
 
@@ -14,7 +20,10 @@ import {
 export async function releaseWorkspace(exec: Exec, req: { tree: string; taskId: string; node?: NodeWorkspaceConfig }): Promise<'released' | 'other' | 'none'> {
   let answer = '';
   await runAgent(exec, {
-    op: 'release', node: req.node, stdin: false, args: [encodeToken(req.tree), encodeToken(req.taskId)],
+    op: 'release',
+    node: req.node,
+    stdin: false,
+    args: [encodeToken(req.tree), encodeToken(req.taskId)],
     converse: async (replies) => {
       answer = await replies.line();
     },
@@ -30,7 +39,10 @@ export async function listWorkspaces(exec: Exec, node: NodeWorkspaceConfig): Pro
   let blobCount = 0;
   const root = node.root ?? DEFAULT_NODE_ROOT;
   await runAgent(exec, {
-    op: 'list', node, stdin: false, args: [root, node.blobs ?? DEFAULT_NODE_BLOBS],
+    op: 'list',
+    node,
+    stdin: false,
+    args: [root, node.blobs ?? DEFAULT_NODE_BLOBS],
     converse: async (replies) => {
       for (;;) {
         const f = (await replies.line()).split(' ');
@@ -68,8 +80,16 @@ export async function pruneWorkspaces(exec: Exec, node: NodeWorkspaceConfig, opt
   const cap = opts.capBytes ?? node.cacheMaxBytes ?? DEFAULT_CACHE_MAX_BYTES;
   const result: PruneResult = { removed: [], freedBytes: 0, skippedLocked: [] };
   await runAgent(exec, {
-    op: 'prune', node, stdin: false,
-    args: [node.root ?? DEFAULT_NODE_ROOT, node.blobs ?? DEFAULT_NODE_BLOBS, mode, String(Math.max(0, Math.floor(cap))), ...(opts.names ?? []).map(encodeToken)],
+    op: 'prune',
+    node,
+    stdin: false,
+    args: [
+      node.root ?? DEFAULT_NODE_ROOT,
+      node.blobs ?? DEFAULT_NODE_BLOBS,
+      mode,
+      String(Math.max(0, Math.floor(cap))),
+      ...(opts.names ?? []).map(encodeToken),
+    ],
     converse: async (replies) => {
       for (;;) {
         const f = (await replies.line()).split(' ');
@@ -77,7 +97,8 @@ export async function pruneWorkspaces(exec: Exec, node: NodeWorkspaceConfig, opt
           result.removed.push(decodeToken(f[1]!));
           result.freedBytes += Number(f[2]);
         } else if (f[0] === 'K') result.skippedLocked.push(decodeToken(f[1]!));
-        else if (f[0] === 'M') continue; // no such tree: already gone
+        else if (f[0] === 'M')
+          continue; // no such tree: already gone
         else if (f[0] === 'G') {
           if (f[1] !== 'busy') result.freedBytes += Number(f[2]);
           return;

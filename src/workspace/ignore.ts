@@ -45,7 +45,8 @@ function globToRegex(pattern: string): string {
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i]!;
     if (c === '*' && pattern[i + 1] === '*' && (i === 0 || pattern[i - 1] === '/') && (i + 2 === pattern.length || pattern[i + 2] === '/')) {
-      if (i + 2 === pattern.length) out += '.*'; // trailing /**: everything inside
+      if (i + 2 === pattern.length)
+        out += '.*'; // trailing /**: everything inside
       else {
         out += '(?:.*/)?'; // **/ : zero or more directories
         i++;
@@ -75,7 +76,10 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
  * A stack of rule sets, one per directory that has a `.clusterflowignore`, each with the path
  * of its directory relative to the tree root ('' for the root). Deeper files override.
  */
-export interface IgnoreLayer { base: string; rules: IgnoreRule[] }
+export interface IgnoreLayer {
+  base: string;
+  rules: IgnoreRule[];
+}
 
 export function isIgnored(layers: readonly IgnoreLayer[], relPath: string, isDir: boolean): boolean {
   let ignored = false;

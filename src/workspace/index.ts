@@ -27,7 +27,20 @@ export { syncWorkspace, treeKey } from './sync.js';
 export { returnOutputs } from './outputs.js';
 export { listWorkspaces, pruneWorkspaces, releaseWorkspace } from './housekeeping.js';
 export {
-  DEFAULT_CACHE_MAX_BYTES, DEFAULT_LIMITS, DEFAULT_NODE_BLOBS, DEFAULT_NODE_ROOT, WorkspaceError,
-  type NodeWorkspaceConfig, type OutputsRequest, type PruneOptions, type PruneResult, type ReturnedFile, type SyncProgress,
-  type SyncRequest, type SyncSummary, type WorkspaceErrorKind, type WorkspaceInfo, type WorkspaceLimits,
+  DEFAULT_CACHE_MAX_BYTES,
+  DEFAULT_LIMITS,
+  DEFAULT_NODE_BLOBS,
+  DEFAULT_NODE_ROOT,
+  WorkspaceError,
+  type NodeWorkspaceConfig,
+  type OutputsRequest,
+  type PruneOptions,
+  type PruneResult,
+  type ReturnedFile,
+  type SyncProgress,
+  type SyncRequest,
+  type SyncSummary,
+  type WorkspaceErrorKind,
+  type WorkspaceInfo,
+  type WorkspaceLimits,
 } from './types.js';

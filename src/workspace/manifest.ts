@@ -9,7 +9,11 @@ import { basename, dirname } from 'node:path';
 import { decodeToken, encodeToken } from './relPath.js';
 import type { TreeEntry } from './scan.js';
 
-export interface Manifest { text: string; digest: string; distinctBlobs: number }
+export interface Manifest {
+  text: string;
+  digest: string;
+  distinctBlobs: number;
+}
 
 /** Where blob contents are read from when the node needs them: sha → one path with it. */
 export type BlobSources = Map<string, { path: string; size: number }>;
@@ -79,13 +83,17 @@ export function saveManifest(base: string, m: Manifest): void {
   try {
     statSync(file);
     return;
-  } catch { /* not kept yet */ }
+  } catch {
+    /* not kept yet */
+  }
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(`${file}.${process.pid}.tmp`, m.text, { mode: 0o600 });
   renameSync(`${file}.${process.pid}.tmp`, file);
   const prefix = `${basename(base)}.m.`;
-  const kept = readdirSync(dirname(file)).filter((n) => n.startsWith(prefix) && !n.endsWith('.tmp'))
-    .map((n) => ({ n, t: statSync(`${dirname(file)}/${n}`).mtimeMs })).sort((x, y) => y.t - x.t);
+  const kept = readdirSync(dirname(file))
+    .filter((n) => n.startsWith(prefix) && !n.endsWith('.tmp'))
+    .map((n) => ({ n, t: statSync(`${dirname(file)}/${n}`).mtimeMs }))
+    .sort((x, y) => y.t - x.t);
   for (const { n } of kept.slice(KEEP)) rmSync(`${dirname(file)}/${n}`, { force: true });
 }
 

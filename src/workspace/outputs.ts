@@ -13,7 +13,11 @@ import { runAgent, nodeLabel } from './agentRun.js';
 import { assertSafeRelPath, decodeToken, encodeToken } from './relPath.js';
 import { DEFAULT_LIMITS, WorkspaceError, type OutputsRequest, type ReturnedFile } from './types.js';
 
-interface Listed { path: string; size: number; exec: boolean }
+interface Listed {
+  path: string;
+  size: number;
+  exec: boolean;
+}
 
 export async function returnOutputs(exec: Exec, req: OutputsRequest): Promise<ReturnedFile[]> {
   if (req.globs.length === 0) return [];
@@ -30,7 +34,10 @@ export async function returnOutputs(exec: Exec, req: OutputsRequest): Promise<Re
   const label = nodeLabel(req.node);
   const returned: ReturnedFile[] = [];
   await runAgent(exec, {
-    op: 'outputs', node: req.node, signal: req.signal, stdin: true,
+    op: 'outputs',
+    node: req.node,
+    signal: req.signal,
+    stdin: true,
     args: [encodeToken(req.tree), encodeToken(req.nodeCwd), String(maxBytes), ...req.globs.map(encodeToken)],
     converse: async (replies, sink) => {
       const head = /^L (\d+) (\d+)$/.exec(await replies.line());
@@ -79,12 +86,14 @@ function destination(cwd: string, rel: string, create: boolean): string {
       mkdirSync(cur);
       st = lstatSync(cur);
     }
-    if (st.isSymbolicLink()) throw new WorkspaceError('unsafe-path', `output ${rel}: ${cur} is a symlink on the origin; outputs are never written through symlinks`);
+    if (st.isSymbolicLink())
+      throw new WorkspaceError('unsafe-path', `output ${rel}: ${cur} is a symlink on the origin; outputs are never written through symlinks`);
     if (!st.isDirectory()) throw new WorkspaceError('unsafe-path', `output ${rel}: ${cur} on the origin is not a directory`);
   }
   const dest = join(cwd, rel);
   const st = lstatOrNull(dest);
-  if (st?.isSymbolicLink()) throw new WorkspaceError('unsafe-path', `output ${rel}: ${dest} is a symlink on the origin; outputs are never written through symlinks`);
+  if (st?.isSymbolicLink())
+    throw new WorkspaceError('unsafe-path', `output ${rel}: ${dest} is a symlink on the origin; outputs are never written through symlinks`);
   if (st?.isDirectory()) throw new WorkspaceError('unsafe-path', `output ${rel}: ${dest} is a directory on the origin`);
   return dest;
 }
@@ -117,6 +126,8 @@ async function receiveFile(replies: import('./agentRun.js').AgentStream, cwd: st
     if (!ok) closeSync(fd);
     try {
       unlinkSync(temp);
-    } catch { /* renamed into place */ }
+    } catch {
+      /* renamed into place */
+    }
   }
 }

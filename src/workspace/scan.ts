@@ -188,7 +188,10 @@ function splitBuffer(buf: Buffer): Buffer[] {
 function utf8Name(raw: Buffer, where: string): string {
   const name = raw.toString('utf8');
   if (!Buffer.from(name, 'utf8').equals(raw)) {
-    throw new WorkspaceError('unsafe-path', `a file name under ${where || 'the tree root'} is not valid UTF-8 (${JSON.stringify(name)}); rename it or ignore it`);
+    throw new WorkspaceError(
+      'unsafe-path',
+      `a file name under ${where || 'the tree root'} is not valid UTF-8 (${JSON.stringify(name)}); rename it or ignore it`,
+    );
   }
   return name;
 }
@@ -211,7 +214,9 @@ function walk(root: string, signal?: AbortSignal): string[] {
     let here = layers;
     try {
       here = [...layers, { base: rel, rules: parseIgnore(readFileSync(join(dir, IGNORE_FILE), 'utf8')) }];
-    } catch { /* no ignore file here */ }
+    } catch {
+      /* no ignore file here */
+    }
     for (const d of readdirSync(dir, { withFileTypes: true, encoding: 'buffer' })) {
       const name = utf8Name(d.name, rel);
       if (name === '.git') continue;
@@ -241,11 +246,17 @@ export function checkLimits(tree: ScannedTree, limits: WorkspaceLimits): void {
     d.files++;
     dirs.set(top, d);
   }
-  const biggest = [...dirs].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 5)
-    .map(([name, d]) => `${name} ${mb(d.bytes)} in ${d.files} files`).join(', ');
+  const biggest = [...dirs]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 5)
+    .map(([name, d]) => `${name} ${mb(d.bytes)} in ${d.files} files`)
+    .join(', ');
   const over = files > limits.maxFiles ? `${files} files (limit ${limits.maxFiles})` : `${mb(bytes)} (limit ${mb(limits.maxBytes)})`;
   const how = tree.git ? 'add them to .gitignore' : `add them to ${IGNORE_FILE}`;
-  throw new WorkspaceError('limits', `the workspace ${tree.root} is too big to sync: ${over}. Biggest directories: ${biggest}. Exclude what the command does not need (${how}) or raise the limit`);
+  throw new WorkspaceError(
+    'limits',
+    `the workspace ${tree.root} is too big to sync: ${over}. Biggest directories: ${biggest}. Exclude what the command does not need (${how}) or raise the limit`,
+  );
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;

@@ -15,15 +15,17 @@ import { allTrusted, fingerprint, hashEntries, HashCache, originStateBase, readL
 import { blobSources, blobSourcesOf, buildManifest, loadManifest, manifestDelta, saveManifest, type BlobSources } from './manifest.js';
 import { decodeToken, encodeToken } from './relPath.js';
 import { checkLimits, listTree, locateTree, type LocatedTree, type ScannedTree } from './scan.js';
-import {
-  DEFAULT_LIMITS, DEFAULT_NODE_BLOBS, DEFAULT_NODE_ROOT, WorkspaceError, type SyncProgress, type SyncRequest, type SyncSummary,
-} from './types.js';
+import { DEFAULT_LIMITS, DEFAULT_NODE_BLOBS, DEFAULT_NODE_ROOT, WorkspaceError, type SyncProgress, type SyncRequest, type SyncSummary } from './types.js';
 
 const PIECE = 256 * 1024;
 
 /** `<readable slug>-<hash of origin host and path>`: one tree per (origin host, origin path). */
 export function treeKey(originHost: string, root: string): string {
-  const slug = basename(root).replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40) || 'tree';
+  const slug =
+    basename(root)
+      .replace(/[^A-Za-z0-9_-]+/g, '_')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 40) || 'tree';
   return `${slug}-${createHash('sha256').update(`${originHost}\0${root}`).digest('hex').slice(0, 16)}`;
 }
 
@@ -46,14 +48,24 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
   let files = 0;
   let done: string[] = [];
   const args = [
-    req.node.root ?? DEFAULT_NODE_ROOT, req.node.blobs ?? DEFAULT_NODE_BLOBS, treeKey(req.originHost, located.root), encodeToken(req.taskId),
-    String(Math.ceil(req.lockTtlS)), encodeToken(req.originHost), encodeToken(located.root), encodeToken(located.cwdRel),
+    req.node.root ?? DEFAULT_NODE_ROOT,
+    req.node.blobs ?? DEFAULT_NODE_BLOBS,
+    treeKey(req.originHost, located.root),
+    encodeToken(req.taskId),
+    String(Math.ceil(req.lockTtlS)),
+    encodeToken(req.originHost),
+    encodeToken(located.root),
+    encodeToken(located.cwdRel),
   ];
   // The agent ended (an error before it read the digest, a dropped connection): stop scanning now.
   const execThenStop: Exec = (script, h) => exec(script, h).finally(() => scanStop.abort());
   try {
     await runAgent(execThenStop, {
-      op: 'sync', args, node: req.node, signal: req.signal, stdin: true,
+      op: 'sync',
+      args,
+      node: req.node,
+      signal: req.signal,
+      stdin: true,
       converse: async (replies, sink) => {
         let ready: Prepared;
         try {
@@ -61,7 +73,8 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
         } catch (err) {
           await sink!.write('X\n').catch(() => undefined);
           // Our own stop (the agent ended first) is not the caller's abort.
-          if (isAbortError(err) && !req.signal?.aborted) throw new WorkspaceError('transport', `${nodeLabel(req.node)}: the workspace agent ended before the origin had listed the tree`);
+          if (isAbortError(err) && !req.signal?.aborted)
+            throw new WorkspaceError('transport', `${nodeLabel(req.node)}: the workspace agent ended before the origin had listed the tree`);
           throw err;
         }
         const { tree } = ready;
@@ -79,7 +92,13 @@ export async function syncWorkspace(exec: Exec, req: SyncRequest): Promise<SyncS
           needed = shas.length;
           const total = shas.reduce((sum, sha) => sum + sources.get(sha)!.size, 0);
           progress({ phase: 'send', bytesSent: 0, bytesTotal: total });
-          bytesSent = await sendBlobs(sink!, tree.root, shas.map((sha) => ({ sha, ...sources.get(sha)! })), req.signal, (n) => progress({ phase: 'send', bytesSent: n, bytesTotal: total }));
+          bytesSent = await sendBlobs(
+            sink!,
+            tree.root,
+            shas.map((sha) => ({ sha, ...sources.get(sha)! })),
+            req.signal,
+            (n) => progress({ phase: 'send', bytesSent: n, bytesTotal: total }),
+          );
           progress({ phase: 'apply', bytesSent, bytesTotal: total });
         } else if (first !== 'SAME') {
           throw new WorkspaceError('transport', `${nodeLabel(req.node)}: unexpected reply from the workspace agent: ${first.slice(0, 200)}`);
@@ -131,7 +150,11 @@ async function prepare(located: LocatedTree, req: SyncRequest, signal: AbortSign
     const manifest = buildManifest(tree.entries);
     saveManifest(base, manifest);
     const trusted = allTrusted(tree.entries);
-    writeLast(req.stateDir, tree.root, trusted ? { fingerprint: fp, digest: manifest.digest, distinctBlobs: manifest.distinctBlobs, count: tree.entries.length } : null);
+    writeLast(
+      req.stateDir,
+      tree.root,
+      trusted ? { fingerprint: fp, digest: manifest.digest, distinctBlobs: manifest.distinctBlobs, count: tree.entries.length } : null,
+    );
     return { manifest, sources: blobSources(tree.entries) };
   };
   const last = readLast(req.stateDir, tree.root);
@@ -166,7 +189,13 @@ async function readNeed(replies: AgentStream, bySha: BlobSources, nodeId?: strin
  * A file that changed since it was hashed is sent as it was sized (cut or zero-padded): the
  * node's hash check then fails the sync, and a retry hashes it again.
  */
-async function sendBlobs(sink: StdinSink, root: string, entries: Array<{ sha: string; path: string; size: number }>, signal: AbortSignal | undefined, onSent: (n: number) => void): Promise<number> {
+async function sendBlobs(
+  sink: StdinSink,
+  root: string,
+  entries: Array<{ sha: string; path: string; size: number }>,
+  signal: AbortSignal | undefined,
+  onSent: (n: number) => void,
+): Promise<number> {
   let batch: Buffer[] = [];
   let batchBytes = 0;
   let sent = 0;

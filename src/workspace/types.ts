@@ -76,7 +76,10 @@ export interface OutputsRequest {
   node?: NodeWorkspaceConfig;
 }
 
-export interface ReturnedFile { path: string; size: number }
+export interface ReturnedFile {
+  path: string;
+  size: number;
+}
 
 export interface WorkspaceInfo {
   name: string;
@@ -100,7 +103,11 @@ export interface PruneOptions {
   capBytes?: number;
 }
 
-export interface PruneResult { removed: string[]; freedBytes: number; skippedLocked: string[] }
+export interface PruneResult {
+  removed: string[];
+  freedBytes: number;
+  skippedLocked: string[];
+}
 
 export type WorkspaceErrorKind =
   | 'bad-input' // missing cwd, bad option: permanent
@@ -117,7 +124,11 @@ const RETRYABLE: ReadonlySet<WorkspaceErrorKind> = new Set(['busy', 'transport']
 export class WorkspaceError extends Error {
   override name = 'WorkspaceError';
   readonly retryable: boolean;
-  constructor(readonly kind: WorkspaceErrorKind, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly kind: WorkspaceErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.retryable = RETRYABLE.has(kind);
   }

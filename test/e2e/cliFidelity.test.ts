@@ -16,7 +16,9 @@ describe('the CLI, as a user meets it', () => {
   before(async () => {
     h = await startHarness({ namePrefix: 'fi', nodes: 2, extraNodeYaml: { fi1: { capabilities: ['docker'] } } });
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
   const taskIdOf = (json: string) => (JSON.parse(json) as { task_id: string }).task_id;
 
@@ -51,7 +53,13 @@ describe('the CLI, as a user meets it', () => {
     const p = await h.cli(['parallel', '--capability', 'docker', '--json', 'id -un', 'id -un']);
     assert.equal(p.code, 0, p.stderr);
     const fan = JSON.parse(p.stdout) as { results: Array<{ executed_on: string; stdout: string }> };
-    assert.deepEqual(fan.results.map((x) => [x.executed_on, x.stdout]), [['fi1', 'cf-fi1\n'], ['fi1', 'cf-fi1\n']]);
+    assert.deepEqual(
+      fan.results.map((x) => [x.executed_on, x.stdout]),
+      [
+        ['fi1', 'cf-fi1\n'],
+        ['fi1', 'cf-fi1\n'],
+      ],
+    );
     const os = await h.cli(['submit', '--os', 'Linux', '--arch', 'x86-64', '--node', 'fi2', 'true']);
     assert.equal(os.code, 0, os.stderr);
   });
@@ -79,17 +87,27 @@ describe('the CLI, as a user meets it', () => {
     const r = await h.cli(['list'], { env });
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    assert.match(r.stderr, /^cluster-router: TemporalError: cannot reach the Temporal server named by TEMPORAL_ADDRESS at 127\.0\.0\.1:1: connection refused; fix: start that server, correct TEMPORAL_ADDRESS/);
+    assert.match(
+      r.stderr,
+      /^cluster-router: TemporalError: cannot reach the Temporal server named by TEMPORAL_ADDRESS at 127\.0\.0\.1:1: connection refused; fix: start that server, correct TEMPORAL_ADDRESS/,
+    );
     // serve exits before any MCP traffic: the client sees the connection close, the line is on stderr.
     let stderr = '';
     let stderrEnded = false;
     const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: { ...h.env, ...env }, stderr: 'pipe' });
-    transport.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
-    transport.stderr?.on('end', () => { stderrEnded = true; });
+    transport.stderr?.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    transport.stderr?.on('end', () => {
+      stderrEnded = true;
+    });
     const client = new Client({ name: 'cf-e2e', version: '1' });
     await assert.rejects(client.connect(transport));
     await waitFor('the stderr of serve to end', () => stderrEnded, 10_000);
-    assert.match(stderr, /cluster-router: TemporalError: cannot reach the Temporal server named by TEMPORAL_ADDRESS at 127\.0\.0\.1:1: connection refused; fix: /);
+    assert.match(
+      stderr,
+      /cluster-router: TemporalError: cannot reach the Temporal server named by TEMPORAL_ADDRESS at 127\.0\.0\.1:1: connection refused; fix: /,
+    );
   });
 
   it('a missing TEMPORAL_CLI: the variable, the cause and the fix', async () => {
@@ -97,6 +115,9 @@ describe('the CLI, as a user meets it', () => {
     const r = await h.cli(['list'], { env: { CLUSTERFLOW_HOME: home, TEMPORAL_CLI: '/nonexistent/temporal' } });
     rmSync(home, { recursive: true, force: true });
     assert.equal(r.code, 1);
-    assert.equal(r.stderr.trim(), 'cluster-router: TemporalError: TEMPORAL_CLI=/nonexistent/temporal does not exist; fix: run scripts/setup.sh (installs it into .tools/temporal), set TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use a running server');
+    assert.equal(
+      r.stderr.trim(),
+      'cluster-router: TemporalError: TEMPORAL_CLI=/nonexistent/temporal does not exist; fix: run scripts/setup.sh (installs it into .tools/temporal), set TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use a running server',
+    );
   });
 });

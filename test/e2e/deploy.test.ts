@@ -23,8 +23,9 @@ const REGISTRAR = path.join(ROOT, 'deploy', 'register-search-attributes.sh');
 
 /** The child env: no npm_* (an `npm run` parent would redirect npm install), no Temporal target, no compose knobs. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
-    !k.startsWith('npm_') && !(k.startsWith('TEMPORAL_') && k !== 'TEMPORAL_CLI') && !KNOBS.includes(k)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('npm_') && !(k.startsWith('TEMPORAL_') && k !== 'TEMPORAL_CLI') && !KNOBS.includes(k)),
+  );
   return { ...env, ...extra };
 }
 function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}) {
@@ -51,14 +52,16 @@ function envOf(s: Service): Record<string, string> {
 }
 /** Bind mounts as target → {source, readOnly}, from compose v1 strings or v2 objects. */
 function mountsOf(s: Service): Map<string, { source: string; readOnly: boolean }> {
-  return new Map((s.volumes ?? []).map((v) => {
-    if (typeof v === 'object' && v !== null) {
-      const o = v as { source: string; target: string; read_only?: boolean };
-      return [o.target, { source: o.source, readOnly: o.read_only === true }];
-    }
-    const [source, target, mode = ''] = String(v).split(':');
-    return [target, { source, readOnly: mode.split(',').includes('ro') }];
-  }));
+  return new Map(
+    (s.volumes ?? []).map((v) => {
+      if (typeof v === 'object' && v !== null) {
+        const o = v as { source: string; target: string; read_only?: boolean };
+        return [o.target, { source: o.source, readOnly: o.read_only === true }];
+      }
+      const [source, target, mode = ''] = String(v).split(':');
+      return [target, { source, readOnly: mode.split(',').includes('ro') }];
+    }),
+  );
 }
 
 describe('docker-compose.yml', () => {
@@ -71,8 +74,13 @@ describe('docker-compose.yml', () => {
 
   it('the port parser sees every way compose can publish on all interfaces', () => {
     const table: [unknown, string][] = [
-      ['127.0.0.1:7233:7233/tcp', '127.0.0.1'], ['[::1]:80:80', '::1'], ['0.0.0.0:80:80', '0.0.0.0'],
-      ['8080:8080', ''], ['80', ''], [8080, ''], [{ target: 80, published: 8080 }, ''],
+      ['127.0.0.1:7233:7233/tcp', '127.0.0.1'],
+      ['[::1]:80:80', '::1'],
+      ['0.0.0.0:80:80', '0.0.0.0'],
+      ['8080:8080', ''],
+      ['80', ''],
+      [8080, ''],
+      [{ target: 80, published: 8080 }, ''],
       [{ target: 80, published: 8080, host_ip: '127.0.0.1' }, '127.0.0.1'],
     ];
     for (const [port, ip] of table) assert.deepEqual(publishedHostIps([port]), [ip], JSON.stringify(port));
@@ -133,7 +141,13 @@ describe('deploy files name no real address', () => {
   });
 
   it('every IPv4 literal in compose, Dockerfile and deploy/ is loopback', () => {
-    const files = ['docker-compose.yml', 'Dockerfile', 'deploy/cluster.example.yaml', 'deploy/temporal-dynamicconfig.yaml', 'deploy/register-search-attributes.sh'];
+    const files = [
+      'docker-compose.yml',
+      'Dockerfile',
+      'deploy/cluster.example.yaml',
+      'deploy/temporal-dynamicconfig.yaml',
+      'deploy/register-search-attributes.sh',
+    ];
     for (const f of files) {
       for (const [ip] of readFileSync(path.join(ROOT, f), 'utf8').matchAll(/(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])/g)) {
         assert.ok(isLoopback(ip), `${f} names ${ip}`);
@@ -147,19 +161,30 @@ describe('register-search-attributes.sh', { timeout: 60_000 }, () => {
   const cliMissing = run(cli, ['--version']).status !== 0 ? `no temporal CLI at ${cli} (scripts/setup.sh installs it)` : false;
   let server: ReturnType<typeof spawn> | undefined;
   let address = '';
-  const registrar = (namespace: string) => run('sh', [REGISTRAR], {
-    env: cleanEnv({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace, REGISTER_MAX_ATTEMPTS: '5',
-      PATH: path.isAbsolute(cli) ? `${path.dirname(cli)}:${process.env.PATH}` : process.env.PATH }),
-  });
-  const listed = (namespace: string) => new Map(run(cli, ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace])
-    .stdout.split('\n').map((l) => l.trim().split(/\s+/) as [string, string]));
+  const registrar = (namespace: string) =>
+    run('sh', [REGISTRAR], {
+      env: cleanEnv({
+        TEMPORAL_ADDRESS: address,
+        TEMPORAL_NAMESPACE: namespace,
+        REGISTER_MAX_ATTEMPTS: '5',
+        PATH: path.isAbsolute(cli) ? `${path.dirname(cli)}:${process.env.PATH}` : process.env.PATH,
+      }),
+    });
+  const listed = (namespace: string) =>
+    new Map(
+      run(cli, ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace])
+        .stdout.split('\n')
+        .map((l) => l.trim().split(/\s+/) as [string, string]),
+    );
 
   before(async () => {
     if (cliMissing) return;
     const port = await freePort();
     address = `127.0.0.1:${port}`;
-    server = spawn(cli, ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port),
-      '--log-level', 'error', '--namespace', 'conflict'], { stdio: 'ignore', env: cleanEnv() });
+    server = spawn(cli, ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error', '--namespace', 'conflict'], {
+      stdio: 'ignore',
+      env: cleanEnv(),
+    });
     await waitFor(`the dev server to answer at ${address}`, () => answers(address, 1000), 120_000, 200);
   });
   after(async () => {
@@ -187,7 +212,19 @@ describe('register-search-attributes.sh', { timeout: 60_000 }, () => {
   });
 
   it('refuses an attribute registered with another type, naming both', { skip: cliMissing }, () => {
-    const pre = run(cli, ['operator', 'search-attribute', 'create', '--address', address, '--namespace', 'conflict', '--name', 'ClusterExitCode', '--type', 'Keyword']);
+    const pre = run(cli, [
+      'operator',
+      'search-attribute',
+      'create',
+      '--address',
+      address,
+      '--namespace',
+      'conflict',
+      '--name',
+      'ClusterExitCode',
+      '--type',
+      'Keyword',
+    ]);
     assert.equal(pre.status, 0, pre.stderr);
     const r = registrar('conflict');
     assert.equal(r.status, 1);
@@ -222,7 +259,10 @@ describe('npm package', { timeout: 180_000 }, () => {
     mkdirSync(project);
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'cf-install-check', version: '0.0.0', private: true }));
     t0 = Date.now();
-    const install = run('npm', ['install', path.join(tmp, info.filename), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, timeout: 150_000 });
+    const install = run('npm', ['install', path.join(tmp, info.filename), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: project,
+      timeout: 150_000,
+    });
     assert.equal(install.status, 0, install.stderr);
     console.error(`# npm install of the tarball: ${seconds(t0)}`);
     bin = path.join(project, 'node_modules', '.bin');
@@ -232,7 +272,10 @@ describe('npm package', { timeout: 180_000 }, () => {
   it('ships the CLI entry point, not tests or keys', () => {
     assert.ok(files.includes('dist/src/cli/main.js'));
     assert.ok(files.includes('package.json'));
-    assert.deepEqual(files.filter((f) => /^(dist\/test|test|deploy|src)\//.test(f) || /id_ed25519|\.pem$/.test(f)), []);
+    assert.deepEqual(
+      files.filter((f) => /^(dist\/test|test|deploy|src)\//.test(f) || /id_ed25519|\.pem$/.test(f)),
+      [],
+    );
   });
 
   it('ships dist/workflow-bundle.js', { skip: !existsSync(bundle) && `no bundle: ${buildNote}` }, () => {

@@ -47,8 +47,11 @@ describe('head start: offload_to answers from the serving process', () => {
   it('answers before any workflow task ran; the workflow then records the same single run', async () => {
     const runs = `/tmp/cf-head-start-${randomInt(1e8, 1e9)}`; // the node user's home outlives the test
     const r = await offload('n1', `echo run >>${runs}; echo out; echo err >&2; exit 4`, 30);
-    assert.deepEqual([r.state, r.return_code, r.stdout, r.stderr, r.executed_on, r.auto_routed, r.route_reason],
-      ['failed', 4, 'out\n', 'err\n', 'n1', false, 'explicit: offload to n1'], JSON.stringify(r));
+    assert.deepEqual(
+      [r.state, r.return_code, r.stdout, r.stderr, r.executed_on, r.auto_routed, r.route_reason],
+      ['failed', 4, 'out\n', 'err\n', 'n1', false, 'explicit: offload to n1'],
+      JSON.stringify(r),
+    );
     assert.match(r.error ?? '', /exit code 4/);
     // The answer came from serve alone: the workflow has not had a single task yet.
     assert.equal((await temporal.client.workflow.getHandle(r.task_id).describe()).status.name, 'RUNNING');
@@ -60,8 +63,10 @@ describe('head start: offload_to answers from the serving process', () => {
     // (in serve) takes the head start's result: no second run.
     spawnWorker(h, ['--nodes', '']);
     const recorded = await resultOf(temporal.client, r.task_id);
-    assert.deepEqual([recorded.state, recorded.return_code, recorded.stdout, recorded.stderr, recorded.executed_on, recorded.route_reason],
-      ['failed', 4, 'out\n', 'err\n', 'n1', 'explicit: offload to n1']);
+    assert.deepEqual(
+      [recorded.state, recorded.return_code, recorded.stdout, recorded.stderr, recorded.executed_on, recorded.route_reason],
+      ['failed', 4, 'out\n', 'err\n', 'n1', 'explicit: offload to n1'],
+    );
     const ran = await offload('n1', `cat ${runs}; rm -f ${runs}`, 30);
     assert.equal(ran.stdout, 'run\n', 'the command ran more than once');
   });
@@ -74,7 +79,8 @@ describe('head start: offload_to answers from the serving process', () => {
     assert.deepEqual([recorded.state, recorded.return_code, recorded.stdout], ['completed', 0, 'done\n']);
     // The activity started while the command ran (so it could not take a finished result).
     const history = await temporal.client.workflow.getHandle(r.task_id).fetchHistory();
-    const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null } | undefined) => Number(e?.eventTime?.seconds ?? 0) * 1000 + (e?.eventTime?.nanos ?? 0) / 1e6;
+    const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null } | undefined) =>
+      Number(e?.eventTime?.seconds ?? 0) * 1000 + (e?.eventTime?.nanos ?? 0) / 1e6;
     const actStarted = at(history.events?.find((e) => e.activityTaskStartedEventAttributes));
     const wfStarted = at(history.events?.[0]);
     assert.ok(actStarted - wfStarted < 1400, `the activity started ${actStarted - wfStarted} ms in: too late to test a re-attach`);
@@ -82,13 +88,21 @@ describe('head start: offload_to answers from the serving process', () => {
     assert.equal(ran.stdout, 'run\n', 'the command ran more than once');
   });
 
-  it('head starts keep within the node\'s max_parallel (2 here): the rest wait for a slot', async () => {
+  it("head starts keep within the node's max_parallel (2 here): the rest wait for a slot", async () => {
     const log = `/tmp/cf-head-start-${randomInt(1e8, 1e9)}`;
     const command = `echo "$(date +%s%N) +1" >>${log}; sleep 0.8; echo "$(date +%s%N) -1" >>${log}`;
     const all = await Promise.all(Array.from({ length: 5 }, () => offload('n1', command, 60)));
-    assert.deepEqual(all.map((r) => r.state), Array(5).fill('completed'), JSON.stringify(all));
-    const events = (await offload('n1', `cat ${log}; rm -f ${log}`, 30)).stdout.trim().split('\n')
-      .map((l) => l.split(' ')).map(([t, d]) => [Number(t), Number(d)] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    assert.deepEqual(
+      all.map((r) => r.state),
+      Array(5).fill('completed'),
+      JSON.stringify(all),
+    );
+    const events = (await offload('n1', `cat ${log}; rm -f ${log}`, 30)).stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([t, d]) => [Number(t), Number(d)] as const)
+      .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     assert.equal(events.length, 10);
     let now = 0;
     let most = 0;

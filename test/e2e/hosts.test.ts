@@ -11,8 +11,20 @@ import { publicKeyFingerprint } from '../../src/testcluster/clusterFiles.js';
 import { restartNodeSshd } from '../../src/testcluster/localCluster.js';
 import { CLI, startHarness, structured, type Harness } from '../helpers/harness.js';
 
-interface Row { node: string; host: string; port: number; key_type: string | null; fingerprint: string | null; file: string | null }
-interface Result { success: boolean; stdout: string; error: string | null; executed_on: string }
+interface Row {
+  node: string;
+  host: string;
+  port: number;
+  key_type: string | null;
+  fingerprint: string | null;
+  file: string | null;
+}
+interface Result {
+  success: boolean;
+  stdout: string;
+  error: string | null;
+  executed_on: string;
+}
 
 describe('hosts list / trust / forget', () => {
   let h: Harness;
@@ -55,7 +67,10 @@ describe('hosts list / trust / forget', () => {
     assert.deepEqual(rows[0], { node: 'n1', host: n1.host, port: n1.port, key_type: 'ssh-ed25519', fingerprint: n1.hostKeyFingerprint, file: knownHosts });
     const human = await h.cli(['hosts', 'list']);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, new RegExp(`n1.*\\[${n1.host.replace(/\./g, '\\.')}\\]:${n1.port}.*ssh-ed25519.*${n1.hostKeyFingerprint.replace(/[+/]/g, '\\$&')}`));
+    assert.match(
+      human.stdout,
+      new RegExp(`n1.*\\[${n1.host.replace(/\./g, '\\.')}\\]:${n1.port}.*ssh-ed25519.*${n1.hostKeyFingerprint.replace(/[+/]/g, '\\$&')}`),
+    );
     assert.match(human.stdout, /host key policy: accept-new/);
   });
 
@@ -75,24 +90,36 @@ describe('hosts list / trust / forget', () => {
     const again = await run(h.mcp, 'echo accepted');
     assert.equal(again.success, true, again.error ?? '');
     assert.equal(again.stdout, 'accepted\n');
-    assert.deepEqual((await n1Rows()).map((r) => r.fingerprint), [fresh]);
+    assert.deepEqual(
+      (await n1Rows()).map((r) => r.fingerprint),
+      [fresh],
+    );
   });
 
   it('strict: an unknown node is refused with how to trust it; hosts trust n1 lets it in', async () => {
     const forget = await h.cli(['hosts', 'forget', 'n1']);
     assert.equal(forget.code, 0, forget.stderr);
-    assert.deepEqual((await n1Rows()).map((r) => r.fingerprint), [null]);
+    assert.deepEqual(
+      (await n1Rows()).map((r) => r.fingerprint),
+      [null],
+    );
     // One worker at a time on these queues: stop the accept-new server, start a strict one.
     await h.mcp.close();
     strict = new Client({ name: 'hosts-e2e-strict', version: '1.0.0' });
-    await strict.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: { ...h.env, CLUSTER_HOST_KEY_POLICY: 'strict' }, stderr: 'ignore' }));
+    await strict.connect(
+      new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve'], env: { ...h.env, CLUSTER_HOST_KEY_POLICY: 'strict' }, stderr: 'ignore' }),
+    );
 
     const refused = await run(strict, 'echo should-not-run');
     assert.equal(refused.success, false);
     assert.equal(refused.stdout, '');
     assert.match(refused.error ?? '', /not known and the host key policy is strict/);
     assert.match(refused.error ?? '', /cluster-router hosts trust n1/);
-    assert.deepEqual((await n1Rows()).map((r) => r.fingerprint), [null], 'strict must not record the key');
+    assert.deepEqual(
+      (await n1Rows()).map((r) => r.fingerprint),
+      [null],
+      'strict must not record the key',
+    );
 
     const current = publicKeyFingerprint(readFileSync(path.join(h.cluster.dir, 'n1', 'ssh_host_ed25519_key.pub'), 'utf8'));
     const trust = await h.cli(['hosts', 'trust', 'n1']);
@@ -120,7 +147,10 @@ describe('hosts list / trust / forget', () => {
     assert.equal(trust.code, 0, trust.stderr);
     assert.ok(trust.stdout.includes(`previous key: ssh-ed25519 ${before!.fingerprint}`), trust.stdout);
     assert.ok(trust.stdout.includes(`now trusted: ssh-ed25519 ${fresh}`), trust.stdout);
-    assert.deepEqual((await n1Rows()).map((r) => r.fingerprint), [fresh]);
+    assert.deepEqual(
+      (await n1Rows()).map((r) => r.fingerprint),
+      [fresh],
+    );
     const ok = await run(strict, 'echo again');
     assert.equal(ok.success, true, ok.error ?? '');
   });

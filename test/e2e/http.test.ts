@@ -12,7 +12,12 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { hostAllowed, isLoopback, originAllowed, resolveToken, tokenMatches } from '../../src/mcp/http.js';
 import { CLI, startHarness, structured, type Harness } from '../helpers/harness.js';
 
-const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+const INIT = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
 const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 /** The SDK client's StreamableHTTPError carries the HTTP status as `code`. */
@@ -23,10 +28,15 @@ function rawPost(port: number, headers: Record<string, string>, body: unknown): 
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...MCP_HEADERS, ...headers } }, (res) => {
       let text = '';
-      res.on('data', (b: Buffer) => { text += b.toString(); });
+      res.on('data', (b: Buffer) => {
+        text += b.toString();
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
       // An accepted initialize opens an SSE stream: the status is all we need.
-      if (res.statusCode === 200) { res.destroy(); resolve({ status: 200, headers: res.headers, body: '' }); }
+      if (res.statusCode === 200) {
+        res.destroy();
+        resolve({ status: 200, headers: res.headers, body: '' });
+      }
     });
     req.on('error', reject);
     req.end(JSON.stringify(body));
@@ -36,19 +46,37 @@ function rawPost(port: number, headers: Record<string, string>, body: unknown): 
 describe('HTTP guards (pure functions)', () => {
   it('accepts only loopback Host values on the right port', () => {
     const table: Array<[string | undefined, string, boolean]> = [
-      ['127.0.0.1:8080', '127.0.0.1', true], ['localhost:8080', '127.0.0.1', true], ['[::1]:8080', '127.0.0.1', true],
-      ['LOCALHOST:8080', '127.0.0.1', true], ['127.0.0.1:8081', '127.0.0.1', false], ['127.0.0.1', '127.0.0.1', false],
-      ['evil.example:8080', '127.0.0.1', false], [undefined, '127.0.0.1', false], ['localhost.evil.example:8080', '127.0.0.1', false],
-      ['myhost.lan:8080', 'myhost.lan', true], ['myhost.lan:8080', '0.0.0.0', false], ['[fd00::5]:8080', 'fd00::5', true],
+      ['127.0.0.1:8080', '127.0.0.1', true],
+      ['localhost:8080', '127.0.0.1', true],
+      ['[::1]:8080', '127.0.0.1', true],
+      ['LOCALHOST:8080', '127.0.0.1', true],
+      ['127.0.0.1:8081', '127.0.0.1', false],
+      ['127.0.0.1', '127.0.0.1', false],
+      ['evil.example:8080', '127.0.0.1', false],
+      [undefined, '127.0.0.1', false],
+      ['localhost.evil.example:8080', '127.0.0.1', false],
+      ['myhost.lan:8080', 'myhost.lan', true],
+      ['myhost.lan:8080', '0.0.0.0', false],
+      ['[fd00::5]:8080', 'fd00::5', true],
     ];
     for (const [host, bind, ok] of table) assert.equal(hostAllowed(host, 8080, bind), ok, `${host} bound to ${bind}`);
   });
 
   it('accepts no Origin or a loopback page, nothing else', () => {
     const table: Array<[string | undefined, boolean]> = [
-      [undefined, true], ['http://localhost', true], ['http://localhost:5173', true], ['https://127.0.0.1:8443', true], ['http://[::1]:3000', true],
-      ['http://evil.example', false], ['null', false], ['http://localhost.evil.example', false], ['file://localhost', false],
-      ['http://127.0.0.1.nip.io', false], ['http://user@localhost', false], ['http://localhost/path', false], ['', false],
+      [undefined, true],
+      ['http://localhost', true],
+      ['http://localhost:5173', true],
+      ['https://127.0.0.1:8443', true],
+      ['http://[::1]:3000', true],
+      ['http://evil.example', false],
+      ['null', false],
+      ['http://localhost.evil.example', false],
+      ['file://localhost', false],
+      ['http://127.0.0.1.nip.io', false],
+      ['http://user@localhost', false],
+      ['http://localhost/path', false],
+      ['', false],
     ];
     for (const [origin, ok] of table) assert.equal(originAllowed(origin), ok, String(origin));
   });
@@ -69,7 +97,10 @@ describe('HTTP guards (pure functions)', () => {
       assert.equal(Buffer.from(first.token, 'base64url').length, 32);
       assert.equal(statSync(first.source).mode & 0o777, 0o600);
       assert.equal(resolveToken(dir, undefined, {}).token, first.token);
-      assert.deepEqual(resolveToken(dir, undefined, { CLUSTERFLOW_HTTP_TOKEN: 'from-env-0123456789' }), { token: 'from-env-0123456789', source: 'CLUSTERFLOW_HTTP_TOKEN' });
+      assert.deepEqual(resolveToken(dir, undefined, { CLUSTERFLOW_HTTP_TOKEN: 'from-env-0123456789' }), {
+        token: 'from-env-0123456789',
+        source: 'CLUSTERFLOW_HTTP_TOKEN',
+      });
       assert.deepEqual(resolveToken(dir, 'from-flag-0123456789', { CLUSTERFLOW_HTTP_TOKEN: 'x' }), { token: 'from-flag-0123456789', source: '--token' });
       writeFileSync(first.source, 'short\n', { mode: 0o644 }); // a truncated file is replaced, not trusted
       const fresh = resolveToken(dir, undefined, {});
@@ -101,14 +132,21 @@ describe('serve --http: Streamable HTTP MCP server', () => {
   before(async () => {
     h = await startHarness({ nodes: 1, mcp: false });
     server = spawn(process.execPath, [CLI, 'serve', '--http', '0'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
+    server.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`serve --http did not start in 90 s:\n${stderr}`)), 90_000);
       server.on('exit', (code) => reject(new Error(`serve --http exited (${code}):\n${stderr}`)));
       server.stderr!.on('data', (b: Buffer) => {
         stderr += b.toString();
         const m = /MCP Streamable HTTP on (http:\/\/127\.0\.0\.1:(\d+)\/mcp)/.exec(stderr);
-        if (m) { url = m[1]!; port = Number(m[2]); clearTimeout(t); resolve(); }
+        if (m) {
+          url = m[1]!;
+          port = Number(m[2]);
+          clearTimeout(t);
+          resolve();
+        }
       });
     });
     token = readFileSync(path.join(h.stateDir, 'http-token'), 'utf8').trim();
@@ -138,7 +176,11 @@ describe('serve --http: Streamable HTTP MCP server', () => {
     assert.equal(res.status, 401);
     assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
     await assert.rejects(connect({}), httpStatus(401));
-    const basic = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` }, body: JSON.stringify(INIT) });
+    const basic = await fetch(url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` },
+      body: JSON.stringify(INIT),
+    });
     assert.equal(basic.status, 401);
   });
 
@@ -179,9 +221,17 @@ describe('serve --http: Streamable HTTP MCP server', () => {
     assert.equal((await fetch(url, { method: 'PUT', headers: { authorization: `Bearer ${token}` } })).status, 405);
     const notJson = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: '{not json' });
     assert.equal(notJson.status, 400);
-    const noSession = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+    const noSession = await fetch(url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
     assert.equal(noSession.status, 400);
-    const unknownSession = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': 'nope' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+    const unknownSession = await fetch(url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': 'nope' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+    });
     assert.equal(unknownSession.status, 404);
   });
 
@@ -189,7 +239,8 @@ describe('serve --http: Streamable HTTP MCP server', () => {
     const a = await connect({ authorization: `Bearer ${token}` });
     const b = await connect({ authorization: `Bearer ${token}`, origin: `http://localhost:${port}` });
     const r = structured<{ success: boolean; stdout: string; executed_on: string }>(
-      await a.callTool({ name: 'offload_to', arguments: { command: 'id -un', node_id: 'n1' } }));
+      await a.callTool({ name: 'offload_to', arguments: { command: 'id -un', node_id: 'n1' } }),
+    );
     assert.equal(r.success, true);
     assert.equal(r.executed_on, 'n1');
     assert.equal(r.stdout.trim(), h.cluster.nodes[0]!.user);
@@ -201,7 +252,11 @@ describe('serve --http: Streamable HTTP MCP server', () => {
     // Ending one session leaves the other working; the ended id is then unknown.
     const ended = ta.sessionId!;
     await ta.terminateSession();
-    const gone = await fetch(url, { method: 'POST', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': ended }, body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }) });
+    const gone = await fetch(url, {
+      method: 'POST',
+      headers: { ...MCP_HEADERS, authorization: `Bearer ${token}`, 'mcp-session-id': ended },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+    });
     assert.equal(gone.status, 404);
     assert.ok((await b.listTools()).tools.length > 0);
   });
@@ -211,7 +266,10 @@ describe('serve --http: Streamable HTTP MCP server', () => {
     const ran = structured<{ task_id: string }>(await c.callTool({ name: 'offload_to', arguments: { command: 'echo resource-check', node_id: 'n1' } }));
     const listed = await c.listResources();
     assert.ok(listed.resources.some((r) => r.uri === 'cluster://nodes'));
-    assert.ok(listed.resources.some((r) => r.uri === `cluster://tasks/${ran.task_id}`), 'recent task not listed');
+    assert.ok(
+      listed.resources.some((r) => r.uri === `cluster://tasks/${ran.task_id}`),
+      'recent task not listed',
+    );
     const templates = await c.listResourceTemplates();
     assert.ok(templates.resourceTemplates.some((t) => t.uriTemplate === 'cluster://tasks/{task_id}'));
 

@@ -13,11 +13,30 @@ import { markedProcesses, waitFor } from '../helpers/faults.js';
 import { CLI, startHarness, structured, type Harness } from '../helpers/harness.js';
 
 interface Result {
-  task_id: string; state: string; success?: boolean; executed_on?: string; stdout?: string; stderr?: string;
-  return_code?: number | null; truncated?: boolean; error?: string | null;
+  task_id: string;
+  state: string;
+  success?: boolean;
+  executed_on?: string;
+  stdout?: string;
+  stderr?: string;
+  return_code?: number | null;
+  truncated?: boolean;
+  error?: string | null;
 }
-interface Page { offset: number; next_offset: number; total_bytes: number; eof: boolean; data: string; encoding: string }
-interface Listed { task_id: string; state: string; node: string; command: string }
+interface Page {
+  offset: number;
+  next_offset: number;
+  total_bytes: number;
+  eof: boolean;
+  data: string;
+  encoding: string;
+}
+interface Listed {
+  task_id: string;
+  state: string;
+  node: string;
+  command: string;
+}
 
 const MiB = 1024 * 1024;
 // Deterministic and never repeating, so a page lost, doubled or shifted changes the checksum.
@@ -31,7 +50,9 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 describe('task lifecycle', () => {
   let h: Harness;
   let restarted: Client | undefined;
-  before(async () => { h = await startHarness({ nodes: 2 }); });
+  before(async () => {
+    h = await startHarness({ nodes: 2 });
+  });
   after(async () => {
     await restarted?.close();
     await h?.close();
@@ -77,7 +98,10 @@ describe('task lifecycle', () => {
     assert.equal(r.state, 'completed', JSON.stringify(r).slice(0, 500));
     assert.equal(r.truncated, true);
     const marker = /\n\[\.\.\. (\d+) bytes omitted; read them with task_output \.\.\.\]\n/;
-    for (const [text, total] of [[r.stdout!, STDOUT_BYTES], [r.stderr!, STDERR_BYTES]] as const) {
+    for (const [text, total] of [
+      [r.stdout!, STDOUT_BYTES],
+      [r.stderr!, STDERR_BYTES],
+    ] as const) {
       const m = marker.exec(text);
       assert.ok(m, `no omission marker in ${text.slice(0, 100)}`);
       assert.ok(Buffer.byteLength(text) <= 64 * 1024 + m[0].length, `result carries ${Buffer.byteLength(text)} bytes`);
@@ -110,8 +134,11 @@ describe('task lifecycle', () => {
     assert.match(started.task_id, /^cmd-[0-9a-z]{26}$/);
     const id = started.task_id;
     assert.equal((await call('task_status', { task_id: id })).state, 'running');
-    await eventually('running task in task_list(state: running)', () => call<{ tasks: Listed[] }>('task_list', { state: 'running' }),
-      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'running'));
+    await eventually(
+      'running task in task_list(state: running)',
+      () => call<{ tasks: Listed[] }>('task_list', { state: 'running' }),
+      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'running'),
+    );
     const cliRunning = await h.cli(['list', '--json']);
     assert.equal(cliRunning.code, 0, cliRunning.stderr);
     assert.equal((JSON.parse(cliRunning.stdout) as Listed[]).find((t) => t.task_id === id)?.state, 'running');
@@ -121,8 +148,11 @@ describe('task lifecycle', () => {
     const done = await settle(id);
     assert.equal(done.state, 'completed');
     assert.equal(done.stdout, 'x\n');
-    await eventually('finished task in task_list()', () => call<{ tasks: Listed[] }>('task_list', {}),
-      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'completed' && t.command === command));
+    await eventually(
+      'finished task in task_list()',
+      () => call<{ tasks: Listed[] }>('task_list', {}),
+      (l) => l.tasks.some((t) => t.task_id === id && t.state === 'completed' && t.command === command),
+    );
     const notRunning = await call<{ tasks: Listed[] }>('task_list', { state: 'running' });
     assert.ok(!notRunning.tasks.some((t) => t.task_id === id), 'still listed as running');
 
@@ -138,7 +168,7 @@ describe('task lifecycle', () => {
     it(`${nodeId}: while a command runs, task_output reads its output so far and \`logs -f\` streams it to the end`, async () => {
       const r = await call('offload_to', { command: 'echo first; echo warn >&2; sleep 8; echo second', node_id: nodeId, wait_s: 0 });
       assert.equal(r.state, 'running');
-      let live: Page & { running?: boolean } | undefined;
+      let live: (Page & { running?: boolean }) | undefined;
       for (const end = Date.now() + 3000; Date.now() < end && live?.data !== 'first\n'; await sleep(100)) {
         const res = await h.mcp.callTool({ name: 'task_output', arguments: { task_id: r.task_id } });
         if (!res.isError) live = structured<Page & { running?: boolean }>(res);
@@ -182,7 +212,13 @@ describe('task lifecycle', () => {
     const p = JSON.parse(par.stdout) as { task_id: string; state: string; results: Result[]; summary: { succeeded: number; failed: number } };
     assert.equal(p.state, 'failed');
     assert.equal(p.results.length, 2);
-    assert.deepEqual(p.results.map((c) => [c.task_id, c.stdout, c.return_code]), [[`${p.task_id}/0`, 'a\n', 0], [`${p.task_id}/1`, '', 2]]);
+    assert.deepEqual(
+      p.results.map((c) => [c.task_id, c.stdout, c.return_code]),
+      [
+        [`${p.task_id}/0`, 'a\n', 0],
+        [`${p.task_id}/1`, '', 2],
+      ],
+    );
     assert.deepEqual([p.summary.succeeded, p.summary.failed], [1, 1]);
   });
 
@@ -232,8 +268,11 @@ describe('task lifecycle', () => {
     assert.equal(r.stdout, 'survived\n');
     assert.equal(r.executed_on, 'n2');
     // The worker that went away left the commands running; the next one re-attached to them.
-    const f = await settle(fan.task_id, 60_000) as Result & { results: Result[] };
+    const f = (await settle(fan.task_id, 60_000)) as Result & { results: Result[] };
     assert.equal(f.state, 'completed', JSON.stringify(f).slice(0, 1000));
-    assert.deepEqual(f.results.map((c) => c.stdout), ['fan-0\n', 'fan-1\n', 'fan-2\n']);
+    assert.deepEqual(
+      f.results.map((c) => c.stdout),
+      ['fan-0\n', 'fan-1\n', 'fan-2\n'],
+    );
   });
 });

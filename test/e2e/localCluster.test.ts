@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import {
-  clusterDown, clusterInfo, clusterUp, restartNodeSshd, stopNodeSshd, type LocalCluster, type LocalNode,
-} from '../../src/testcluster/localCluster.js';
+import { clusterDown, clusterInfo, clusterUp, restartNodeSshd, stopNodeSshd, type LocalCluster, type LocalNode } from '../../src/testcluster/localCluster.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -20,10 +18,26 @@ const PREFIX = 'lct';
 
 function sshArgs(cluster: LocalCluster, node: LocalNode, command: string): string[] {
   return [
-    '-F', '/dev/null', '-i', node.identityFile, '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${cluster.knownHostsPath}`, '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5',
-    '-p', String(node.port), `${node.user}@${node.host}`, command,
+    '-F',
+    '/dev/null',
+    '-i',
+    node.identityFile,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${cluster.knownHostsPath}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-p',
+    String(node.port),
+    `${node.user}@${node.host}`,
+    command,
   ];
 }
 
@@ -34,7 +48,10 @@ const ssh = async (cluster: LocalCluster, node: LocalNode, command: string): Pro
 function probePort(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    socket.once('connect', () => { socket.destroy(); resolve('open'); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('open');
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
   });
 }
@@ -56,7 +73,10 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
 
 async function processesOf(user: string): Promise<string> {
   // ps exits 1 when it lists nothing.
-  return run('ps', ['-u', user, '-o', 'pid=,stat=,args=']).then((r) => r.stdout.trim(), () => '');
+  return run('ps', ['-u', user, '-o', 'pid=,stat=,args=']).then(
+    (r) => r.stdout.trim(),
+    () => '',
+  );
 }
 
 describe('local loopback test cluster', () => {
@@ -79,7 +99,10 @@ describe('local loopback test cluster', () => {
   test('comes up fast with three distinct nodes', (t) => {
     t.diagnostic(`clusterUp(3 nodes) took ${upMs} ms`);
     assert.ok(upMs < 5000, `clusterUp took ${upMs} ms`);
-    assert.deepEqual(cluster.nodes.map((n) => n.id), [`${PREFIX}1`, `${PREFIX}2`, `${PREFIX}3`]);
+    assert.deepEqual(
+      cluster.nodes.map((n) => n.id),
+      [`${PREFIX}1`, `${PREFIX}2`, `${PREFIX}3`],
+    );
     const subnet = cluster.nodes[0]!.host.split('.')[2];
     cluster.nodes.forEach((node, i) => {
       assert.equal(node.host, `127.0.${subnet}.${i + 2}`, 'node i listens on 127.0.X.(i+1)');
@@ -137,7 +160,10 @@ describe('local loopback test cluster', () => {
   test('includeLocal: false leaves out the local node; unknown extraNodeYaml ids are refused', async () => {
     await clusterUp({ dir, nodes: 3, namePrefix: PREFIX, includeLocal: false });
     const ids = (parse(await readFile(cluster.configPath, 'utf8')) as { nodes: { id: string }[] }).nodes.map((n) => n.id);
-    assert.deepEqual(ids, cluster.nodes.map((n) => n.id));
+    assert.deepEqual(
+      ids,
+      cluster.nodes.map((n) => n.id),
+    );
     await assert.rejects(clusterUp({ dir, nodes: 3, namePrefix: PREFIX, extraNodeYaml: { nope: { x: 1 } } }), /unknown node\(s\) nope/);
     assert.deepEqual(await clusterInfo(dir), cluster, 'a refused call leaves the running cluster alone');
   });

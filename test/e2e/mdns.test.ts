@@ -19,10 +19,12 @@ let ignoreFirstQuery = false;
 
 function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');
-  return new Promise((resolve) => socket.bind(0, '127.0.0.1', () => {
-    const { port: p } = socket.address();
-    socket.close(() => resolve(p));
-  }));
+  return new Promise((resolve) =>
+    socket.bind(0, '127.0.0.1', () => {
+      const { port: p } = socket.address();
+      socket.close(() => resolve(p));
+    }),
+  );
 }
 
 before(async () => {
@@ -78,12 +80,19 @@ test('AddressResolver over real mDNS: discovered loopback is rejected unless the
     ttlS: 0,
     mdnsTimeoutMs: 500,
     lookupMdns: lookup,
-    lookupDns: async () => { throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' }); },
+    lookupDns: async () => {
+      throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+    },
   });
   await assert.rejects(resolver.resolve({ id: 'n1', host: name }), {
-    message: `n1: ${name}: mDNS gave 127.0.0.1, rejected: loopback (127.0.0.0/8); ` +
+    message:
+      `n1: ${name}: mDNS gave 127.0.0.1, rejected: loopback (127.0.0.0/8); ` +
       'mDNS gave ::1, rejected: loopback (::1); DNS ENOTFOUND; no fallback ip configured',
   });
-  assert.deepEqual(await resolver.resolve({ id: 'n1', host: name, ip: '127.0.0.1' }),
-    { address: '127.0.0.1', via: 'mdns', host: name, detail: 'mDNS gave ::1, rejected: loopback (::1)' });
+  assert.deepEqual(await resolver.resolve({ id: 'n1', host: name, ip: '127.0.0.1' }), {
+    address: '127.0.0.1',
+    via: 'mdns',
+    host: name,
+    detail: 'mDNS gave ::1, rejected: loopback (::1)',
+  });
 });

@@ -17,11 +17,42 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
 
 interface Result {
-  success: boolean; state: string; executed_on: string; stdout: string; stderr: string; return_code: number | null;
-  auto_routed: boolean; route_reason: string; error: string | null; task_id: string; duration_ms: number;
+  success: boolean;
+  state: string;
+  executed_on: string;
+  stdout: string;
+  stderr: string;
+  return_code: number | null;
+  auto_routed: boolean;
+  route_reason: string;
+  error: string | null;
+  task_id: string;
+  duration_ms: number;
 }
-interface Fanout { task_id: string; state: string; results: Result[]; summary: { total: number; succeeded: number; failed: number; cancelled: number; by_node: Record<string, { succeeded: number; failed: number }> } }
-interface Status { local_node: string | null; probed_at: string | null; nodes: Record<string, { id: string; status: string; cpu_percent?: number; memory_percent?: number; load_avg?: number[]; cores?: number; in_flight: number; capabilities: string[]; specialties?: string[] }> }
+interface Fanout {
+  task_id: string;
+  state: string;
+  results: Result[];
+  summary: { total: number; succeeded: number; failed: number; cancelled: number; by_node: Record<string, { succeeded: number; failed: number }> };
+}
+interface Status {
+  local_node: string | null;
+  probed_at: string | null;
+  nodes: Record<
+    string,
+    {
+      id: string;
+      status: string;
+      cpu_percent?: number;
+      memory_percent?: number;
+      load_avg?: number[];
+      cores?: number;
+      in_flight: number;
+      capabilities: string[];
+      specialties?: string[];
+    }
+  >;
+}
 
 const MACS = ['mac-studio', 'macbook-air', 'inference'];
 // Every node reports the same quiet figures: equally loaded, so ties are real ties.
@@ -31,15 +62,21 @@ const original = parseYaml(readFileSync(path.join(PACKAGE_ROOT, 'examples', 'ori
 const asInFile = Object.fromEntries(original.nodes.map(({ id, host: _host, ...rest }) => [String(id), { ...rest, metrics_command: QUIET }]));
 const specialtiesOf = (id: string) => original.nodes.find((n) => n.id === id)!.specialties as string[];
 
-describe('the original README\'s usage examples', () => {
+describe("the original README's usage examples", () => {
   let h: Harness;
   before(async () => {
     h = await startHarness({
-      namePrefix: 'fi', nodeIds: MACS, localId: 'macpro51', localDetected: true, extraNodeYaml: asInFile,
+      namePrefix: 'fi',
+      nodeIds: MACS,
+      localId: 'macpro51',
+      localDetected: true,
+      extraNodeYaml: asInFile,
       env: { PATH: '/usr/bin:/bin' },
     });
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
   const call = async (name: string, args: Record<string, unknown>) => h.mcp.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
   const bash = async (args: Record<string, unknown>) => structured<Result>(await call('cluster_bash', args));
@@ -74,7 +111,7 @@ describe('the original README\'s usage examples', () => {
     assert.match(r.stdout, /^total \d+/);
   });
 
-  it('macpro51 runs without SSH: as this process\'s user, where the sshd nodes log in as their own', async () => {
+  it("macpro51 runs without SSH: as this process's user, where the sshd nodes log in as their own", async () => {
     const here = structured<Result>(await call('offload_to', { command: 'id -un', node_id: 'macpro51' }));
     assert.equal(here.stdout.trim(), userInfo().username);
     const there = structured<Result>(await call('offload_to', { command: 'id -un', node_id: 'mac-studio' }));

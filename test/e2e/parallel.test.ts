@@ -13,11 +13,30 @@ import { startHarness, structured, type Harness } from '../helpers/harness.js';
 import { waitFor } from '../helpers/wait.js';
 
 interface Result {
-  success: boolean; executed_on: string; stdout: string; stderr: string; return_code: number | null;
-  task_id: string; state: string; error: string | null; route_reason: string;
+  success: boolean;
+  executed_on: string;
+  stdout: string;
+  stderr: string;
+  return_code: number | null;
+  task_id: string;
+  state: string;
+  error: string | null;
+  route_reason: string;
 }
-interface Summary { total: number; succeeded: number; failed: number; cancelled: number; by_node: Record<string, { succeeded: number; failed: number }> }
-interface Fanout { task_id: string; state: string; results?: Result[]; summary?: Summary; progress?: { total: number; done: number } }
+interface Summary {
+  total: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  by_node: Record<string, { succeeded: number; failed: number }>;
+}
+interface Fanout {
+  task_id: string;
+  state: string;
+  results?: Result[];
+  summary?: Summary;
+  progress?: { total: number; done: number };
+}
 
 const NOT_STARTED = 'cancelled before it started';
 // Every loopback node is this machine; fixed quiet figures keep a busy moment from skewing placement.
@@ -25,7 +44,9 @@ const QUIET = 'echo cpu_percent=10; echo memory_percent=20; echo load1=0.2';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Command lines on this machine (every loopback node runs here) that hold `fragment`, sshd aside. */
 const processesWith = (fragment: string, user?: string): string[] =>
-  execFileSync('ps', [...(user ? ['-u', user] : ['-e']), '-o', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(fragment) && !l.includes('sshd'));
+  execFileSync('ps', [...(user ? ['-u', user] : ['-e']), '-o', 'args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(fragment) && !l.includes('sshd'));
 const until = (what: string, holds: () => boolean, limitMs = 20_000) => waitFor(what, holds, limitMs, 100);
 
 describe('parallel_execute', () => {
@@ -36,7 +57,9 @@ describe('parallel_execute', () => {
       extraNodeYaml: Object.fromEntries(['local', 'n1', 'n2', 'n3'].map((id) => [id, { metrics_command: QUIET }])),
     });
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
   const call = async (name: string, args: Record<string, unknown>) => structured<Fanout & Result>(await h.mcp.callTool({ name, arguments: args }));
   /** task_status until the task is no longer running. */
@@ -82,7 +105,10 @@ describe('parallel_execute', () => {
     const wf = JSON.parse(recorded.stdout) as { result?: Fanout } & Fanout;
     const final = wf.result ?? wf;
     assert.deepEqual(final.summary, r.summary);
-    assert.deepEqual(final.results!.map((c) => [c.task_id, c.return_code, c.stdout]), r.results!.map((c) => [c.task_id, c.return_code, c.stdout]));
+    assert.deepEqual(
+      final.results!.map((c) => [c.task_id, c.return_code, c.stdout]),
+      r.results!.map((c) => [c.task_id, c.return_code, c.stdout]),
+    );
   });
 
   it('cancelling a fan-out mid-way kills what runs, never starts the rest, and leaves nothing on any node', async () => {
@@ -135,7 +161,7 @@ describe('parallel_execute', () => {
     const launched = (i: number) => processesWith(`sleep 0.1${i}${mark}`).some((l) => l.startsWith('sleep'));
     const { task_id: id } = await call('parallel_execute', { commands, max_parallel: 2, wait_s: 0 });
     await until('two commands running, 0 among them', () => launched(0) && [1, 2, 3, 4, 5].filter(launched).length === 1);
-    assert.equal(launched(5), false, 'command 5 should wait behind its node\'s first');
+    assert.equal(launched(5), false, "command 5 should wait behind its node's first");
     const running = await call('task_cancel', { task_id: `${id}/0` });
     assert.equal(running.state, 'cancelled', JSON.stringify(running));
     assert.match(running.error ?? '', /process group was killed/);
@@ -146,14 +172,17 @@ describe('parallel_execute', () => {
     assert.equal(queued.executed_on, '');
     writeFileSync(gate, '');
     const r = await settle(id);
-    assert.deepEqual(r.results!.map((c) => c.state), ['cancelled', 'completed', 'completed', 'completed', 'completed', 'cancelled']);
+    assert.deepEqual(
+      r.results!.map((c) => c.state),
+      ['cancelled', 'completed', 'completed', 'completed', 'completed', 'cancelled'],
+    );
     for (const i of [1, 2, 3, 4]) assert.equal(r.results![i]!.stdout, `ok-${i}\n`);
     assert.equal(r.results![0]!.stdout, '');
     assert.deepEqual([r.summary!.succeeded, r.summary!.failed, r.summary!.cancelled], [4, 0, 2]);
     assert.deepEqual(processesWith(gate), []);
   });
 
-  it('task_output reads a running fan-out command\'s output live from its node', async () => {
+  it("task_output reads a running fan-out command's output live from its node", async () => {
     const f = await call('parallel_execute', { commands: ['echo early; sleep 3; echo late', 'true'], wait_s: 0 });
     assert.equal(f.state, 'running');
     let live: { data?: string; running?: boolean } = {};
@@ -192,7 +221,10 @@ describe('parallel_execute', () => {
       assert.equal(p.total, 20);
       assert.ok(p.progress >= 0 && p.progress <= 20, `progress ${p.progress}`);
     }
-    assert.ok(seen.some((p) => p.progress > 0), `progress never moved: ${JSON.stringify(seen)}`);
+    assert.ok(
+      seen.some((p) => p.progress > 0),
+      `progress never moved: ${JSON.stringify(seen)}`,
+    );
     for (let k = 1; k < seen.length; k++) assert.ok(seen[k]!.progress >= seen[k - 1]!.progress, 'progress went backwards');
   });
 

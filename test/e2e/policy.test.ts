@@ -14,7 +14,14 @@ import { errorText, type CommandSpec } from '../../src/shared.js';
 import { temporalClient } from '../helpers/faults.js';
 import { CLI, startHarness, structured, type Harness } from '../helpers/harness.js';
 
-interface Result { task_id: string; state: string; success: boolean; stdout: string; executed_on: string; error: string | null }
+interface Result {
+  task_id: string;
+  state: string;
+  success: boolean;
+  stdout: string;
+  executed_on: string;
+  error: string | null;
+}
 
 describe('policy where commands run, approval by the person, bounded checks', () => {
   let h: Harness;
@@ -25,7 +32,9 @@ describe('policy where commands run, approval by the person, bounded checks', ()
     mkdirSync(shared, { mode: 0o1777 });
     chmodSync(shared, 0o1777);
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
   /** An MCP client of its own, optionally answering elicitation requests with `answer`. */
   async function client(answer?: (message: string) => 'yes' | 'no' | 'decline'): Promise<{ c: Client; asked: string[] }> {
@@ -47,13 +56,18 @@ describe('policy where commands run, approval by the person, bounded checks', ()
     const { c, asked } = await client((m) => (m.includes('yes-please') ? 'yes' : 'no'));
     try {
       const marker = path.join(shared, 'approved');
-      const yes = structured<Result>(await c.callTool({ name: 'offload_to', arguments: { command: `echo 'touch ${marker}' | tee ${shared}/script.sh | sh # yes-please`, node_id: 'n1' } }));
+      const yes = structured<Result>(
+        await c.callTool({ name: 'offload_to', arguments: { command: `echo 'touch ${marker}' | tee ${shared}/script.sh | sh # yes-please`, node_id: 'n1' } }),
+      );
       assert.equal(yes.success, true, JSON.stringify(yes));
       assert.equal(existsSync(marker), true);
       assert.match(asked[0]!, /n1/);
       assert.match(asked[0]!, /shell-stdin|feeds|stdin/i);
       const noMarker = path.join(shared, 'declined');
-      const no = await c.callTool({ name: 'offload_to', arguments: { command: `cat ${shared}/script.sh | sed s/approved/declined/ | sh; touch ${noMarker}`, node_id: 'n1' } });
+      const no = await c.callTool({
+        name: 'offload_to',
+        arguments: { command: `cat ${shared}/script.sh | sed s/approved/declined/ | sh; touch ${noMarker}`, node_id: 'n1' },
+      });
       assert.equal(no.isError, true);
       assert.match((no.content as Array<{ text: string }>)[0]!.text, /not run/);
       assert.equal(existsSync(noMarker), false, 'a declined command ran');
@@ -71,13 +85,19 @@ describe('policy where commands run, approval by the person, bounded checks', ()
     assert.match(text, /policy\.allow|elicitation/);
   });
 
-  it('the worker refuses a destructive command it is handed directly, and one a node\'s own policy denies', async () => {
+  it("the worker refuses a destructive command it is handed directly, and one a node's own policy denies", async () => {
     const { client: tc, close } = await temporalClient(h);
     try {
-      for (const [command, nodeId, rule] of [['rm -rf /etc', 'n1', /rm-root/], ['python3 -c "print(1)"', 'n2', /node-deny|python3/]] as const) {
+      for (const [command, nodeId, rule] of [
+        ['rm -rf /etc', 'n1', /rm-root/],
+        ['python3 -c "print(1)"', 'n2', /node-deny|python3/],
+      ] as const) {
         const id = newTaskId('cmd');
         const spec: CommandSpec = { command, nodeId, requires: {}, weight: 'light', classifyReason: 'test', timeoutS: 30 };
-        const err = await tc.workflow.execute('commandWorkflow', { taskQueue: 'clusterflow', workflowId: id, args: [spec] }).then(() => null, (e: unknown) => e);
+        const err = await tc.workflow.execute('commandWorkflow', { taskQueue: 'clusterflow', workflowId: id, args: [spec] }).then(
+          () => null,
+          (e: unknown) => e,
+        );
         assert.ok(err, `${command} ran on ${nodeId}`);
         assert.match(errorText(err), rule);
         assert.match(errorText(err), /refused on/);
@@ -91,12 +111,7 @@ describe('policy where commands run, approval by the person, bounded checks', ()
   });
 
   it('bombs are answered fast and the server stays responsive', async () => {
-    const bombs = [
-      `rm -rf /tmp/x${'{a,b}'.repeat(26)}`,
-      `${'eval '.repeat(10_000)}true`,
-      `${'$('.repeat(5000)}true${')'.repeat(5000)}`,
-      'a;'.repeat(30_000),
-    ];
+    const bombs = [`rm -rf /tmp/x${'{a,b}'.repeat(26)}`, `${'eval '.repeat(10_000)}true`, `${'$('.repeat(5000)}true${')'.repeat(5000)}`, 'a;'.repeat(30_000)];
     for (const command of bombs) {
       const t = Date.now();
       const status = h.mcp.callTool({ name: 'cluster_status', arguments: {} }).then(() => Date.now() - t);
@@ -104,7 +119,7 @@ describe('policy where commands run, approval by the person, bounded checks', ()
       const took = Date.now() - t;
       assert.equal(res.isError, true, `${command.slice(0, 40)}… was not refused`);
       assert.ok(took < 100 + 100, `${command.slice(0, 40)}… took ${took} ms`);
-      assert.ok(await status < 200 + 100, `cluster_status beside it took ${await status} ms`);
+      assert.ok((await status) < 200 + 100, `cluster_status beside it took ${await status} ms`);
     }
   });
 });

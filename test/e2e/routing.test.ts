@@ -8,12 +8,32 @@ import { stripVTControlCharacters } from 'node:util';
 import { stopNodeSshd } from '../../src/testcluster/localCluster.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
 
-interface Result { success: boolean; executed_on: string; route_reason: string; auto_routed: boolean; error: string | null }
-interface NodeView {
-  id: string; status: string; reason?: string; os?: string; arch?: string; cpu_percent?: number; memory_percent?: number;
-  load_avg?: number[]; cores?: number; in_flight: number; capabilities: string[]; last_seen?: string;
+interface Result {
+  success: boolean;
+  executed_on: string;
+  route_reason: string;
+  auto_routed: boolean;
+  error: string | null;
 }
-interface Status { local_node: string | null; probed_at: string | null; nodes: Record<string, NodeView> }
+interface NodeView {
+  id: string;
+  status: string;
+  reason?: string;
+  os?: string;
+  arch?: string;
+  cpu_percent?: number;
+  memory_percent?: number;
+  load_avg?: number[];
+  cores?: number;
+  in_flight: number;
+  capabilities: string[];
+  last_seen?: string;
+}
+interface Status {
+  local_node: string | null;
+  probed_at: string | null;
+  nodes: Record<string, NodeView>;
+}
 
 const NODE_IDS = ['local', 'n1', 'n2', 'n3'];
 const BUSY_LOAD = 64;
@@ -46,10 +66,11 @@ describe('routing and cluster status', () => {
       env: { CLUSTER_STATUS_TIMEOUT: String(STATUS_TIMEOUT_S) },
     });
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
-  const status = async (refresh = false): Promise<Status> =>
-    structured<Status>(await h.mcp.callTool({ name: 'cluster_status', arguments: { refresh } }));
+  const status = async (refresh = false): Promise<Status> => structured<Status>(await h.mcp.callTool({ name: 'cluster_status', arguments: { refresh } }));
 
   it('cluster_status lists every node with the DESIGN.md fields; n1 is busy with its reported load', async () => {
     const st = await status(true);
@@ -76,8 +97,9 @@ describe('routing and cluster status', () => {
   });
 
   it(`a burst of ${BURST} heavy commands spreads over n2 and n3, never n1 (busy) nor local`, async () => {
-    const results = await Promise.all(Array.from({ length: BURST }, () =>
-      h.mcp.callTool({ name: 'cluster_bash', arguments: { command: HEAVY } }).then((r) => structured<Result>(r))));
+    const results = await Promise.all(
+      Array.from({ length: BURST }, () => h.mcp.callTool({ name: 'cluster_bash', arguments: { command: HEAVY } }).then((r) => structured<Result>(r))),
+    );
     const byNode: Record<string, number> = {};
     for (const r of results) {
       assert.equal(r.success, true, JSON.stringify(r));
@@ -87,7 +109,10 @@ describe('routing and cluster status', () => {
     }
     const spread = JSON.stringify(byNode);
     // The winners' figures show the reservations placement counted (what spreads a burst).
-    assert.ok(results.some((r) => /\b[1-9]\d* in flight/.test(r.route_reason)), results[BURST - 1]!.route_reason);
+    assert.ok(
+      results.some((r) => /\b[1-9]\d* in flight/.test(r.route_reason)),
+      results[BURST - 1]!.route_reason,
+    );
     assert.equal(byNode.n1, undefined, `n1 got work: ${spread}`);
     assert.equal(byNode.local, undefined, `local got work: ${spread}`);
     for (const id of ['n2', 'n3']) {
@@ -130,9 +155,14 @@ describe('routing and cluster status', () => {
     }
     const table = await h.cli(['cluster-status']);
     assert.equal(table.code, 0, table.stderr);
-    const rows = stripVTControlCharacters(table.stdout).split('\n').filter((l) => /^│\s*(local|n\d)\b/.test(l));
+    const rows = stripVTControlCharacters(table.stdout)
+      .split('\n')
+      .filter((l) => /^│\s*(local|n\d)\b/.test(l));
     assert.deepEqual(rows.map((l) => /^│\s*(\S+)/.exec(l)![1]).sort(), NODE_IDS, table.stdout);
-    assert.match(rows.find((l) => /^│\s*n1\b/.test(l))!, /busy/);
+    assert.match(
+      rows.find((l) => /^│\s*n1\b/.test(l))!,
+      /busy/,
+    );
   });
 
   describe('nodes that stop answering', () => {
@@ -140,7 +170,7 @@ describe('routing and cluster status', () => {
     let blackHole: Server | undefined;
     after(async () => {
       for (const s of held) s.destroy();
-      await new Promise((r) => blackHole ? blackHole.close(r) : r(undefined));
+      await new Promise((r) => (blackHole ? blackHole.close(r) : r(undefined)));
     });
 
     it('a stopped sshd and a silent one both show unreachable with a reason, within CLUSTER_STATUS_TIMEOUT', async () => {
@@ -148,7 +178,9 @@ describe('routing and cluster status', () => {
       await stopNodeSshd(h.cluster.dir, n3!.id);
       // n2: something accepts the TCP connection and never speaks, the case that could hang a probe.
       await stopNodeSshd(h.cluster.dir, n2!.id);
-      blackHole = createServer((s) => { held.push(s); });
+      blackHole = createServer((s) => {
+        held.push(s);
+      });
       await new Promise<void>((resolve, reject) => blackHole!.once('error', reject).listen(n2!.port, n2!.host, resolve));
 
       const t0 = Date.now();
@@ -156,7 +188,10 @@ describe('routing and cluster status', () => {
       const elapsed = Date.now() - t0;
       assert.ok(elapsed < (STATUS_TIMEOUT_S + 3) * 1000, `refresh took ${elapsed} ms`);
       // The reason says what happened: refused outright, or no answer in time.
-      for (const [id, why] of [['n3', /refused|cannot connect/i], ['n2', /time|within/i]] as const) {
+      for (const [id, why] of [
+        ['n3', /refused|cannot connect/i],
+        ['n2', /time|within/i],
+      ] as const) {
         const n = st.nodes[id]!;
         assert.equal(n.status, 'unreachable', `${id}: ${JSON.stringify(n)}`);
         assert.match(n.reason ?? '', why, `${id}: ${JSON.stringify(n)}`);

@@ -13,7 +13,13 @@ import { startDnsServer, type TestDnsServer } from '../helpers/dnsServer.js';
 import { startDroppingNode, startStuckSshNode, type FakeNode } from '../helpers/fakeNodes.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
 
-interface Result { success: boolean; state: string; executed_on: string; error: string | null; return_code: number | null }
+interface Result {
+  success: boolean;
+  state: string;
+  executed_on: string;
+  error: string | null;
+  return_code: number | null;
+}
 
 describe('the original settings, end to end', () => {
   let h: Harness;
@@ -24,12 +30,16 @@ describe('the original settings, end to end', () => {
     stuck = await startStuckSshNode();
     drop = await startDroppingNode();
     h = await startHarness({
-      namePrefix: 'fi', nodes: 3,
+      namePrefix: 'fi',
+      nodes: 3,
       extraNodeYaml: { fi2: { host: '127.0.0.1', port: stuck.port }, fi3: { host: '127.0.0.1', port: drop.port } },
       env: {
-        CLUSTER_SSH_TIMEOUT: '1', CLUSTER_SSH_RETRIES: '1', CLUSTER_STATUS_TIMEOUT: '3',
+        CLUSTER_SSH_TIMEOUT: '1',
+        CLUSTER_SSH_RETRIES: '1',
+        CLUSTER_STATUS_TIMEOUT: '3',
         // Every connection attempt is the workflow's (no head start), and no probe after the first.
-        CLUSTERFLOW_HEAD_START: '0', CLUSTERFLOW_MONITOR_INTERVAL_S: '3600',
+        CLUSTERFLOW_HEAD_START: '0',
+        CLUSTERFLOW_MONITOR_INTERVAL_S: '3600',
       },
     });
   });
@@ -66,7 +76,9 @@ describe('the original settings, end to end', () => {
     const fi1 = h.cluster.nodes.find((n) => n.id === 'fi1')!;
     dns = await startDnsServer({ 'fi1.cf-test': [fi1.host] });
     // Discovery may give a loopback address only when the node's ip names it (DESIGN.md).
-    config.nodes = config.nodes.filter((n) => n.id === 'local' || n.id === 'fi1').map((n) => (n.id === 'fi1' ? { ...n, host: 'fi1.cf-test', ip: fi1.host } : n));
+    config.nodes = config.nodes
+      .filter((n) => n.id === 'local' || n.id === 'fi1')
+      .map((n) => (n.id === 'fi1' ? { ...n, host: 'fi1.cf-test', ip: fi1.host } : n));
     const file = path.join(h.dir, 'dns-cluster.yaml');
     writeFileSync(file, stringify(config));
     const r = await h.cli(['doctor'], { env: { CLUSTER_CONFIG: file, CLUSTER_DNS: dns.address } });
@@ -94,13 +106,17 @@ describe('the original settings, end to end', () => {
     assert.ok(report.checks.some((c) => c.check === 'worker' && c.target === 'clusterflow' && c.status === 'ok'));
   });
 
-  it('CLUSTER_GATEWAY names the route to this machine\'s address; AGENTIC_SYSTEM_PATH holds the state', async () => {
+  it("CLUSTER_GATEWAY names the route to this machine's address; AGENTIC_SYSTEM_PATH holds the state", async () => {
     const file = path.join(h.dir, 'gateway.yaml');
     writeFileSync(file, 'nodes:\n  - { id: gw, host: 127.0.0.1 }\n');
     const r = await h.cli(['doctor', '--json'], { env: { CLUSTER_CONFIG: file, CLUSTER_GATEWAY: '127.0.0.1' } });
     const report = JSON.parse(r.stdout) as DoctorReport;
     const config = report.checks.find((c) => c.check === 'config')!;
-    assert.match(config.detail, /local node: gw \(host 127\.0\.0\.1 is an address of this machine \(the route to CLUSTER_GATEWAY 127\.0\.0\.1\)\)/, config.detail);
+    assert.match(
+      config.detail,
+      /local node: gw \(host 127\.0\.0\.1 is an address of this machine \(the route to CLUSTER_GATEWAY 127\.0\.0\.1\)\)/,
+      config.detail,
+    );
 
     const agentic = path.join(h.dir, 'agentic');
     mkdirSync(agentic);

@@ -10,16 +10,29 @@ import { temporalClient } from '../helpers/faults.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
 
 interface Result {
-  success: boolean; executed_on: string; stdout: string; stderr: string; return_code: number | null;
-  task_id: string; state: string; error: string | null; route_reason: string; auto_routed: boolean; workflow_url: string;
+  success: boolean;
+  executed_on: string;
+  stdout: string;
+  stderr: string;
+  return_code: number | null;
+  task_id: string;
+  state: string;
+  error: string | null;
+  route_reason: string;
+  auto_routed: boolean;
+  workflow_url: string;
 }
 
 describe('spine: one command as a durable workflow over real SSH', () => {
   let h: Harness;
-  before(async () => { h = await startHarness({ nodes: 3 }); });
-  after(async () => { await h?.close(); });
+  before(async () => {
+    h = await startHarness({ nodes: 3 });
+  });
+  after(async () => {
+    await h?.close();
+  });
 
-  it('offload_to runs on each node as that node\'s own user', async () => {
+  it("offload_to runs on each node as that node's own user", async () => {
     for (const node of h.cluster.nodes) {
       const r = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'id -un', node_id: node.id } }));
       assert.equal(r.success, true, JSON.stringify(r));
@@ -77,12 +90,12 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     const { client, close, decode } = await temporalClient(h);
     try {
       const handle = client.workflow.getHandle(r.task_id);
-      const recorded = await handle.result() as Result;
+      const recorded = (await handle.result()) as Result;
       assert.deepEqual([recorded.state, recorded.executed_on, recorded.stdout, recorded.route_reason], ['completed', 'local', 'light\n', r.route_reason]);
       // The workflow input says where serve placed it and that serve launched it.
       const history = await handle.fetchHistory();
       const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-      const spec = await decode(payload as never, r.task_id) as { placed?: { nodeId: string; reason: string }; headStart?: boolean };
+      const spec = (await decode(payload as never, r.task_id)) as { placed?: { nodeId: string; reason: string }; headStart?: boolean };
       assert.deepEqual([spec.placed?.nodeId, spec.placed?.reason, spec.headStart], ['local', r.route_reason, true]);
     } finally {
       await close();
@@ -90,7 +103,7 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     assert.equal(readFileSync(runs, 'utf8'), 'run\n', 'the command ran more than once');
   });
 
-  it('the CLI exits with the command\'s exit code and the workflow is visible to the temporal CLI', async () => {
+  it("the CLI exits with the command's exit code and the workflow is visible to the temporal CLI", async () => {
     const ok = await h.cli(['submit', '--node', 'n1', 'echo from-cli']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout, 'from-cli\n');

@@ -23,7 +23,13 @@ let n2: LocalNode;
 const pools: SshPool[] = [];
 
 const targetOf = (n: LocalNode, extra: Partial<SshTarget> = {}): SshTarget => ({
-  nodeId: n.id, host: n.host, port: n.port, user: n.user, identityFile: n.identityFile, connectTimeoutMs: 5000, ...extra,
+  nodeId: n.id,
+  host: n.host,
+  port: n.port,
+  user: n.user,
+  identityFile: n.identityFile,
+  connectTimeoutMs: 5000,
+  ...extra,
 });
 function newPool(opts: Partial<ConstructorParameters<typeof SshPool>[0]> = {}): SshPool {
   const knownHosts = new KnownHosts({ files: [cluster.knownHostsPath], writeFile: join(dir, `kh-${pools.length}`), policy: 'strict' });
@@ -38,13 +44,18 @@ async function capture(pool: SshPool, target: SshTarget, command: string, h: Exe
   return { exit, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), out: Buffer.concat(out), err: Buffer.concat(err) };
 }
 async function rejection(p: Promise<unknown>): Promise<SshError> {
-  const err = await p.then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+  const err = await p.then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof SshError, `expected SshError, got ${String(err)}`);
   return err;
 }
 /** A live process of the node's user whose command line contains `text` (ps, no pgrep: one user only). */
 const runningAs = (n: LocalNode, text: string) =>
-  spawnSync('ps', ['-u', n.user, '-o', 'stat=,args='], { encoding: 'utf8' }).stdout.split('\n').some((l) => !l.trim().startsWith('Z') && l.includes(text));
+  spawnSync('ps', ['-u', n.user, '-o', 'stat=,args='], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .some((l) => !l.trim().startsWith('Z') && l.includes(text));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 before(async () => {
@@ -111,7 +122,9 @@ describe('SshPool against a real sshd', () => {
     };
     const cold = await burst(); // includes opening the connections
     const warm = await burst();
-    console.log(`# 200 concurrent true: ${cold.toFixed(0)} execs/s cold (with logins), ${warm.toFixed(0)} execs/s warm; peak ${peakConns} connections, ${peakBusy} busy channels, ${channelRetries} channel-open retries`);
+    console.log(
+      `# 200 concurrent true: ${cold.toFixed(0)} execs/s cold (with logins), ${warm.toFixed(0)} execs/s warm; peak ${peakConns} connections, ${peakBusy} busy channels, ${channelRetries} channel-open retries`,
+    );
     assert.ok(peakConns <= 4 && peakBusy <= 16, `peak ${peakConns} connections, ${peakBusy} channels`);
     assert.deepEqual(pool.stats()[n1.id], { connections: peakConns, busyChannels: 0, queued: 0 });
     assert.ok(warm > 100, `${warm.toFixed(0)} execs/s`);
@@ -148,7 +161,10 @@ describe('SshPool against a real sshd', () => {
     const pool = new SshPool({ knownHosts });
     pools.push(pool);
     assert.equal((await pool.exec(targetOf(n1), 'true')).code, 0);
-    assert.deepEqual(knownHosts.list().map((r) => [r.host, r.port, r.fingerprint]), [[n1.host, n1.port, n1.hostKeyFingerprint]]);
+    assert.deepEqual(
+      knownHosts.list().map((r) => [r.host, r.port, r.fingerprint]),
+      [[n1.host, n1.port, n1.hostKeyFingerprint]],
+    );
   });
 
   test('a key the server does not accept is a permanent auth error', async () => {
@@ -167,10 +183,16 @@ describe('SshPool against a real sshd', () => {
     const script = chunkScript([{ runId: id, command: 'sleep 0.8; echo finished; exit 5' }], { nonce });
     const controller = new AbortController();
     const running = pool.exec(targetOf(n1), script, { signal: controller.signal });
-    await waitFor('the detached command to launch (its .pgid written)', async () =>
-      (await capture(pool, targetOf(n1), `[ -s "$HOME/.cache/clusterflow/runs/${id}.pgid" ] && echo launched`)).stdout === 'launched\n', 5000);
+    await waitFor(
+      'the detached command to launch (its .pgid written)',
+      async () => (await capture(pool, targetOf(n1), `[ -s "$HOME/.cache/clusterflow/runs/${id}.pgid" ] && echo launched`)).stdout === 'launched\n',
+      5000,
+    );
     controller.abort();
-    const err = await running.then(() => null, (e: unknown) => e);
+    const err = await running.then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(isAbortError(err), String(err));
     assert.deepEqual(parsePeek((await capture(pool, targetOf(n1), peekScript(id))).stdout), { state: 'running' });
     const again = await capture(pool, targetOf(n1), script);
@@ -258,7 +280,14 @@ describe('SshPool against a real sshd', () => {
     const second = pool.exec(targetOf(n1), 'echo never', { signal: controller.signal });
     await waitFor('the second exec to queue behind the first', () => pool.stats()[n1.id]!.queued === 1, 5000, 5);
     controller.abort();
-    assert.ok(isAbortError(await second.then(() => null, (e: unknown) => e)));
+    assert.ok(
+      isAbortError(
+        await second.then(
+          () => null,
+          (e: unknown) => e,
+        ),
+      ),
+    );
     assert.equal(pool.stats()[n1.id]!.queued, 0);
     assert.equal((await first).code, 4);
   });

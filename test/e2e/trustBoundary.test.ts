@@ -14,7 +14,17 @@ import { temporalClient } from '../helpers/faults.js';
 import { startHarness, structured, type Harness } from '../helpers/harness.js';
 import { asIntruder, intruderUnavailable } from '../helpers/intruder.js';
 
-interface Result { task_id: string; state: string; success: boolean; stdout: string; stderr: string; executed_on: string; return_code: number | null; error: string | null; output_capped?: boolean }
+interface Result {
+  task_id: string;
+  state: string;
+  success: boolean;
+  stdout: string;
+  stderr: string;
+  executed_on: string;
+  return_code: number | null;
+  error: string | null;
+  output_capped?: boolean;
+}
 
 const SECRET = `secret-${Date.now().toString(36)}`;
 
@@ -42,7 +52,9 @@ describe('trust boundary: another local account cannot make clusterflow run or r
     h = await startHarness({ nodes: 2, preCreateStateDir: 0o755, env: { CLUSTERFLOW_MAX_OUTPUT: '256K' } });
     marker = path.join(h.dir, 'forged-ran');
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
   /** The failure as the owner reads it (failure messages are encrypted too: the SDK with the key decodes them). */
   async function ownerFailure(id: string): Promise<string> {
@@ -71,7 +83,18 @@ describe('trust boundary: another local account cannot make clusterflow run or r
     if (skip) return t.skip(skip);
     const id = newTaskId('cmd');
     const spec = { command: `id -un > ${marker}`, nodeId: 'n1', requires: {}, weight: 'light', classifyReason: 'x', timeoutS: 30 };
-    const start = await intruderTemporal(['workflow', 'start', '--type', 'commandWorkflow', '--task-queue', 'clusterflow', '--workflow-id', id, '--input', JSON.stringify(spec)]);
+    const start = await intruderTemporal([
+      'workflow',
+      'start',
+      '--type',
+      'commandWorkflow',
+      '--task-queue',
+      'clusterflow',
+      '--workflow-id',
+      id,
+      '--input',
+      JSON.stringify(spec),
+    ]);
     assert.equal(start.code, 0, `the dev server has no auth: the start itself is accepted (${start.stderr})`);
     const closed = await waitClosed(id);
     assert.equal(closed.status, 'WORKFLOW_EXECUTION_STATUS_FAILED');
@@ -79,14 +102,16 @@ describe('trust boundary: another local account cannot make clusterflow run or r
     assert.equal(existsSync(marker), false, 'the forged command ran');
   });
 
-  it('a real task\'s raw payload replayed under a new id runs nothing; its history shows no command text to others', async (t) => {
+  it("a real task's raw payload replayed under a new id runs nothing; its history shows no command text to others", async (t) => {
     if (skip) return t.skip(skip);
     // The node user appends here (a world-writable dir: each node runs as its own user).
     const shared = path.join(h.dir, 'shared');
     mkdirSync(shared, { mode: 0o1777 });
     chmodSync(shared, 0o1777);
     const runs = path.join(shared, 'real-runs');
-    const real = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: `echo ${SECRET}; echo x >> ${runs}`, node_id: 'n1', env: { TOKEN: SECRET } } }));
+    const real = structured<Result>(
+      await h.mcp.callTool({ name: 'offload_to', arguments: { command: `echo ${SECRET}; echo x >> ${runs}`, node_id: 'n1', env: { TOKEN: SECRET } } }),
+    );
     assert.equal(real.stdout, `${SECRET}\n`);
     await waitClosed(real.task_id);
     // What the other account sees of the real task: history, and the Web UI's HTTP API.
@@ -104,12 +129,27 @@ describe('trust boundary: another local account cannot make clusterflow run or r
     assert.ok(owner.stdout.includes(SECRET), 'the owner should see the decoded history');
 
     // Replay: the raw input payload, byte for byte, under a fresh task id.
-    const started = (JSON.parse(shown.stdout) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: Array<{ metadata: Record<string, string>; data: string }> } } }> })
-      .events[0]!.workflowExecutionStartedEventAttributes!.input.payloads[0]!;
+    const started = (
+      JSON.parse(shown.stdout) as {
+        events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: Array<{ metadata: Record<string, string>; data: string }> } } }>;
+      }
+    ).events[0]!.workflowExecutionStartedEventAttributes!.input.payloads[0]!;
     const meta = Object.entries(started.metadata).flatMap(([k, v]) => ['--input-meta', `${k}=${Buffer.from(v, 'base64').toString()}`]);
     const id = newTaskId('cmd');
-    const replay = await intruderTemporal(['workflow', 'start', '--type', 'commandWorkflow', '--task-queue', 'clusterflow', '--workflow-id', id,
-      '--input', started.data, '--input-base64', ...meta]);
+    const replay = await intruderTemporal([
+      'workflow',
+      'start',
+      '--type',
+      'commandWorkflow',
+      '--task-queue',
+      'clusterflow',
+      '--workflow-id',
+      id,
+      '--input',
+      started.data,
+      '--input-base64',
+      ...meta,
+    ]);
     assert.equal(replay.code, 0, replay.stderr);
     const closed = await waitClosed(id);
     assert.equal(closed.status, 'WORKFLOW_EXECUTION_STATUS_FAILED');
@@ -128,10 +168,17 @@ describe('trust boundary: another local account cannot make clusterflow run or r
     assert.notEqual(peek.code, 0, 'another account read the codec key');
   });
 
-  it('a task\'s env cannot replace the command or its cwd, nor use the runner\'s names', async () => {
-    const r = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'echo real; pwd', node_id: 'n2', cwd: '/tmp', env: { C: 'echo pwned', D: '/var', N: 'kept', T: '1' } } }));
+  it("a task's env cannot replace the command or its cwd, nor use the runner's names", async () => {
+    const r = structured<Result>(
+      await h.mcp.callTool({
+        name: 'offload_to',
+        arguments: { command: 'echo real; pwd', node_id: 'n2', cwd: '/tmp', env: { C: 'echo pwned', D: '/var', N: 'kept', T: '1' } },
+      }),
+    );
     assert.equal(r.stdout, 'real\n/tmp\n');
-    const kept = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'echo "$N $T $C"', node_id: 'n2', env: { C: 'c', N: 'kept', T: '1' } } }));
+    const kept = structured<Result>(
+      await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'echo "$N $T $C"', node_id: 'n2', env: { C: 'c', N: 'kept', T: '1' } } }),
+    );
     assert.equal(kept.stdout, 'kept 1 c\n', 'a task variable named like a runner variable was lost');
     const reserved = await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'true', node_id: 'n2', env: { __cf_c: 'echo pwned' } } });
     assert.equal(reserved.isError, true);
@@ -148,7 +195,10 @@ describe('trust boundary: another local account cannot make clusterflow run or r
   });
 
   it('a fast printer stores at most CLUSTERFLOW_MAX_OUTPUT (256 KiB here), locally and on the node', async () => {
-    for (const [name, command] of [['short burst', 'yes | head -c 20000000'], ['long spew', 'timeout 4 yes; true']] as const) {
+    for (const [name, command] of [
+      ['short burst', 'yes | head -c 20000000'],
+      ['long spew', 'timeout 4 yes; true'],
+    ] as const) {
       const r = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command, node_id: 'n1', timeout_s: 30 } }));
       assert.equal(r.output_capped, true, `${name}: ${JSON.stringify({ ...r, stdout: r.stdout.length })}`);
       const local = path.join(h.stateDir, 'output', r.task_id, 'stdout');
@@ -156,7 +206,9 @@ describe('trust boundary: another local account cannot make clusterflow run or r
       // The node cuts the file back after the answer: wait (10 s at most) for the cut (file within the cap, run marked), then report.
       const [out, capped] = ['out', 'capped'].map((ext) => `~/.cache/clusterflow/runs/${r.task_id}.${ext}`);
       const cutBack = `i=0; while { [ "$(wc -c < ${out})" -gt ${256 * 1024} ] || [ ! -e ${capped} ]; } && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done`;
-      const onNode = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: `${cutBack}; wc -c < ${out}; ls ${capped}`, node_id: 'n1' } }));
+      const onNode = structured<Result>(
+        await h.mcp.callTool({ name: 'offload_to', arguments: { command: `${cutBack}; wc -c < ${out}; ls ${capped}`, node_id: 'n1' } }),
+      );
       assert.equal(onNode.success, true, JSON.stringify(onNode));
       assert.ok(Number(onNode.stdout.split('\n')[0]) <= 256 * 1024, `${name}: ${onNode.stdout.split('\n')[0]} bytes kept on the node`);
     }
@@ -164,7 +216,9 @@ describe('trust boundary: another local account cannot make clusterflow run or r
 
   it('output of a task stays readable page by page up to the cap', async () => {
     const r = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: 'yes | head -c 1000000', node_id: 'n2' } }));
-    const page = structured<{ total_bytes: number; eof: boolean }>(await h.mcp.callTool({ name: 'task_output', arguments: { task_id: r.task_id, offset: 0, limit: 1024 } }));
+    const page = structured<{ total_bytes: number; eof: boolean }>(
+      await h.mcp.callTool({ name: 'task_output', arguments: { task_id: r.task_id, offset: 0, limit: 1024 } }),
+    );
     assert.equal(page.total_bytes, 256 * 1024);
     assert.equal(page.eof, false);
   });

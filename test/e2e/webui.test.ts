@@ -13,7 +13,16 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { chromiumUnavailable, loadPage, type LoadedPage } from '../helpers/browser.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
-interface Result { task_id: string; state: string; success: boolean; executed_on: string; return_code: number | null; error: string | null; workflow_url: string; auto_routed: boolean }
+interface Result {
+  task_id: string;
+  state: string;
+  success: boolean;
+  executed_on: string;
+  return_code: number | null;
+  error: string | null;
+  workflow_url: string;
+  auto_routed: boolean;
+}
 interface Described {
   workflowExecutionInfo: { status: string; execution: { runId: string }; memo?: { fields?: Record<string, unknown> } };
   result?: Result;
@@ -68,14 +77,19 @@ describe('the Temporal Web UI as a dashboard', () => {
     assert.equal(ui.code, 0, ui.stderr);
     const printed = JSON.parse(ui.stdout) as { login_url: string; listening: boolean };
     assert.ok(printed.listening, 'cluster-router ui: nothing answers on the codec port while serve runs');
-    assert.equal(printed.login_url, `http://127.0.0.1:${server.codecPort}/login?token=${encodeURIComponent(readFileSync(path.join(h.stateDir, 'ui-token'), 'utf8').trim())}`);
+    assert.equal(
+      printed.login_url,
+      `http://127.0.0.1:${server.codecPort}/login?token=${encodeURIComponent(readFileSync(path.join(h.stateDir, 'ui-token'), 'utf8').trim())}`,
+    );
     loginUrl = printed.login_url;
     ok = await call('offload_to', { command: 'echo ok; exit 0', node_id: 'wu1' });
     bad = await call('cluster_bash', { command: 'echo bad; exit 2', requires_os: 'linux' });
     none = await call('cluster_bash', { command: 'echo mac', requires_os: 'macos' });
     for (const r of [ok, bad, none]) await describeClosed(r.task_id);
   });
-  after(async () => { await h?.close(); });
+  after(async () => {
+    await h?.close();
+  });
 
   it('the tools answer: ok ran on wu1, exit 2 ran on the node placement chose, macos found no eligible node', () => {
     assert.deepEqual([ok.state, ok.executed_on, ok.return_code], ['completed', 'wu1', 0], JSON.stringify(ok));
@@ -108,15 +122,19 @@ describe('the Temporal Web UI as a dashboard', () => {
     const url = (r: Result) => `http://127.0.0.1:${server.codecPort}/namespaces/default/workflows/${r.task_id}`;
     for (const r of [ok, bad]) assert.equal(described.get(r.task_id)!.result?.workflow_url, url(r), `${r.task_id}: stored result`);
     const carried = described.get(none.task_id)!.closeEvent?.workflowExecutionFailedEventAttributes?.failure.applicationFailureInfo?.details?.[0];
-    assert.equal(carried?.workflow_url, url(none), 'the failed workflow\'s result (its failure details) has no workflow_url');
+    assert.equal(carried?.workflow_url, url(none), "the failed workflow's result (its failure details) has no workflow_url");
     assert.match(carried?.error ?? '', /^no eligible node/);
     // Each command's runCommand activity is summarized with its node (decoded: the summary is a payload too).
     const shown = await h.temporal(['workflow', 'show', '-w', bad.task_id, '--output', 'json']);
     assert.equal(shown.code, 0, shown.stderr);
     const events = (JSON.parse(shown.stdout) as { events: Array<{ eventType: string; userMetadata?: { summary?: { data?: string } } }> }).events;
-    const summaries = events.filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')
+    const summaries = events
+      .filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')
       .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? 'IiI=', 'base64').toString()) as string);
-    assert.ok(summaries.some((s) => s.startsWith(`${bad.executed_on}: `)), `no node in the activity summaries: ${JSON.stringify(summaries)}`);
+    assert.ok(
+      summaries.some((s) => s.startsWith(`${bad.executed_on}: `)),
+      `no node in the activity summaries: ${JSON.stringify(summaries)}`,
+    );
   });
 
   describe('in a browser', () => {
@@ -125,7 +143,8 @@ describe('the Temporal Web UI as a dashboard', () => {
       skip = chromiumUnavailable();
       mkdirSync(SHOTS, { recursive: true });
     });
-    const pagePath = (r: Result, tab?: string) => `/namespaces/default/workflows/${r.task_id}${tab ? `/${described.get(r.task_id)!.workflowExecutionInfo.execution.runId}/${tab}` : ''}`;
+    const pagePath = (r: Result, tab?: string) =>
+      `/namespaces/default/workflows/${r.task_id}${tab ? `/${described.get(r.task_id)!.workflowExecutionInfo.execution.runId}/${tab}` : ''}`;
     /** The owner's way in: the login link sets the cookie and redirects to the page (one browser run). */
     async function asOwner(t: { diagnostic(m: string): void }, name: string, pathname: string): Promise<LoadedPage> {
       const url = `${loginUrl}&next=${encodeURIComponent(pathname)}`;
@@ -139,14 +158,14 @@ describe('the Temporal Web UI as a dashboard', () => {
       return page;
     }
 
-    it('the successful task\'s page, through the proxy, shows its command, result and node decoded', async (t) => {
+    it("the successful task's page, through the proxy, shows its command, result and node decoded", async (t) => {
       if (skip) return t.skip(skip);
       const page = await asOwner(t, 'webui-ok', pagePath(ok));
-      assert.match(page.text, new RegExp(ok.task_id), 'not the task\'s page (did the login redirect?)');
+      assert.match(page.text, new RegExp(ok.task_id), "not the task's page (did the login redirect?)");
       assert.match(page.text, /completed/i);
       assert.ok(page.text.includes('echo ok; exit 0'), 'the input is not decoded');
       assert.ok(page.text.includes(ok.workflow_url), 'the payloads are not decoded');
-      assert.ok(page.text.includes('wu1: explicit: offload to wu1'), 'the activity\'s summary is not shown');
+      assert.ok(page.text.includes('wu1: explicit: offload to wu1'), "the activity's summary is not shown");
       assert.doesNotMatch(page.text, /Codec Server could not connect/);
       const details = await asOwner(t, 'webui-ok-details', pagePath(ok, 'user-metadata'));
       assert.match(details.frames[CURRENT] ?? '', /^wu1 · exit 0 · \d+\.\d s$/, JSON.stringify(details.frames));
@@ -159,7 +178,7 @@ describe('the Temporal Web UI as a dashboard', () => {
       assert.match(details.frames[CURRENT] ?? '', new RegExp(`^${bad.executed_on} · exit 2 · \\d+\\.\\d s$`), JSON.stringify(details.frames));
     });
 
-    it('the failed task\'s page shows Failed and why, decoded', async (t) => {
+    it("the failed task's page shows Failed and why, decoded", async (t) => {
       if (skip) return t.skip(skip);
       const page = await asOwner(t, 'webui-failed', pagePath(none));
       assert.match(page.text, new RegExp(none.task_id));
@@ -170,10 +189,10 @@ describe('the Temporal Web UI as a dashboard', () => {
       assert.match(details.frames[CURRENT] ?? '', /^not run · failed · \d+\.\d s · no eligible node: /, JSON.stringify(details.frames));
     });
 
-    it('the UI\'s own port (no proxy, no cookie) shows the same page encrypted', async (t) => {
+    it("the UI's own port (no proxy, no cookie) shows the same page encrypted", async (t) => {
       if (skip) return t.skip(skip);
       const page = await shot(t, 'webui-raw-port', `http://127.0.0.1:${server.uiPort}${pagePath(ok)}`);
-      assert.match(page.text, new RegExp(ok.task_id), 'the raw UI did not render the task\'s page');
+      assert.match(page.text, new RegExp(ok.task_id), "the raw UI did not render the task's page");
       assert.ok(!page.text.includes('echo ok; exit 0'), 'the raw UI port shows the command');
       assert.ok(!page.text.includes(ok.workflow_url), 'the raw UI port shows the result');
       assert.match(page.text, /Codec Server could not connect/);

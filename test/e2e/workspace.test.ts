@@ -6,7 +6,20 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRoot } from '../../src/testcluster/nodeUsers.js';
@@ -14,19 +27,36 @@ import { startHarness, structured, type Harness } from '../helpers/harness.js';
 import { bzip2Source } from '../helpers/thirdParty.js';
 import { gitListed } from '../helpers/workspace.js';
 
-interface Ws { mode: string; node_path: string; files?: number; bytes_sent?: number; blobs_reused?: number; sync_ms?: number }
+interface Ws {
+  mode: string;
+  node_path: string;
+  files?: number;
+  bytes_sent?: number;
+  blobs_reused?: number;
+  sync_ms?: number;
+}
 interface Result {
-  task_id: string; state: string; success: boolean; stdout: string; stderr: string; executed_on: string; return_code: number | null; error: string | null;
-  workspace?: Ws; outputs_returned?: Array<{ path: string; size: number }>;
+  task_id: string;
+  state: string;
+  success: boolean;
+  stdout: string;
+  stderr: string;
+  executed_on: string;
+  return_code: number | null;
+  error: string | null;
+  workspace?: Ws;
+  outputs_returned?: Array<{ path: string; size: number }>;
 }
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.email=t@t', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8' });
 
-describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
+describe("workspaces: the origin's tree on a node that cannot see it", () => {
   let h: Harness;
   let origin: string;
   const offload = async (command: string, cwd: string, extra: Record<string, unknown> = {}) =>
-    structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command, node_id: 'n1', cwd, wait_s: 300, ...extra } }, undefined, { timeout: 320_000 }));
+    structured<Result>(
+      await h.mcp.callTool({ name: 'offload_to', arguments: { command, node_id: 'n1', cwd, wait_s: 300, ...extra } }, undefined, { timeout: 320_000 }),
+    );
 
   before(async () => {
     origin = mkdtempSync('/tmp/cf-origin-');
@@ -38,7 +68,7 @@ describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
     rmSync(origin, { recursive: true, force: true });
   });
 
-  it('the nodes cannot see the origin\'s directory (the test would prove nothing otherwise)', async (t) => {
+  it("the nodes cannot see the origin's directory (the test would prove nothing otherwise)", async (t) => {
     if (!isRoot()) return t.skip('not root: the nodes see the whole filesystem here, so nothing below proves a sync');
     writeFileSync(path.join(origin, 'only-at-origin'), 'x');
     const r = structured<Result>(await h.mcp.callTool({ name: 'offload_to', arguments: { command: `ls -A ${origin}`, node_id: 'n1', workspace: 'none' } }));
@@ -59,12 +89,21 @@ describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
     // Blobs a node has already (from an earlier run of this suite: the node user's store stays) are not sent again.
     assert.ok((first.workspace?.files ?? 0) >= 40, JSON.stringify(first.workspace));
     assert.ok((first.workspace?.bytes_sent ?? 0) > 100_000 || (first.workspace?.blobs_reused ?? 0) >= 40, JSON.stringify(first.workspace));
-    assert.deepEqual(first.outputs_returned?.map((f) => f.path), ['bzip2']);
+    assert.deepEqual(
+      first.outputs_returned?.map((f) => f.path),
+      ['bzip2'],
+    );
     const version = execFileSync('sh', ['-c', `${path.join(proj, 'bzip2')} --help 2>&1 | head -1`], { encoding: 'utf8' });
     assert.match(version, /bzip2, a block-sorting file compressor\.\s+Version 1\.0\.8/);
 
     const nodePath = first.workspace!.node_path;
-    const mtimes = async () => Object.fromEntries((await offload(`stat -c '%n %Y.%y' *.o`, nodePath, { workspace: 'shared' })).stdout.trim().split('\n').map((l) => l.split(' ', 2)));
+    const mtimes = async () =>
+      Object.fromEntries(
+        (await offload(`stat -c '%n %Y.%y' *.o`, nodePath, { workspace: 'shared' })).stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ', 2)),
+      );
     const before = await mtimes();
     assert.ok(Object.keys(before).length >= 8, JSON.stringify(before));
     appendFileSync(path.join(proj, 'huffman.c'), '\n/* touched at the origin */\n');
@@ -105,12 +144,14 @@ describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
     const r = await offload(listing, repo);
     assert.equal(r.success, true, JSON.stringify(r));
     // What git would check out, plus the untracked files it does not ignore.
-    const want = gitListed(repo).map((p) => {
-      const full = path.join(repo, p);
-      if (lstatSync(full).isSymbolicLink()) return `./${p} -> ${readlinkSync(full)}`;
-      const x = (lstatSync(full).mode & 0o100) !== 0 ? 'x' : '-';
-      return `./${p} ${x} ${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)}`;
-    }).sort();
+    const want = gitListed(repo)
+      .map((p) => {
+        const full = path.join(repo, p);
+        if (lstatSync(full).isSymbolicLink()) return `./${p} -> ${readlinkSync(full)}`;
+        const x = (lstatSync(full).mode & 0o100) !== 0 ? 'x' : '-';
+        return `./${p} ${x} ${createHash('sha256').update(readFileSync(full)).digest('hex').slice(0, 16)}`;
+      })
+      .sort();
     assert.deepEqual(r.stdout.trim().split('\n').sort(), want);
     for (const absent of ['debug.log', 'build/out.o', 'gone.txt', 'old name.txt']) assert.ok(!r.stdout.includes(absent), `${absent} should not be on the node`);
   });
@@ -139,15 +180,25 @@ describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
     const [a, b] = await Promise.all([offload('cat input.txt; sleep 2; pwd', repo), offload('cat input.txt; sleep 2; pwd', repo)]);
     assert.deepEqual([a.stdout.split('\n')[0], b.stdout.split('\n')[0]], ['hello', 'hello']);
     assert.notEqual(a.workspace?.node_path, b.workspace?.node_path, 'two commands shared one tree at once');
-    const fan = structured<{ state: string; results: Result[] }>(await h.mcp.callTool({
-      name: 'parallel_execute', arguments: { commands: Array.from({ length: 6 }, (_, i) => `cat input.txt; echo ${i}`), cwd: repo, wait_s: 120 },
-    }, undefined, { timeout: 150_000 }));
+    const fan = structured<{ state: string; results: Result[] }>(
+      await h.mcp.callTool(
+        {
+          name: 'parallel_execute',
+          arguments: { commands: Array.from({ length: 6 }, (_, i) => `cat input.txt; echo ${i}`), cwd: repo, wait_s: 120 },
+        },
+        undefined,
+        { timeout: 150_000 },
+      ),
+    );
     assert.equal(fan.state, 'completed', JSON.stringify(fan.results.filter((r) => !r.success)));
     fan.results.forEach((r, i) => assert.equal(r.stdout, `hello\n${i}\n`));
     const list = await h.cli(['workspace', 'list', '--node', 'n1', '--json']);
     assert.equal(list.code, 0, list.stderr);
     const trees = (JSON.parse(list.stdout) as Record<string, { trees: Array<{ origin_path: string }> }>).n1!.trees;
-    assert.ok(trees.some((t) => t.origin_path === repo), list.stdout);
+    assert.ok(
+      trees.some((t) => t.origin_path === repo),
+      list.stdout,
+    );
     assert.ok(readFileSync(path.join(repo, 'input.txt'), 'utf8') === 'hello\n');
   });
 
@@ -164,7 +215,10 @@ describe('workspaces: the origin\'s tree on a node that cannot see it', () => {
     const r = JSON.parse(built.stdout) as Result;
     assert.equal(r.workspace?.mode, 'sync', built.stdout);
     assert.match(r.stdout, /hello from the node/);
-    assert.deepEqual(r.outputs_returned?.map((f) => f.path), ['hello']);
+    assert.deepEqual(
+      r.outputs_returned?.map((f) => f.path),
+      ['hello'],
+    );
     assert.equal(execFileSync(path.join(proj, 'hello'), { encoding: 'utf8' }), 'hello from the node\n');
   });
 });

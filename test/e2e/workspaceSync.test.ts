@@ -51,7 +51,13 @@ after(async () => {
 });
 
 const req = (cwd: string, over: Partial<SyncRequest> = {}): SyncRequest => ({
-  originHost: hostname(), cwd, taskId: 'cmd-e2e-1', lockTtlS: 300, stateDir, node, ...over,
+  originHost: hostname(),
+  cwd,
+  taskId: 'cmd-e2e-1',
+  lockTtlS: 300,
+  stateDir,
+  node,
+  ...over,
 });
 
 describe('workspace sync over real SSH', () => {
@@ -106,20 +112,33 @@ describe('workspace sync over real SSH', () => {
     initRepo(repo);
     for (let i = 0; i < 40; i++) write(repo, `data/part${i}.bin`, randomBytes(500_000));
     let dropped = false;
-    const err = await syncWorkspace(exec, req(repo, {
-      taskId: 'cmd-e2e-3',
-      onProgress: (p) => {
-        if (p.phase === 'send' && p.bytesSent > 2_000_000 && !dropped) {
-          dropped = true;
-          pool.closeNode(n1.id);
-        }
-      },
-    })).then(() => null, (e: unknown) => e);
+    const err = await syncWorkspace(
+      exec,
+      req(repo, {
+        taskId: 'cmd-e2e-3',
+        onProgress: (p) => {
+          if (p.phase === 'send' && p.bytesSent > 2_000_000 && !dropped) {
+            dropped = true;
+            pool.closeNode(n1.id);
+          }
+        },
+      }),
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(dropped);
     assert.ok(err instanceof SshError && err.retryable, `expected a retryable SshError, got ${String(err)}`);
     const ws = await syncWorkspace(exec, req(repo, { taskId: 'cmd-e2e-3' }));
     const sums = await run(`cd ${shq(ws.tree)} && find . -type f | sort | xargs sha256sum`);
-    const expected = gitListed(repo).sort().map((p) => `${createHash('sha256').update(readFileSync(join(repo, p))).digest('hex')}  ./${p}`);
+    const expected = gitListed(repo)
+      .sort()
+      .map(
+        (p) =>
+          `${createHash('sha256')
+            .update(readFileSync(join(repo, p)))
+            .digest('hex')}  ./${p}`,
+      );
     assert.deepEqual(sums.stdout.trim().split('\n').sort(), expected.sort());
   });
 });

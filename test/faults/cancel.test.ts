@@ -5,7 +5,13 @@ import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { faultSummary, markedProcesses, settleStrays, startFaultHarness, startTask, userProcesses, waitFor, type FaultHarness } from '../helpers/faults.js';
 
-interface Status { task_id: string; state: string; success?: boolean; error?: string | null; stdout?: string }
+interface Status {
+  task_id: string;
+  state: string;
+  success?: boolean;
+  error?: string | null;
+  stdout?: string;
+}
 
 // The two cases run at once: each waits out the SDK's heartbeat throttle (see the report line).
 describe('faults: cancel from the CLI kills the task on the node', { concurrency: true }, () => {
@@ -13,7 +19,9 @@ describe('faults: cancel from the CLI kills the task on the node', { concurrency
   let tasks = 0;
   let stray = 0;
   let lost = 0;
-  before(async () => { h = await startFaultHarness({ nodes: 1 }); });
+  before(async () => {
+    h = await startFaultHarness({ nodes: 1 });
+  });
   after(async () => {
     faultSummary('cancel', { tasks, lost, duplicated: 0, stray });
     await h?.close();

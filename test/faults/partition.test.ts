@@ -84,7 +84,10 @@ describe('faults: network partition (netns + veth, silent drops)', { skip: !canP
       const [r] = await Promise.all([during(), sleep(ms)]);
       return r;
     } finally {
-      await run('ip', dropRule.map((a) => (a === '-I' ? '-D' : a)));
+      await run(
+        'ip',
+        dropRule.map((a) => (a === '-I' ? '-D' : a)),
+      );
     }
   }
 
@@ -108,11 +111,15 @@ describe('faults: network partition (netns + veth, silent drops)', { skip: !canP
     // timeout_s 60: the task keeps trying to re-attach until its own timeout (the 300 s default would only make the test slower).
     // sleep 40: well past keepalive's 15-20 s. (The partition drops only what reaches the node: an
     // exit status it sends before our side gives the connection up still arrives, and completes the task.)
-    const id = await startTask(h, 'offload_to', { node_id: 'n1', timeout_s: 60, command: `echo start >> ~/part-${tag}-long; sleep 40; echo finished >> ~/part-${tag}-long` });
+    const id = await startTask(h, 'offload_to', {
+      node_id: 'n1',
+      timeout_s: 60,
+      command: `echo start >> ~/part-${tag}-long; sleep 40; echo finished >> ~/part-${tag}-long`,
+    });
     await waitFor('the command to start', async () => (await starts('long')) > 0, 15_000);
     const t0 = Date.now();
     // Dropped until the task gives up: keepalive (5 s x 3) notices, then retries time out.
-    const r = await partitioned(0, () => resultOf(temporal.client, id)) as CommandResult;
+    const r = (await partitioned(0, () => resultOf(temporal.client, id))) as CommandResult;
     t.diagnostic(`long partition: ${r.state} after ${Date.now() - t0} ms: ${r.error}`);
     if (!r.state) counts.lost++;
     assert.equal(r.state, 'failed', JSON.stringify(r));

@@ -12,22 +12,27 @@ import { stopNodeSshd } from '../../src/testcluster/localCluster.js';
 import { structured } from '../helpers/harness.js';
 import { faultSummary, startFaultHarness, waitFor, type FaultHarness } from '../helpers/faults.js';
 
-interface Result { success: boolean; state: string; executed_on: string; stdout: string; error: string | null; route_reason: string; task_id: string }
+interface Result {
+  success: boolean;
+  state: string;
+  executed_on: string;
+  stdout: string;
+  error: string | null;
+  route_reason: string;
+  task_id: string;
+}
 
 const TASKS = 30;
 const VICTIM = 'n1';
 
-describe('faults: a node\'s sshd dies under load', () => {
+describe("faults: a node's sshd dies under load", () => {
   let h: FaultHarness;
   const tag = randomBytes(4).toString('hex');
   let homes: Record<string, string> = {};
   before(async () => {
     h = await startFaultHarness({ nodes: 3 });
     const me = userInfo();
-    homes = Object.fromEntries([
-      ['local', me.homedir],
-      ...h.cluster.nodes.map((n) => [n.id, n.user === me.username ? me.homedir : `/home/${n.user}`]),
-    ]);
+    homes = Object.fromEntries([['local', me.homedir], ...h.cluster.nodes.map((n) => [n.id, n.user === me.username ? me.homedir : `/home/${n.user}`])]);
   });
   after(async () => {
     for (const home of new Set(Object.values(homes))) {
@@ -50,16 +55,27 @@ describe('faults: a node\'s sshd dies under load', () => {
   it(`${TASKS} heavy tasks, ${VICTIM}'s sshd killed mid-run: none lost`, async (t) => {
     const started = Date.now();
     const calls = Array.from({ length: TASKS }, (_, i) =>
-      h.mcp.callTool(
-        { name: 'cluster_bash', arguments: { command: `make -f /dev/null -q x; echo start >> ~/sshd-${tag}-${i}; sleep 1; echo ok`, wait_s: 120 } },
-        undefined, { timeout: 180_000 },
-      ).then((res) => ({ ...structured<Result>(res), answeredMs: Date.now() - started }), (err: unknown) => err instanceof Error ? err : new Error(String(err))));
+      h.mcp
+        .callTool(
+          { name: 'cluster_bash', arguments: { command: `make -f /dev/null -q x; echo start >> ~/sshd-${tag}-${i}; sleep 1; echo ok`, wait_s: 120 } },
+          undefined,
+          { timeout: 180_000 },
+        )
+        .then(
+          (res) => ({ ...structured<Result>(res), answeredMs: Date.now() - started }),
+          (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+        ),
+    );
 
     // Kill while tasks run on the victim (one has started there) and others still wait.
-    await waitFor(`a task to start on ${VICTIM}`, async () => {
-      for (let i = 0; i < TASKS; i++) if ((await startsOf(i))[VICTIM]) return true;
-      return false;
-    }, 30_000);
+    await waitFor(
+      `a task to start on ${VICTIM}`,
+      async () => {
+        for (let i = 0; i < TASKS; i++) if ((await startsOf(i))[VICTIM]) return true;
+        return false;
+      },
+      30_000,
+    );
     await stopNodeSshd(h.cluster.dir, VICTIM);
     const killedAt = Date.now() - started;
 

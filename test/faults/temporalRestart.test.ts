@@ -14,7 +14,13 @@ import { freePort, stopEmbeddedServer } from '../../src/temporal/embedded.js';
 import { structured } from '../helpers/harness.js';
 import { faultSummary, sleep, startFaultHarness, startTask, waitFor, type FaultHarness } from '../helpers/faults.js';
 
-interface Status { task_id: string; state: string; success?: boolean; stdout?: string; error?: string | null }
+interface Status {
+  task_id: string;
+  state: string;
+  success?: boolean;
+  stdout?: string;
+  error?: string | null;
+}
 
 /**
  * Shorter than the downtime, so the server gives up on the running attempts when it returns:
@@ -37,7 +43,11 @@ describe('faults: Temporal restarts mid-task', () => {
     const [port, uiPort] = [await freePort(), await freePort()];
     h = await startFaultHarness({
       nodes: 1,
-      env: { CLUSTERFLOW_TEMPORAL_PORT: String(port), CLUSTERFLOW_TEMPORAL_UI_PORT: String(uiPort), CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: String(HEARTBEAT_TIMEOUT_S) },
+      env: {
+        CLUSTERFLOW_TEMPORAL_PORT: String(port),
+        CLUSTERFLOW_TEMPORAL_UI_PORT: String(uiPort),
+        CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: String(HEARTBEAT_TIMEOUT_S),
+      },
     });
     const user = h.cluster.nodes[0]!.user;
     home = userInfo().username === user ? userInfo().homedir : `/home/${user}`;
@@ -52,11 +62,15 @@ describe('faults: Temporal restarts mid-task', () => {
     assert.equal(res.code, 0, res.stderr);
     return JSON.parse(res.stdout) as Status;
   };
-  const starts = async (i: number) => (await readFile(path.join(home, `restart-${tag}-${i}`), 'utf8').catch(() => '')).split('\n').filter((l) => l === 'start').length;
+  const starts = async (i: number) =>
+    (await readFile(path.join(home, `restart-${tag}-${i}`), 'utf8').catch(() => '')).split('\n').filter((l) => l === 'start').length;
 
   it('tasks started before the restart complete after it, once each', async (t) => {
-    const ids = await Promise.all(cases.map((c, i) =>
-      startTask(h, 'offload_to', { node_id: 'n1', command: `echo start >> ~/restart-${tag}-${i}; echo before; sleep ${c.sleepS}; echo after` })));
+    const ids = await Promise.all(
+      cases.map((c, i) =>
+        startTask(h, 'offload_to', { node_id: 'n1', command: `echo start >> ~/restart-${tag}-${i}; echo before; sleep ${c.sleepS}; echo after` }),
+      ),
+    );
     await waitFor('the commands to start on n1', async () => (await starts(0)) > 0 && (await starts(1)) > 0, 20_000);
 
     const stoppedAt = Date.now();
@@ -68,10 +82,19 @@ describe('faults: Temporal restarts mid-task', () => {
     t.diagnostic(`server stopped, restarted by the CLI ${Date.now() - stoppedAt} ms later; long task then: ${during.state}`);
     assert.equal(during.state, 'running', JSON.stringify(during));
 
-    const done = await Promise.all(ids.map((id, i) => waitFor(`task ${i} to finish`, async () => {
-      const s = await status(id);
-      return s.state !== 'running' && { ...s, afterMs: Date.now() - stoppedAt };
-    }, 60_000, 500)));
+    const done = await Promise.all(
+      ids.map((id, i) =>
+        waitFor(
+          `task ${i} to finish`,
+          async () => {
+            const s = await status(id);
+            return s.state !== 'running' && { ...s, afterMs: Date.now() - stoppedAt };
+          },
+          60_000,
+          500,
+        ),
+      ),
+    );
     const counts = { tasks: cases.length + 1, lost: 0, duplicated: 0, stray: 0, retried: 0 };
     for (const [i, c] of cases.entries()) {
       const history = await h.temporal(['workflow', 'show', '-w', ids[i]!, '-o', 'json']);

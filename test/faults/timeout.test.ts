@@ -7,7 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import { structured } from '../helpers/harness.js';
 import { faultSummary, markedProcesses, settleStrays, startFaultHarness, userProcesses, type FaultHarness } from '../helpers/faults.js';
 
-interface Result { success: boolean; state: string; stdout: string; stderr: string; error: string | null; executed_on: string; return_code: number | null }
+interface Result {
+  success: boolean;
+  state: string;
+  stdout: string;
+  stderr: string;
+  error: string | null;
+  executed_on: string;
+  return_code: number | null;
+}
 
 const TIMEOUT_S = 2;
 /** timeout + the 5 s TERM→KILL grace + SSH / workflow overhead. */
@@ -18,7 +26,9 @@ describe('faults: timeout kills the whole process group', () => {
   let tasks = 0;
   let stray = 0;
   let lost = 0;
-  before(async () => { h = await startFaultHarness({ nodes: 1 }); });
+  before(async () => {
+    h = await startFaultHarness({ nodes: 1 });
+  });
   after(async () => {
     faultSummary('timeout', { tasks, lost, duplicated: 0, stray });
     await h?.close();

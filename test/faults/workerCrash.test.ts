@@ -13,7 +13,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CommandResult } from '../../src/shared.js';
 import {
-  faultSummary, lastAttempt, resultOf, spawnWorker, startFaultHarness, startTask, temporalClient, waitFor, type FaultHarness, type SpawnedWorker,
+  faultSummary,
+  lastAttempt,
+  resultOf,
+  spawnWorker,
+  startFaultHarness,
+  startTask,
+  temporalClient,
+  waitFor,
+  type FaultHarness,
+  type SpawnedWorker,
 } from '../helpers/faults.js';
 
 const ROUNDS = 20;
@@ -64,7 +73,12 @@ describe('faults: worker SIGKILLed mid-command', () => {
       let r: CommandResult | undefined;
       let timer: NodeJS.Timeout | undefined;
       try {
-        r = await Promise.race([resultOf(temporal.client, taskId), new Promise<undefined>((res) => { timer = setTimeout(() => res(undefined), 60_000); })]);
+        r = await Promise.race([
+          resultOf(temporal.client, taskId),
+          new Promise<undefined>((res) => {
+            timer = setTimeout(() => res(undefined), 60_000);
+          }),
+        ]);
       } catch (err) {
         t.diagnostic(`task ${i} (${taskId}) failed: ${String(err)}`);
       } finally {

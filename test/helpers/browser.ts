@@ -14,14 +14,18 @@ export function chromiumPath(): string | null {
     try {
       accessSync(p, constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
 
 /** Why the browser tests cannot run here, or null when they can. */
 export function chromiumUnavailable(): string | null {
-  return chromiumPath() ? null : `no headless browser: none of ${CANDIDATES.join(', ')} (or $CHROMIUM) is executable; install Debian's chromium (scripts/test.sh does, through SETUP_EXTRA_APT)`;
+  return chromiumPath()
+    ? null
+    : `no headless browser: none of ${CANDIDATES.join(', ')} (or $CHROMIUM) is executable; install Debian's chromium (scripts/test.sh does, through SETUP_EXTRA_APT)`;
 }
 
 export interface LoadedPage {
@@ -42,11 +46,21 @@ export async function loadPage(url: string, png: string, opts: { budgetMs?: numb
   if (!browser) throw new Error(chromiumUnavailable()!);
   const profile = mkdtempSync(path.join(os.tmpdir(), 'cf-chromium-'));
   const args = [
-    '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--hide-scrollbars',
+    '--headless=new',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--no-first-run',
+    '--hide-scrollbars',
     // Else it tries to reach Google, and fails, with nothing to show for it.
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, `--window-size=${opts.size ?? '1400,1000'}`,
-    `--virtual-time-budget=${opts.budgetMs ?? 15_000}`, `--screenshot=${png}`, '--dump-dom', url,
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    `--user-data-dir=${profile}`,
+    `--window-size=${opts.size ?? '1400,1000'}`,
+    `--virtual-time-budget=${opts.budgetMs ?? 15_000}`,
+    `--screenshot=${png}`,
+    '--dump-dom',
+    url,
   ];
   try {
     const dom = await new Promise<string>((resolve, reject) => {

@@ -30,20 +30,25 @@ export async function startStuckSshNode(host = '127.0.0.1'): Promise<FakeNode> {
     client.on('authentication', (ctx) => ctx.accept());
     client.on('session', (accept) => {
       const session = accept();
-      session.on('exec', () => { /* never accepted nor rejected */ });
+      session.on('exec', () => {
+        /* never accepted nor rejected */
+      });
     });
     client.on('error', () => undefined);
     client.on('close', () => clients.delete(client));
   });
-  server.on('connection', () => { count++; });
+  server.on('connection', () => {
+    count++;
+  });
   const port = await listen(server, host);
   return {
     port,
     connections: () => count,
-    close: () => new Promise((resolve) => {
-      for (const c of clients) c.end();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        for (const c of clients) c.end();
+        server.close(() => resolve());
+      }),
   };
 }
 

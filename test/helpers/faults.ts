@@ -35,7 +35,9 @@ export async function startFaultHarness(opts: HarnessOptions & { worker?: boolea
   let stderr = '';
   if (!withWorker) {
     const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'serve', '--no-worker'], env: base.env, stderr: 'pipe' });
-    transport.stderr?.on('data', (b: Buffer) => { stderr += b.toString(); });
+    transport.stderr?.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     await base.mcp.connect(transport);
   }
   const baseClose = base.close.bind(base);
@@ -61,9 +63,16 @@ export interface SpawnedWorker {
 export function spawnWorker(h: FaultHarness, args: string[] = [], env: Record<string, string> = {}): SpawnedWorker {
   const child = spawn(process.execPath, [CLI, 'worker', ...args], { env: { ...h.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr?.on('data', (b: Buffer) => { err += b.toString(); });
+  child.stderr?.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
   h.workers.add(child);
-  const gone = new Promise<void>((resolve) => child.once('exit', () => { h.workers.delete(child); resolve(); }));
+  const gone = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      h.workers.delete(child);
+      resolve();
+    }),
+  );
   return {
     child,
     stderr: () => err,
@@ -76,7 +85,9 @@ export function spawnWorker(h: FaultHarness, args: string[] = [], env: Record<st
 
 /** A Temporal client of the harness's server, for workflow results without a CLI round trip. */
 /** A Temporal client as the owner: the state dir's codec key decodes every payload. */
-export async function temporalClient(h: Harness): Promise<{ client: TemporalClient; close(): Promise<void>; decode(p: Payload, workflowId: string): Promise<unknown> }> {
+export async function temporalClient(
+  h: Harness,
+): Promise<{ client: TemporalClient; close(): Promise<void>; decode(p: Payload, workflowId: string): Promise<unknown> }> {
   const connection = await Connection.connect({ address: await h.temporalAddress() });
   const codec = new EncryptionCodec(loadCodecKeys(h.stateDir, clusterflowEnv(h.env)));
   return {
@@ -92,7 +103,7 @@ export async function temporalClient(h: Harness): Promise<{ client: TemporalClie
 /** A task's result; a task that ended Failed (TaskFailed) carries its result in the failure. */
 export async function resultOf(client: TemporalClient, taskId: string): Promise<CommandResult> {
   try {
-    return await client.workflow.getHandle(taskId).result() as CommandResult;
+    return (await client.workflow.getHandle(taskId).result()) as CommandResult;
   } catch (err) {
     const carried = taskFailure(err);
     if (carried && 'state' in carried) return carried as CommandResult;
@@ -106,7 +117,11 @@ export async function lastAttempt(client: TemporalClient, taskId: string): Promi
   return Math.max(0, ...(history.events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0));
 }
 
-export interface Proc { pid: number; comm: string; args: string }
+export interface Proc {
+  pid: number;
+  comm: string;
+  args: string;
+}
 
 /**
  * Every live process of `user` except its sshd session processes (our pooled connections).
@@ -114,20 +129,30 @@ export interface Proc { pid: number; comm: string; args: string }
  */
 export async function userProcesses(user: string): Promise<Proc[]> {
   // ps exits 1 when the user has no process at all.
-  const { stdout } = await run('ps', ['-u', user, '-o', 'pid=,stat=,comm=,args='], { maxBuffer: 1 << 20 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-  return stdout.split('\n').filter((l) => l.trim()).map((line) => {
-    const m = /^\s*(\d+)\s+(\S+)\s+(\S+)\s+(.*)$/.exec(line)!;
-    return { pid: Number(m[1]), stat: m[2]!, comm: m[3]!, args: m[4]! };
-  }).filter((p) => !p.stat.startsWith('Z') && p.comm !== 'sshd' && !p.args.startsWith('sshd:')).map(({ stat: _stat, ...p }) => p);
+  const { stdout } = await run('ps', ['-u', user, '-o', 'pid=,stat=,comm=,args='], { maxBuffer: 1 << 20 }).catch((e: { stdout?: string }) => ({
+    stdout: e.stdout ?? '',
+  }));
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const m = /^\s*(\d+)\s+(\S+)\s+(\S+)\s+(.*)$/.exec(line)!;
+      return { pid: Number(m[1]), stat: m[2]!, comm: m[3]!, args: m[4]! };
+    })
+    .filter((p) => !p.stat.startsWith('Z') && p.comm !== 'sshd' && !p.args.startsWith('sshd:'))
+    .map(({ stat: _stat, ...p }) => p);
 }
 
 /** Processes (any user) whose command line contains `marker`, ignoring this pgrep itself. */
 export async function markedProcesses(marker: string): Promise<Proc[]> {
   const { stdout } = await run('pgrep', ['-a', '-f', marker]).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
-  return stdout.split('\n').filter((l) => l.trim()).map((line) => {
-    const [pid, ...rest] = line.trim().split(' ');
-    return { pid: Number(pid), comm: rest[0] ?? '', args: rest.join(' ') };
-  });
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const [pid, ...rest] = line.trim().split(' ');
+      return { pid: Number(pid), comm: rest[0] ?? '', args: rest.join(' ') };
+    });
 }
 
 /**
@@ -151,11 +176,20 @@ export async function startTask(h: Harness, tool: 'offload_to' | 'cluster_bash',
   return r.task_id;
 }
 
-export interface FaultCounts { tasks: number; lost: number; duplicated: number; stray: number; [extra: string]: number }
+export interface FaultCounts {
+  tasks: number;
+  lost: number;
+  duplicated: number;
+  stray: number;
+  [extra: string]: number;
+}
 
 /** The closing line of a fault file, on stdout (node --test passes it through) as one grep-able line. */
 export function faultSummary(name: string, c: FaultCounts): string {
-  const extra = Object.entries(c).filter(([k]) => !['tasks', 'lost', 'duplicated', 'stray'].includes(k)).map(([k, v]) => ` ${k}=${v}`).join('');
+  const extra = Object.entries(c)
+    .filter(([k]) => !['tasks', 'lost', 'duplicated', 'stray'].includes(k))
+    .map(([k, v]) => ` ${k}=${v}`)
+    .join('');
   const line = `faults: ${name} tasks=${c.tasks} lost=${c.lost} duplicated=${c.duplicated} stray=${c.stray}${extra}`;
   console.log(line);
   return line;

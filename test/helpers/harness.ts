@@ -69,7 +69,11 @@ export interface Harness {
  * production one of scripts/temporal-prod.sh, instead of an embedded dev server per test file.
  */
 const external = process.env.CLUSTERFLOW_TEST_TEMPORAL_ADDRESS
-  ? { address: process.env.CLUSTERFLOW_TEST_TEMPORAL_ADDRESS, namespace: process.env.CLUSTERFLOW_TEST_TEMPORAL_NAMESPACE || 'default', codecKey: process.env.CLUSTERFLOW_TEST_CODEC_KEY }
+  ? {
+      address: process.env.CLUSTERFLOW_TEST_TEMPORAL_ADDRESS,
+      namespace: process.env.CLUSTERFLOW_TEST_TEMPORAL_NAMESPACE || 'default',
+      codecKey: process.env.CLUSTERFLOW_TEST_CODEC_KEY,
+    }
   : undefined;
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -86,10 +90,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     }
   }
   const cluster = await clusterUp({
-    dir: path.join(dir, 'cluster'), nodes: opts.nodes ?? 3, extraNodeYaml: opts.extraNodeYaml,
-    ...(opts.includeLocal === false ? { includeLocal: false } : {}), ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),
+    dir: path.join(dir, 'cluster'),
+    nodes: opts.nodes ?? 3,
+    extraNodeYaml: opts.extraNodeYaml,
+    ...(opts.includeLocal === false ? { includeLocal: false } : {}),
+    ...(opts.namePrefix ? { namePrefix: opts.namePrefix } : {}),
     ...(opts.hide ? { hide: opts.hide } : {}),
-    ...(opts.nodeIds ? { nodeIds: opts.nodeIds } : {}), ...(opts.localId ? { localId: opts.localId } : {}), ...(opts.localDetected ? { localDetected: true } : {}),
+    ...(opts.nodeIds ? { nodeIds: opts.nodeIds } : {}),
+    ...(opts.localId ? { localId: opts.localId } : {}),
+    ...(opts.localDetected ? { localDetected: true } : {}),
   });
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
@@ -99,7 +108,13 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     CLUSTERFLOW_TEMPORAL_UI_PORT: '0',
     CLUSTERFLOW_CODEC_PORT: '0',
     CLUSTERFLOW_LOG_LEVEL: process.env.CLUSTERFLOW_TEST_LOG_LEVEL ?? 'warn',
-    ...(external ? { TEMPORAL_ADDRESS: external.address, TEMPORAL_NAMESPACE: external.namespace, ...(external.codecKey ? { CLUSTERFLOW_CODEC_KEY: external.codecKey } : {}) } : {}),
+    ...(external
+      ? {
+          TEMPORAL_ADDRESS: external.address,
+          TEMPORAL_NAMESPACE: external.namespace,
+          ...(external.codecKey ? { CLUSTERFLOW_CODEC_KEY: external.codecKey } : {}),
+        }
+      : {}),
     ...opts.env,
   };
   if (!external) delete env.TEMPORAL_ADDRESS;
@@ -107,8 +122,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let servePid = 0;
   const mcp = new Client({ name: 'clusterflow-e2e', version: '1.0.0' });
   if (opts.mcp !== false) {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [...(opts.serveNodeArgs ?? []), CLI, 'serve', ...(opts.serveArgs ?? [])], env, stderr: 'pipe' });
-    transport.stderr?.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-200_000); });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [...(opts.serveNodeArgs ?? []), CLI, 'serve', ...(opts.serveArgs ?? [])],
+      env,
+      stderr: 'pipe',
+    });
+    transport.stderr?.on('data', (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-200_000);
+    });
     try {
       await mcp.connect(transport);
     } catch (err) {
@@ -123,13 +145,25 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       const child = spawn(cmd, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], cwd: '/tmp' });
       let out = '';
       let err = '';
-      child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-      child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+      });
       const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout: out, stderr: err }); });
+      child.on('close', (code) => {
+        clearTimeout(t);
+        resolve({ code: code ?? -1, stdout: out, stderr: err });
+      });
     });
   const h: Harness = {
-    dir, stateDir, cluster, env, mcp, servePid,
+    dir,
+    stateDir,
+    cluster,
+    env,
+    mcp,
+    servePid,
     serverStderr: () => stderr,
     temporalNamespace: external?.namespace ?? 'default',
     cli: (args, o) => run(process.execPath, [CLI, ...args], o?.timeoutMs, o?.env),
@@ -144,8 +178,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         ? Number(readFileSync(path.join(stateDir, 'codec-port'), 'utf8'))
         : (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { codecPort: number }).codecPort;
       const token = readFileSync(path.join(stateDir, 'ui-token'), 'utf8').trim();
-      return run(temporalCliPath(), [...args, ...serverArgs(await h.temporalAddress()),
-        '--codec-endpoint', `http://127.0.0.1:${codecPort}/codec`, '--codec-auth', `Bearer ${token}`]);
+      return run(temporalCliPath(), [
+        ...args,
+        ...serverArgs(await h.temporalAddress()),
+        '--codec-endpoint',
+        `http://127.0.0.1:${codecPort}/codec`,
+        '--codec-auth',
+        `Bearer ${token}`,
+      ]);
     },
     async temporalRaw(args) {
       return run(temporalCliPath(), [...args, ...serverArgs(await h.temporalAddress())]);
@@ -159,7 +199,11 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       await h.mcp.close().catch(() => undefined);
       // Workers of this state dir (background ones started by CLI calls included).
       for (const w of liveWorkers(stateDir)) {
-        try { process.kill(w.pid, 'SIGKILL'); } catch { /* gone */ }
+        try {
+          process.kill(w.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
       }
       if (external) await terminateRunning();
       else await stopEmbeddedServer(stateDir).catch(() => undefined);
@@ -168,7 +212,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
   };
   if (opts.closeOnSignal) {
-    const onSignal = () => { void h.close().finally(() => process.exit(130)); };
+    const onSignal = () => {
+      void h.close().finally(() => process.exit(130));
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   }
@@ -183,9 +229,12 @@ const serverArgs = (address: string): string[] => ['--address', address, ...(ext
  * names on another cluster. Terminated here, one by one (a batch terminate would still run).
  */
 async function terminateRunning(): Promise<void> {
-  const temporal = (args: string[]) => new Promise<string>((resolve, reject) => {
-    execFile(temporalCliPath(), [...args, ...serverArgs(external!.address)], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-  });
+  const temporal = (args: string[]) =>
+    new Promise<string>((resolve, reject) => {
+      execFile(temporalCliPath(), [...args, ...serverArgs(external!.address)], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      );
+    });
   const list = await temporal(['workflow', 'list', '--query', 'ExecutionStatus="Running"', '--output', 'json', '--limit', '1000']);
   const ids = list.trim() ? (JSON.parse(list) as Array<{ execution: { workflowId: string } }>).map((w) => w.execution.workflowId) : [];
   // One at a time would take long; a batch terminate would leave them running a while.

@@ -18,7 +18,10 @@ export async function bzip2Source(): Promise<string> {
   if (existsSync(path.join(src, 'Makefile'))) return src;
   const work = mkdtempSync(path.join(tmpdir(), 'cf-vendor-'));
   try {
-    writeFileSync(path.join(work, 'Cargo.toml'), `[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n${CRATE} = "=${VERSION.split('+')[0]}"\n`);
+    writeFileSync(
+      path.join(work, 'Cargo.toml'),
+      `[package]\nname = "fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n${CRATE} = "=${VERSION.split('+')[0]}"\n`,
+    );
     mkdirSync(path.join(work, 'src'));
     writeFileSync(path.join(work, 'src', 'main.rs'), 'fn main() {}\n');
     await run('cargo', ['vendor', '--versioned-dirs', 'vendor'], { cwd: work, timeout: 300_000 });

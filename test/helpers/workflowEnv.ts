@@ -32,8 +32,11 @@ export const ORIGIN_QUEUE = originQueue(ORIGIN);
 
 type Workspace = ReturnType<typeof createWorkspaceActivities>;
 /** Every activity the workflows proxy, with the real signatures. */
-export type Activities = ReturnType<typeof createHubActivities> & ReturnType<typeof createNodeActivities> & ReturnType<typeof createBatchActivities>
-  & ReturnType<typeof createProbeActivities> & Pick<Workspace, 'syncWorkspace' | 'returnOutputs' | 'releaseWorkspace'>;
+export type Activities = ReturnType<typeof createHubActivities> &
+  ReturnType<typeof createNodeActivities> &
+  ReturnType<typeof createBatchActivities> &
+  ReturnType<typeof createProbeActivities> &
+  Pick<Workspace, 'syncWorkspace' | 'returnOutputs' | 'releaseWorkspace'>;
 export type Mocks = Partial<Activities>;
 export type ActivityName = keyof Activities;
 
@@ -95,7 +98,8 @@ const ORIGIN_ACTIVITIES: ActivityName[] = ['syncWorkspace', 'returnOutputs', 're
 export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Promise<WorkflowEnv> {
   quietRuntime();
   const cli = temporalCliPath();
-  if (!path.isAbsolute(cli) || !existsSync(cli)) throw new Error(`workflow tests need the temporal CLI at an existing path (got ${cli}): run scripts/setup.sh or set TEMPORAL_CLI`);
+  if (!path.isAbsolute(cli) || !existsSync(cli))
+    throw new Error(`workflow tests need the temporal CLI at an existing path (got ${cli}): run scripts/setup.sh or set TEMPORAL_CLI`);
   if (!existsSync(WORKFLOW_BUNDLE)) throw new Error(`no workflow bundle at ${WORKFLOW_BUNDLE}: run npm run build`);
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -103,8 +107,10 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
       ip: '127.0.0.1',
       log: { format: 'pretty', level: 'error' },
       extraArgs: [
-        '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
-        '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
+        '--dynamic-config-value',
+        'frontend.enableServerVersionCheck=false',
+        '--dynamic-config-value',
+        'history.transferProcessorMaxPollRPS=1000',
         // As the embedded server registers them (temporal/embedded.ts): upsertSearchAttributes needs them.
         ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
       ],
@@ -130,17 +136,26 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
   const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', dataConverter };
   const workers: Worker[] = [];
   try {
-    workers.push(await Worker.create({
-      ...common, taskQueue: HUB_QUEUE, workflowBundle: { codePath: WORKFLOW_BUNDLE }, activities: routed(HUB_ACTIVITIES),
-      stickyQueueScheduleToStartTimeout: '3 seconds',
-    }));
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: HUB_QUEUE,
+        workflowBundle: { codePath: WORKFLOW_BUNDLE },
+        activities: routed(HUB_ACTIVITIES),
+        stickyQueueScheduleToStartTimeout: '3 seconds',
+      }),
+    );
     for (const taskQueue of [...nodes.map(nodeQueue), ORIGIN_QUEUE]) {
-      workers.push(await Worker.create({
-        ...common, taskQueue, activities: routed(taskQueue === ORIGIN_QUEUE ? ORIGIN_ACTIVITIES : NODE_ACTIVITIES),
-        // As the product's workers: a cancel reaches a heartbeating activity within a second.
-        maxHeartbeatThrottleInterval: '1 second',
-        shutdownGraceTime: '1 second',
-      }));
+      workers.push(
+        await Worker.create({
+          ...common,
+          taskQueue,
+          activities: routed(taskQueue === ORIGIN_QUEUE ? ORIGIN_ACTIVITIES : NODE_ACTIVITIES),
+          // As the product's workers: a cancel reaches a heartbeating activity within a second.
+          maxHeartbeatThrottleInterval: '1 second',
+          shutdownGraceTime: '1 second',
+        }),
+      );
     }
   } catch (err) {
     await env.teardown();
@@ -148,7 +163,9 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
   }
   const running = Promise.all(workers.map((w) => w.run()));
   return {
-    env, client, plainClient,
+    env,
+    client,
+    plainClient,
     mock(workflowId, mocks) {
       const calls = new Calls();
       routes.set(workflowId, { mocks, calls });
@@ -193,8 +210,19 @@ export async function settle<W extends Workflow>(handle: WorkflowHandle<W>): Pro
 /** What runCommand returns for a command that ran on the input's node (exit `code`). */
 export function ranResult(input: RunCommandInput, code = 0, over: Partial<CommandResult> = {}): CommandResult {
   return {
-    success: code === 0, executed_on: input.nodeId, stdout: `ran ${input.command}\n`, stderr: '', return_code: code, auto_routed: input.autoRouted,
-    task_id: input.taskId, error: code === 0 ? null : `exit code ${code}`, duration_ms: 7, route_reason: input.routeReason, truncated: false,
-    workflow_url: '', state: code === 0 ? 'completed' : 'failed', ...over,
+    success: code === 0,
+    executed_on: input.nodeId,
+    stdout: `ran ${input.command}\n`,
+    stderr: '',
+    return_code: code,
+    auto_routed: input.autoRouted,
+    task_id: input.taskId,
+    error: code === 0 ? null : `exit code ${code}`,
+    duration_ms: 7,
+    route_reason: input.routeReason,
+    truncated: false,
+    workflow_url: '',
+    state: code === 0 ? 'completed' : 'failed',
+    ...over,
   };
 }

@@ -20,7 +20,10 @@ export function snapshot(dir: string, only?: Iterable<string>): Snap {
       return null;
     }
     if (st.isSymbolicLink()) return `l ${readlinkSync(join(dir, rel))}`;
-    if (st.isFile()) return `f ${st.mode & 0o100 ? 'x' : '-'} ${createHash('sha256').update(readFileSync(join(dir, rel))).digest('hex')}`;
+    if (st.isFile())
+      return `f ${st.mode & 0o100 ? 'x' : '-'} ${createHash('sha256')
+        .update(readFileSync(join(dir, rel)))
+        .digest('hex')}`;
     return st.isDirectory() ? 'd' : 'other';
   };
   if (only) {

@@ -142,8 +142,29 @@ test('custom lists replace the defaults', () => {
 });
 
 test('default lists hold the documented programs', () => {
-  for (const p of ['make', 'cargo', 'npm', 'yarn', 'pnpm', 'pytest', 'jest', 'mocha', 'gcc', 'g++', 'clang', 'docker',
-    'podman', 'kubectl', 'rsync', 'scp', 'tar', 'zip', 'find', 'grep -r']) assert.ok(DEFAULT_OFFLOAD_COMMANDS.includes(p), p);
+  for (const p of [
+    'make',
+    'cargo',
+    'npm',
+    'yarn',
+    'pnpm',
+    'pytest',
+    'jest',
+    'mocha',
+    'gcc',
+    'g++',
+    'clang',
+    'docker',
+    'podman',
+    'kubectl',
+    'rsync',
+    'scp',
+    'tar',
+    'zip',
+    'find',
+    'grep -r',
+  ])
+    assert.ok(DEFAULT_OFFLOAD_COMMANDS.includes(p), p);
   for (const p of ['ls', 'pwd', 'cd', 'echo', 'cat', 'head', 'tail', 'which', 'type']) assert.ok(DEFAULT_LOCAL_COMMANDS.includes(p), p);
 });
 
@@ -156,9 +177,15 @@ test('shellParse flattens nesting and records wrappers, env and redirections', (
   assert.deepEqual(make!.args, ['-j4']);
   assert.deepEqual(make!.wrappers, ['sudo', 'nice']);
   assert.deepEqual(make!.env, { FOO: '1' });
-  assert.deepEqual(make!.redirections, [{ op: '>', target: 'out.log' }, { op: '>&', fd: '2', target: '1' }]);
+  assert.deepEqual(make!.redirections, [
+    { op: '>', target: 'out.log' },
+    { op: '>&', fd: '2', target: '1' },
+  ]);
   const nested = parseShell(`(cd a; echo "$(bash -c 'tar c . > /dev/null')") | tee log`);
-  assert.deepEqual(nested.commands.map((c) => c.program), ['cd', 'echo', 'bash', 'tar', 'tee']);
+  assert.deepEqual(
+    nested.commands.map((c) => c.program),
+    ['cd', 'echo', 'bash', 'tar', 'tee'],
+  );
   assert.deepEqual(nested.redirections, [{ op: '>', target: '/dev/null' }]);
   const bomb = parseShell('bomb(){ bomb|bomb& };bomb');
   assert.deepEqual(bomb.functions, [{ name: 'bomb', forksItself: true }]);

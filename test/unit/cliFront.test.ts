@@ -13,8 +13,14 @@ import type { TaskStatus } from '../../src/client/tasks.js';
 
 describe('MCP tools: requires_os / requires_arch in the original spellings', () => {
   const cases: Array<[string, string, string]> = [
-    ['requires_os', 'darwin', 'macos'], ['requires_os', 'macOS', 'macos'], ['requires_os', 'Linux', 'linux'], ['requires_os', 'LINUX', 'linux'],
-    ['requires_arch', 'ARM64', 'arm64'], ['requires_arch', 'aarch64', 'arm64'], ['requires_arch', 'AMD64', 'x86_64'], ['requires_arch', 'x86-64', 'x86_64'],
+    ['requires_os', 'darwin', 'macos'],
+    ['requires_os', 'macOS', 'macos'],
+    ['requires_os', 'Linux', 'linux'],
+    ['requires_os', 'LINUX', 'linux'],
+    ['requires_arch', 'ARM64', 'arm64'],
+    ['requires_arch', 'aarch64', 'arm64'],
+    ['requires_arch', 'AMD64', 'x86_64'],
+    ['requires_arch', 'x86-64', 'x86_64'],
   ];
   for (const [field, given, canonical] of cases) {
     it(`${field}: ${given} is accepted as ${canonical}`, () => {
@@ -29,7 +35,9 @@ describe('MCP tools: requires_os / requires_arch in the original spellings', () 
   });
   it('the advertised JSON Schema lists the canonical values and names the aliases', () => {
     // As the MCP SDK (v1, zod 3) converts input schemas for tools/list.
-    const schema = zodToJsonSchema(commandInput, { strictUnions: true, pipeStrategy: 'input' }) as { properties: Record<string, { enum?: string[]; description?: string }> };
+    const schema = zodToJsonSchema(commandInput, { strictUnions: true, pipeStrategy: 'input' }) as {
+      properties: Record<string, { enum?: string[]; description?: string }>;
+    };
     assert.deepEqual(schema.properties.requires_os?.enum, ['linux', 'macos']);
     assert.deepEqual(schema.properties.requires_arch?.enum, ['x86_64', 'arm64']);
     assert.match(schema.properties.requires_os?.description ?? '', /darwin/);
@@ -41,9 +49,22 @@ describe('CLI options', () => {
   const submit = () => {
     let got: { command?: string; opts?: Record<string, unknown> } = {};
     const program = new Command().exitOverride();
-    program.command('submit').argument('<command>').option('--node <id>').addOption(osOption()).addOption(archOption()).addOption(capabilityOption())
-      .action((command: string, opts: Record<string, unknown>) => { got = { command, opts }; });
-    return { parse: (args: string[]) => { program.parse(['node', 'cr', 'submit', ...args]); return got; } };
+    program
+      .command('submit')
+      .argument('<command>')
+      .option('--node <id>')
+      .addOption(osOption())
+      .addOption(archOption())
+      .addOption(capabilityOption())
+      .action((command: string, opts: Record<string, unknown>) => {
+        got = { command, opts };
+      });
+    return {
+      parse: (args: string[]) => {
+        program.parse(['node', 'cr', 'submit', ...args]);
+        return got;
+      },
+    };
   };
   it('--capability before the command does not swallow it', () => {
     const r = submit().parse(['--capability', 'docker', 'uname -n']);
@@ -59,19 +80,41 @@ describe('CLI options', () => {
   });
   it('an unknown --os is an error naming the accepted values', () => {
     const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined });
-    program.command('submit').argument('<command>').addOption(osOption()).action(() => undefined);
+    program
+      .command('submit')
+      .argument('<command>')
+      .addOption(osOption())
+      .action(() => undefined);
     assert.throws(() => program.parse(['node', 'cr', 'submit', '--os', 'beos', 'x']), /linux or macos/);
   });
 });
 
 describe('exit codes of submit and status --exit-code', () => {
-  const result = (state: string, rc: number | null): TaskStatus => ({
-    success: state === 'completed', executed_on: 'n1', stdout: '', stderr: '', return_code: rc, auto_routed: true, task_id: 'cmd-x',
-    error: null, duration_ms: 1, route_reason: '', truncated: false, workflow_url: '', state,
-  } as TaskStatus);
+  const result = (state: string, rc: number | null): TaskStatus =>
+    ({
+      success: state === 'completed',
+      executed_on: 'n1',
+      stdout: '',
+      stderr: '',
+      return_code: rc,
+      auto_routed: true,
+      task_id: 'cmd-x',
+      error: null,
+      duration_ms: 1,
+      route_reason: '',
+      truncated: false,
+      workflow_url: '',
+      state,
+    }) as TaskStatus;
   const cases: Array<[string, number | null, number]> = [
-    ['timed_out', 143, 124], ['timed_out', null, 124], ['cancelled', 143, 130], ['cancelled', null, 130],
-    ['completed', 0, 0], ['failed', 3, 3], ['failed', 127, 127], ['failed', null, 1],
+    ['timed_out', 143, 124],
+    ['timed_out', null, 124],
+    ['cancelled', 143, 130],
+    ['cancelled', null, 130],
+    ['completed', 0, 0],
+    ['failed', 3, 3],
+    ['failed', 127, 127],
+    ['failed', null, 1],
   ];
   for (const [state, rc, want] of cases) it(`${state} with return_code ${rc} exits ${want}`, () => assert.equal(exitCodeFor(result(state, rc)), want));
 });

@@ -52,9 +52,19 @@ describe('parseConfig: the DESIGN.md shape', () => {
   const cfg = parse(DESIGN_EXAMPLE);
   it('maps snake_case to NodeConfig with defaults filled', () => {
     assert.deepEqual(nodeOf(cfg, 'builder1'), {
-      id: 'builder1', local: false, host: 'builder1.local', ip: '127.0.0.21', port: 2222, user: 'builder',
-      identityFile: join(home, '.ssh/id_ed25519'), os: 'linux', arch: 'x86_64',
-      capabilities: ['docker', 'compilation'], specialties: [], maxParallel: 4, priority: 0,
+      id: 'builder1',
+      local: false,
+      host: 'builder1.local',
+      ip: '127.0.0.21',
+      port: 2222,
+      user: 'builder',
+      identityFile: join(home, '.ssh/id_ed25519'),
+      os: 'linux',
+      arch: 'x86_64',
+      capabilities: ['docker', 'compilation'],
+      specialties: [],
+      maxParallel: 4,
+      priority: 0,
     });
   });
   it('accepts darwin / aarch64 aliases and the other node fields', () => {
@@ -75,11 +85,26 @@ describe('parseConfig: the DESIGN.md shape', () => {
   });
   it('fills settings with the original defaults and the classifier lists', () => {
     assert.equal(cfg.source, 'cluster.yaml');
-    assert.deepEqual({ ...cfg.settings, offloadCommands: [], localCommands: [] }, {
-      sshUser: 'builder', sshTimeoutS: 5, sshConnectTimeoutS: 2, sshRetries: 2, cpuThreshold: 40, loadThreshold: 4,
-      memoryThreshold: 80, cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300, hostKeyPolicy: 'accept-new', workspaceMaxBytes: 2 * 1024 ** 3, workspaceMaxFiles: 200_000,
-      offloadCommands: [], localCommands: [],
-    });
+    assert.deepEqual(
+      { ...cfg.settings, offloadCommands: [], localCommands: [] },
+      {
+        sshUser: 'builder',
+        sshTimeoutS: 5,
+        sshConnectTimeoutS: 2,
+        sshRetries: 2,
+        cpuThreshold: 40,
+        loadThreshold: 4,
+        memoryThreshold: 80,
+        cmdTimeoutS: 300,
+        statusTimeoutS: 5,
+        ipCacheTtlS: 300,
+        hostKeyPolicy: 'accept-new',
+        workspaceMaxBytes: 2 * 1024 ** 3,
+        workspaceMaxFiles: 200_000,
+        offloadCommands: [],
+        localCommands: [],
+      },
+    );
     assert.deepEqual(cfg.settings.offloadCommands, DEFAULT_OFFLOAD_COMMANDS);
     assert.deepEqual(cfg.settings.localCommands, DEFAULT_LOCAL_COMMANDS);
   });
@@ -93,41 +118,80 @@ describe('parseConfig: the DESIGN.md shape', () => {
   });
   it('treats an empty file or one without nodes as this machine alone', () => {
     for (const text of ['', 'settings: { cpu_threshold: 50 }', 'nodes: []']) {
-      assert.deepEqual(parse(text).nodes.map((n) => [n.id, n.local]), [['local', true]], JSON.stringify(text));
+      assert.deepEqual(
+        parse(text).nodes.map((n) => [n.id, n.local]),
+        [['local', true]],
+        JSON.stringify(text),
+      );
     }
   });
 });
 
 describe('parseConfig: errors name the file, the field and the fix', () => {
   const cases: { name: string; text: string; want: (string | RegExp)[] }[] = [
-    { name: 'port not a number', text: 'nodes:\n  - {id: a, host: x}\n  - {id: b, host: y}\n  - {id: c, host: z, port: ssh}',
-      want: ['cluster.yaml: nodes[2].port: expected an integer 1-65535, got "ssh"; fix: set port to a number such as 22'] },
+    {
+      name: 'port not a number',
+      text: 'nodes:\n  - {id: a, host: x}\n  - {id: b, host: y}\n  - {id: c, host: z, port: ssh}',
+      want: ['cluster.yaml: nodes[2].port: expected an integer 1-65535, got "ssh"; fix: set port to a number such as 22'],
+    },
     { name: 'port out of range', text: 'defaults: {port: 70000}', want: ['cluster.yaml: defaults.port: expected an integer 1-65535, got 70000'] },
-    { name: 'typo in a node key', text: 'nodes: [{id: a, hostname: x}]', want: ['cluster.yaml: nodes[0].hostname: unknown key "hostname"; did you mean "host"?'] },
+    {
+      name: 'typo in a node key',
+      text: 'nodes: [{id: a, hostname: x}]',
+      want: ['cluster.yaml: nodes[0].hostname: unknown key "hostname"; did you mean "host"?'],
+    },
     { name: 'camelCase key', text: 'nodes: [{id: a, host: x, maxParallel: 3}]', want: ['did you mean "max_parallel"? fix: rename it to max_parallel'] },
-    { name: 'typo in a node policy key', text: 'nodes: [{id: a, host: x, policy: {readonly: true}}]', want: ['cluster.yaml: nodes[0].policy.readonly: unknown key "readonly"; did you mean "read_only"?'] },
-    { name: 'node policy lists', text: 'nodes: [{id: a, host: x, policy: {allow: python3}}]', want: ['cluster.yaml: nodes[0].policy.allow: expected a list of program names trusted on this node, got "python3"; fix: set allow to [python3]'] },
-    { name: 'typo in settings', text: 'settings: {cpu_treshold: 50}', want: ['settings.cpu_treshold: unknown key "cpu_treshold"; did you mean "cpu_threshold"?'] },
+    {
+      name: 'typo in a node policy key',
+      text: 'nodes: [{id: a, host: x, policy: {readonly: true}}]',
+      want: ['cluster.yaml: nodes[0].policy.readonly: unknown key "readonly"; did you mean "read_only"?'],
+    },
+    {
+      name: 'node policy lists',
+      text: 'nodes: [{id: a, host: x, policy: {allow: python3}}]',
+      want: ['cluster.yaml: nodes[0].policy.allow: expected a list of program names trusted on this node, got "python3"; fix: set allow to [python3]'],
+    },
+    {
+      name: 'typo in settings',
+      text: 'settings: {cpu_treshold: 50}',
+      want: ['settings.cpu_treshold: unknown key "cpu_treshold"; did you mean "cpu_threshold"?'],
+    },
     { name: 'unknown top-level key', text: 'nodez: []', want: ['cluster.yaml: nodez: unknown key "nodez"; did you mean "nodes"?'] },
     { name: 'nonsense key lists the known ones', text: 'defaults: {qqqqqqqqqq: 1}', want: ['fix: remove it (known keys: user, identity_file, port)'] },
     { name: 'bad id', text: 'nodes: [{id: "bad id", host: x}]', want: ['nodes[0].id: expected a name of 1-63 letters', 'got "bad id"'] },
     { name: 'id too long', text: `nodes: [{id: ${'a'.repeat(64)}, host: x}]`, want: ['nodes[0].id: expected'] },
     { name: 'missing id', text: 'nodes: [{host: x}]', want: ['nodes[0].id: missing, expected a name'] },
-    { name: 'bad os and arch', text: 'nodes: [{id: a, host: x, os: windows, arch: sparc}]',
-      want: ['nodes[0].os: expected linux or macos', 'got "windows"; fix: set os to linux or macos', 'nodes[0].arch: expected x86_64 or arm64'] },
+    {
+      name: 'bad os and arch',
+      text: 'nodes: [{id: a, host: x, os: windows, arch: sparc}]',
+      want: ['nodes[0].os: expected linux or macos', 'got "windows"; fix: set os to linux or macos', 'nodes[0].arch: expected x86_64 or arm64'],
+    },
     { name: 'bad ip', text: 'nodes: [{id: a, ip: "1.2.3"}]', want: ['nodes[0].ip: expected an IPv4 or IPv6 address, got "1.2.3"'] },
     { name: 'capability not a name', text: 'nodes: [{id: a, host: x, capabilities: [docker, 5]}]', want: ['nodes[0].capabilities[1]: expected a name, got 5'] },
     { name: 'node not a mapping', text: 'nodes: [5]', want: ['nodes[0]: expected a node mapping, got 5; fix: set nodes[0] to'] },
     { name: 'local not a boolean', text: 'nodes: [{id: a, local: "yes"}]', want: ['nodes[0].local: expected true or false, got "yes"'] },
     { name: 'bad host key policy', text: 'settings: {host_key_policy: lax}', want: ['settings.host_key_policy: expected accept-new or strict, got "lax"'] },
-    { name: 'threshold over 100', text: 'settings: {memory_threshold: 150}', want: ['settings.memory_threshold: expected a percentage between 0 and 100, got 150'] },
+    {
+      name: 'threshold over 100',
+      text: 'settings: {memory_threshold: 150}',
+      want: ['settings.memory_threshold: expected a percentage between 0 and 100, got 150'],
+    },
     { name: 'top level a list', text: '- a\n- b', want: ['cluster.yaml: expected a YAML mapping'] },
-    { name: 'duplicate ids (case folded)', text: 'nodes: [{id: n1, host: x}, {id: N1, host: y}]',
-      want: ['cluster.yaml: nodes[1].id: duplicate id "N1" (also nodes[0]); fix: give each node a unique id'] },
-    { name: 'two local nodes', text: 'nodes: [{id: a, local: true}, {id: b, local: true}]',
-      want: ['nodes[1].local: more than one local node (nodes[0], nodes[1]); fix: keep local: true on one node only'] },
-    { name: 'remote node without address', text: 'nodes: [{id: lonely}]',
-      want: ['cluster.yaml: nodes[0]: remote node "lonely" has no host or ip; fix: set host (or ip), set CLUSTER_LONELY_HOST'] },
+    {
+      name: 'duplicate ids (case folded)',
+      text: 'nodes: [{id: n1, host: x}, {id: N1, host: y}]',
+      want: ['cluster.yaml: nodes[1].id: duplicate id "N1" (also nodes[0]); fix: give each node a unique id'],
+    },
+    {
+      name: 'two local nodes',
+      text: 'nodes: [{id: a, local: true}, {id: b, local: true}]',
+      want: ['nodes[1].local: more than one local node (nodes[0], nodes[1]); fix: keep local: true on one node only'],
+    },
+    {
+      name: 'remote node without address',
+      text: 'nodes: [{id: lonely}]',
+      want: ['cluster.yaml: nodes[0]: remote node "lonely" has no host or ip; fix: set host (or ip), set CLUSTER_LONELY_HOST'],
+    },
     { name: 'invalid YAML', text: 'nodes:\n  - {id: a\n', want: [/^cluster\.yaml:\d+:\d+: invalid YAML: .+; fix: correct the YAML syntax there/] },
     { name: 'duplicate YAML key', text: 'nodes: []\nnodes: []', want: ['cluster.yaml:2:1: invalid YAML: Map keys must be unique'] },
   ];
@@ -149,15 +213,38 @@ describe('parseConfig: errors name the file, the field and the fix', () => {
 describe('env vars override the file', () => {
   it('maps every CLUSTER_* setting variable', () => {
     const s = parse('settings: {ssh_timeout: 7, cpu_threshold: 10}', {
-      CLUSTER_SSH_TIMEOUT: '9', CLUSTER_SSH_CONNECT_TIMEOUT: '3', CLUSTER_SSH_RETRIES: '4', CLUSTER_CPU_THRESHOLD: '50',
-      CLUSTER_LOAD_THRESHOLD: '2.5', CLUSTER_MEMORY_THRESHOLD: '90', CLUSTER_CMD_TIMEOUT: '60', CLUSTER_STATUS_TIMEOUT: '1.5',
-      CLUSTER_IP_CACHE_TTL: '0', CLUSTER_HOST_KEY_POLICY: 'strict', CLUSTER_SSH_USER: 'envuser',
+      CLUSTER_SSH_TIMEOUT: '9',
+      CLUSTER_SSH_CONNECT_TIMEOUT: '3',
+      CLUSTER_SSH_RETRIES: '4',
+      CLUSTER_CPU_THRESHOLD: '50',
+      CLUSTER_LOAD_THRESHOLD: '2.5',
+      CLUSTER_MEMORY_THRESHOLD: '90',
+      CLUSTER_CMD_TIMEOUT: '60',
+      CLUSTER_STATUS_TIMEOUT: '1.5',
+      CLUSTER_IP_CACHE_TTL: '0',
+      CLUSTER_HOST_KEY_POLICY: 'strict',
+      CLUSTER_SSH_USER: 'envuser',
     }).settings;
-    assert.deepEqual({ ...s, offloadCommands: [], localCommands: [] }, {
-      sshUser: 'envuser', sshTimeoutS: 9, sshConnectTimeoutS: 3, sshRetries: 4, cpuThreshold: 50, loadThreshold: 2.5,
-      memoryThreshold: 90, cmdTimeoutS: 60, statusTimeoutS: 1.5, ipCacheTtlS: 0, hostKeyPolicy: 'strict', workspaceMaxBytes: 2 * 1024 ** 3, workspaceMaxFiles: 200_000,
-      offloadCommands: [], localCommands: [],
-    });
+    assert.deepEqual(
+      { ...s, offloadCommands: [], localCommands: [] },
+      {
+        sshUser: 'envuser',
+        sshTimeoutS: 9,
+        sshConnectTimeoutS: 3,
+        sshRetries: 4,
+        cpuThreshold: 50,
+        loadThreshold: 2.5,
+        memoryThreshold: 90,
+        cmdTimeoutS: 60,
+        statusTimeoutS: 1.5,
+        ipCacheTtlS: 0,
+        hostKeyPolicy: 'strict',
+        workspaceMaxBytes: 2 * 1024 ** 3,
+        workspaceMaxFiles: 200_000,
+        offloadCommands: [],
+        localCommands: [],
+      },
+    );
   });
   it('ignores empty variables', () => {
     assert.equal(parse('settings: {ssh_timeout: 7}', { CLUSTER_SSH_TIMEOUT: '' }).settings.sshTimeoutS, 7);
@@ -197,29 +284,40 @@ describe('env vars override the file', () => {
 describe('~/.ssh/config', () => {
   const sshConfig = join(tmp, 'ssh_config');
   const marker = join(tmp, 'match-exec-ran');
-  writeFileSync(sshConfig, [
-    'Host b1 b1-alias',
-    '  HostName 127.0.0.5',
-    '  Port 2222',
-    '  User sshuser',
-    '  IdentityFile ~/.ssh/b1_key',
-    'Host byid',
-    '  HostName %h.example.test',
-    '  User iduser',
-    `Match exec "touch ${marker}"`,
-    '  User execuser',
-    'Host *',
-    '  User catchall',
-    '  Port 2200',
-    '  IdentityFile %d/.ssh/generic_key',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    sshConfig,
+    [
+      'Host b1 b1-alias',
+      '  HostName 127.0.0.5',
+      '  Port 2222',
+      '  User sshuser',
+      '  IdentityFile ~/.ssh/b1_key',
+      'Host byid',
+      '  HostName %h.example.test',
+      '  User iduser',
+      `Match exec "touch ${marker}"`,
+      '  User execuser',
+      'Host *',
+      '  User catchall',
+      '  Port 2200',
+      '  IdentityFile %d/.ssh/generic_key',
+      '',
+    ].join('\n'),
+  );
   const withSsh = (text: string, env: NodeJS.ProcessEnv = {}): ClusterConfig => parse(text, env, sshConfig);
 
   it('resolves a host alias: HostName, Port, User, IdentityFile', () => {
     assert.deepEqual(nodeOf(withSsh('nodes: [{id: n1, host: b1-alias}]'), 'n1'), {
-      id: 'n1', local: false, host: '127.0.0.5', port: 2222, user: 'sshuser', identityFile: join(home, '.ssh/b1_key'),
-      capabilities: [], specialties: [], maxParallel: 8, priority: 0,
+      id: 'n1',
+      local: false,
+      host: '127.0.0.5',
+      port: 2222,
+      user: 'sshuser',
+      identityFile: join(home, '.ssh/b1_key'),
+      capabilities: [],
+      specialties: [],
+      maxParallel: 8,
+      priority: 0,
     });
   });
   it('matches by node id when no host is given, expanding %h', () => {

@@ -6,7 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  capScript, ChunkReader, chunkScript, cleanupScript, killScript, newNonce, parseChunkOutput, parsePeek, parseTail, peekScript, tailScript, type RunOutput, type RunSpec,
+  capScript,
+  ChunkReader,
+  chunkScript,
+  cleanupScript,
+  killScript,
+  newNonce,
+  parseChunkOutput,
+  parsePeek,
+  parseTail,
+  peekScript,
+  tailScript,
+  type RunOutput,
+  type RunSpec,
 } from '../../src/ssh/detachedRun.js';
 import { localExec } from '../../src/ssh/localExec.js';
 import { inPosixSh } from '../../src/ssh/quote.js';
@@ -161,14 +173,22 @@ describe('detached runs', () => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       const done = localExec(chunkScript([{ runId, command: `echo run >> ${counter}; echo ok` }], { nonce, baseDir: base, gate: true }), {
-        onStdout: (b) => out.push(b), onStderr: (b) => err.push(b), stdin,
+        onStdout: (b) => out.push(b),
+        onStderr: (b) => err.push(b),
+        stdin,
       });
       return done.then((exit) => ({ exit, run: parseChunkOutput(nonce, 1, Buffer.concat(out), Buffer.concat(err))[0]! }));
     };
     const id = newId();
     const counter = join(base, `${id}.counter`);
     let go: (s: string) => void = () => undefined;
-    const pending = gated(id, counter, new Promise((r) => { go = r; }));
+    const pending = gated(
+      id,
+      counter,
+      new Promise((r) => {
+        go = r;
+      }),
+    );
     await sleep(300); // a window in which nothing may happen: the chunk must not claim the run while the gate is shut
     assert.equal(existsSync(join(base, `${id}.claim`)), false, 'the run was claimed before the gate opened');
     go('go\n');
@@ -255,7 +275,16 @@ describe('detached runs', () => {
     const [a, b] = [newId(), newId()];
     const marker = join(base, `${b}.ran`);
     const abort = new AbortController();
-    const exec = localExec(chunkScript([{ runId: a, command: 'sleep 0.6; exit 4' }, { runId: b, command: `touch ${marker}` }], { nonce: newNonce(), baseDir: base }), { signal: abort.signal });
+    const exec = localExec(
+      chunkScript(
+        [
+          { runId: a, command: 'sleep 0.6; exit 4' },
+          { runId: b, command: `touch ${marker}` },
+        ],
+        { nonce: newNonce(), baseDir: base },
+      ),
+      { signal: abort.signal },
+    );
     await waitFor(`run ${a} to launch`, () => launched(a));
     abort.abort();
     await assert.rejects(exec);
@@ -271,7 +300,10 @@ describe('detached runs', () => {
     const file = join(base, 'bytes.bin');
     writeFileSync(file, bytes);
     const forged = `\x1e${newNonce()} E 0 st=done rc=0 sig=- re=0 cap=0\n`;
-    const r = await run({ runId: newId(), command: `cat ${file}; cat ${file} >&2; f='${forged.replace('\x1e', '\\036').replace('\n', '\\n')}'; printf "$f"; printf "$f" >&2; exit 9` });
+    const r = await run({
+      runId: newId(),
+      command: `cat ${file}; cat ${file} >&2; f='${forged.replace('\x1e', '\\036').replace('\n', '\\n')}'; printf "$f"; printf "$f" >&2; exit 9`,
+    });
     assert.deepEqual(r.stdout, Buffer.concat([bytes, Buffer.from(forged)]));
     assert.deepEqual(r.stderr, Buffer.concat([bytes, Buffer.from(forged)]));
     assert.equal(r.returnCode, 9);
@@ -299,10 +331,13 @@ describe('detached runs', () => {
       if (k < err.length) reader.push('stderr', err.subarray(k, k + 1));
     }
     for (const runs of [whole, reader.runs]) {
-      assert.deepEqual(runs.slice(0, 2).map((r) => [r!.stdout.toString(), r!.stderr.toString(), r!.state, r!.returnCode, r!.signal, r!.reattached]), [
-        ['A1', 'e0', 'done', 0, null, false],
-        ['\x1e\x1eB', 'no-nl', 'killed', null, 'SIGKILL', true],
-      ]);
+      assert.deepEqual(
+        runs.slice(0, 2).map((r) => [r!.stdout.toString(), r!.stderr.toString(), r!.state, r!.returnCode, r!.signal, r!.reattached]),
+        [
+          ['A1', 'e0', 'done', 0, null, false],
+          ['\x1e\x1eB', 'no-nl', 'killed', null, 'SIGKILL', true],
+        ],
+      );
     }
     assert.deepEqual(seen, [0, 1]);
     assert.equal(reader.runs[2], undefined);
@@ -319,15 +354,28 @@ describe('detached runs', () => {
     ];
     const r = await runIn('sh', chunkScript(specs, { nonce, baseDir: base }));
     const runs = parseChunkOutput(nonce, 3, r.out, r.err);
-    assert.deepEqual(runs.map((x) => [x.stdout.toString(), x.stderr.toString(), x.state, x.returnCode]), [
-      ['one\n', '', 'done', 3], ['', 'two', 'done', 0], [`${base}\nx y\n`, '', 'done', 0],
-    ]);
+    assert.deepEqual(
+      runs.map((x) => [x.stdout.toString(), x.stderr.toString(), x.state, x.returnCode]),
+      [
+        ['one\n', '', 'done', 3],
+        ['', 'two', 'done', 0],
+        [`${base}\nx y\n`, '', 'done', 0],
+      ],
+    );
     assert.equal(readFileSync(order, 'utf8'), '1\n2\n3\n');
   });
 
-  test('the command sees none of the runner\'s names, keeps the umask, and its background jobs stay in its group', async () => {
-    const r = await run({ runId: newId(), command: 'echo "${N-u}${B-u}${P-u}${C-u}${RE-u}${I-u}$#"; type cf_claim >/dev/null 2>&1 || echo no-fn; umask; sleep 5 & ps -o pgid= -p $!; ps -o pgid= -p $BASHPID; kill $!' });
-    const [names, fn, mask, bgGroup, ownGroup] = r.stdout.toString().trim().split('\n').map((l) => l.trim());
+  test("the command sees none of the runner's names, keeps the umask, and its background jobs stay in its group", async () => {
+    const r = await run({
+      runId: newId(),
+      command:
+        'echo "${N-u}${B-u}${P-u}${C-u}${RE-u}${I-u}$#"; type cf_claim >/dev/null 2>&1 || echo no-fn; umask; sleep 5 & ps -o pgid= -p $!; ps -o pgid= -p $BASHPID; kill $!',
+    });
+    const [names, fn, mask, bgGroup, ownGroup] = r.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
     assert.deepEqual([names, fn, mask], ['uuuuuu0', 'no-fn', execFileSync('sh', ['-c', 'umask'], { encoding: 'utf8' }).trim()]);
     assert.equal(bgGroup, ownGroup);
   });
@@ -348,18 +396,27 @@ describe('detached runs', () => {
     });
   }
 
-  test('a syntax error shows the user\'s line only, and the runner is one line of script', async () => {
+  test("a syntax error shows the user's line only, and the runner is one line of script", async () => {
     const r = await run({ runId: newId(), command: 'echo ok\nfi' });
     assert.equal(r.returnCode, 2);
     assert.match(r.stderr.toString(), /^bash: eval: line 2: syntax error near unexpected token `fi'\nbash: eval: line 2: `fi'\n$/);
-    const script = chunkScript([{ runId: 'a', command: 'echo 1\necho 2', cwd: '/tmp\nx', env: { A: 'multi\nline' } }, { runId: 'b', command: "it's\t\\" }], { nonce: newNonce() });
-    assert.equal(script.includes('\n'), false, 'a newline in the script text would shift the user\'s line numbers');
+    const script = chunkScript(
+      [
+        { runId: 'a', command: 'echo 1\necho 2', cwd: '/tmp\nx', env: { A: 'multi\nline' } },
+        { runId: 'b', command: "it's\t\\" },
+      ],
+      { nonce: newNonce() },
+    );
+    assert.equal(script.includes('\n'), false, "a newline in the script text would shift the user's line numbers");
   });
 
   test('killScript stops a run that has not started: claimed first, it never runs', async () => {
     const [a, b] = [newId(), newId()];
     const said = await text(killScript([a, b], { baseDir: base }));
-    assert.deepEqual(said.trim().split('\n').sort(), [`${a} preempted: it had not started and never will`, `${b} preempted: it had not started and never will`].sort());
+    assert.deepEqual(
+      said.trim().split('\n').sort(),
+      [`${a} preempted: it had not started and never will`, `${b} preempted: it had not started and never will`].sort(),
+    );
     const marker = join(base, `${a}.ran`);
     const r = await run({ runId: a, command: `touch ${marker}` });
     assert.deepEqual([r.state, r.reattached], ['skipped', true]);
@@ -376,10 +433,11 @@ describe('detached runs', () => {
     for (const r of await Promise.all(running)) assert.deepEqual([r.state, r.signal], ['killed', 'SIGTERM']);
   });
 
-  test('tailScript reads part of a run\'s output by offset and limit; an unknown run is absent', async () => {
+  test("tailScript reads part of a run's output by offset and limit; an unknown run is absent", async () => {
     const id = newId();
     await run({ runId: id, command: 'printf 0123456789; printf oops >&2' });
-    const tail = async (stream: 'stdout' | 'stderr', offset: number, limit: number) => parseTail((await runIn('sh', tailScript(id, stream, offset, limit, base))).out);
+    const tail = async (stream: 'stdout' | 'stderr', offset: number, limit: number) =>
+      parseTail((await runIn('sh', tailScript(id, stream, offset, limit, base))).out);
     assert.deepEqual(await tail('stdout', 3, 4), { size: 10, running: false, data: Buffer.from('3456') });
     assert.deepEqual(await tail('stdout', 8, 100), { size: 10, running: false, data: Buffer.from('89') });
     assert.deepEqual(await tail('stdout', 10, 100), { size: 10, running: false, data: Buffer.alloc(0) });
@@ -402,9 +460,13 @@ describe('detached runs', () => {
     const running = runIn2('busy', 'sleep 1000');
     await waitFor('run busy to launch', () => launched('busy', dir));
     const old = new Date(Date.now() - 3600_000);
-    for (const id of ['old', 'busy']) for (const ext of ['claim', 'rc', 'out', 'err', 'pgid']) if (existsSync(join(dir, `${id}.${ext}`))) utimesSync(join(dir, `${id}.${ext}`), old, old);
+    for (const id of ['old', 'busy'])
+      for (const ext of ['claim', 'rc', 'out', 'err', 'pgid']) if (existsSync(join(dir, `${id}.${ext}`))) utimesSync(join(dir, `${id}.${ext}`), old, old);
     assert.equal((await runIn('sh', cleanupScript(30, dir))).out.toString(), 'removed 1\n');
-    assert.deepEqual(['old', 'recent', 'busy'].map((id) => existsSync(join(dir, `${id}.claim`))), [false, true, true]);
+    assert.deepEqual(
+      ['old', 'recent', 'busy'].map((id) => existsSync(join(dir, `${id}.claim`))),
+      [false, true, true],
+    );
     await text(killScript('busy', { baseDir: dir }));
     await running;
   });

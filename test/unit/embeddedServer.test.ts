@@ -16,14 +16,17 @@ function flakyCli(dir: string, failures: number, complaint: string): { cli: stri
   const log = path.join(dir, 'calls');
   writeFileSync(log, '');
   const cli = path.join(dir, 'temporal');
-  writeFileSync(cli, `#!/bin/sh
+  writeFileSync(
+    cli,
+    `#!/bin/sh
 echo "$*" >> '${log}'
 if [ "$(wc -l < '${log}')" -le ${failures} ]; then
   printf '%s\\n' 'time=2026-01-01T00:00:00 level=ERROR msg="Failed to start gRPC listener" error="${complaint}"' 'panic: runtime error: invalid memory address or nil pointer dereference' 'goroutine 1 [running]:' '  main.go:18 +0x8e'
   exit 2
 fi
 exec '${temporalCliPath()}' "$@"
-`);
+`,
+  );
   chmodSync(cli, 0o755);
   return { cli, calls: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
 }
@@ -47,7 +50,7 @@ describe('embedded Temporal server start', () => {
     }
   });
 
-  it('any other failure is not retried and names the server\'s first error, not its stack', async () => {
+  it("any other failure is not retried and names the server's first error, not its stack", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-embedded-'));
     dirs.push(dir);
     const { cli, calls } = flakyCli(dir, 5, 'open temporal.db: permission denied');

@@ -45,11 +45,17 @@ describe('item 2: the original settings do something', () => {
     const s = parse('nodes: []', { CLUSTER_DNS: '127.0.0.53:5353, ::1', CLUSTER_GATEWAY: '127.0.0.1' }).settings;
     assert.deepEqual(s.dnsServers, ['127.0.0.53:5353', '::1']);
     assert.equal(s.gateway, '127.0.0.1');
-    assert.match(errorOf(() => parse('', { CLUSTER_DNS: 'dns.example' })), /^CLUSTER_DNS: expected a DNS server address \(address or address:port\), got "dns.example"; fix: set CLUSTER_DNS to/);
-    assert.match(errorOf(() => parse('', { CLUSTER_GATEWAY: 'router' })), /^CLUSTER_GATEWAY: expected the gateway's IP address/);
+    assert.match(
+      errorOf(() => parse('', { CLUSTER_DNS: 'dns.example' })),
+      /^CLUSTER_DNS: expected a DNS server address \(address or address:port\), got "dns.example"; fix: set CLUSTER_DNS to/,
+    );
+    assert.match(
+      errorOf(() => parse('', { CLUSTER_GATEWAY: 'router' })),
+      /^CLUSTER_GATEWAY: expected the gateway's IP address/,
+    );
     assert.deepEqual(parse('settings: { dns: [127.0.0.2] }').settings.dnsServers, ['127.0.0.2']);
   });
-  it('CLUSTER_DNS: node names are resolved by that server (a DNS server of the test\'s own on loopback)', async () => {
+  it("CLUSTER_DNS: node names are resolved by that server (a DNS server of the test's own on loopback)", async () => {
     const dns = await startDnsServer({ 'builder.cf-test': ['127.0.0.77'] });
     try {
       const r = new AddressResolver({ ttlS: 0, dnsServers: [dns.address] });
@@ -64,7 +70,7 @@ describe('item 2: the original settings do something', () => {
       await dns.close();
     }
   });
-  it('CLUSTER_GATEWAY: the address on the gateway\'s subnet is this machine\'s', () => {
+  it("CLUSTER_GATEWAY: the address on the gateway's subnet is this machine's", () => {
     const ifaces = [
       { iface: 'lo', address: '127.0.0.1', cidr: '127.0.0.1/8', internal: true },
       { iface: 'eth0', address: '198.51.100.7', cidr: '198.51.100.7/24', internal: false },
@@ -127,7 +133,10 @@ describe('item 3: this machine is one of the nodes', () => {
   });
   it('`local: true` elsewhere, or `local: false` on it, wins', () => {
     const a = parse('nodes: [{id: here, local: true}, {id: macpro51, host: macpro51}]', {}, me);
-    assert.deepEqual(a.nodes.map((n) => n.local), [true, false]);
+    assert.deepEqual(
+      a.nodes.map((n) => n.local),
+      [true, false],
+    );
     const b = parse('nodes: [{id: macpro51, host: macpro51, local: false}]', {}, me);
     assert.equal(b.nodes[0]!.local, false);
   });
@@ -153,23 +162,39 @@ describe('item 4: the original cluster, specialties and `test`', () => {
       'macbook-air': ['macos', 'arm64', 'research, documentation, analysis', 'research, documentation, mobile'],
       inference: ['macos', 'arm64', 'ollama, inference, model-serving, llm-api', 'ollama-inference, model-serving'],
     });
-    assert.deepEqual(cfg.nodes.filter((n) => n.local).map((n) => n.id), ['macpro51'], 'on macpro51, macpro51 is the local node');
+    assert.deepEqual(
+      cfg.nodes.filter((n) => n.local).map((n) => n.id),
+      ['macpro51'],
+      'on macpro51, macpro51 is the local node',
+    );
     assert.ok(cfg.nodes.every((n) => !n.host || n.host.endsWith('.local')));
     for (const v of ['CLUSTER_MACPRO51_HOST', 'CLUSTER_MACSTUDIO_IP', 'CLUSTER_MACBOOKAIR_HOST', 'CLUSTER_INFERENCE_IP']) assert.ok(text.includes(v), v);
     assert.doesNotMatch(text, /\b(10|192\.168|172\.(1[6-9]|2\d|3[01]))\.\d+\.\d+/, 'no private addresses');
   });
 
   const kinds: Array<[string, string[]]> = [
-    ['make -j8 all', ['compilation']], ['gcc -O2 x.c', ['compilation']], ['cargo build --release', ['compilation']],
-    ['cargo test', ['testing']], ['make test', ['testing']], ['pytest tests/unit/', ['testing']], ['npx jest', ['testing']],
-    ['python -m pytest -q', ['testing']], ['./test', ['testing']], ['docker build .', ['containerization']],
-    ['podman run -it ubuntu:22.04', ['containerization']], ['ollama run llama3', ['ollama-inference']], ['ollama serve', ['model-serving']],
-    ['make && docker build .', ['compilation', 'containerization']], ['hyperfine "sleep 0.1"', ['benchmarking']],
-    ['ls -la', []], ['test -f x && cat x', []], ['[ -d build ] || mkdir build', []],
+    ['make -j8 all', ['compilation']],
+    ['gcc -O2 x.c', ['compilation']],
+    ['cargo build --release', ['compilation']],
+    ['cargo test', ['testing']],
+    ['make test', ['testing']],
+    ['pytest tests/unit/', ['testing']],
+    ['npx jest', ['testing']],
+    ['python -m pytest -q', ['testing']],
+    ['./test', ['testing']],
+    ['docker build .', ['containerization']],
+    ['podman run -it ubuntu:22.04', ['containerization']],
+    ['ollama run llama3', ['ollama-inference']],
+    ['ollama serve', ['model-serving']],
+    ['make && docker build .', ['compilation', 'containerization']],
+    ['hyperfine "sleep 0.1"', ['benchmarking']],
+    ['ls -la', []],
+    ['test -f x && cat x', []],
+    ['[ -d build ] || mkdir build', []],
   ];
   for (const [command, want] of kinds) it(`kinds of \`${command}\`: ${want.join(', ') || 'none'}`, () => assert.deepEqual(commandKinds(command), want));
 
-  it('`test` is in the offload set as a program; the shell\'s test builtin stays light', () => {
+  it("`test` is in the offload set as a program; the shell's test builtin stays light", () => {
     assert.equal(classifyCommand('./test --all').weight, 'heavy');
     assert.equal(classifyCommand('scripts/test').weight, 'heavy');
     assert.equal(classifyCommand('test -f Makefile && echo yes').weight, 'light');
@@ -178,9 +203,26 @@ describe('item 4: the original cluster, specialties and `test`', () => {
 
   const settings = parse('').settings;
   const node = (id: string, specialties: string[] = [], extra: Partial<NodeConfig> = {}): NodeConfig => ({
-    id, local: false, host: `${id}.test`, port: 22, capabilities: [], specialties, maxParallel: 8, priority: 0, ...extra,
+    id,
+    local: false,
+    host: `${id}.test`,
+    port: 22,
+    capabilities: [],
+    specialties,
+    maxParallel: 8,
+    priority: 0,
+    ...extra,
   });
-  const quiet = (id: string, cpu = 10): NodeState => ({ id, status: 'healthy', cpu_percent: cpu, memory_percent: 20, load_avg: [0.2, 0.2, 0.2], cores: 8, in_flight: 0, capabilities: [] });
+  const quiet = (id: string, cpu = 10): NodeState => ({
+    id,
+    status: 'healthy',
+    cpu_percent: cpu,
+    memory_percent: 20,
+    load_avg: [0.2, 0.2, 0.2],
+    cores: 8,
+    in_flight: 0,
+    capabilities: [],
+  });
   const nodes = [node('a-plain'), node('b-builder', ['compilation']), node('c-tester', ['testing'])];
   const states = Object.fromEntries(nodes.map((n) => [n.id, quiet(n.id)]));
   const placements: Array<[string, string[], Record<string, NodeState>, Record<string, number>, string]> = [

@@ -43,7 +43,13 @@ describe('KnownHosts.verify', () => {
     { name: 'wildcard', lines: line('[127.0.1.*]:2201', key), host: '127.0.1.9', port: 2201, ok: true },
     { name: 'negated pattern wins', lines: line('[127.0.1.*]:2201,![127.0.1.9]:2201', key), host: '127.0.1.9', port: 2201, ok: false },
     { name: 'host names are case-insensitive', lines: line('Builder1.Local', key), host: 'builder1.local', port: 22, ok: true },
-    { name: 'comments, blanks and cert-authority lines ignored', lines: `# c\n\n@cert-authority * ${keyTypeOf(other)} ${other.toString('base64')}\n${line('h', key)}`, host: 'h', port: 22, ok: true },
+    {
+      name: 'comments, blanks and cert-authority lines ignored',
+      lines: `# c\n\n@cert-authority * ${keyTypeOf(other)} ${other.toString('base64')}\n${line('h', key)}`,
+      host: 'h',
+      port: 22,
+      ok: true,
+    },
     { name: 'second key of a host matches', lines: `${line('h', other)}\n${line('h', key)}`, host: 'h', port: 22, ok: true },
   ];
   for (const c of cases) {
@@ -71,7 +77,11 @@ describe('KnownHosts.verify', () => {
   });
 
   test('a revoked key is refused even when also listed as known', () => {
-    const kh = new KnownHosts({ files: [file(`@revoked * ${keyTypeOf(key)} ${key.toString('base64')}\n${line('h', key)}`)], writeFile: join(dir, `w-${++n}`), policy: 'accept-new' });
+    const kh = new KnownHosts({
+      files: [file(`@revoked * ${keyTypeOf(key)} ${key.toString('base64')}\n${line('h', key)}`)],
+      writeFile: join(dir, `w-${++n}`),
+      policy: 'accept-new',
+    });
     const r = kh.verify('h', 22, key);
     assert.equal(r.ok, false);
     assert.match(r.ok ? '' : r.error.message, /revoked/);
@@ -131,13 +141,20 @@ describe('KnownHosts list / trust / forget', () => {
     const realKey = Buffer.from(pub[1]!, 'base64');
     assert.equal(fingerprint(realKey), expected);
     const kh = new KnownHosts({ files: [file(`[127.0.1.2]:2201 ${pub[0]} ${pub[1]}\n`)], writeFile: join(dir, `w-${++n}`), policy: 'strict' });
-    assert.deepEqual(kh.list().map((r) => [r.host, r.port, r.keyType, r.fingerprint]), [['127.0.1.2', 2201, 'ssh-ed25519', expected]]);
+    assert.deepEqual(
+      kh.list().map((r) => [r.host, r.port, r.keyType, r.fingerprint]),
+      [['127.0.1.2', 2201, 'ssh-ed25519', expected]],
+    );
   });
 
   test('trust then forget, per port and for all ports, hashed lines included', () => {
     const a = blob();
     const b = blob('ecdsa-sha2-nistp256');
-    const user = file([line('[127.0.1.2]:2201', a), line(hashed('127.0.1.2'), a), line('keep.me', a), `@revoked [127.0.1.2]:2201 ${keyTypeOf(b)} ${b.toString('base64')}`].join('\n') + '\n');
+    const user = file(
+      [line('[127.0.1.2]:2201', a), line(hashed('127.0.1.2'), a), line('keep.me', a), `@revoked [127.0.1.2]:2201 ${keyTypeOf(b)} ${b.toString('base64')}`].join(
+        '\n',
+      ) + '\n',
+    );
     const write = join(dir, `w-${++n}`);
     const kh = new KnownHosts({ files: [user], writeFile: write, policy: 'strict' });
     kh.trust('127.0.1.2', 2202, b);

@@ -28,10 +28,19 @@ describe('NodeSlots', () => {
     const s = new NodeSlots(slotsDir());
     const first = s.tryTake('n1', 1)!;
     const order: string[] = [];
-    const w1 = s.take('n1', 1).then((r) => { order.push('w1'); return r; });
+    const w1 = s.take('n1', 1).then((r) => {
+      order.push('w1');
+      return r;
+    });
     const abort = new AbortController();
-    const w2 = s.take('n1', 1, abort.signal).then((r) => { order.push('w2'); return r; });
-    const w3 = s.take('n1', 1).then((r) => { order.push('w3'); return r; });
+    const w2 = s.take('n1', 1, abort.signal).then((r) => {
+      order.push('w2');
+      return r;
+    });
+    const w3 = s.take('n1', 1).then((r) => {
+      order.push('w3');
+      return r;
+    });
     // A window in which nothing may happen: a few of the waiters' 25 ms polls, and no slot is free.
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(order, []);
@@ -47,13 +56,19 @@ describe('NodeSlots', () => {
     assert.equal(s.count('n1'), 0);
   });
 
-  test('processes of one state dir share the slots; a dead holder\'s slot is free again', async () => {
+  test("processes of one state dir share the slots; a dead holder's slot is free again", async () => {
     const dir = slotsDir();
     // Another process takes one of n1's two slots and holds it until killed.
     const url = pathToFileURL(path.resolve('dist/src/runtime/nodeSlots.js')).href;
-    const child = spawn(process.execPath, ['--input-type=module', '-e',
-      `const { NodeSlots } = await import(${JSON.stringify(url)}); new NodeSlots(${JSON.stringify(dir)}).tryTake('n1', 2); console.log('held'); setInterval(() => {}, 1000);`],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { NodeSlots } = await import(${JSON.stringify(url)}); new NodeSlots(${JSON.stringify(dir)}).tryTake('n1', 2); console.log('held'); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     const mine = new NodeSlots(dir);
     const a = mine.tryTake('n1', 2);

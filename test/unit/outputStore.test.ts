@@ -20,7 +20,7 @@ function store(taskId: string, stdout: string, stderr: string, cap?: number) {
   return { s, c };
 }
 
-test('a task keeps its own directory; fan-out commands share their fan-out\'s', () => {
+test("a task keeps its own directory; fan-out commands share their fan-out's", () => {
   store('cmd-1', 'out', 'err');
   store('par-1/0', 'a', '');
   store('par-1/1', '', '');

@@ -2,37 +2,81 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeConfig, NodeState, Settings } from '../../src/shared.js';
 import {
-  NoEligibleNodeError, OVER_THRESHOLD_PENALTY, UNKNOWN_METRIC_RATIO,
-  normaliseArch, normaliseOs, pickNode, scoreNode, type PlacementRequest,
+  NoEligibleNodeError,
+  OVER_THRESHOLD_PENALTY,
+  UNKNOWN_METRIC_RATIO,
+  normaliseArch,
+  normaliseOs,
+  pickNode,
+  scoreNode,
+  type PlacementRequest,
 } from '../../src/cluster/placement.js';
 
 const settings: Settings = {
-  sshTimeoutS: 5, sshConnectTimeoutS: 2, sshRetries: 2,
-  cpuThreshold: 40, loadThreshold: 4, memoryThreshold: 80,
-  cmdTimeoutS: 300, statusTimeoutS: 5, ipCacheTtlS: 300, workspaceMaxBytes: 2 ** 31, workspaceMaxFiles: 200_000,
-  hostKeyPolicy: 'accept-new', offloadCommands: [], localCommands: [],
+  sshTimeoutS: 5,
+  sshConnectTimeoutS: 2,
+  sshRetries: 2,
+  cpuThreshold: 40,
+  loadThreshold: 4,
+  memoryThreshold: 80,
+  cmdTimeoutS: 300,
+  statusTimeoutS: 5,
+  ipCacheTtlS: 300,
+  workspaceMaxBytes: 2 ** 31,
+  workspaceMaxFiles: 200_000,
+  hostKeyPolicy: 'accept-new',
+  offloadCommands: [],
+  localCommands: [],
 };
 
 const node = (id: string, extra: Partial<NodeConfig> = {}): NodeConfig => ({
-  id, local: false, host: `${id}.test`, port: 22, capabilities: [], specialties: [],
-  maxParallel: 8, priority: 0, ...extra,
+  id,
+  local: false,
+  host: `${id}.test`,
+  port: 22,
+  capabilities: [],
+  specialties: [],
+  maxParallel: 8,
+  priority: 0,
+  ...extra,
 });
 
 /** A probed state: cpu%, load1, mem%, cores (as a monitor would record them). */
 const probed = (id: string, cpu: number, load1: number, mem: number, cores = 8, extra: Partial<NodeState> = {}): NodeState => ({
-  id, status: 'healthy', os: 'linux', arch: 'x86_64', cpu_percent: cpu, memory_percent: mem,
-  load_avg: [load1, load1, load1], cores, in_flight: 0, capabilities: [], ...extra,
+  id,
+  status: 'healthy',
+  os: 'linux',
+  arch: 'x86_64',
+  cpu_percent: cpu,
+  memory_percent: mem,
+  load_avg: [load1, load1, load1],
+  cores,
+  in_flight: 0,
+  capabilities: [],
+  ...extra,
 });
 
 const heavy: PlacementRequest = { weight: 'heavy' };
 
 describe('normaliseOs / normaliseArch', () => {
   const osCases: [string, string | undefined][] = [
-    ['linux', 'linux'], ['Linux', 'linux'], ['Darwin', 'macos'], ['macos', 'macos'], [' darwin\n', 'macos'], ['windows', undefined], ['', undefined],
+    ['linux', 'linux'],
+    ['Linux', 'linux'],
+    ['Darwin', 'macos'],
+    ['macos', 'macos'],
+    [' darwin\n', 'macos'],
+    ['windows', undefined],
+    ['', undefined],
   ];
   for (const [input, want] of osCases) it(`os ${JSON.stringify(input)} → ${want}`, () => assert.equal(normaliseOs(input), want));
   const archCases: [string, string | undefined][] = [
-    ['x86_64', 'x86_64'], ['amd64', 'x86_64'], ['AMD64', 'x86_64'], ['aarch64', 'arm64'], ['arm64', 'arm64'], ['armv7l', undefined], ['i686', undefined],
+    ['x86_64', 'x86_64'],
+    ['amd64', 'x86_64'],
+    ['AMD64', 'x86_64'],
+    ['aarch64', 'arm64'],
+    ['arm64', 'arm64'],
+    ['armv7l', undefined],
+    ['i686', undefined],
   ];
   for (const [input, want] of archCases) it(`arch ${JSON.stringify(input)} → ${want}`, () => assert.equal(normaliseArch(input), want));
 });
@@ -126,8 +170,10 @@ describe('pickNode: light', () => {
   const local = node('local', { local: true, host: undefined });
   const states = { local: probed('local', 95, 40, 95), n1: probed('n1', 1, 0, 1) };
   it('runs on the local node when it is eligible, however loaded', () => {
-    assert.deepEqual(pickNode({ weight: 'light' }, [node('n1'), local], states, {}, settings),
-      { nodeId: 'local', reason: 'light command: runs on the local node' });
+    assert.deepEqual(pickNode({ weight: 'light' }, [node('n1'), local], states, {}, settings), {
+      nodeId: 'local',
+      reason: 'light command: runs on the local node',
+    });
   });
   it('falls back to scoring when the local node does not qualify', () => {
     const p = pickNode({ weight: 'light', requiresOs: 'linux' }, [node('n1'), { ...local, os: 'macos' }], states, {}, settings);
@@ -142,12 +188,7 @@ describe('pickNode: light', () => {
 });
 
 describe('pickNode: requirements', () => {
-  const nodes = [
-    node('n1', { os: 'linux', arch: 'x86_64', capabilities: ['docker'] }),
-    node('n2', { os: 'macos', arch: 'arm64' }),
-    node('n3'),
-    node('n4'),
-  ];
+  const nodes = [node('n1', { os: 'linux', arch: 'x86_64', capabilities: ['docker'] }), node('n2', { os: 'macos', arch: 'arm64' }), node('n3'), node('n4')];
   const states: Record<string, NodeState> = {
     n1: probed('n1', 10, 1, 10),
     n2: probed('n2', 10, 1, 10, 8, { os: 'macos', arch: 'arm64' }),
@@ -178,12 +219,15 @@ describe('pickNode: requirements', () => {
   ];
   for (const c of errorCases) {
     it(`lists why every node was excluded: ${c.name}`, () => {
-      assert.throws(() => pickNode(c.req, nodes, states, {}, settings), (err: unknown) => {
-        assert.ok(err instanceof NoEligibleNodeError);
-        assert.deepEqual(err.exclusions, c.exclusions);
-        for (const [id, why] of Object.entries(c.exclusions)) assert.ok(err.message.includes(`${id}: ${why}`), err.message);
-        return true;
-      });
+      assert.throws(
+        () => pickNode(c.req, nodes, states, {}, settings),
+        (err: unknown) => {
+          assert.ok(err instanceof NoEligibleNodeError);
+          assert.deepEqual(err.exclusions, c.exclusions);
+          for (const [id, why] of Object.entries(c.exclusions)) assert.ok(err.message.includes(`${id}: ${why}`), err.message);
+          return true;
+        },
+      );
     });
   }
   const okCases: { name: string; req: PlacementRequest; want: string }[] = [

@@ -196,7 +196,7 @@ const SAFE: string[] = [
   'bash -c "echo rm -rf /"',
   'sudo apt-get update',
   'kill -9 1234',
-  "docker run --rm -v /:/host alpine ls /host",
+  'docker run --rm -v /:/host alpine ls /host',
   'rsync -a --delete ./site/ /srv/www-staging/site/',
 ];
 

@@ -61,7 +61,9 @@ test('every pathological input is checked (or given up on) in well under 100 ms'
     await t.test(name, () => {
       let findings = checkPolicy({ command });
       checkPolicy({ command }); // two warm-up runs: the JIT compiles the hot paths
-      const ms = cpuMs(() => { findings = checkPolicy({ command }); });
+      const ms = cpuMs(() => {
+        findings = checkPolicy({ command });
+      });
       t.diagnostic(`${name} (${command.length} bytes): ${ms.toFixed(1)} ms CPU → ${findings[0]?.rule ?? 'passes'}`);
       if (rule !== undefined) assert.equal(findings[0]?.rule ?? null, rule, findings[0]?.message);
       assert.ok(ms < LIMIT_MS, `${name}: ${ms.toFixed(1)} ms`);
@@ -70,8 +72,13 @@ test('every pathological input is checked (or given up on) in well under 100 ms'
 });
 
 test('ordinary commands stay cheap to check and to classify', () => {
-  const commands = ['make -j8 all', 'cd src && cargo test --release', 'git commit -am "x" && git push origin main',
-    'for f in *.c; do gcc -c "$f"; done', 'npm ci && npm test 2>&1 | tee test.log'];
+  const commands = [
+    'make -j8 all',
+    'cd src && cargo test --release',
+    'git commit -am "x" && git push origin main',
+    'for f in *.c; do gcc -c "$f"; done',
+    'npm ci && npm test 2>&1 | tee test.log',
+  ];
   const ms = cpuMs(() => {
     for (let i = 0; i < 200; i++) {
       for (const c of commands) {
@@ -86,13 +93,59 @@ test('ordinary commands stay cheap to check and to classify', () => {
 
 test('mutated corpus lines never break the check', () => {
   // A deterministic fuzz: corpus lines with shell punctuation inserted and text cut out.
-  const lines = ['destructive', 'everyday'].flatMap((f) => readFileSync(new URL(`../../../test/fixtures/policy/${f}.txt`, import.meta.url), 'utf8').split('\n'))
+  const lines = ['destructive', 'everyday']
+    .flatMap((f) => readFileSync(new URL(`../../../test/fixtures/policy/${f}.txt`, import.meta.url), 'utf8').split('\n'))
     .filter((l) => l.trim() !== '' && !l.startsWith('#'))
-    .map((l) => l.replace(/^(refuse|confirm):\s*/, '').replace(/^(@\S+ \S+ )+/, '').replace(/⏎/g, '\n'));
-  const tokens = ['$(', ')', '`', "'", '"', '${', '}', '{', '(', ';', '&&', '|', '\n', '<<E\n', 'E\n', '<<<', '>', '<(', '$((', '))',
-    '[[', ']]', 'if ', 'then ', 'fi', 'for x in a; do ', 'done', 'case x in a) ', ';;', 'esac', '\\', '$x', ' ', 'eval ', '{a,b}', '#', '&'];
+    .map((l) =>
+      l
+        .replace(/^(refuse|confirm):\s*/, '')
+        .replace(/^(@\S+ \S+ )+/, '')
+        .replace(/⏎/g, '\n'),
+    );
+  const tokens = [
+    '$(',
+    ')',
+    '`',
+    "'",
+    '"',
+    '${',
+    '}',
+    '{',
+    '(',
+    ';',
+    '&&',
+    '|',
+    '\n',
+    '<<E\n',
+    'E\n',
+    '<<<',
+    '>',
+    '<(',
+    '$((',
+    '))',
+    '[[',
+    ']]',
+    'if ',
+    'then ',
+    'fi',
+    'for x in a; do ',
+    'done',
+    'case x in a) ',
+    ';;',
+    'esac',
+    '\\',
+    '$x',
+    ' ',
+    'eval ',
+    '{a,b}',
+    '#',
+    '&',
+  ];
   let seed = 7;
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
   for (let i = 0; i < 3000; i++) {
     let s = lines[rnd(lines.length)]!;
     for (let k = 1 + rnd(3); k > 0; k--) {

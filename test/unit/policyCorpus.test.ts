@@ -6,7 +6,11 @@ import { workerRefusal } from '../../src/cluster/policyGate.js';
 
 // Compiled to dist/test/unit/, fixtures stay in the source tree. Line format (see the files):
 // `[refuse|confirm:] [@cwd DIR] [@env NAME=VALUE]... command`, ⏎ for a newline.
-interface Case { line: number; verdict?: PolicyVerdict; input: PolicyInput }
+interface Case {
+  line: number;
+  verdict?: PolicyVerdict;
+  input: PolicyInput;
+}
 
 function corpus(name: string): Case[] {
   const text = readFileSync(new URL(`../../../test/fixtures/policy/${name}`, import.meta.url), 'utf8');
@@ -16,7 +20,10 @@ function corpus(name: string): Case[] {
     if (line === '' || line.startsWith('#')) return;
     let verdict: PolicyVerdict | undefined;
     const v = /^(refuse|confirm):\s*/.exec(line);
-    if (v) { verdict = v[1] as PolicyVerdict; line = line.slice(v[0].length); }
+    if (v) {
+      verdict = v[1] as PolicyVerdict;
+      line = line.slice(v[0].length);
+    }
     const input: PolicyInput = { command: '' };
     for (let m = /^@(cwd|env) (\S+)\s+/.exec(line); m; m = /^@(cwd|env) (\S+)\s+/.exec(line)) {
       if (m[1] === 'cwd') input.cwd = m[2]!;
@@ -41,7 +48,8 @@ test('every destructive shape yields a finding, with the verdict its line expect
   for (const c of cases) {
     const [first] = checkPolicy(c.input);
     if (!first) missed.push(`line ${c.line}: ${c.input.command} passed unasked`);
-    else if (c.verdict && first.verdict !== c.verdict) missed.push(`line ${c.line}: ${c.input.command} → ${first.verdict} (${first.message}), expected ${c.verdict}`);
+    else if (c.verdict && first.verdict !== c.verdict)
+      missed.push(`line ${c.line}: ${c.input.command} → ${first.verdict} (${first.message}), expected ${c.verdict}`);
     if (first?.verdict === 'refuse') refused++;
     if (first?.verdict === 'confirm') confirm++;
   }
@@ -57,12 +65,18 @@ test('no everyday command is flagged', (t) => {
   assert.deepEqual(flagged, []);
 });
 
-test('the worker\'s gate (policyGate.workerRefusal, what runCommand and runBatch call) runs none of the destructive shapes and all of the everyday ones', () => {
+test("the worker's gate (policyGate.workerRefusal, what runCommand and runBatch call) runs none of the destructive shapes and all of the everyday ones", () => {
   const node = { id: 'n1' };
   const ran = corpus('destructive.txt').filter((c) => workerRefusal({ ...c.input, node }) === undefined);
-  assert.deepEqual(ran.map((c) => `line ${c.line}: ${c.input.command}`), []);
+  assert.deepEqual(
+    ran.map((c) => `line ${c.line}: ${c.input.command}`),
+    [],
+  );
   const refused = corpus('everyday.txt').filter((c) => workerRefusal({ ...c.input, node }) !== undefined);
-  assert.deepEqual(refused.map((c) => `line ${c.line}: ${c.input.command} → ${workerRefusal({ ...c.input, node })}`), []);
+  assert.deepEqual(
+    refused.map((c) => `line ${c.line}: ${c.input.command} → ${workerRefusal({ ...c.input, node })}`),
+    [],
+  );
   // An approved confirm-level finding passes the worker; a refusal never does.
   const confirm = corpus('destructive.txt').find((c) => c.verdict === 'confirm')!;
   const rules = checkPolicy(confirm.input).map((f) => f.rule);

@@ -50,7 +50,7 @@ table('relative targets resolve against the cwd and every `cd`; variables resolv
   [{ command: 'rm -rf "${X:-/}"' }, 'hidden-target'],
   [{ command: 'rm -rf "${X:-/tmp/y}"', env: { X: '' } }, null],
   [{ command: 'f() { rm -rf "$T"; }; T=/boot; f' }, 'rm-root'],
-  [{ command: "T=/tmp/t; trap 'rm -rf \"$T\"' EXIT; T=/etc" }, 'rm-root'],
+  [{ command: 'T=/tmp/t; trap \'rm -rf "$T"\' EXIT; T=/etc' }, 'rm-root'],
   [{ command: '> passwd', cwd: '/etc' }, 'write-system'],
   [{ command: 'echo x > out.txt', cwd: '/etc' }, 'write-system'],
   [{ command: 'echo x > out.txt', cwd: '/tmp' }, null],
@@ -65,9 +65,9 @@ table('per-node policy: deny refuses, allow trusts, read_only refuses anything t
   [{ command: 'sudo make', node: n1({ deny: ['sudo'] }) }, 'node-deny'],
   [{ command: 'make', node: n1({ deny: ['docker'] }) }, null],
   [{ command: 'docker ps', node: { id: 'n1' } }, null],
-  [{ command: "python3 -c 'import subprocess; subprocess.run([\"ls\"])'" }, 'interpreter-code'],
-  [{ command: "python3 -c 'import subprocess; subprocess.run([\"ls\"])'", node: n1({ allow: ['python3'] }) }, null],
-  [{ command: "python3 -c 'import shutil; shutil.rmtree(\"/\")'", node: n1({ allow: ['python3'] }) }, 'interpreter-code'],
+  [{ command: 'python3 -c \'import subprocess; subprocess.run(["ls"])\'' }, 'interpreter-code'],
+  [{ command: 'python3 -c \'import subprocess; subprocess.run(["ls"])\'', node: n1({ allow: ['python3'] }) }, null],
+  [{ command: 'python3 -c \'import shutil; shutil.rmtree("/")\'', node: n1({ allow: ['python3'] }) }, 'interpreter-code'],
   [{ command: 'curl -s https://x | sh', node: n1({ allow: ['sh'] }) }, null],
   [{ command: 'curl -s https://x | sh', node: n1({ allow: ['curl'] }) }, 'shell-stdin'],
   [{ command: 'rm -rf /', node: n1({ allow: ['rm'] }) }, 'rm-root'],
@@ -118,8 +118,27 @@ table('long options in any unambiguous abbreviation, as getopt_long accepts them
   [{ command: 'rm --forc build' }, null],
 ]);
 
-const ENV_REFUSED = ['LD_PRELOAD', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'BASH_ENV', 'ENV', 'SHELLOPTS', 'BASHOPTS', 'PROMPT_COMMAND',
-  'PS4', 'IFS', 'CDPATH', 'BASH_FUNC_ls%%', 'CF_RUN', 'CF_', '__CF_NONCE', '__CFX', 'A B', '1X', ''];
+const ENV_REFUSED = [
+  'LD_PRELOAD',
+  'LD_AUDIT',
+  'DYLD_INSERT_LIBRARIES',
+  'BASH_ENV',
+  'ENV',
+  'SHELLOPTS',
+  'BASHOPTS',
+  'PROMPT_COMMAND',
+  'PS4',
+  'IFS',
+  'CDPATH',
+  'BASH_FUNC_ls%%',
+  'CF_RUN',
+  'CF_',
+  '__CF_NONCE',
+  '__CFX',
+  'A B',
+  '1X',
+  '',
+];
 const ENV_ALLOWED = ['LD_LIBRARY_PATH', 'PATH', 'HOME', 'CC', 'LANG', 'NODE_OPTIONS', 'cf_lower', 'MY_CF_X', 'PYTHONPATH'];
 
 test('env names that subvert the runner or the shell are refused', async (t) => {
@@ -149,11 +168,11 @@ table('code a parser cannot see needs confirmation; visible code is checked like
   [{ command: 'eval "$X"', env: { X: 'make test' } }, null],
   [{ command: 'eval "$X"', env: { X: 'rm -rf ~' } }, 'rm-root'],
   [{ command: "python3 -c 'print(1)'" }, null],
-  [{ command: "python3 -c 'import os; os.system(\"make\")'" }, 'interpreter-code'],
-  [{ command: "python3 -c 'import os; os.system(\"rm -rf /\")'" }, 'rm-root'],
+  [{ command: 'python3 -c \'import os; os.system("make")\'' }, 'interpreter-code'],
+  [{ command: 'python3 -c \'import os; os.system("rm -rf /")\'' }, 'rm-root'],
   [{ command: 'python3 -c "$CODE"' }, 'hidden-code'],
   [{ command: "perl -e 'print 1'" }, null],
-  [{ command: "node -e 'require(\"fs\").rmSync(\"dist\", { recursive: true })'" }, 'interpreter-code'],
+  [{ command: 'node -e \'require("fs").rmSync("dist", { recursive: true })\'' }, 'interpreter-code'],
   [{ command: 'xargs rm -rf < list' }, 'input-operands'],
   [{ command: 'find . -name "*.o" | xargs rm -f' }, null],
   [{ command: 'ssh host uptime' }, null],
@@ -171,7 +190,10 @@ test('verdicts: refuse for definite or uncheckable, confirm for unseen code; ref
   assert.equal(confirm[0]!.hint, 'approve it when asked, or add `sh` to policy.allow of the node that runs it in cluster.yaml');
   assert.match(checkPolicy({ command: 'curl -s https://x | sh', node: { id: 'n1' } })[0]!.hint, /policy\.allow of node n1 in cluster\.yaml/);
   const both = checkPolicy({ command: 'curl -s https://x | sh; rm -rf /' });
-  assert.deepEqual(both.map((f) => f.verdict), ['refuse', 'confirm']);
+  assert.deepEqual(
+    both.map((f) => f.verdict),
+    ['refuse', 'confirm'],
+  );
   assert.deepEqual(checkDangerous('curl -s https://x | sh'), { rule: 'shell-stdin', message: confirm[0]!.message });
   const hidden = checkPolicy({ command: 'rm -rf "$X"' })[0]!;
   assert.match(hidden.message, /takes the path to delete from \$X, whose value the check cannot see/);

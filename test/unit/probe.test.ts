@@ -10,8 +10,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 // Compiled to dist/test/unit/, fixtures stay in the source tree.
-const fixture = (name: string): string =>
-  readFileSync(new URL(`../../../test/fixtures/probe/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(new URL(`../../../test/fixtures/probe/${name}`, import.meta.url), 'utf8');
 
 /** A Linux probe output with the given overrides of individual sections. */
 function linuxOutput(sections: Partial<Record<string, string | null>> = {}): string {
@@ -26,7 +25,12 @@ function linuxOutput(sections: Partial<Record<string, string | null>> = {}): str
     end: '',
     ...sections,
   };
-  return Object.entries(base).filter(([, v]) => v !== null).map(([k, v]) => `\n@@cf:${k}\n${v}`).join('\n') + '\n';
+  return (
+    Object.entries(base)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `\n@@cf:${k}\n${v}`)
+      .join('\n') + '\n'
+  );
 }
 
 test('recorded and written fixtures parse to the expected figures', () => {
@@ -39,7 +43,10 @@ test('recorded and written fixtures parse to the expected figures', () => {
     // 412.8 / 16; (2101234 + 1456789 + 512345) * 4096 / 32 GiB = 48.5 %.
     ['macos-x86_64.txt', { cpu_percent: 25.8, memory_percent: 48.5, load_avg: [3.12, 2.87, 2.64], cores: 16, uptime_s: 86400, os: 'macos', arch: 'x86_64' }],
     // Recorded with metricsCommand `echo load1=9.5; echo cores=16; echo "it's fine" >&2`.
-    ['linux-x86_64-metrics-command.txt', { cpu_percent: 2.4, memory_percent: 1.9, load_avg: [9.5, 0.19, 0.1], cores: 16, uptime_s: 459, os: 'linux', arch: 'x86_64' }],
+    [
+      'linux-x86_64-metrics-command.txt',
+      { cpu_percent: 2.4, memory_percent: 1.9, load_avg: [9.5, 0.19, 0.1], cores: 16, uptime_s: 459, os: 'linux', arch: 'x86_64' },
+    ],
   ];
   for (const [name, expected] of cases) assert.deepEqual(parseProbeOutput(fixture(name), 'n1'), expected, name);
 });
@@ -54,7 +61,11 @@ test('Linux parsing: cpu from two samples, memory fallbacks, arch names, chatter
     // busy +100 of total +200 (iowait counts as idle)
     ['cpu from /proc/stat deltas', linuxOutput(), { cpu_percent: 50, memory_percent: 75, load_avg: [0.5, 0.4, 0.3], cores: 4, uptime_s: 1234 }],
     ['no tick between samples', linuxOutput({ stat2: 'cpu  100 0 100 800 0 0 0 0 0 0' }), { cpu_percent: 0 }],
-    ['kernel < 3.14 without MemAvailable', linuxOutput({ meminfo: 'MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB' }), { memory_percent: 60 }],
+    [
+      'kernel < 3.14 without MemAvailable',
+      linuxOutput({ meminfo: 'MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 250 kB' }),
+      { memory_percent: 60 },
+    ],
     ['aarch64 is arm64', linuxOutput({ uname: 'Linux aarch64' }), { arch: 'arm64', os: 'linux' }],
     ['rc-file chatter before the first marker', `Welcome to builder1!\nLast login: Tue Nov 14 22:13:20 2023\n${linuxOutput()}`, { cores: 4 }],
     ['CRLF line endings', linuxOutput().replace(/\n/g, '\r\n'), { cpu_percent: 50, cores: 4 }],
@@ -112,8 +123,10 @@ test('metricsCommand section: failures and bad output become probe errors', () =
   const withMetrics = (metrics: string, stderr: string, exit: string): string =>
     linuxOutput({ end: null }) + `\n@@cf:metrics\n${metrics}\n@@cf:metrics_stderr\n${stderr}\n@@cf:metrics_exit\n${exit}\n@@cf:end\n`;
   assert.equal(parseProbeOutput(withMetrics('load15=2', 'a warning', '0'), 'n1').load_avg[2], 2);
-  assert.throws(() => parseProbeOutput(withMetrics('load1=1', 'gpu-stat: not found', '127'), 'n1'),
-    /n1: cannot read probe output: metricsCommand exited with status 127: "gpu-stat: not found"/);
+  assert.throws(
+    () => parseProbeOutput(withMetrics('load1=1', 'gpu-stat: not found', '127'), 'n1'),
+    /n1: cannot read probe output: metricsCommand exited with status 127: "gpu-stat: not found"/,
+  );
   assert.throws(() => parseProbeOutput(withMetrics('lod1=1', '', '0'), 'n1'), /metricsCommand output: unknown key "lod1"/);
 });
 
@@ -148,7 +161,9 @@ test('real probe sees a busy core', { skip: process.platform !== 'linux' }, asyn
   // The burner says when its loop begins: node's own start-up is no busy core yet.
   const burner = spawn(process.execPath, ['-e', 'process.stdout.write("spinning\\n"); for (;;) {}'], { stdio: ['ignore', 'pipe', 'ignore'] });
   let said = '';
-  burner.stdout.on('data', (b: Buffer) => { said += b.toString(); });
+  burner.stdout.on('data', (b: Buffer) => {
+    said += b.toString();
+  });
   try {
     await waitFor('the burner to spin', () => said.includes('spinning'), 10_000, 10);
     const { stdout } = await run('sh', ['-c', PROBE_SCRIPT]);

@@ -5,7 +5,10 @@ import { PruneScheduler } from '../../src/runtime/pruneScheduler.js';
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
   let resolve!: () => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -15,7 +18,10 @@ describe('PruneScheduler', () => {
     const s = new PruneScheduler(60_000, () => now);
     const gate = deferred();
     let started = 0;
-    const prune = () => { started++; return gate.promise; };
+    const prune = () => {
+      started++;
+      return gate.promise;
+    };
     s.request('n1', prune);
     now = 10_000;
     s.request('n1', prune); // running: dropped
@@ -34,7 +40,10 @@ describe('PruneScheduler', () => {
   it('keeps nodes apart', async () => {
     const s = new PruneScheduler(60_000, () => 0);
     const seen: string[] = [];
-    for (const n of ['a', 'b', 'a']) s.request(n, async () => { seen.push(n); });
+    for (const n of ['a', 'b', 'a'])
+      s.request(n, async () => {
+        seen.push(n);
+      });
     await s.idle();
     assert.deepEqual(seen, ['a', 'b']);
   });
@@ -44,7 +53,11 @@ describe('PruneScheduler', () => {
     const gate = deferred();
     const errors: unknown[] = [];
     const t0 = Date.now();
-    s.request('n1', () => gate.promise, (e) => errors.push(e));
+    s.request(
+      'n1',
+      () => gate.promise,
+      (e) => errors.push(e),
+    );
     assert.ok(Date.now() - t0 < 50);
     gate.reject(new Error('node gone'));
     await s.idle();

@@ -8,10 +8,7 @@ import { AddressResolver, isDiscoveryRejected, type AddressResolverOptions } fro
 const enotfound = (): Promise<never> => Promise.reject(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }));
 
 /** A resolver whose lookups answer from tables and count calls, on a hand-driven clock. */
-function fakeResolver(
-  answers: { dns?: Record<string, string[] | 'ENOTFOUND'>; mdns?: Record<string, string[]> },
-  opts: Partial<AddressResolverOptions> = {},
-) {
+function fakeResolver(answers: { dns?: Record<string, string[] | 'ENOTFOUND'>; mdns?: Record<string, string[]> }, opts: Partial<AddressResolverOptions> = {}) {
   const calls = { dns: [] as string[], mdns: [] as Array<[string, number]> };
   const clock = { ms: 1_000_000 };
   const resolver = new AddressResolver({
@@ -33,14 +30,32 @@ function fakeResolver(
 
 test('isDiscoveryRejected names loopback, link-local and well-known bridge ranges', () => {
   const cases: Array<[string, RegExp | null]> = [
-    ['127.0.0.1', /^loopback/], ['127.42.0.9', /^loopback/], ['::1', /^loopback/], ['::ffff:127.0.0.1', /^loopback/],
-    ['169.254.10.20', /^link-local/], ['fe80::1', /^link-local/], ['fe80::1%eth0', /^link-local/], ['FEBF::1', /^link-local/],
-    ['172.17.0.2', /docker0/], ['10.88.0.5', /Podman's default/], ['10.89.3.4', /Podman user/], ['192.168.122.10', /virbr0/],
-    ['0.0.0.0', /unspecified/], ['::', /unspecified/],
-    ['builder1.local', /not an IP address/], ['', /not an IP address/],
+    ['127.0.0.1', /^loopback/],
+    ['127.42.0.9', /^loopback/],
+    ['::1', /^loopback/],
+    ['::ffff:127.0.0.1', /^loopback/],
+    ['169.254.10.20', /^link-local/],
+    ['fe80::1', /^link-local/],
+    ['fe80::1%eth0', /^link-local/],
+    ['FEBF::1', /^link-local/],
+    ['172.17.0.2', /docker0/],
+    ['10.88.0.5', /Podman's default/],
+    ['10.89.3.4', /Podman user/],
+    ['192.168.122.10', /virbr0/],
+    ['0.0.0.0', /unspecified/],
+    ['::', /unspecified/],
+    ['builder1.local', /not an IP address/],
+    ['', /not an IP address/],
     // allowed: ordinary LAN / VPC / documentation / global addresses
-    ['192.0.2.10', null], ['2001:db8::7', null], ['172.31.5.5', null], ['172.16.0.1', null], ['172.18.0.2', null],
-    ['10.0.0.21', null], ['fec0::1', null], ['128.0.0.1', null], ['169.253.1.1', null],
+    ['192.0.2.10', null],
+    ['2001:db8::7', null],
+    ['172.31.5.5', null],
+    ['172.16.0.1', null],
+    ['172.18.0.2', null],
+    ['10.0.0.21', null],
+    ['fec0::1', null],
+    ['128.0.0.1', null],
+    ['169.253.1.1', null],
   ];
   for (const [address, expected] of cases) {
     const reason = isDiscoveryRejected(address);
@@ -55,15 +70,40 @@ test('order: IP literal, .local by mDNS then DNS, other names by DNS only', asyn
     dns: { 'builder2.local': ['192.0.2.11'], 'build.example.org': ['198.51.100.7', '2001:db8::7'] },
   });
   const cases: Array<[{ id: string; host?: string; ip?: string }, object]> = [
-    [{ id: 'a', host: '127.0.0.1' }, { address: '127.0.0.1', via: 'literal', host: '127.0.0.1' }],
-    [{ id: 'b', host: '[::1]' }, { address: '::1', via: 'literal', host: '[::1]' }],
-    [{ id: 'c', host: 'builder1.local' }, { address: '192.0.2.10', via: 'mdns', host: 'builder1.local' }],
-    [{ id: 'd', host: 'builder2.local', ip: '198.51.100.2' }, { address: '192.0.2.11', via: 'dns', host: 'builder2.local', detail: 'mDNS no answer in 1000 ms' }],
-    [{ id: 'e', host: 'build.example.org' }, { address: '198.51.100.7', via: 'dns', host: 'build.example.org' }],
-    [{ id: 'f', ip: '192.0.2.50' }, { address: '192.0.2.50', via: 'fallback-ip', host: '192.0.2.50' }],
+    [
+      { id: 'a', host: '127.0.0.1' },
+      { address: '127.0.0.1', via: 'literal', host: '127.0.0.1' },
+    ],
+    [
+      { id: 'b', host: '[::1]' },
+      { address: '::1', via: 'literal', host: '[::1]' },
+    ],
+    [
+      { id: 'c', host: 'builder1.local' },
+      { address: '192.0.2.10', via: 'mdns', host: 'builder1.local' },
+    ],
+    [
+      { id: 'd', host: 'builder2.local', ip: '198.51.100.2' },
+      { address: '192.0.2.11', via: 'dns', host: 'builder2.local', detail: 'mDNS no answer in 1000 ms' },
+    ],
+    [
+      { id: 'e', host: 'build.example.org' },
+      { address: '198.51.100.7', via: 'dns', host: 'build.example.org' },
+    ],
+    [
+      { id: 'f', ip: '192.0.2.50' },
+      { address: '192.0.2.50', via: 'fallback-ip', host: '192.0.2.50' },
+    ],
   ];
   for (const [node, expected] of cases) assert.deepEqual(await resolver.resolve(node), expected, node.id);
-  assert.deepEqual(calls.mdns, [['builder1.local', 1000], ['builder2.local', 1000]], 'mDNS only for .local, default 1 s');
+  assert.deepEqual(
+    calls.mdns,
+    [
+      ['builder1.local', 1000],
+      ['builder2.local', 1000],
+    ],
+    'mDNS only for .local, default 1 s',
+  );
   assert.deepEqual(calls.dns, ['builder2.local', 'build.example.org'], 'DNS only when mDNS found nothing');
 });
 
@@ -72,23 +112,32 @@ test('discovered loopback / bridge addresses are skipped unless the node ip name
     mdns: { 'lo.local': ['127.0.0.1'], 'mixed.local': ['172.17.0.1', '192.0.2.5'] },
     dns: { 'lo-dns.example': ['127.0.0.1'] },
   });
-  assert.deepEqual(await resolver.resolve({ id: 'n1', host: 'mixed.local' }),
-    { address: '192.0.2.5', via: 'mdns', host: 'mixed.local', detail: "mDNS gave 172.17.0.1, rejected: Docker's default bridge docker0 (172.17.0.0/16)" });
-  assert.deepEqual(await resolver.resolve({ id: 'n2', host: 'lo.local', ip: '127.0.0.1' }),
-    { address: '127.0.0.1', via: 'mdns', host: 'lo.local' });
+  assert.deepEqual(await resolver.resolve({ id: 'n1', host: 'mixed.local' }), {
+    address: '192.0.2.5',
+    via: 'mdns',
+    host: 'mixed.local',
+    detail: "mDNS gave 172.17.0.1, rejected: Docker's default bridge docker0 (172.17.0.0/16)",
+  });
+  assert.deepEqual(await resolver.resolve({ id: 'n2', host: 'lo.local', ip: '127.0.0.1' }), { address: '127.0.0.1', via: 'mdns', host: 'lo.local' });
   await assert.rejects(resolver.resolve({ id: 'n3', host: 'lo.local' }), {
     message: 'n3: lo.local: mDNS gave 127.0.0.1, rejected: loopback (127.0.0.0/8); DNS ENOTFOUND; no fallback ip configured',
   });
   // rejected by discovery, but a different fallback ip is configured: use it and say why
   assert.deepEqual(await resolver.resolve({ id: 'n4', host: 'lo-dns.example', ip: '192.0.2.9' }), {
-    address: '192.0.2.9', via: 'fallback-ip', host: 'lo-dns.example', detail: 'DNS gave 127.0.0.1, rejected: loopback (127.0.0.0/8)',
+    address: '192.0.2.9',
+    via: 'fallback-ip',
+    host: 'lo-dns.example',
+    detail: 'DNS gave 127.0.0.1, rejected: loopback (127.0.0.0/8)',
   });
 });
 
 test('nothing usable: fallback ip, else an error saying what was tried', async () => {
   const { resolver } = fakeResolver({});
   assert.deepEqual(await resolver.resolve({ id: 'n1', host: 'builder1.local', ip: '192.0.2.21' }), {
-    address: '192.0.2.21', via: 'fallback-ip', host: 'builder1.local', detail: 'mDNS no answer in 1000 ms; DNS ENOTFOUND',
+    address: '192.0.2.21',
+    via: 'fallback-ip',
+    host: 'builder1.local',
+    detail: 'mDNS no answer in 1000 ms; DNS ENOTFOUND',
   });
   const failures: Array<[{ id: string; host?: string; ip?: string }, string]> = [
     [{ id: 'n1', host: 'builder1.local' }, 'n1: builder1.local: mDNS no answer in 1000 ms; DNS ENOTFOUND; no fallback ip configured'],
@@ -100,12 +149,15 @@ test('nothing usable: fallback ip, else an error saying what was tried', async (
 });
 
 test('lookup errors and hangs become notes, not crashes', async () => {
-  const { resolver } = fakeResolver({}, {
-    mdnsTimeoutMs: 250,
-    dnsTimeoutMs: 50,
-    lookupMdns: () => Promise.reject(new Error('mDNS socket: bind EADDRINUSE')),
-    lookupDns: () => new Promise(() => {}),
-  });
+  const { resolver } = fakeResolver(
+    {},
+    {
+      mdnsTimeoutMs: 250,
+      dnsTimeoutMs: 50,
+      lookupMdns: () => Promise.reject(new Error('mDNS socket: bind EADDRINUSE')),
+      lookupDns: () => new Promise(() => {}),
+    },
+  );
   await assert.rejects(resolver.resolve({ id: 'n1', host: 'x.local' }), {
     message: 'n1: x.local: mDNS mDNS socket: bind EADDRINUSE; DNS lookup timed out after 50 ms; no fallback ip configured',
   });
@@ -161,7 +213,12 @@ test('invalidate: the next resolve moves on to the next address, then the fallba
   const literal = { id: 'n2', host: '127.0.0.1', ip: '127.0.0.2' };
   assert.equal((await resolver.resolve(literal)).via, 'literal');
   resolver.invalidate('n2');
-  assert.deepEqual(await resolver.resolve(literal), { address: '127.0.0.2', via: 'fallback-ip', host: '127.0.0.1', detail: '127.0.0.1 did not answer recently' });
+  assert.deepEqual(await resolver.resolve(literal), {
+    address: '127.0.0.2',
+    via: 'fallback-ip',
+    host: '127.0.0.1',
+    detail: '127.0.0.1 did not answer recently',
+  });
   clock.ms += 301_000;
   assert.equal((await resolver.resolve(literal)).address, '127.0.0.1');
   resolver.invalidate('unknown-node'); // harmless
@@ -169,8 +226,9 @@ test('invalidate: the next resolve moves on to the next address, then the fallba
 
 test('real DNS: localhost is loopback, rejected as discovered unless the node ip names it', async () => {
   const resolver = new AddressResolver({ ttlS: 0 });
-  await assert.rejects(resolver.resolve({ id: 'n1', host: 'localhost' }),
-    /^Error: n1: localhost: DNS gave (127\.0\.0\.1|::1), rejected: loopback .*no fallback ip configured$/);
-  assert.deepEqual(await resolver.resolve({ id: 'n1', host: 'localhost', ip: '127.0.0.1' }),
-    { address: '127.0.0.1', via: 'dns', host: 'localhost' });
+  await assert.rejects(
+    resolver.resolve({ id: 'n1', host: 'localhost' }),
+    /^Error: n1: localhost: DNS gave (127\.0\.0\.1|::1), rejected: loopback .*no fallback ip configured$/,
+  );
+  assert.deepEqual(await resolver.resolve({ id: 'n1', host: 'localhost', ip: '127.0.0.1' }), { address: '127.0.0.1', via: 'dns', host: 'localhost' });
 });

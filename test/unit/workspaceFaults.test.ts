@@ -39,7 +39,9 @@ function agentPids(marker: string): number[] {
     try {
       const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
       if (argv[0] === 'perl' && argv.includes(marker)) pids.push(Number(name));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return pids;
 }
@@ -57,14 +59,18 @@ describe('workspace sync under faults', () => {
     const ac = new AbortController();
     let abortedAt = 0;
     const err = await syncWorkspace(w.exec, {
-      ...w.req, signal: ac.signal,
+      ...w.req,
+      signal: ac.signal,
       onProgress: (p) => {
         if (p.phase === 'send' && p.bytesSent > 4_000_000 && !abortedAt) {
           abortedAt = performance.now();
           ac.abort();
         }
       },
-    }).then(() => null, (e: unknown) => e);
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.ok(abortedAt > 0, 'the transfer was under way');
     assert.ok(isAbortError(err), `expected an AbortError, got ${String(err)}`);
     const stopMs = performance.now() - abortedAt;
@@ -85,8 +91,20 @@ describe('workspace sync under faults', () => {
       write(w.origin, `added/r${round}.txt`, `round ${round}`);
       rmSync(join(w.origin, `added/r${round - 1}.txt`), { force: true });
       // Kill when the agent starts, when it starts staging, or when it starts applying (plus a little).
-      const [when, delay] = ([['start', 0], ['start', 20], ['stage', 0], ['stage', 3], ['pending', 0], ['pending', 2]] as const)[round - 1]!;
-      const sync = syncWorkspace(w.exec, w.req).then(() => null, (e: unknown) => e);
+      const [when, delay] = (
+        [
+          ['start', 0],
+          ['start', 20],
+          ['stage', 0],
+          ['stage', 3],
+          ['pending', 0],
+          ['pending', 2],
+        ] as const
+      )[round - 1]!;
+      const sync = syncWorkspace(w.exec, w.req).then(
+        () => null,
+        (e: unknown) => e,
+      );
       const killer = (async () => {
         const until = performance.now() + 10_000;
         let pids: number[] = [];
@@ -99,12 +117,16 @@ describe('workspace sync under faults', () => {
         for (const pid of pids) {
           try {
             process.kill(pid, 'SIGKILL');
-          } catch { /* finished already */ }
+          } catch {
+            /* finished already */
+          }
         }
       })();
       const [err] = await Promise.all([sync, killer]);
       if (err) assert.ok(err instanceof WorkspaceError && err.kind === 'transport' && err.retryable, String(err));
-      const traces = readdirSync(w.node.root!).filter((n) => /\.(stage|pending)$/.test(n)).map((n) => n.replace(/^.*\./, '.'));
+      const traces = readdirSync(w.node.root!)
+        .filter((n) => /\.(stage|pending)$/.test(n))
+        .map((n) => n.replace(/^.*\./, '.'));
       console.log(`# killed ${delay} ms after ${when}: ${err ? `interrupted, left ${traces.join(' ') || 'no stage/pending'}` : 'had finished'}`);
       const again = await syncWorkspace(w.exec, w.req);
       assert.equal(again.tree, first.tree);
@@ -114,74 +136,95 @@ describe('workspace sync under faults', () => {
     }
   });
 
-  test('disk full while storing blobs: a clear disk-full error, the previous tree untouched and still usable', { skip: !isRoot && 'needs root to mount a tmpfs' }, async () => {
-    const mnt = join(base, 'tiny');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'cf-ws-tiny', mnt]);
-    mounts.push(mnt);
-    const w = world(mnt);
-    for (let i = 0; i < 10; i++) write(w.origin, `src/f${i}.c`, `int f${i};\n`);
-    const s1 = await syncWorkspace(w.exec, w.req);
-    const before = snapshot(s1.tree);
-    write(w.origin, 'big.bin', randomBytes(1_500_000));
-    write(w.origin, 'src/f0.c', 'changed\n');
-    const err = await syncWorkspace(w.exec, w.req).then(() => assert.fail('expected disk-full'), (e: unknown) => e as WorkspaceError);
-    assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
-    assert.equal(err.retryable, false);
-    console.log(`# ${err.message}`);
-    assert.match(err.message, /^node n1: no space left on device under .*\(needs ~3\.0 MB\)/);
-    assert.deepEqual(snapshot(s1.tree), before, 'the previous tree is as it was');
-    rmSync(join(w.origin, 'big.bin'));
-    const s2 = await syncWorkspace(w.exec, w.req);
-    assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, Object.keys(before)));
-    noLeftovers(w.node);
-  });
+  test(
+    'disk full while storing blobs: a clear disk-full error, the previous tree untouched and still usable',
+    { skip: !isRoot && 'needs root to mount a tmpfs' },
+    async () => {
+      const mnt = join(base, 'tiny');
+      mkdirSync(mnt);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'cf-ws-tiny', mnt]);
+      mounts.push(mnt);
+      const w = world(mnt);
+      for (let i = 0; i < 10; i++) write(w.origin, `src/f${i}.c`, `int f${i};\n`);
+      const s1 = await syncWorkspace(w.exec, w.req);
+      const before = snapshot(s1.tree);
+      write(w.origin, 'big.bin', randomBytes(1_500_000));
+      write(w.origin, 'src/f0.c', 'changed\n');
+      const err = await syncWorkspace(w.exec, w.req).then(
+        () => assert.fail('expected disk-full'),
+        (e: unknown) => e as WorkspaceError,
+      );
+      assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
+      assert.equal(err.retryable, false);
+      console.log(`# ${err.message}`);
+      assert.match(err.message, /^node n1: no space left on device under .*\(needs ~3\.0 MB\)/);
+      assert.deepEqual(snapshot(s1.tree), before, 'the previous tree is as it was');
+      rmSync(join(w.origin, 'big.bin'));
+      const s2 = await syncWorkspace(w.exec, w.req);
+      assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, Object.keys(before)));
+      noLeftovers(w.node);
+    },
+  );
 
-  test('out of inodes mid-transfer (ENOSPC on create): disk-full, the previous tree untouched', { skip: !isRoot && 'needs root to mount a tmpfs' }, async () => {
-    const mnt = join(base, 'few-inodes');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0700', 'cf-ws-inodes', mnt]);
-    mounts.push(mnt);
-    const w = world(mnt);
-    for (let i = 0; i < 5; i++) write(w.origin, `f${i}.txt`, `file ${i}\n`);
-    const s1 = await syncWorkspace(w.exec, w.req);
-    const before = snapshot(s1.tree);
-    const used = Number(execFileSync('df', ['--output=iused', mnt], { encoding: 'utf8' }).trim().split('\n')[1]);
-    execFileSync('mount', ['-o', `remount,nr_inodes=${used + 12}`, mnt]);
-    for (let i = 0; i < 40; i++) write(w.origin, `more/g${i}.txt`, `more ${i}\n`);
-    writeFileSync(join(w.origin, 'f1.txt'), 'changed\n');
-    const err = await syncWorkspace(w.exec, w.req).then(() => assert.fail('expected disk-full'), (e: unknown) => e as WorkspaceError);
-    assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
-    console.log(`# ${err.message}`);
-    assert.match(err.message, /no space left on device under /);
-    assert.deepEqual(snapshot(s1.tree), before);
-    assert.equal(existsSync(join(s1.tree, 'more')), false);
-    execFileSync('mount', ['-o', 'remount,nr_inodes=10000', mnt]);
-    const s2 = await syncWorkspace(w.exec, w.req);
-    assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
-  });
+  test(
+    'out of inodes mid-transfer (ENOSPC on create): disk-full, the previous tree untouched',
+    { skip: !isRoot && 'needs root to mount a tmpfs' },
+    async () => {
+      const mnt = join(base, 'few-inodes');
+      mkdirSync(mnt);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0700', 'cf-ws-inodes', mnt]);
+      mounts.push(mnt);
+      const w = world(mnt);
+      for (let i = 0; i < 5; i++) write(w.origin, `f${i}.txt`, `file ${i}\n`);
+      const s1 = await syncWorkspace(w.exec, w.req);
+      const before = snapshot(s1.tree);
+      const used = Number(execFileSync('df', ['--output=iused', mnt], { encoding: 'utf8' }).trim().split('\n')[1]);
+      execFileSync('mount', ['-o', `remount,nr_inodes=${used + 12}`, mnt]);
+      for (let i = 0; i < 40; i++) write(w.origin, `more/g${i}.txt`, `more ${i}\n`);
+      writeFileSync(join(w.origin, 'f1.txt'), 'changed\n');
+      const err = await syncWorkspace(w.exec, w.req).then(
+        () => assert.fail('expected disk-full'),
+        (e: unknown) => e as WorkspaceError,
+      );
+      assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
+      console.log(`# ${err.message}`);
+      assert.match(err.message, /no space left on device under /);
+      assert.deepEqual(snapshot(s1.tree), before);
+      assert.equal(existsSync(join(s1.tree, 'more')), false);
+      execFileSync('mount', ['-o', 'remount,nr_inodes=10000', mnt]);
+      const s2 = await syncWorkspace(w.exec, w.req);
+      assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
+    },
+  );
 
-  test('out of inodes while staging (every blob already stored): disk-full, the previous tree untouched', { skip: !isRoot && 'needs root to mount a tmpfs' }, async () => {
-    const mnt = join(base, 'stage-inodes');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0700', 'cf-ws-stage', mnt]);
-    mounts.push(mnt);
-    const w = world(mnt);
-    for (let i = 0; i < 40; i++) write(w.origin, `old/f${i}.txt`, `content ${i}\n`);
-    const s1 = await syncWorkspace(w.exec, w.req);
-    const before = snapshot(s1.tree);
-    const used = Number(execFileSync('df', ['--output=iused', mnt], { encoding: 'utf8' }).trim().split('\n')[1]);
-    execFileSync('mount', ['-o', `remount,nr_inodes=${used + 8}`, mnt]);
-    // Moved files: the same contents (no blob to receive), 40 new paths to stage.
-    execFileSync('mv', [join(w.origin, 'old'), join(w.origin, 'new')]);
-    const err = await syncWorkspace(w.exec, w.req).then(() => assert.fail('expected disk-full'), (e: unknown) => e as WorkspaceError);
-    assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
-    console.log(`# ${err.message}`);
-    assert.deepEqual(snapshot(s1.tree), before);
-    execFileSync('mount', ['-o', 'remount,nr_inodes=10000', mnt]);
-    const s2 = await syncWorkspace(w.exec, w.req);
-    assert.equal(s2.bytes_sent, 0);
-    assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
-    noLeftovers(w.node);
-  });
+  test(
+    'out of inodes while staging (every blob already stored): disk-full, the previous tree untouched',
+    { skip: !isRoot && 'needs root to mount a tmpfs' },
+    async () => {
+      const mnt = join(base, 'stage-inodes');
+      mkdirSync(mnt);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=0700', 'cf-ws-stage', mnt]);
+      mounts.push(mnt);
+      const w = world(mnt);
+      for (let i = 0; i < 40; i++) write(w.origin, `old/f${i}.txt`, `content ${i}\n`);
+      const s1 = await syncWorkspace(w.exec, w.req);
+      const before = snapshot(s1.tree);
+      const used = Number(execFileSync('df', ['--output=iused', mnt], { encoding: 'utf8' }).trim().split('\n')[1]);
+      execFileSync('mount', ['-o', `remount,nr_inodes=${used + 8}`, mnt]);
+      // Moved files: the same contents (no blob to receive), 40 new paths to stage.
+      execFileSync('mv', [join(w.origin, 'old'), join(w.origin, 'new')]);
+      const err = await syncWorkspace(w.exec, w.req).then(
+        () => assert.fail('expected disk-full'),
+        (e: unknown) => e as WorkspaceError,
+      );
+      assert.ok(err instanceof WorkspaceError && err.kind === 'disk-full', String(err));
+      console.log(`# ${err.message}`);
+      assert.deepEqual(snapshot(s1.tree), before);
+      execFileSync('mount', ['-o', 'remount,nr_inodes=10000', mnt]);
+      const s2 = await syncWorkspace(w.exec, w.req);
+      assert.equal(s2.bytes_sent, 0);
+      assert.deepEqual(snapshot(s2.tree), snapshot(w.origin, gitListed(w.origin)));
+      noLeftovers(w.node);
+    },
+  );
 });

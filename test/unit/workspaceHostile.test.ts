@@ -36,7 +36,10 @@ async function setup() {
 }
 
 async function refused(p: Promise<unknown>, kind = 'unsafe-path'): Promise<WorkspaceError> {
-  const err = await p.then(() => assert.fail('expected a refusal'), (e: unknown) => e);
+  const err = await p.then(
+    () => assert.fail('expected a refusal'),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof WorkspaceError, `expected WorkspaceError, got ${String(err)}`);
   assert.equal(err.kind, kind, err.message);
   return err;

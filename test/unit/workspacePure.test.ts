@@ -17,20 +17,35 @@ const dir = mkdtempSync(join(tmpdir(), 'cf-ws-pure-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('.clusterflowignore: gitignore semantics', () => {
-  const rules = parseIgnore([
-    '# comment', '', '*.log', '!keep.log', 'build/', '/top.txt', 'docs/*.md', '**/gen/**', 'a/**/z', '\\#hash', 'trailing   ', '[ab]?.c',
-  ].join('\n'));
+  const rules = parseIgnore(
+    ['# comment', '', '*.log', '!keep.log', 'build/', '/top.txt', 'docs/*.md', '**/gen/**', 'a/**/z', '\\#hash', 'trailing   ', '[ab]?.c'].join('\n'),
+  );
   const layers = [{ base: '', rules }];
   const cases: Array<[string, boolean, boolean]> = [
-    ['x.log', false, true], ['deep/x.log', false, true], ['keep.log', false, false], ['deep/keep.log', false, false],
-    ['build', true, true], ['src/build', true, true], ['build', false, false], // dir-only rule
-    ['top.txt', false, true], ['sub/top.txt', false, false], // anchored
-    ['docs/a.md', false, true], ['docs/sub/a.md', false, false], ['other/docs/a.md', false, false],
-    ['x/gen/y.c', false, true], ['gen/y.c', false, true],
-    ['a/z', false, true], ['a/b/c/z', false, true], ['b/a/z', false, false],
-    ['#hash', false, true], ['trailing', false, true],
-    ['a1.c', false, true], ['c1.c', false, false], ['ab1.c', false, false],
-    ['main.c', false, false], ['comment', false, false],
+    ['x.log', false, true],
+    ['deep/x.log', false, true],
+    ['keep.log', false, false],
+    ['deep/keep.log', false, false],
+    ['build', true, true],
+    ['src/build', true, true],
+    ['build', false, false], // dir-only rule
+    ['top.txt', false, true],
+    ['sub/top.txt', false, false], // anchored
+    ['docs/a.md', false, true],
+    ['docs/sub/a.md', false, false],
+    ['other/docs/a.md', false, false],
+    ['x/gen/y.c', false, true],
+    ['gen/y.c', false, true],
+    ['a/z', false, true],
+    ['a/b/c/z', false, true],
+    ['b/a/z', false, false],
+    ['#hash', false, true],
+    ['trailing', false, true],
+    ['a1.c', false, true],
+    ['c1.c', false, false],
+    ['ab1.c', false, false],
+    ['main.c', false, false],
+    ['comment', false, false],
   ];
   for (const [path, isDir, want] of cases) assert.equal(isIgnored(layers, path, isDir), want, path);
   // A nested file applies below its own directory, after the outer ones.
@@ -65,7 +80,17 @@ test('tree keys: one per (origin host, path), readable, safe for the node', () =
 });
 
 test('manifest: one line per entry, digest changes with any field', () => {
-  const e = (over: Partial<TreeEntry>): TreeEntry => ({ path: 'a', kind: 'f', size: 1, exec: false, ino: 1, mtimeMs: 1, ctimeMs: 1, sha: 'a'.repeat(64), ...over });
+  const e = (over: Partial<TreeEntry>): TreeEntry => ({
+    path: 'a',
+    kind: 'f',
+    size: 1,
+    exec: false,
+    ino: 1,
+    mtimeMs: 1,
+    ctimeMs: 1,
+    sha: 'a'.repeat(64),
+    ...over,
+  });
   const m = buildManifest([e({}), e({ path: 'sp ace', exec: true, sha: 'b'.repeat(64) }), e({ path: 'l', kind: 'l', target: '../x y', size: 5 })]);
   assert.equal(m.text, `f ${'a'.repeat(64)} - 1 a\nf ${'b'.repeat(64)} x 1 sp%20ace\nl ../x%20y - 5 l\n`);
   assert.equal(m.distinctBlobs, 2);
@@ -91,12 +116,13 @@ test('hash cache: unchanged files are not read again; a hash taken within 2 s of
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'old.txt'), 'old');
   writeFileSync(join(root, 'fresh.txt'), 'fresh');
-  const entries = (): TreeEntry[] => ['fresh.txt', 'old.txt'].map((path) => {
-    const st = lstatSync(join(root, path));
-    // old.txt pretends to have changed long ago; fresh.txt just now.
-    const age = path === 'old.txt' ? 60_000 : 0;
-    return { path, kind: 'f', size: st.size, exec: false, ino: st.ino, mtimeMs: st.mtimeMs - age, ctimeMs: st.ctimeMs - age };
-  });
+  const entries = (): TreeEntry[] =>
+    ['fresh.txt', 'old.txt'].map((path) => {
+      const st = lstatSync(join(root, path));
+      // old.txt pretends to have changed long ago; fresh.txt just now.
+      const age = path === 'old.txt' ? 60_000 : 0;
+      return { path, kind: 'f', size: st.size, exec: false, ino: st.ino, mtimeMs: st.mtimeMs - age, ctimeMs: st.ctimeMs - age };
+    });
   const first = entries();
   const r1 = await hashEntries(root, first, HashCache.load(state, root));
   assert.equal(r1.hashedFiles, 2);
@@ -108,5 +134,8 @@ test('hash cache: unchanged files are not read again; a hash taken within 2 s of
   const second = entries();
   const r2 = await hashEntries(root, second, HashCache.load(state, root));
   assert.equal(r2.hashedFiles, 1, 'old.txt came from the cache, fresh.txt (racy) was hashed again');
-  assert.deepEqual(second.map((e) => e.sha!.slice(0, 8)), first.map((e) => e.sha!.slice(0, 8)));
+  assert.deepEqual(
+    second.map((e) => e.sha!.slice(0, 8)),
+    first.map((e) => e.sha!.slice(0, 8)),
+  );
 });

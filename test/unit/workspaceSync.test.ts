@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-  listWorkspaces, pruneWorkspaces, releaseWorkspace, syncWorkspace, WorkspaceError, type NodeWorkspaceConfig, type SyncRequest,
+  listWorkspaces,
+  pruneWorkspaces,
+  releaseWorkspace,
+  syncWorkspace,
+  WorkspaceError,
+  type NodeWorkspaceConfig,
+  type SyncRequest,
 } from '../../src/workspace/index.js';
 import { localExec } from '../../src/ssh/localExec.js';
 import type { ExecHandlers } from '../../src/ssh/pool.js';
@@ -23,13 +29,22 @@ function world(name: string) {
   const node: NodeWorkspaceConfig = { id: 'n1', root: join(dir, 'node', 'workspaces'), blobs: join(dir, 'node', 'blobs') };
   const exec = countingExec();
   const req = (over: Partial<SyncRequest> = {}): SyncRequest => ({
-    originHost: 'origin-host', cwd: origin, taskId: 'task-1', lockTtlS: 600, stateDir: join(dir, 'state'), node, ...over,
+    originHost: 'origin-host',
+    cwd: origin,
+    taskId: 'task-1',
+    lockTtlS: 600,
+    stateDir: join(dir, 'state'),
+    node,
+    ...over,
   });
   return { dir, origin, node, exec, req };
 }
 
 async function rejected(p: Promise<unknown>): Promise<WorkspaceError> {
-  const err = await p.then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+  const err = await p.then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof WorkspaceError, `expected WorkspaceError, got ${String(err)}`);
   return err;
 }
@@ -128,9 +143,19 @@ describe('workspace sync (local agent)', () => {
     for (let i = 0; i < 400; i++) write(w.origin, `src/m${i % 20}/file-${i}.c`, `int v${i};\n`);
     const stdinBytes = (exec: typeof w.exec) => {
       let n = 0;
-      const counting: typeof w.exec = Object.assign((script: string, h?: ExecHandlers) => exec(script, h?.feed ? {
-        ...h, feed: (sink) => h.feed!({ write: (d) => ((n += Buffer.byteLength(d)), sink.write(d)) }),
-      } : h), { calls: 0 });
+      const counting: typeof w.exec = Object.assign(
+        (script: string, h?: ExecHandlers) =>
+          exec(
+            script,
+            h?.feed
+              ? {
+                  ...h,
+                  feed: (sink) => h.feed!({ write: (d) => ((n += Buffer.byteLength(d)), sink.write(d)) }),
+                }
+              : h,
+          ),
+        { calls: 0 },
+      );
       return { counting, bytes: () => n };
     };
     const first = stdinBytes(w.exec);
@@ -184,7 +209,11 @@ describe('workspace sync (local agent)', () => {
     assert.match(bytes.message, /limit 0\.1 MB|limit 0\.05 MB|limit 0\.0 MB|\(limit/);
     assert.match(bytes.message, /Biggest directories: data\//);
     assert.equal(files.retryable, false);
-    assert.deepEqual(readdirSync(w.node.root!).filter((n) => !n.startsWith('.')), [], 'no tree, no lease on the node');
+    assert.deepEqual(
+      readdirSync(w.node.root!).filter((n) => !n.startsWith('.')),
+      [],
+      'no tree, no lease on the node',
+    );
     assert.equal(existsSync(join(w.node.blobs!, '00')) || readdirSync(w.node.blobs!).some((n) => /^[0-9a-f]{2}$/.test(n)), false, 'no blob');
   });
 
@@ -223,8 +252,10 @@ describe('workspace sync (local agent)', () => {
     assert.deepEqual(snapshot(second.tree), snapshot(w.origin));
     assert.equal(second.bytes_sent, 0, 'materialized from the blob store');
     const listed = await listWorkspaces(w.exec, w.node);
-    assert.deepEqual(listed.trees.map((t) => [t.name.replace(/^.*-[0-9a-f]{16}/, 'K'), t.locked, t.lock_task, t.origin_path, t.origin_host]).sort(),
-      [['K', true, 'task-A', w.origin, 'origin-host'], ['K.2', true, 'task-B', w.origin, 'origin-host']]);
+    assert.deepEqual(listed.trees.map((t) => [t.name.replace(/^.*-[0-9a-f]{16}/, 'K'), t.locked, t.lock_task, t.origin_path, t.origin_host]).sort(), [
+      ['K', true, 'task-A', w.origin, 'origin-host'],
+      ['K.2', true, 'task-B', w.origin, 'origin-host'],
+    ]);
     assert.equal(await releaseWorkspace(w.exec, { tree: first.tree, taskId: 'task-B' }), 'other', 'only the holder releases');
     assert.equal(await releaseWorkspace(w.exec, { tree: first.tree, taskId: 'task-A' }), 'released');
     assert.equal((await syncWorkspace(w.exec, w.req({ taskId: 'task-C', lockTtlS: 1 }))).tree, first.tree);

@@ -30,8 +30,17 @@ describe('commandWorkflow (mocked activities, real server)', { concurrency: true
   it('re-places an auto-routed command whose node was unreachable (nothing sent) and runs it on the next node', async () => {
     const r = await reroute(w);
     assert.equal(r.error, undefined);
-    assert.deepEqual(r.calls.of('placeCommand').map((c) => c.input.exclude), [[], ['n1']]);
-    assert.deepEqual(r.calls.of('runCommand').map((c) => [c.queue, c.input.nodeId, c.attempt]), [[nodeQueue('n1'), 'n1', 1], [nodeQueue('n2'), 'n2', 1]]);
+    assert.deepEqual(
+      r.calls.of('placeCommand').map((c) => c.input.exclude),
+      [[], ['n1']],
+    );
+    assert.deepEqual(
+      r.calls.of('runCommand').map((c) => [c.queue, c.input.nodeId, c.attempt]),
+      [
+        [nodeQueue('n1'), 'n1', 1],
+        [nodeQueue('n2'), 'n2', 1],
+      ],
+    );
     const res = r.result!;
     assert.equal(res.executed_on, 'n2');
     assert.equal(res.success, true);
@@ -50,9 +59,15 @@ describe('commandWorkflow (mocked activities, real server)', { concurrency: true
     assert.equal(r.error, undefined);
     assert.equal(r.calls.of('placeCommand').length, 1, 'placed once, never again');
     const runs = r.calls.of('runCommand');
-    assert.deepEqual(runs.map((c) => c.queue), Array(4).fill(nodeQueue('n1')));
+    assert.deepEqual(
+      runs.map((c) => c.queue),
+      Array(4).fill(nodeQueue('n1')),
+    );
     // Three attempts of the activity, then the workflow's own re-attach (a new activity) after its pause.
-    assert.deepEqual(runs.map((c) => c.attempt), [1, 2, 3, 1]);
+    assert.deepEqual(
+      runs.map((c) => c.attempt),
+      [1, 2, 3, 1],
+    );
     assert.equal(r.result!.executed_on, 'n1');
     assert.equal(r.result!.success, true);
     assert.equal(r.result!.route_reason, 'least loaded: n1');
@@ -67,7 +82,10 @@ describe('commandWorkflow (mocked activities, real server)', { concurrency: true
     assert.equal(result.executed_on, 'n1');
     assert.equal(r.calls.of('placeCommand').length, 1);
     const runs = r.calls.of('runCommand');
-    assert.deepEqual(runs.map((c) => [c.queue, c.attempt]), [1, 2, 3, 1, 2, 3].map((a) => [nodeQueue('n1'), a]));
+    assert.deepEqual(
+      runs.map((c) => [c.queue, c.attempt]),
+      [1, 2, 3, 1, 2, 3].map((a) => [nodeQueue('n1'), a]),
+    );
     // The re-attach gets what is left of the timeout, not a fresh one.
     assert.ok(runs[3]!.input.timeoutS < runs[0]!.input.timeoutS, `${runs[3]!.input.timeoutS} < ${runs[0]!.input.timeoutS}`);
     assert.equal((await r.handle.describe()).status.name, 'FAILED');

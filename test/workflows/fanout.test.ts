@@ -22,7 +22,10 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
     const r = await parallelReplace(w);
     assert.equal(r.error, undefined);
     const res = r.result!;
-    assert.deepEqual(res.results.map((x) => x.task_id), indices(6).map((i) => `${r.id}/${i}`));
+    assert.deepEqual(
+      res.results.map((x) => x.task_id),
+      indices(6).map((i) => `${r.id}/${i}`),
+    );
     assert.deepEqual(res.summary, { total: 6, succeeded: 6, failed: 0, cancelled: 0, by_node: res.summary.by_node });
     for (const x of res.results) assert.ok(['n2', 'n3'].includes(x.executed_on), `${x.task_id} ran on ${x.executed_on}`);
     const place = r.calls.of('placeBatch');
@@ -30,25 +33,40 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
     assert.equal(place[0]!.input.exclude, undefined);
     assert.deepEqual([place[1]!.input.exclude, place[1]!.input.indices, place[1]!.input.count], [['n1'], [0, 3], 2]);
     const batches = r.calls.of('runBatch');
-    assert.deepEqual(batches.filter((c) => c.input.nodeId === 'n1').map((c) => [c.queue, c.attempt]), [[nodeQueue('n1'), 1]], 'a non-retryable NodeUnreachable is not retried');
+    assert.deepEqual(
+      batches.filter((c) => c.input.nodeId === 'n1').map((c) => [c.queue, c.attempt]),
+      [[nodeQueue('n1'), 1]],
+      'a non-retryable NodeUnreachable is not retried',
+    );
     // Every command was sent exactly once to a node that answered.
     const sent = batches.filter((c) => c.input.nodeId !== 'n1').flatMap((c) => c.input.items.map((it: { index: number }) => it.index));
     assert.deepEqual(sent.sort(), indices(6));
     for (const i of [0, 3]) assert.match(res.results[i]!.route_reason, /\(after n1 unreachable: n1: connect ECONNREFUSED/);
-    assert.deepEqual(r.calls.of('releasePlacement').map((c) => c.input.taskId), [r.id]);
+    assert.deepEqual(
+      r.calls.of('releasePlacement').map((c) => c.input.taskId),
+      [r.id],
+    );
   });
 
-  it('runs a node\'s 300 commands as child batch workflows; a stop of one command reaches its child; results in input order', async () => {
+  it("runs a node's 300 commands as child batch workflows; a stop of one command reaches its child; results in input order", async () => {
     const r = await parallelChildren(w);
     assert.equal(r.error, undefined);
     const res = r.result!;
-    assert.deepEqual(res.results.map((x) => x.task_id), indices(300).map((i) => `${r.id}/${i}`), 'input order, though each batch answered in reverse');
+    assert.deepEqual(
+      res.results.map((x) => x.task_id),
+      indices(300).map((i) => `${r.id}/${i}`),
+      'input order, though each batch answered in reverse',
+    );
     assert.equal(res.results[STOPPED]!.state, 'cancelled');
     assert.deepEqual([res.summary.succeeded, res.summary.cancelled, res.summary.failed], [299, 1, 0]);
     const batches = r.calls.of('runBatch');
-    assert.deepEqual(batches.map((c) => [c.workflowId, c.queue, c.input.items.length]), [
-      [`${r.id}/n1-0`, nodeQueue('n1'), 250], [`${r.id}/n1-1`, nodeQueue('n1'), 50],
-    ]);
+    assert.deepEqual(
+      batches.map((c) => [c.workflowId, c.queue, c.input.items.length]),
+      [
+        [`${r.id}/n1-0`, nodeQueue('n1'), 250],
+        [`${r.id}/n1-1`, nodeQueue('n1'), 50],
+      ],
+    );
     assert.equal(r.seen.stopSeenBy, `${r.id}/n1-0`, 'the stop reached the child that owns the command');
     for (const child of [`${r.id}/n1-0`, `${r.id}/n1-1`]) {
       const d = await w.client.workflow.getHandle(child).describe();

@@ -13,7 +13,10 @@ describe('clusterMonitorWorkflow (mocked probes, real server)', { timeout: 60_00
     w = await startWorkflowEnv(['n1', 'n2']);
   });
   after(async () => {
-    await w?.client.workflow.getHandle(MONITOR_WORKFLOW_ID).terminate('test over').catch(() => undefined);
+    await w?.client.workflow
+      .getHandle(MONITOR_WORKFLOW_ID)
+      .terminate('test over')
+      .catch(() => undefined);
     await w?.close();
   });
 

@@ -24,7 +24,9 @@ const isEncrypted = (text: string): boolean => text.includes(`"${Buffer.from(ENC
 describe('workflow replay of recorded histories', () => {
   // Workflow ids matter: fan-out children and command task ids derive from them, and the codec binds payloads to them.
   const ids = JSON.parse(readFileSync(path.join(DIR, 'workflow-ids.json'), 'utf8')) as Record<string, string>;
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.json') && f !== 'workflow-ids.json').sort();
+  const files = readdirSync(DIR)
+    .filter((f) => f.endsWith('.json') && f !== 'workflow-ids.json')
+    .sort();
   const texts = new Map(files.map((f) => [f, readFileSync(path.join(DIR, f), 'utf8')]));
   it('has recorded histories to replay', () => assert.ok(files.length >= 10, `only ${files.length} histories in ${DIR}`));
   it('has histories of the current workflows, recorded with the codec', () => {
@@ -36,10 +38,15 @@ describe('workflow replay of recorded histories', () => {
     it(`replays ${file}`, async () => {
       const text = texts.get(file)!;
       assert.ok(ids[file], `no workflow id for ${file} in workflow-ids.json`);
-      await Worker.runReplayHistory({
-        workflowBundle: { codePath: WORKFLOW_BUNDLE }, replayName: file,
-        ...(isEncrypted(text) ? { dataConverter: testDataConverter() } : {}),
-      }, JSON.parse(text) as unknown, ids[file]);
+      await Worker.runReplayHistory(
+        {
+          workflowBundle: { codePath: WORKFLOW_BUNDLE },
+          replayName: file,
+          ...(isEncrypted(text) ? { dataConverter: testDataConverter() } : {}),
+        },
+        JSON.parse(text) as unknown,
+        ids[file],
+      );
     });
   }
 });

@@ -24,13 +24,10 @@ describe('replay catches a non-deterministic change', () => {
     const options = { replayName: FILE, dataConverter: testDataConverter() };
     await Worker.runReplayHistory({ ...options, workflowBundle: { codePath: WORKFLOW_BUNDLE } }, history, ids[FILE]);
     const { code } = await bundleWorkflowCode({ workflowsPath: CHANGED, logger: silent as never });
-    await assert.rejects(
-      Worker.runReplayHistory({ ...options, workflowBundle: { code } }, history, ids[FILE]),
-      (err: unknown) => {
-        assert.ok(err instanceof DeterminismViolationError, `expected a DeterminismViolationError, got ${String(err)}`);
-        assert.match(err.message, /nondeterminism/i);
-        return true;
-      },
-    );
+    await assert.rejects(Worker.runReplayHistory({ ...options, workflowBundle: { code } }, history, ids[FILE]), (err: unknown) => {
+      assert.ok(err instanceof DeterminismViolationError, `expected a DeterminismViolationError, got ${String(err)}`);
+      assert.match(err.message, /nondeterminism/i);
+      return true;
+    });
   });
 });

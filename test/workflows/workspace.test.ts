@@ -21,9 +21,15 @@ describe('commandWorkflow with a synced workspace (mocked activities, real serve
     const r = await workspace(w);
     assert.equal(r.error, undefined);
     const tree = treeOn('n1');
-    assert.deepEqual(r.calls.map((c) => [c.name, c.queue]), [
-      ['syncWorkspace', ORIGIN_QUEUE], ['runCommand', nodeQueue('n1')], ['returnOutputs', ORIGIN_QUEUE], ['releaseWorkspace', ORIGIN_QUEUE],
-    ]);
+    assert.deepEqual(
+      r.calls.map((c) => [c.name, c.queue]),
+      [
+        ['syncWorkspace', ORIGIN_QUEUE],
+        ['runCommand', nodeQueue('n1')],
+        ['returnOutputs', ORIGIN_QUEUE],
+        ['releaseWorkspace', ORIGIN_QUEUE],
+      ],
+    );
     const [sync, run, back, release] = r.calls;
     assert.deepEqual(sync!.input, { taskId: r.id, nodeId: 'n1', ws: workspaceSpec, leaseS: 30 + 600 });
     assert.equal(run!.input.cwd, `${tree}/proj`, 'the command runs in the synced copy of the cwd');
@@ -40,16 +46,35 @@ describe('commandWorkflow with a synced workspace (mocked activities, real serve
     assert.equal(desc.typedSearchAttributes.get(ClusterExitCode), 2);
   });
 
-  it('re-routes when the origin cannot reach the node to sync (after the sync\'s own retries)', async () => {
+  it("re-routes when the origin cannot reach the node to sync (after the sync's own retries)", async () => {
     const r = await workspaceReroute(w);
     assert.equal(r.error, undefined);
-    assert.deepEqual(r.calls.of('placeCommand').map((c) => c.input.exclude), [[], ['n1']]);
-    assert.deepEqual(r.calls.of('syncWorkspace').map((c) => [c.queue, c.input.nodeId, c.attempt]), [
-      [ORIGIN_QUEUE, 'n1', 1], [ORIGIN_QUEUE, 'n1', 2], [ORIGIN_QUEUE, 'n1', 3], [ORIGIN_QUEUE, 'n2', 1],
-    ]);
-    assert.deepEqual(r.calls.of('runCommand').map((c) => [c.queue, c.input.cwd]), [[nodeQueue('n2'), `${treeOn('n2')}/proj`]]);
-    assert.deepEqual(r.calls.of('returnOutputs').map((c) => c.input.tree), [treeOn('n2')]);
-    assert.deepEqual(r.calls.of('releaseWorkspace').map((c) => c.input.tree), [treeOn('n2')], 'no lease on n1 to give back');
+    assert.deepEqual(
+      r.calls.of('placeCommand').map((c) => c.input.exclude),
+      [[], ['n1']],
+    );
+    assert.deepEqual(
+      r.calls.of('syncWorkspace').map((c) => [c.queue, c.input.nodeId, c.attempt]),
+      [
+        [ORIGIN_QUEUE, 'n1', 1],
+        [ORIGIN_QUEUE, 'n1', 2],
+        [ORIGIN_QUEUE, 'n1', 3],
+        [ORIGIN_QUEUE, 'n2', 1],
+      ],
+    );
+    assert.deepEqual(
+      r.calls.of('runCommand').map((c) => [c.queue, c.input.cwd]),
+      [[nodeQueue('n2'), `${treeOn('n2')}/proj`]],
+    );
+    assert.deepEqual(
+      r.calls.of('returnOutputs').map((c) => c.input.tree),
+      [treeOn('n2')],
+    );
+    assert.deepEqual(
+      r.calls.of('releaseWorkspace').map((c) => c.input.tree),
+      [treeOn('n2')],
+      'no lease on n1 to give back',
+    );
     const res = r.result!;
     assert.equal(res.executed_on, 'n2');
     assert.equal(res.success, true);
