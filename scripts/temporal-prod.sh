@@ -368,7 +368,7 @@ EOF
   chmod 600 "$state/config/development.yaml" # holds the database password
 
   # deploy/temporal-dynamicconfig.yaml's switches (as the embedded dev server has them), plus
-  # what the dev server gets from src/temporal/embedded.ts.
+  # what the dev server gets from src/temporal/devServerCli.ts.
   cat >"$state/config/dynamicconfig.yaml" <<'EOF'
 # Written by scripts/temporal-prod.sh; see deploy/temporal-dynamicconfig.yaml for the why.
 system.enableEagerWorkflowStart:

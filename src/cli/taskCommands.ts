@@ -1,43 +1,19 @@
 // submit / status / logs / cancel / list: human output by default, --json for scripts.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import { openApp, type App } from '../app.js';
-import { dryRunCommand, dryRunFanout, type DryRunSources, type PlanRow } from '../client/dryRun.js';
+import { dryRunCommand, dryRunFanout, type DryRunSources } from '../client/dryRun.js';
 import { ensureWorker } from '../client/workers.js';
 import type { OutputPage } from '../runtime/outputStore.js';
-import { UserError, type SubmitRequest, type TaskStatus } from '../client/tasks.js';
-import type { CommandResult, ParallelResult, WorkspaceMode } from '../shared.js';
+import { UserError, type SubmitRequest } from '../client/tasks.js';
+import type { WorkspaceMode } from '../shared.js';
 import { archOption, capabilityOption, osOption } from './options.js';
 import { columns } from './table.js';
+import { exitCodeFor, oneLine, printPlan, printResult, withProgressBar, writeOut } from './taskOutput.js';
 
-/** A command on one line of `list` (newlines and runs of blanks folded, long ones cut). */
-const oneLine = (c: string): string => {
-  const t = c.replace(/\s+/g, ' ').trim();
-  return t.length > 120 ? `${t.slice(0, 117)}...` : t;
-};
-
-const { SingleBar, Presets } = cliProgress;
 /** `logs -f`: how often to look for more output once caught up. */
 const FOLLOW_POLL_MS = 500;
-
-/** Write to stdout and wait until it is handed off (a pipe reader sets the pace). */
-const writeOut = (data: string) => new Promise<void>((resolve, reject) => process.stdout.write(data, (err) => (err ? reject(err) : resolve())));
-
-/**
- * Exit code of `submit` and `status --exit-code`: 124 when it timed out (as timeout(1)) and 130
- * when cancelled (as Ctrl-C), whatever signal code the killed group left; else the command's own.
- */
-export function exitCodeFor(s: TaskStatus): number {
-  if (s.state === 'running') return 0;
-  if (s.state === 'timed_out') return 124;
-  if (s.state === 'cancelled') return 130;
-  if ('summary' in s) return s.state === 'completed' ? 0 : 1;
-  const r = s as CommandResult;
-  if (r.return_code !== null && r.return_code !== undefined) return r.return_code;
-  return r.success ? 0 : 1;
-}
 
 async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
   const app = await openApp({ worker: false });
@@ -48,28 +24,6 @@ async function withApp<T>(work: (app: App) => Promise<T>): Promise<T> {
   }
 }
 
-function printResult(s: TaskStatus, json: boolean): void {
-  if (json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
-    return;
-  }
-  if (s.state === 'running') {
-    const on = 'executed_on' in s && s.executed_on ? ` on ${s.executed_on}` : '';
-    process.stderr.write(`task ${s.task_id} is running${on}\n  follow: cluster-router logs ${s.task_id} -f\n  web ui: ${s.workflow_url}\n`);
-    return;
-  }
-  if ('summary' in s) return printParallel(s);
-  const r = s as CommandResult;
-  if (r.stdout) process.stdout.write(r.stdout);
-  if (r.stderr) process.stderr.write(r.stderr);
-  const tail = [r.executed_on || '-', r.state, r.return_code !== null ? `exit ${r.return_code}` : '', `${r.duration_ms} ms`, r.task_id]
-    .filter(Boolean)
-    .join(' · ');
-  // A timeout or cancel says so ("timed out after 1 s") even though the killed group left an exit code.
-  const why = r.error && (r.return_code === null || r.state === 'timed_out' || r.state === 'cancelled') ? ` ${r.error}` : '';
-  process.stderr.write(`[${tail}]${why}${r.truncated ? ' (output truncated: cluster-router logs ' + r.task_id + ')' : ''}\n`);
-}
-
 function readCommands(file: string): string[] {
   const text = readFileSync(file === '-' ? 0 : file, 'utf8');
   return text
@@ -78,49 +32,9 @@ function readCommands(file: string): string[] {
     .filter((l) => l && !l.startsWith('#'));
 }
 
-/** Wait for a fan-out, with a progress bar on a terminal (done/total from the workflow's Query). */
-async function withProgressBar(app: App, taskId: string, total: number, tty: boolean): Promise<TaskStatus> {
-  if (!tty) return app.tasks.wait(taskId, Infinity);
-  const bar = new SingleBar({ format: ' {bar} {value}/{total} commands | {duration}s', stream: process.stderr }, Presets.shades_classic);
-  bar.start(total, 0);
-  const timer = setInterval(() => {
-    void app.tasks.progress(taskId).then((p) => {
-      if (p) bar.update(p.done);
-    });
-  }, 250);
-  try {
-    return await app.tasks.wait(taskId, Infinity);
-  } finally {
-    clearInterval(timer);
-    bar.update(total);
-    bar.stop();
-  }
-}
-
-function printParallel(p: ParallelResult & { workflow_url?: string }): void {
-  for (const r of p.results) {
-    const first = (r.stdout || r.stderr || r.error || '').split('\n')[0]!.slice(0, 100);
-    process.stdout.write(`${r.task_id}  ${(r.executed_on || '-').padEnd(6)} ${r.state.padEnd(9)} ${String(r.return_code ?? '-').padStart(3)}  ${first}\n`);
-  }
-  const s = p.summary;
-  const nodes = Object.entries(s.by_node)
-    .map(([id, b]) => `${id} ${b.succeeded}/${b.succeeded + b.failed}`)
-    .join(', ');
-  process.stderr.write(
-    `[${p.task_id} · ${p.state} · ${s.succeeded} ok, ${s.failed} failed, ${s.cancelled} cancelled of ${s.total} · ${p.duration_ms} ms · ${nodes}]\n`,
-  );
-}
-
 function dryRunSources(app: App): DryRunSources {
   // Without a worker the monitor cannot answer: plan with no load figures rather than wait.
   return { tasks: app.tasks, config: app.config, nodeStates: () => app.connection.withDeadline(Date.now() + 2000, () => app.clusterState.states()) };
-}
-
-/** The plan of --dry-run: one line per command (node, command, reason), or JSON. Nothing ran: exit 0. */
-function printPlan(rows: PlanRow[], json: boolean): number {
-  if (json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-  else for (const r of rows) process.stdout.write(`${r.index !== undefined ? `${r.index}\t` : ''}${r.node}\t${oneLine(r.command)}\t${r.reason}\n`);
-  return 0;
 }
 
 /** --cwd (default: the current directory), --workspace, --output: how the node gets the files the command works on. */

@@ -5,7 +5,8 @@
 // `policy:` settings decide what the parser cannot. Pure; runs in the client before a
 // workflow starts and in the worker before a command runs.
 import { newBudget } from './shellAst.js';
-import { Scope, Walker, WalkLimit } from './policyWalk.js';
+import { Scope, Walker } from './policyWalk.js';
+import { WalkLimit } from './policyWalkTypes.js';
 import { nodeFindings } from './policyNode.js';
 import { resolvePath } from './policyTargets.js';
 import { formatMessage, type Dir, type PolicyFinding, type PolicyInput } from './policyTypes.js';

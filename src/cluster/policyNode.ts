@@ -3,7 +3,7 @@
 // trusts it there (its confirm-level findings are dropped, and read_only lets it run);
 // read_only refuses every command not known to leave files alone.
 import { formatMessage, type Arg, type NodePolicy, type PolicyFinding } from './policyTypes.js';
-import type { Visited } from './policyWalk.js';
+import type { Visited } from './policyWalkTypes.js';
 import { SHELLS } from './policyExec.js';
 
 const READ_ONLY = new Set(

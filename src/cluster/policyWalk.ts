@@ -19,25 +19,11 @@ import { applyEffects } from './policyEffects.js';
 import { execCommands } from './policyFind.js';
 import { WrittenFiles, type StdoutWrite } from './policyFiles.js';
 import { formatMessage, shorten, type Arg, type PolicyFinding, type RuleContext, type RuleResult, type RunCmd, type Stdin } from './policyTypes.js';
-
-export interface Visited {
-  program: string;
-  wrappers: string[];
-  args: Arg[];
-  text: string;
-  writes: Arg[];
-}
-export type Raw = PolicyFinding & { text: string };
-export interface Ctx {
-  depth: number;
-  remote?: string;
-  probe: boolean;
-}
+import { WALK_LIMITS, WalkLimit, type Ctx, type Raw, type Visited } from './policyWalkTypes.js';
+import { walkCompound } from './policyWalkCompound.js';
 
 const NO_WRITES: Arg[] = [];
 const FILE_WRITERS = new Set(['curl', 'wget', 'tee', 'cp', 'mv', 'install', 'ln']);
-export const WALK_LIMITS = { units: 40_000, shellDepth: 6, findings: 64 };
-export class WalkLimit extends Error {}
 
 export class Walker {
   findings: Raw[] = [];
@@ -108,7 +94,7 @@ export class Walker {
     this.findings.push(raw);
   }
 
-  private stmts(list: Stmt[], scope: Scope, ctx: Ctx, stdin: Stdin): RunCmd | undefined {
+  stmts(list: Stmt[], scope: Scope, ctx: Ctx, stdin: Stdin): RunCmd | undefined {
     let last: RunCmd | undefined;
     for (const stmt of list) {
       last = this.pipeline(stmt.pipes[0]!, scope, ctx, stdin);
@@ -171,56 +157,8 @@ export class Walker {
         if (run && (stdoutWrites.length > 0 || FILE_WRITERS.has(run.program))) this.files.note(run, stdoutWrites);
         return run;
       }
-      case 'subshell':
-        this.stmts(c.body, this.clone(scope), ctx, stdin);
-        return undefined;
-      case 'group':
-        return this.stmts(c.body, scope, ctx, c.coproc ? { kind: 'hidden', what: 'what the script writes into the coprocess' } : stdin);
-      case 'if': {
-        this.stmts(c.conds[0]!, scope, ctx, stdin);
-        const branches = c.bodies.map((body, i) => {
-          const s = this.clone(scope);
-          if (i > 0) this.stmts(c.conds[i]!, s, ctx, stdin);
-          this.stmts(body, s, ctx, stdin);
-          return s;
-        });
-        if (c.orElse) {
-          const s = this.clone(scope);
-          this.stmts(c.orElse, s, ctx, stdin);
-          branches.push(s);
-        }
-        this.spend(scope.mergeBranches(branches, c.orElse !== undefined));
-        return undefined;
-      }
-      case 'loop':
-        this.stmts(c.cond, scope, ctx, stdin);
-        this.loopBody(c.body, scope, ctx, stdin);
-        return undefined;
-      case 'for': {
-        for (const p of c.arith ?? []) if (p.t === 'cmd') env.substitute(p.body);
-        const values = c.items ? listValues(resolveArgs(c.items, env)) : null;
-        this.loopBody(c.body, scope, ctx, stdin, (s) => s.set(c.name, values));
-        return undefined;
-      }
-      case 'case': {
-        resolveArgs([c.word], env);
-        const branches = c.arms.map((arm) => {
-          const s = this.clone(scope);
-          this.stmts(arm.body, s, ctx, stdin);
-          return s;
-        });
-        this.spend(
-          scope.mergeBranches(
-            branches,
-            c.arms.some((a) => a.patterns.some((p) => p.src === '*')),
-          ),
-        );
-        return undefined;
-      }
-      case 'test':
-        resolveArgs(c.words, env);
-        for (const p of c.inner) if (p.t === 'cmd') env.substitute(p.body);
-        return undefined;
+      default:
+        return walkCompound(this, c, scope, ctx, stdin, env);
     }
   }
 
@@ -348,21 +286,7 @@ export class Walker {
     return this.stmts(body, this.clone(scope), ctx as Ctx, stdin);
   }
 
-  private loopBody(body: Stmt[], scope: Scope, ctx: Ctx, stdin: Stdin, setVar?: (s: Scope) => void): void {
-    const first = this.clone(scope);
-    setVar?.(first);
-    this.stmts(body, first, ctx, stdin);
-    const changed = first.differsFrom(scope);
-    this.spend(scope.mergeBranches([first], false));
-    if (!changed) return;
-    // a second pass sees the values the first one left behind
-    const second = this.clone(scope);
-    setVar?.(second);
-    this.stmts(body, second, ctx, stdin);
-    this.spend(scope.mergeBranches([second], false));
-  }
-
-  private clone(scope: Scope): Scope {
+  clone(scope: Scope): Scope {
     this.spend(1);
     return scope.child();
   }

@@ -5,6 +5,7 @@
 import type { Part, Stmt, Word } from './shellAst.js';
 import type { Arg, Stdin } from './policyTypes.js';
 import { braceExpand } from './policyBraces.js';
+import { globRegex, MAX_AFFIX_VALUE, removeAffix } from './policyGlob.js';
 
 /** Possible values; null when the check cannot see them. */
 export type Values = string[] | null;
@@ -22,7 +23,6 @@ export interface WordEnv {
 
 const MAX_ALTS = 64;
 const MAX_VALUE_LENGTH = 4096;
-const MAX_AFFIX_VALUE = 1024;
 // Quoted or expanded characters are inert to brace expansion: encode them while expanding.
 const INERT: Record<string, string> = { '{': '\uE000', '}': '\uE001', ',': '\uE002', '.': '\uE003' };
 const DECODE: Record<string, string> = { '\uE000': '{', '\uE001': '}', '\uE002': ',', '\uE003': '.' };
@@ -242,50 +242,6 @@ function paramValues(p: Extract<Part, { t: 'param' }>, env: WordEnv): Values {
 
 function single(values: Values): string | null {
   return values && values.length === 1 ? values[0]! : null;
-}
-
-/** A glob pattern as a regular expression; null for patterns that could backtrack badly. */
-function globRegex(pattern: string, lazy: boolean): string | null {
-  if ((pattern.match(/\*/g)?.length ?? 0) > 3 || pattern.length > 200) return null;
-  let out = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '*') out += lazy ? '[^]*?' : '[^]*';
-    else if (c === '?') out += '[^]';
-    else if (c === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) {
-        out += '\\[';
-        continue;
-      }
-      const body = pattern
-        .slice(i + 1, end)
-        .replace(/^!/, '^')
-        .replace(/\\/g, '\\\\');
-      out += `[${body}]`;
-      i = end;
-    } else out += c.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  return out;
-}
-
-function removeAffix(value: string, pattern: string, op: string): string | null {
-  if (value.length > MAX_AFFIX_VALUE) return null;
-  if (op === '#' || op === '##') {
-    const re = globRegex(pattern, op === '#');
-    if (re === null) return null;
-    const m = new RegExp(`^(?:${re})`).exec(value);
-    return m ? value.slice(m[0].length) : value;
-  }
-  const re = globRegex(pattern, false);
-  if (re === null) return null;
-  const whole = new RegExp(`^(?:${re})$`);
-  if (op === '%') {
-    for (let i = value.length; i >= 0; i--) if (whole.test(value.slice(i))) return value.slice(0, i);
-  } else {
-    for (let i = 0; i <= value.length; i++) if (whole.test(value.slice(i))) return value.slice(0, i);
-  }
-  return value;
 }
 
 function replaceValues(base: string[], op: string, arg: Word | undefined, env: WordEnv): Values {

@@ -1,5 +1,5 @@
 // Lists, pipelines and simple commands of the bash grammar (with their redirections and
-// assignments); compound commands (if/while/for/case/{ }/( )/functions) are in shellSyntax.ts.
+// assignments); compound commands are in shellCompound.ts (if/while/for/case) and shellSyntax.ts.
 import type { Assign, Cmd, Pipeline, Redir, Stmt, Word } from './shellAst.js';
 import { WordScanner } from './shellWords.js';
 

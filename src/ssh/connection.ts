@@ -7,7 +7,8 @@ import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { classifySshError, ExecAbortedError, SshError } from './errors.js';
 import type { KnownHosts } from './hostKeys.js';
 import { coalesceWrites, hostKeyAlgorithms } from './connectionTuning.js';
-import type { ExecHandlers, ExecResult, SshTarget, StdinSink } from './pool.js';
+import { watchChannel } from './channelWatch.js';
+import type { ExecHandlers, ExecResult, SshTarget } from './pool.js';
 
 /** Unanswered keepalives before ssh2 drops a connection: with the interval, how long silence may last. */
 const KEEPALIVE_COUNT_MAX = 3;
@@ -258,9 +259,10 @@ export class SshConnection {
               ch.once('close', release);
               return void ch.close();
             }
-            this.watch(
+            watchChannel(
               ch,
               h,
+              nodeId,
               () => settled,
               release,
               (result) => settle(() => (result instanceof SshError ? reject(result) : resolve(result))),
@@ -287,62 +289,5 @@ export class SshConnection {
         /* not connected */
       }
     });
-  }
-
-  private watch(ch: ClientChannel, h: ExecHandlers, settled: () => boolean, release: () => void, done: (r: ExecResult | SshError) => void): void {
-    let exit: ExecResult | undefined;
-    let closed = false;
-    let stderrEnded = false;
-    // After an abort the channel drains until closed; that output is no longer the caller's.
-    ch.on('data', (chunk: Buffer) => settled() || h.onStdout?.(chunk));
-    ch.stderr.on('data', (chunk: Buffer) => settled() || h.onStderr?.(chunk));
-    // 'exit' may not fire, and 'close' repeats its arguments: take whichever says more.
-    ch.on('exit', (code: number | null, signal?: string) => (exit = { code: code ?? null, signal: signal ?? null }));
-    const finish = () => {
-      if (!closed || !stderrEnded) return;
-      done(exit ?? new SshError(`node ${this.nodeId}: the session closed without an exit status`, 'lost', true, this.nodeId));
-    };
-    ch.stderr.once('end', () => ((stderrEnded = true), finish()));
-    ch.once('close', (code?: number | null, signal?: string) => {
-      release();
-      if (!exit && (typeof code === 'number' || typeof signal === 'string')) exit = { code: code ?? null, signal: signal ?? null };
-      closed = true;
-      if (ch.stderr.readableEnded) stderrEnded = true;
-      finish();
-    });
-    if (!h.stdin && !h.feed) {
-      ch.end(); // no stdin: EOF at once, so nothing waits for input
-      return;
-    }
-    // A connection lost meanwhile fails the exec through its own path; nothing to write to then.
-    const end = (data?: string) => {
-      if (closed) return;
-      try {
-        ch.end(data);
-      } catch {
-        /* connection gone */
-      }
-    };
-    if (h.stdin) return void h.stdin.then(end, () => end());
-    const sink: StdinSink = {
-      write: (data) =>
-        new Promise<void>((resolve, reject) => {
-          if (closed)
-            return reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
-          if (ch.write(data)) return resolve();
-          // A channel that closes before it drains must not leave the writer waiting forever.
-          const onClose = () =>
-            reject(new SshError(`node ${this.nodeId}: the command's channel closed while its input was being sent`, 'lost', true, this.nodeId));
-          ch.once('close', onClose);
-          ch.once('drain', () => {
-            ch.off('close', onClose);
-            resolve();
-          });
-        }),
-    };
-    h.feed!(sink).then(
-      () => end(),
-      () => end(),
-    );
   }
 }

@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { clusterflowEnv } from '../env.js';
-import { choosePort, ensureEmbeddedServer, type EmbeddedServer } from './embedded.js';
+import { ensureEmbeddedServer, type EmbeddedServer } from './embedded.js';
+import { choosePort } from './ports.js';
 import { TemporalSetupError } from './errors.js';
 
 export { TemporalSetupError } from './errors.js';

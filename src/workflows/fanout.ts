@@ -6,30 +6,16 @@ import {
   CancellationScope,
   isCancellation,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { createBatchActivities } from '../activities/batch.js';
-import type { createHubActivities } from '../activities/hub.js';
 import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
-import {
-  activityAttempts,
-  errorText,
-  FailureType,
-  needsSync,
-  nodeQueue,
-  type BatchInput,
-  type CommandResult,
-  type ParallelResult,
-  type ParallelSpec,
-  type TaskState,
-} from '../shared.js';
+import { errorText, FailureType, needsSync, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import { failureType, placeBatch, runBatchOn } from './fanoutActivities.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterState } from './searchAttributes.js';
 
@@ -39,26 +25,6 @@ const REROUTE_PATCH = 'reroute-unreachable-batches';
 const FANOUT_FAILED_PATCH = 'fanout-failed-status';
 /** Marks histories whose fan-outs may sync the origin's files to each node first (older ones never do). */
 const WORKSPACE_PATCH = 'workspace-sync';
-
-export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
-  startToCloseTimeout: '60 seconds',
-  retry: { maximumAttempts: 3 },
-});
-
-/** runBatch on the node's own queue; a new attempt re-attaches to commands already launched. */
-export const runBatchOn = (nodeId: string, sshRetries?: number) =>
-  proxyActivities<ReturnType<typeof createBatchActivities>>({
-    taskQueue: nodeQueue(nodeId),
-    startToCloseTimeout: '7 days',
-    heartbeatTimeout: '30 seconds',
-    scheduleToStartTimeout: '5 minutes',
-    // CLUSTER_SSH_RETRIES (batch.sshRetries) is enforced by the activity for an unreachable node; 5 attempts at least, as before.
-    retry: {
-      initialInterval: '1 second',
-      maximumAttempts: activityAttempts(sshRetries, 5),
-      nonRetryableErrorTypes: [FailureType.HostKey, FailureType.Auth, FailureType.UnknownNode],
-    },
-  }).runBatch;
 
 type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
 
@@ -300,12 +266,4 @@ export class Fanout {
     await Promise.all(groups.map(([id, batches]) => this.runSequence(id, batches, tag)));
     return true;
   }
-}
-
-/** The ApplicationFailure type at the root of an activity's or a child workflow's failure. */
-function failureType(err: unknown): string | undefined {
-  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    if (e instanceof ApplicationFailure) return e.type ?? undefined;
-  }
-  return undefined;
 }

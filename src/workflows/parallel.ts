@@ -2,7 +2,8 @@ import { CancellationScope, setHandler, workflowInfo } from '@temporalio/workflo
 import { planBatches } from '../cluster/fanoutPlan.js';
 import { stopQuery, stopSignal } from '../messages.js';
 import type { BatchInput, CommandResult, ParallelResult, ParallelSpec } from '../shared.js';
-import { Fanout, placeBatch, releasePlacement, runBatchOn } from './fanout.js';
+import { Fanout } from './fanout.js';
+import { placeBatch, releasePlacement, runBatchOn } from './fanoutActivities.js';
 
 /**
  * parallel_execute: place every command (spread by load and capacity with reservations; a

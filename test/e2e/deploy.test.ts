@@ -12,7 +12,8 @@ import { parse } from 'yaml';
 import { parseConfig } from '../../src/cluster/config.js';
 import { PACKAGE_ROOT as ROOT, temporalCliPath } from '../../src/paths.js';
 import { SEARCH_ATTRIBUTES } from '../../src/shared.js';
-import { answers, freePort } from '../../src/temporal/embedded.js';
+import { answers } from '../../src/temporal/embedded.js';
+import { freePort } from '../../src/temporal/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SERVICES = ['postgresql', 'temporal', 'temporal-search-attributes', 'temporal-ui', 'clusterflow-worker'];

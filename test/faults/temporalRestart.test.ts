@@ -10,7 +10,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, stopEmbeddedServer } from '../../src/temporal/embedded.js';
+import { stopEmbeddedServer } from '../../src/temporal/embedded.js';
+import { freePort } from '../../src/temporal/ports.js';
 import { structured } from '../helpers/harness.js';
 import { faultSummary, sleep, startFaultHarness, startTask, waitFor, type FaultHarness } from '../helpers/faults.js';
 

@@ -111,7 +111,7 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
         'frontend.enableServerVersionCheck=false',
         '--dynamic-config-value',
         'history.transferProcessorMaxPollRPS=1000',
-        // As the embedded server registers them (temporal/embedded.ts): upsertSearchAttributes needs them.
+        // As the embedded server registers them (temporal/devServerCli.ts): upsertSearchAttributes needs them.
         ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]),
       ],
     },

@@ -8,7 +8,7 @@ import { zodToJsonSchema } from 'zod-to-json-schema';
 import { commandInput, parallelInput } from '../../src/mcp/schemas.js';
 import { archOption, capabilityOption, osOption } from '../../src/cli/options.js';
 import { columns, useColour } from '../../src/cli/table.js';
-import { exitCodeFor } from '../../src/cli/taskCommands.js';
+import { exitCodeFor } from '../../src/cli/taskOutput.js';
 import type { TaskStatus } from '../../src/client/tasks.js';
 
 describe('MCP tools: requires_os / requires_arch in the original spellings', () => {
