@@ -60,6 +60,7 @@ export async function measureCodec(opts: {
   stateDir: string;
   env: Record<string, string | undefined>;
   address: string;
+  namespace: string;
   taskId: string;
   iterations: number;
 }): Promise<CodecCost> {
@@ -70,7 +71,7 @@ export async function measureCodec(opts: {
   const found: Array<{ where: string; p: Payload }> = [];
   try {
     // No data converter: the payloads come back as Temporal stores them (encrypted).
-    const history = await new Client({ connection }).workflow.getHandle(opts.taskId).fetchHistory();
+    const history = await new Client({ connection, namespace: opts.namespace }).workflow.getHandle(opts.taskId).fetchHistory();
     for (const e of history.events ?? []) {
       const attrs = Object.entries(e).find(([k, v]) => k.endsWith('Attributes') && v);
       if (attrs) payloadsIn(attrs[1], attrs[0].replace(/EventAttributes$/, ''), found);
@@ -83,7 +84,7 @@ export async function measureCodec(opts: {
   let perCallUs = 0;
   for (const { where, p } of encrypted) {
     const boundTo = p.metadata?.['bound-to'] ? td.decode(p.metadata['bound-to']) : '';
-    const ctx: SerializationContext = { type: 'workflow', namespace: 'default', workflowId: boundTo };
+    const ctx: SerializationContext = { type: 'workflow', namespace: opts.namespace, workflowId: boundTo };
     const [plain] = await codec.decode([p], ctx);
     if (td.decode(plain!.data ?? new Uint8Array()).includes(REFUSED_KEY))
       throw new Error(`codec: the ${where} payload of ${opts.taskId} did not decrypt with the state dir's key`);

@@ -43,9 +43,9 @@ function marks(events: Array<Record<string, unknown>>): Array<[string, number]> 
   return out;
 }
 
-export async function printPhases(address: string, title: string, calls: readonly TimedCall[]): Promise<void> {
+export async function printPhases(address: string, namespace: string, title: string, calls: readonly TimedCall[]): Promise<void> {
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const client = new Client({ connection, namespace });
   const segs = new Map<string, number[]>();
   try {
     for (const call of calls) {

@@ -190,6 +190,7 @@ async function main(): Promise<void> {
       stateDir: h.stateDir,
       env: h.env,
       address,
+      namespace: h.temporalNamespace,
       taskId: interCalls[Math.floor(interCalls.length / 2)]!.taskId,
       iterations: CODEC_ITERATIONS,
     });
@@ -204,7 +205,7 @@ async function main(): Promise<void> {
         ` = ${((perCallMs / inter.get(offload.name)!.p50) * 100).toFixed(1)}% of the interleaved p50; target < 1 ms: ${perCallMs < 1 ? 'MET' : 'NOT MET'}\n`,
     );
 
-    await printBreakdown(address, interCalls);
+    await printBreakdown(address, h.temporalNamespace, interCalls);
     await printCpuCost(h.stateDir, () => mcpTrue('offload_to'), Math.min(ITERATIONS, 50));
   } finally {
     await cleanUp();

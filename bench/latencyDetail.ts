@@ -17,9 +17,9 @@ export interface McpCall {
 const EV = { started: 1, completed: 2, wtScheduled: 5, wtStarted: 6, wtCompleted: 7, actScheduled: 10, actStarted: 11, actCompleted: 12 } as const;
 
 /** Split each measured offload_to call into phases, from its workflow history's event times. */
-export async function printBreakdown(address: string, calls: McpCall[]): Promise<void> {
+export async function printBreakdown(address: string, namespace: string, calls: McpCall[]): Promise<void> {
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const client = new Client({ connection, namespace });
   const phases = new Map<string, number[]>();
   const add = (name: string, ms: number) => (phases.get(name) ?? phases.set(name, []).get(name)!).push(ms);
   let eager = 0;
@@ -76,9 +76,16 @@ export async function printBreakdown(address: string, calls: McpCall[]): Promise
  * server: on a small machine the critical path is mostly this work, so it bounds the latency.
  */
 export async function printCpuCost(stateDir: string, call: () => Promise<unknown>, n: number): Promise<void> {
-  const temporalPid = (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid;
+  // Against an external server (no server.json in the state dir) only serve's CPU is counted.
+  const temporalPid = (() => {
+    try {
+      return (JSON.parse(readFileSync(path.join(stateDir, 'temporal', 'server.json'), 'utf8')) as { pid: number }).pid;
+    } catch {
+      return undefined;
+    }
+  })();
   const servePids = pidsWith(`CLUSTERFLOW_HOME=${stateDir}`, 'serve');
-  const cpu = () => ({ serve: servePids.reduce((s, p) => s + cpuMs(p), 0), temporal: cpuMs(temporalPid) });
+  const cpu = () => ({ serve: servePids.reduce((s, p) => s + cpuMs(p), 0), temporal: temporalPid ? cpuMs(temporalPid) : NaN });
   const before = cpu();
   let wall = 0;
   for (let i = 0; i < n; i++) wall += await timeOnce(call);
@@ -90,7 +97,7 @@ export async function printCpuCost(stateDir: string, call: () => Promise<unknown
     ['process', 'CPU ms per call'],
     [
       [`MCP server: cluster-router serve (client + workers, pid ${servePids.join(',') || '?'})`, fmtMs(serve)],
-      [`Temporal dev server (pid ${temporalPid})`, fmtMs(temporal)],
+      [temporalPid ? `Temporal dev server (pid ${temporalPid})` : 'Temporal server (external: not measured)', fmtMs(temporal)],
       ["sum (the node's sshd + shells not counted)", fmtMs(serve + temporal)],
       ['wall time per call', fmtMs(wall / n)],
     ],

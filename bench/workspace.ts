@@ -131,7 +131,10 @@ async function main(): Promise<void> {
         throw new Error(`offload_to ${command} in ${cwd}: ${JSON.stringify({ ...r, stdout: r.stdout.slice(-500) })}`);
       return { syncMs: r.workspace.sync_ms!, callMs, ws: r.workspace, stdout: r.stdout, call };
     };
-    const clearNode = () => nodeSh('rm -rf .cache/clusterflow/workspaces .cache/clusterflow/blobs');
+    // The lease's release and the background prune may still be writing there for a moment after
+    // the answer: try again rather than fail on "Directory not empty".
+    const clearNode = () =>
+      nodeSh('for i in 1 2 3 4 5 6 7 8 9 10; do rm -rf .cache/clusterflow/workspaces .cache/clusterflow/blobs 2>/dev/null && exit 0; sleep 0.2; done; exit 1');
     const clearOriginCache = (tree: Tree) => {
       const base = originStateBase(h.stateDir, realpathSync(tree.dir));
       const dir = path.dirname(base);
@@ -292,6 +295,7 @@ async function main(): Promise<void> {
       if (flags.phases)
         await printPhases(
           await h.temporalAddress(),
+          h.temporalNamespace,
           `where a no-change offload_to "true" call's time goes (${tree.name})`,
           same.cf.map((o) => o.call),
         );
