@@ -2,14 +2,11 @@
 // serve (and a worker) of this state dir answers the codec protocol and proxies the embedded
 // server's Web UI on the codec port, behind the state dir's ui-token. This prints the login link
 // for a browser and the flags for the `temporal` CLI. It starts nothing.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { Command } from 'commander';
-import { clusterflowEnv } from '../env.js';
 import { stateDir as defaultStateDir } from '../paths.js';
 import { uiToken } from '../security/codecServer.js';
-import { embeddedServerInfo } from '../temporal/embedded.js';
+import { knownCodecPort } from '../temporal/codecPort.js';
 import { UserError } from '../client/errors.js';
 
 export function registerUiCommand(program: Command): void {
@@ -36,20 +33,10 @@ export function registerUiCommand(program: Command): void {
     });
 }
 
-/** The port serve answers on: CLUSTERFLOW_CODEC_PORT, else what this state dir recorded (embedded server, or codec-port with TEMPORAL_ADDRESS). */
+/** The port serve answers on (temporal/codecPort.ts), or the fix when none was chosen yet. */
 function codecPort(dir: string): number {
-  const pinned = clusterflowEnv().codecPort;
-  if (pinned && pinned !== '0') return Number(pinned);
-  if (process.env.TEMPORAL_ADDRESS) {
-    try {
-      return Number(readFileSync(path.join(dir, 'codec-port'), 'utf8').trim());
-    } catch {
-      /* not chosen yet */
-    }
-  } else {
-    const info = embeddedServerInfo(dir);
-    if (info?.codecPort) return info.codecPort;
-  }
+  const port = knownCodecPort(dir);
+  if (port) return port;
   throw new UserError(`no codec port recorded for ${dir} yet: run \`cluster-router serve\` once (it chooses one), or set CLUSTERFLOW_CODEC_PORT`);
 }
 

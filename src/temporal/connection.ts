@@ -1,10 +1,8 @@
 // Which Temporal server to use: TEMPORAL_ADDRESS (a real cluster) or the embedded dev server.
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import { clusterflowEnv } from '../env.js';
 import { ensureEmbeddedServer, type EmbeddedServer } from './embedded.js';
-import { choosePort } from './ports.js';
+import { codecPortOf } from './codecPort.js';
 import { TemporalSetupError } from './errors.js';
 
 export { TemporalSetupError } from './errors.js';
@@ -41,24 +39,6 @@ export async function resolveTemporal(stateDir: string, env: NodeJS.ProcessEnv =
   const embedded = await ensureEmbeddedServer(stateDir, env);
   const uiUrl = (env.TEMPORAL_UI_URL || `http://127.0.0.1:${embedded.codecPort}`).replace(/\/$/, '');
   return { address: embedded.address, namespace, uiUrl, rawUiUrl: embedded.uiUrl, codecPort: embedded.codecPort, embedded };
-}
-
-/** With a server of its own (TEMPORAL_ADDRESS), the codec port is CLUSTERFLOW_CODEC_PORT or one chosen once and kept in the state dir (every process of the state dir agrees on it). */
-async function codecPortOf(stateDir: string, env: NodeJS.ProcessEnv): Promise<number> {
-  const file = path.join(stateDir, 'codec-port');
-  let prev: number | undefined;
-  try {
-    prev = Number(readFileSync(file, 'utf8').trim()) || undefined;
-  } catch {
-    /* first start */
-  }
-  const wanted = clusterflowEnv(env).codecPort;
-  // Kept once chosen, even while it is taken: the process holding it is most likely this state
-  // dir's serve (every other one waits to take it over), and links already given out name it.
-  if (prev && (!wanted || wanted === '0' || Number(wanted) === prev)) return prev;
-  const port = await choosePort(wanted, undefined, 8290);
-  writeFileSync(file, String(port), { mode: 0o600 });
-  return port;
 }
 
 /** TEMPORAL_TLS_CERT / _KEY (mTLS), TEMPORAL_TLS_CA, or TEMPORAL_TLS=true for system roots. */
