@@ -30,9 +30,9 @@ export async function prepareDirForNodeUsers(dir: string): Promise<boolean> {
   }
 }
 
-/** Proves each node accepts our key with the real OpenSSH client and the recorded host key. */
-export async function verifyLogin(cluster: LocalCluster, node: LocalNode): Promise<void> {
-  const args = [
+/** Arguments for the real OpenSSH client to run `command` on a node: our key only, the cluster's known_hosts, strict. */
+export function opensshArgs(cluster: LocalCluster, node: LocalNode, command: string): string[] {
+  return [
     '-F',
     '/dev/null',
     '-i',
@@ -56,8 +56,13 @@ export async function verifyLogin(cluster: LocalCluster, node: LocalNode): Promi
     '-p',
     String(node.port),
     `${node.user}@${node.host}`,
-    'true',
+    command,
   ];
+}
+
+/** Proves each node accepts our key with the real OpenSSH client and the recorded host key. */
+export async function verifyLogin(cluster: LocalCluster, node: LocalNode): Promise<void> {
+  const args = opensshArgs(cluster, node, 'true');
   try {
     await run('ssh', args, { timeout: 10_000 });
   } catch (err) {

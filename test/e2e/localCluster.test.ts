@@ -10,39 +10,15 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { clusterDown, clusterInfo, clusterUp, restartNodeSshd, stopNodeSshd, type LocalCluster, type LocalNode } from '../../src/testcluster/localCluster.js';
+import { opensshArgs } from '../../src/testcluster/nodeAccess.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
 // Own prefix: other suites may hold the default cf-n1.. users while this one removes its own.
 const PREFIX = 'lct';
 
-function sshArgs(cluster: LocalCluster, node: LocalNode, command: string): string[] {
-  return [
-    '-F',
-    '/dev/null',
-    '-i',
-    node.identityFile,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    `UserKnownHostsFile=${cluster.knownHostsPath}`,
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'ConnectTimeout=5',
-    '-p',
-    String(node.port),
-    `${node.user}@${node.host}`,
-    command,
-  ];
-}
-
 const ssh = async (cluster: LocalCluster, node: LocalNode, command: string): Promise<string> =>
-  (await run('ssh', sshArgs(cluster, node, command), { timeout: 15_000 })).stdout;
+  (await run('ssh', opensshArgs(cluster, node, command), { timeout: 15_000 })).stdout;
 
 /** Resolves with the connect outcome: 'open' or the error code (ECONNREFUSED when nothing listens). */
 function probePort(host: string, port: number): Promise<string> {
@@ -170,7 +146,7 @@ describe('local loopback test cluster', () => {
 
   test('stopNodeSshd drops sessions and closes the port; restartNodeSshd brings the same node back', async () => {
     const node = cluster.nodes[1]!;
-    const session = spawn('ssh', sshArgs(cluster, node, 'echo started; sleep 30'), { stdio: ['ignore', 'pipe', 'ignore'] });
+    const session = spawn('ssh', opensshArgs(cluster, node, 'echo started; sleep 30'), { stdio: ['ignore', 'pipe', 'ignore'] });
     const sessionEnded = new Promise<void>((resolve) => session.once('exit', () => resolve()));
     await new Promise<void>((resolve) => session.stdout.once('data', () => resolve()));
 
