@@ -52,7 +52,7 @@ export async function ensureEmbeddedServer(stateDir: string, env: NodeJS.Process
     // A port seen free can be taken before the server binds it (another process picking
     // free ports at the same moment): the server then exits at once saying "address already
     // in use", and a retry on fresh ports fixes it. Ports the user pinned are not moved.
-    for (let attempt = 1; !state; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const fresh = attempt > 1 ? undefined : prev;
       const port = await choosePort(cfEnv.temporalPort, fresh?.port, 7233);
       const uiPort = await choosePort(cfEnv.temporalUiPort, fresh?.uiPort, port + 1000);
