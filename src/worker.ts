@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createBatchActivities } from './activities/batch.js';
+import { createHeadStartActivities } from './activities/headStart.js';
 import { createHubActivities } from './activities/hub.js';
 import { createNodeActivities } from './activities/node.js';
 import { createOutputActivities } from './activities/output.js';
@@ -58,6 +59,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
           : { workflowsPath: WORKFLOWS_PATH, interceptors: { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] } }),
         activities: {
           ...createHubActivities({ config: rt.config, book: rt.book, nodeStates: opts.nodeStates }),
+          ...createHeadStartActivities(opts.fastPath),
           ...createProbeActivities(rt),
         },
         maxConcurrentWorkflowTaskExecutions: 100,

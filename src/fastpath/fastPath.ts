@@ -48,8 +48,8 @@ export class FastPath {
   private readonly served: Set<string>;
   /** Finished runs' results, for this process's runCommand to take instead of re-attaching. */
   private readonly handoff = new Map<string, CommandResult>();
-  /** Task ids whose command a launch of this process is running (it holds their node slot). */
-  private readonly running = new Set<string>();
+  /** Task ids whose command a launch of this process is running (it holds their node slot), with the launch's end. */
+  private readonly running = new Map<string, Promise<boolean>>();
 
   constructor(
     private readonly rt: Services,
@@ -69,6 +69,25 @@ export class FastPath {
   /** runCommand: a launch of this process runs the command now and holds its node slot. */
   holdsSlot(taskId: string): boolean {
     return this.running.has(taskId);
+  }
+
+  /**
+   * headStartResult (the workflow's first task, here with eager start): the result of this
+   * process's launch of the task once it ended by itself, waiting up to maxWaitMs for a launch
+   * still running. Undefined when it runs on, ended otherwise (timeout, kill), or was never
+   * launched here: then runCommand on the node's queue takes it or re-attaches, as without this.
+   */
+  async result(taskId: string, maxWaitMs: number): Promise<CommandResult | undefined> {
+    const launch = this.running.get(taskId);
+    if (launch) {
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, maxWaitMs);
+      });
+      await Promise.race([launch, waited]);
+      clearTimeout(timer);
+    }
+    return this.take(taskId);
   }
 
   /**
@@ -97,7 +116,6 @@ export class FastPath {
     const prepared = { ...spec, ...(placed ? { placed } : {}) };
     if (!node || !release) return { spec: prepared, started: (ok) => ok || unplace() };
 
-    this.running.add(taskId);
     let decide: (go: boolean) => void = () => undefined;
     const gate = new Promise<boolean>((resolve) => {
       decide = resolve;
@@ -113,6 +131,7 @@ export class FastPath {
         this.running.delete(taskId);
         release();
       });
+    this.running.set(taskId, answered);
     return {
       answered,
       spec: { ...prepared, headStart: true },

@@ -97,6 +97,10 @@ describe('spine: one command as a durable workflow over real SSH', () => {
       const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
       const spec = (await decode(payload as never, r.task_id)) as { placed?: { nodeId: string; reason: string }; headStart?: boolean };
       assert.deepEqual([spec.placed?.nodeId, spec.placed?.reason, spec.headStart], ['local', r.route_reason, true]);
+      // It ended at once, so the first workflow task recorded it (headStartResult): no runCommand, no second task.
+      const events = history.events ?? [];
+      assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no runCommand activity');
+      assert.equal(events.filter((e) => e.workflowTaskCompletedEventAttributes).length, 1, 'one workflow task');
     } finally {
       await close();
     }

@@ -137,6 +137,24 @@ export function cancel(w: WorkflowEnv): Promise<Ran<CommandResult>> {
   );
 }
 
+/**
+ * offload_to n1 with a head start that ended at once: the first workflow task records the fast
+ * path's result (headStartResult, a local activity); no runCommand.
+ */
+export const headStart = (w: WorkflowEnv) =>
+  command(w, commandSpec('true', { nodeId: 'n1', headStart: true }), {
+    headStartResult: async ({ taskId }) =>
+      ranResult({ taskId, nodeId: 'n1', command: 'true', timeoutS: 30, routeReason: 'fast path', autoRouted: false }, 3, { duration_ms: 4 }),
+    runCommand: async (i) => ranResult(i),
+  });
+
+/** The same, but the command runs on past the wait (or another process got the task): runCommand takes it from there. */
+export const headStartLong = (w: WorkflowEnv) =>
+  command(w, commandSpec('sleep 2', { nodeId: 'n1', headStart: true }), {
+    headStartResult: async () => null,
+    runCommand: async (i) => ranResult(i),
+  });
+
 export const noEligibleNode = (w: WorkflowEnv) =>
   command(w, commandSpec('cargo build', { requires: { os: 'macos' } }), {
     placeCommand: async () => {
@@ -355,6 +373,8 @@ export const SCENARIOS: Record<string, (w: WorkflowEnv) => Promise<Ran>> = {
   'command-outcome-unknown': outcomeUnknown,
   'command-cancel': cancel,
   'command-no-eligible-node': noEligibleNode,
+  'command-head-start': headStart,
+  'command-head-start-long': headStartLong,
   'command-workspace': workspace,
   'command-workspace-reroute': workspaceReroute,
   'command-refused': refused,

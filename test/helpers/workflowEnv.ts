@@ -12,6 +12,7 @@ import { ApplicationFailure, type DataConverter, type Workflow, type WorkflowRes
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { createBatchActivities } from '../../src/activities/batch.js';
+import type { createHeadStartActivities } from '../../src/activities/headStart.js';
 import type { createHubActivities } from '../../src/activities/hub.js';
 import type { createNodeActivities } from '../../src/activities/node.js';
 import type { createProbeActivities } from '../../src/activities/probe.js';
@@ -33,6 +34,7 @@ export const ORIGIN_QUEUE = originQueue(ORIGIN);
 type Workspace = ReturnType<typeof createWorkspaceActivities>;
 /** Every activity the workflows proxy, with the real signatures. */
 export type Activities = ReturnType<typeof createHubActivities> &
+  ReturnType<typeof createHeadStartActivities> &
   ReturnType<typeof createNodeActivities> &
   ReturnType<typeof createBatchActivities> &
   ReturnType<typeof createProbeActivities> &
@@ -87,7 +89,7 @@ export interface WorkflowEnv {
   close(): Promise<void>;
 }
 
-const HUB_ACTIVITIES: ActivityName[] = ['placeCommand', 'placeBatch', 'releasePlacement'];
+const HUB_ACTIVITIES: ActivityName[] = ['placeCommand', 'placeBatch', 'releasePlacement', 'headStartResult'];
 const NODE_ACTIVITIES: ActivityName[] = ['runCommand', 'runBatch', 'probeNode'];
 const ORIGIN_ACTIVITIES: ActivityName[] = ['syncWorkspace', 'returnOutputs', 'releaseWorkspace'];
 
@@ -130,6 +132,8 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
     const fn = r.mocks[name] as ((i: unknown) => Promise<unknown>) | undefined;
     if (fn) return fn(input);
     if (name === 'releasePlacement' || name === 'releaseWorkspace') return undefined;
+    // No fast path in this process (as on a worker of another host): runCommand does the work.
+    if (name === 'headStartResult') return null;
     throw ApplicationFailure.nonRetryable(`no mock for ${name} in ${workflowId}`, 'NoMock');
   };
   const routed = (names: ActivityName[]) => Object.fromEntries(names.map((n) => [n, route(n)]));

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType, nodeQueue, type CommandResult } from '../../src/shared.js';
+import { explicitRouteReason, FailureType, HUB_QUEUE, nodeQueue, type CommandResult } from '../../src/shared.js';
 import { ClusterNode, ClusterState } from '../../src/workflows/searchAttributes.js';
-import { cancel, noEligibleNode, outcomeUnknown, pinAfterSend, reroute } from '../helpers/wfScenarios.js';
+import { cancel, headStart, headStartLong, noEligibleNode, outcomeUnknown, pinAfterSend, reroute } from '../helpers/wfScenarios.js';
 import { startWorkflowEnv, type WorkflowEnv } from '../helpers/workflowEnv.js';
 
 /** The TaskFailed failure a workflow failed with, and the result it carries. */
@@ -52,6 +52,36 @@ describe('commandWorkflow (mocked activities, real server)', { concurrency: true
     assert.equal(desc.status.name, 'COMPLETED');
     assert.equal(desc.typedSearchAttributes.get(ClusterNode), 'n2');
     assert.equal(desc.typedSearchAttributes.get(ClusterState), 'completed');
+  });
+
+  it('a head-started command that ended at once is recorded from the first workflow task, without runCommand', async () => {
+    const r = await headStart(w);
+    assert.equal(r.error, undefined);
+    assert.deepEqual(
+      r.calls.map((c) => [c.name, c.queue]),
+      [['headStartResult', HUB_QUEUE]],
+    );
+    assert.equal(r.calls[0]!.input.taskId, r.id);
+    const res = r.result!;
+    assert.deepEqual([res.executed_on, res.return_code, res.route_reason, res.auto_routed], ['n1', 3, explicitRouteReason('n1'), false]);
+    const desc = await r.handle.describe();
+    // A command that ran and exited 3 completes its workflow; its state says how it ended.
+    assert.equal(desc.status.name, 'COMPLETED');
+    assert.equal(desc.typedSearchAttributes.get(ClusterState), res.state);
+    const events = (await r.handle.fetchHistory()).events ?? [];
+    assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no activity task');
+    assert.equal(events.filter((e) => e.workflowTaskCompletedEventAttributes).length, 1, 'one workflow task');
+  });
+
+  it('a head-started command still running after the wait (or launched elsewhere) goes on to runCommand, marked as sent', async () => {
+    const r = await headStartLong(w);
+    assert.equal(r.error, undefined);
+    assert.deepEqual(
+      r.calls.map((c) => c.name),
+      ['headStartResult', 'runCommand'],
+    );
+    assert.equal(r.calls.of('runCommand')[0]!.input.headStart, true);
+    assert.equal(r.result!.executed_on, 'n1');
   });
 
   it('after the command was sent, re-attaches on the same node (never re-placed) until it answers', async () => {
