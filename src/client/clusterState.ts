@@ -25,6 +25,7 @@ export class ClusterStateReader {
   constructor(
     private readonly client: Client,
     private readonly maxAgeMs = 1000,
+    private readonly staleMs = 5000,
   ) {}
 
   async snapshot(refresh = false): Promise<ClusterSnapshot> {
@@ -49,9 +50,19 @@ export class ClusterStateReader {
     return this.pending;
   }
 
-  /** For placement: never fails; an unreachable monitor means "no figures yet". */
+  /**
+   * For placement: never fails; an unreachable monitor means "no figures yet". A snapshot up to
+   * staleMs old answers at once while a newer one is asked for in the background: the monitor's
+   * figures are up to its probe interval old anyway, and a Query (10-30 ms) on the way of every
+   * cluster_bash and fan-out would cost more than it tells. Live load is the placement book's.
+   */
   async states(): Promise<Record<string, NodeState>> {
     try {
+      const age = this.cached ? Date.now() - this.cached.at : Infinity;
+      if (age < this.staleMs) {
+        if (age >= this.maxAgeMs) void this.snapshot().catch(() => undefined);
+        return structuredClone(this.cached!.snap.nodes);
+      }
       return structuredClone((await this.snapshot()).nodes);
     } catch {
       return {};
