@@ -38,11 +38,14 @@ const { placeCommand, releasePlacement } = proxyLocalActivities<ReturnType<typeo
   retry: { maximumAttempts: 3 },
 });
 
-// Only once: a process that cannot answer says null, and runCommand does the work as before.
-const { headStartResult } = proxyLocalActivities<ReturnType<typeof createHeadStartActivities>>({
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 1 },
-});
+/** headStartResult, once: a process that cannot answer says null, and runCommand does the work as before. */
+function headStartOf(summary?: string) {
+  return proxyLocalActivities<ReturnType<typeof createHeadStartActivities>>({
+    startToCloseTimeout: '10 seconds',
+    retry: { maximumAttempts: 1 },
+    ...(summary ? { summary } : {}),
+  }).headStartResult;
+}
 
 /** Failures that mean "the command never started there", so an auto-routed task may go elsewhere. */
 const NOT_STARTED = new Set<string>([FailureType.NodeUnreachable]);
@@ -179,7 +182,9 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       // A command this process's fast path launched and that ended at once: recorded without runCommand.
       // A cancel meanwhile ends the workflow at once; the fast path then kills the run (killIfAbandoned).
       if (spec.headStart && excluded.length === 0 && !pinned && !synced && patched(HEAD_START_PATCH)) {
-        const early = await headStartResult({ taskId, maxWaitMs: HEAD_START_WAIT_MS }).catch((err: unknown) => {
+        // Summarized as runCommand is: the Web UI shows where the command ran.
+        const summary = dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined;
+        const early = await headStartOf(summary)({ taskId, maxWaitMs: HEAD_START_WAIT_MS }).catch((err: unknown) => {
           if (isCancellation(err)) throw err;
           return null;
         });

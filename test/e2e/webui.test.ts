@@ -124,12 +124,13 @@ describe('the Temporal Web UI as a dashboard', () => {
     const carried = described.get(none.task_id)!.closeEvent?.workflowExecutionFailedEventAttributes?.failure.applicationFailureInfo?.details?.[0];
     assert.equal(carried?.workflow_url, url(none), "the failed workflow's result (its failure details) has no workflow_url");
     assert.match(carried?.error ?? '', /^no eligible node/);
-    // Each command's runCommand activity is summarized with its node (decoded: the summary is a payload too).
+    // Each command's runCommand activity, or the first task's headStartResult that recorded a head
+    // start, is summarized with its node (decoded: the summary is a payload too).
     const shown = await h.temporal(['workflow', 'show', '-w', bad.task_id, '--output', 'json']);
     assert.equal(shown.code, 0, shown.stderr);
     const events = (JSON.parse(shown.stdout) as { events: Array<{ eventType: string; userMetadata?: { summary?: { data?: string } } }> }).events;
     const summaries = events
-      .filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED')
+      .filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' || (e.eventType === 'EVENT_TYPE_MARKER_RECORDED' && e.userMetadata?.summary))
       .map((e) => JSON.parse(Buffer.from(e.userMetadata?.summary?.data ?? 'IiI=', 'base64').toString()) as string);
     assert.ok(
       summaries.some((s) => s.startsWith(`${bad.executed_on}: `)),
