@@ -1,21 +1,19 @@
 // The raw floor of a fan-out: the same commands over the product's own transport with no
 // Temporal, no MCP, no output store. An SshPool (the product's defaults) per bench, the
 // detached-run chunk scripts of src/ssh/detachedRun.ts, and the engine's lane/chunk split
-// (src/engine/attempt.ts): per node `lanes` lanes, each taking its fair share of what is left,
-// at most 32 commands per exec, one exec after another. Commands go to the nodes round-robin,
+// (src/engine/chunkSize.ts, as attempt.ts uses it): per node `lanes` lanes, each taking its fair
+// share of what is left (or more, once commands prove short), at most 32 commands per exec, one
+// exec after another. Commands go to the nodes round-robin,
 // as placement spreads identical light commands. What clusterflow adds on top of this is the
 // cost of durability (workflows, activities, results recorded).
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CHUNK_BYTES, chunkWant, RunTimes } from '../src/engine/chunkSize.js';
 import { ChunkReader, chunkScript, newNonce } from '../src/ssh/detachedRun.js';
 import { KnownHosts } from '../src/ssh/hostKeys.js';
 import { SshPool, type SshTarget } from '../src/ssh/pool.js';
 import type { LocalCluster } from '../src/testcluster/localCluster.js';
 import type { PeerCase } from './fanoutPeers.js';
-
-/** The engine's caps (src/engine/attempt.ts CHUNK_MAX, CHUNK_BYTES). */
-const CHUNK_MAX = 32;
-const CHUNK_BYTES = 48 * 1024;
 
 export interface RawFloor extends PeerCase {
   close(): Promise<void>;
@@ -39,9 +37,10 @@ export function rawFloorCase(cluster: LocalCluster, dir: string, lanes: number, 
   /** One node's commands: `lanes` lanes, each running chunks (one exec per chunk) until none are left. */
   async function onNode(t: SshTarget, commands: string[]): Promise<void> {
     let next = 0;
+    const runTimes = new RunTimes();
     const lane = async () => {
       while (next < commands.length) {
-        const want = Math.min(CHUNK_MAX, Math.max(1, Math.floor((commands.length - next) / lanes)));
+        const want = chunkWant(commands.length - next, lanes, runTimes.mean);
         const runs: Array<{ runId: string; command: string }> = [];
         let bytes = 0;
         while (runs.length < want && next < commands.length && bytes < CHUNK_BYTES) {
@@ -51,10 +50,15 @@ export function rawFloorCase(cluster: LocalCluster, dir: string, lanes: number, 
         }
         const nonce = newNonce();
         let failed = 0;
+        const startedAt: number[] = [];
         const reader = new ChunkReader(nonce, runs.length, {
+          onStart: (i) => {
+            startedAt[i] = Date.now();
+          },
           onData: () => undefined,
-          onRun: (_i, r) => {
+          onRun: (i, r) => {
             if (r.state !== 'done' || r.returnCode !== 0) failed++;
+            runTimes.add(Date.now() - (startedAt[i] ?? Date.now()));
           },
         });
         const exit = await pool.exec(t, chunkScript(runs, { nonce }), {

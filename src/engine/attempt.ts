@@ -12,14 +12,11 @@ import type { Services } from '../runtime/services.js';
 import { unranResult, type CommandResult, type NodeConfig } from '../shared.js';
 import { capScript, type RunOutput } from '../ssh/detachedRun.js';
 import { execFor, type Exec } from './exec.js';
+import { CHUNK_BYTES, chunkWant, RunTimes } from './chunkSize.js';
 import { toFailure } from './failures.js';
 import { runChunk, runIdFor, type ChunkItem, type ChunkOptions } from './runChunk.js';
 
 const HEARTBEAT_MS = 1000;
-/** Commands per exec at most (each exec saves a channel and a shell start per command)... */
-const CHUNK_MAX = 32;
-/** ...and script text per exec (the script is one argument on the node: 128 KiB at most). */
-const CHUNK_BYTES = 48 * 1024;
 /** A command still running after this long gets the node's output cap watched (capScript). */
 const CAP_WATCH_AFTER_MS = 2000;
 
@@ -91,6 +88,8 @@ class AttemptRun {
   private capWatch?: Promise<unknown>;
   private readonly capWatchStop = new AbortController();
   private readonly capTimers: NodeJS.Timeout[] = [];
+  /** How long this attempt's commands ran: sizes the later chunks. */
+  private readonly runTimes = new RunTimes();
 
   constructor(
     private readonly rt: Services,
@@ -170,6 +169,7 @@ class AttemptRun {
     if (this.answered[k]) return;
     this.answered[k] = true;
     this.results[k] = result;
+    if (result.return_code !== null) this.runTimes.add(result.duration_ms);
     if (result.output_capped) this.capOutput(false, [result.task_id]);
     this.progress.done++;
     this.opts.onResult?.(k, result, run);
@@ -232,11 +232,11 @@ class AttemptRun {
     }
   }
 
-  /** The next chunk for a lane: its fair share of what is left (lanes stay busy to the end), stopped items answered. */
+  /** The next chunk for a lane: its fair share of what is left, or more for short commands (chunkSize.ts); stopped items answered. */
   private takeChunk(): number[] {
     const ks: number[] = [];
     let bytes = 0;
-    const want = Math.min(CHUNK_MAX, Math.max(1, Math.floor((this.items.length - this.next) / this.lanes)));
+    const want = chunkWant(this.items.length - this.next, this.lanes, this.runTimes.mean);
     // cwd and env are repeated for every run of a chunk's script.
     const perRun = 64 + (this.opts.cwd?.length ?? 0) + Object.entries(this.opts.env ?? {}).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
     while (ks.length < want && this.next < this.items.length && bytes < CHUNK_BYTES) {
