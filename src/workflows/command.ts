@@ -179,11 +179,11 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
           setCurrentDetails(`running on ${nodeId}`);
         }
       }
+      // What the Web UI shows of the step that runs the command: where, and why there.
+      const summary = dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined;
       // A command this process's fast path launched and that ended at once: recorded without runCommand.
       // A cancel meanwhile ends the workflow at once; the fast path then kills the run (killIfAbandoned).
       if (spec.headStart && excluded.length === 0 && !pinned && !synced && patched(HEAD_START_PATCH)) {
-        // Summarized as runCommand is: the Web UI shows where the command ran.
-        const summary = dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined;
         const early = await headStartOf(summary)({ taskId, maxWaitMs: HEAD_START_WAIT_MS }).catch((err: unknown) => {
           if (isCancellation(err)) throw err;
           return null;
@@ -197,7 +197,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
         spec.timeoutS,
         spec.heartbeatTimeoutS,
         spec.sshRetries,
-        dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined,
+        summary,
       )({
         taskId,
         nodeId,
