@@ -31,14 +31,7 @@ export abstract class ExpansionScanner extends Lexer {
         return parts;
       }
       if (c === '\\') {
-        const next = this.src[this.pos + 1];
-        if (next !== undefined && '$`"\\\n'.includes(next)) {
-          if (next !== '\n') parts.push({ t: 'lit', v: next, q: true });
-          this.pos += 2;
-        } else {
-          parts.push({ t: 'lit', v: '\\', q: true });
-          this.pos++;
-        }
+        this.readQuotedBackslash(parts, '$`"\\\n');
       } else if (c === '$') {
         this.readDollar(parts, true);
       } else if (c === '`') {
@@ -50,6 +43,22 @@ export abstract class ExpansionScanner extends Lexer {
         parts.push({ t: 'lit', v: text, q: true });
         this.pos += text.length;
       }
+    }
+  }
+
+  /**
+   * A `\` where bash keeps it unless one of `escapable` follows (in double quotes: $ ` " \ newline;
+   * in an unquoted here-document: the same without "): then only that character is kept, and a
+   * backslash-newline is removed altogether.
+   */
+  protected readQuotedBackslash(parts: Part[], escapable: string): void {
+    const next = this.src[this.pos + 1];
+    if (next !== undefined && escapable.includes(next)) {
+      if (next !== '\n') parts.push({ t: 'lit', v: next, q: true });
+      this.pos += 2;
+    } else {
+      parts.push({ t: 'lit', v: '\\', q: true });
+      this.pos++;
     }
   }
 

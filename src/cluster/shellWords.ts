@@ -78,16 +78,8 @@ export abstract class WordScanner extends ExpansionScanner {
     const parts: Part[] = [];
     while (this.pos < this.len) {
       const c = this.src[this.pos]!;
-      if (c === '\\') {
-        const next = this.src[this.pos + 1];
-        if (next !== undefined && '$`\\\n'.includes(next)) {
-          if (next !== '\n') parts.push({ t: 'lit', v: next, q: true });
-          this.pos += 2;
-        } else {
-          parts.push({ t: 'lit', v: '\\', q: true });
-          this.pos++;
-        }
-      } else if (c === '$') this.readDollar(parts, true);
+      if (c === '\\') this.readQuotedBackslash(parts, '$`\\\n');
+      else if (c === '$') this.readDollar(parts, true);
       else if (c === '`') parts.push(this.readBacktick(true));
       else {
         HEREDOC_RUN.lastIndex = this.pos;
