@@ -70,6 +70,9 @@ sub mkdir_p {
 
 sub list_dir { my ($d) = @_; opendir(my $dh, $d) or return (); my @n = sort grep { $_ ne "." && $_ ne ".." } readdir $dh; closedir $dh; return @n }
 
+# Files of dir whose name matches re, with the writer's pid as its first group, once that pid is gone.
+sub unlink_orphans { my ($d, $re) = @_; for (list_dir($d)) { unlink "$d/$_" if $_ =~ $re && !kill(0, $1) && $!{ESRCH} } }
+
 # Removes a file, symlink or directory tree; never follows a symlink.
 sub rm_rf {
   my ($p) = @_;

@@ -62,10 +62,10 @@ sub op_sync {
   sysopen(my $gc, "$blobs/.gc", O_WRONLY | O_CREAT, 0600) or io_fail("cannot open", "$blobs/.gc");
   flock($gc, LOCK_SH) or io_fail("cannot lock", "$blobs/.gc");
   rm_rf("$root/$name.stage");
-  # Blobs half-received by a sync that was killed (its pid is gone) are of no use.
-  for (list_dir("$blobs/tmp")) { unlink "$blobs/tmp/$_" if /\.(\d+)$/ && !kill(0, $1) && $!{ESRCH} }
-  # So are the small files it was writing (write_atomic's <file>.tmp.<pid>: a lease, meta, state).
-  for (list_dir($root)) { unlink "$root/$_" if /\.tmp\.(\d+)$/ && !kill(0, $1) && $!{ESRCH} }
+  # Blobs half-received by a sync that was killed are of no use; nor are the small files it was
+  # writing (write_atomic's <file>.tmp.<pid>: a lease, meta, state).
+  unlink_orphans("$blobs/tmp", qr/\.(\d+)$/);
+  unlink_orphans($root, qr/\.tmp\.(\d+)$/);
 
   # The early check stands if it looked at this tree and its state has not changed since.
   $check = check_tree($root, $name) unless $check && $guess eq $name && sig("$root/$name.state") eq $check->{state_sig};
