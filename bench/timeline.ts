@@ -13,7 +13,10 @@ try {
   const port = (JSON.parse(readFileSync(path.join(h.stateDir, 'temporal', 'server.json'), 'utf8')) as { port: number }).port;
   const show = (id: string) =>
     JSON.parse(
-      execFileSync(temporalCliPath(process.env), ['workflow', 'show', '-w', id, '--address', `127.0.0.1:${port}`, '-o', 'json'], { encoding: 'utf8' }),
+      execFileSync(temporalCliPath(process.env), ['workflow', 'show', '-w', id, '--address', `127.0.0.1:${port}`, '-o', 'json'], {
+        encoding: 'utf8',
+        maxBuffer: 256 * 1024 * 1024,
+      }),
     ) as { events: Array<{ eventTime: string; eventType: string }> };
   const cmds = Array.from({ length: n }, () => 'true');
   for (let rep = 0; rep < Number(process.env.REPS ?? 3); rep++) {
