@@ -52,10 +52,10 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
         }
       };
       // A stop may have come before a retry of this batch started: start nothing it stopped. A first
-      // attempt does not wait for the answer (a Query can take 10-300 ms under load): a stop that
-      // raced its start still kills what it started, a moment later.
+      // attempt asks first after CHECK_MS: a Query is a round trip through the server and a task of
+      // the workflow (which holds its next workflow task back), for every batch, and a stop that
+      // raced the start is rare; it still kills what it started, within CHECK_MS.
       if (ctx.info.attempt > 1) await checkStops();
-      else void checkStops();
       const poll = setInterval(() => void checkStops(), CHECK_MS);
       const { control, dispose } = activityControl(ctx);
       try {
