@@ -37,8 +37,12 @@ export function createBatchActivities({ services: rt, client }: BatchActivityDep
       }));
       // The worker decides what it runs: a command the policy refuses on this node gets that as its result, unrun.
       const refused = new Map<number, string>();
+      // Each distinct command is checked once (a batch often repeats one).
+      const verdicts = new Map<string, string | undefined>();
       items.forEach((it, k) => {
-        const why = workerRefusal({ command: it.command, cwd: batch.cwd, env: batch.env, node, approved: batch.approved });
+        if (!verdicts.has(it.command))
+          verdicts.set(it.command, workerRefusal({ command: it.command, cwd: batch.cwd, env: batch.env, node, approved: batch.approved }));
+        const why = verdicts.get(it.command);
         if (why) refused.set(k, why);
       });
       const wf = ctx.info.workflowExecution;

@@ -3,7 +3,7 @@
 // placement will route, the nodes whose own policy refuses it are named so placement skips them.
 import { findNode } from '../cluster/nodes.js';
 import type { PolicyFinding } from '../cluster/policy.js';
-import { nodesRefusing, policyGate } from '../cluster/policyGate.js';
+import { nodesRefusing, policyGate, type GateVerdict } from '../cluster/policyGate.js';
 import type { ClusterConfig } from '../shared.js';
 import { NeedsApproval, UserError } from './errors.js';
 
@@ -26,12 +26,18 @@ export function checkRequestPolicy(config: ClusterConfig, commands: readonly str
   const toConfirm: PolicyFinding[] = [];
   let firstConfirm = '';
   const excludeNodes: Record<string, string> = {};
+  // A fan-out often repeats a command (the same test shard command, `true` in a bench): each
+  // distinct one is parsed once; the verdict depends only on it and the request.
+  const verdicts = new Map<string, GateVerdict>();
   commands.forEach((command, i) => {
-    const v = policyGate({ ...req, command, ...(node ? { node } : {}) });
+    let v = verdicts.get(command);
+    const repeated = v !== undefined;
+    v ??= policyGate({ ...req, command, ...(node ? { node } : {}) });
+    verdicts.set(command, v);
     if (v.refused) throw new UserError(`${prefix(i)}${v.refused.message} (${v.refused.hint})`, 'refused');
     if (v.toConfirm.length > 0 && !firstConfirm) firstConfirm = `${prefix(i)}${v.toConfirm[0]!.message} (${v.toConfirm[0]!.hint})`;
     toConfirm.push(...v.toConfirm);
-    if (!node) Object.assign(excludeNodes, nodesRefusing(config.nodes, { ...req, command }));
+    if (!node && !repeated) Object.assign(excludeNodes, nodesRefusing(config.nodes, { ...req, command }));
   });
   if (toConfirm.length > 0) {
     const rules = [...new Set(toConfirm.map((f) => f.rule))];
