@@ -1,6 +1,7 @@
 // Tasks as every module sees them: what a client asks for (specs), what activities get, and the
 // results users read (field names follow the original tool's). Types only.
 import type { Arch, Os } from './clusterTypes.js';
+import type { FanoutPlacement } from './cluster/fanoutPlan.js';
 
 export type TaskState = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
 
@@ -145,6 +146,8 @@ export interface ParallelSpec {
   sshRetries?: number;
   /** Kinds of the fan-out's commands together (cluster/specialties.ts): specialists win ties in its placement. */
   kinds?: string[];
+  /** Placed (and reserved) by the starting process when it runs the hub (fastpath/fastPath.ts); else the workflow places it. */
+  placement?: FanoutPlacement;
 }
 
 /** One node-batch of a fan-out: a child workflow whose activity runs these over the pool. */

@@ -136,9 +136,11 @@ export class TaskClient extends TaskReader {
   /** Start a fan-out: every command is checked by the policy first (one refusal refuses all). */
   async submitParallel(req: ParallelRequest): Promise<string> {
     const taskId = newTaskId('par');
-    const spec = { ...this.planParallel(req), workflowUrl: this.url(taskId) };
-    checkInputSize(`the fan-out of ${spec.commands.length} commands`, spec);
-    await this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
+    const planned = { ...this.planParallel(req), workflowUrl: this.url(taskId) };
+    checkInputSize(`the fan-out of ${planned.commands.length} commands`, planned);
+    const placement = await this.deps.fastPath?.placeFanout(taskId, planned);
+    const spec = placement ? { ...planned, placement } : planned;
+    const start = this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
       taskQueue: HUB_QUEUE,
       workflowId: taskId,
       args: [spec],
@@ -150,6 +152,10 @@ export class TaskClient extends TaskReader {
       ] as never),
       memo: { commands: req.commands.length, command: oneLine(req.commands.slice(0, 5).join(' ; '), 512) },
       staticSummary: `fan-out of ${req.commands.length} commands`,
+    });
+    await start.catch((err: unknown) => {
+      if (placement) this.deps.fastPath?.unplaceFanout(taskId);
+      throw err;
     });
     this.remember(taskId);
     return taskId;

@@ -18,8 +18,9 @@ import { workerRefusal } from '../cluster/policyGate.js';
 import { runAttempt } from '../engine/attempt.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
-import { placeOne, type HubDeps } from '../runtime/placer.js';
-import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig } from '../shared.js';
+import { placeMany, placeOne, type HubDeps } from '../runtime/placer.js';
+import type { FanoutPlacement } from '../cluster/fanoutPlan.js';
+import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig, type ParallelSpec } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
@@ -140,6 +141,33 @@ export class FastPath {
         if (!ok) unplace();
       },
     };
+  }
+
+  /**
+   * A fan-out about to be started as workflow `parentId`, placed (and reserved) here when this
+   * process runs the hub: the choice placeBatch would make, so the workflow's first task
+   * schedules the batches at once instead of waiting for that local activity. Undefined (the
+   * workflow places it, and says why nothing fits) otherwise. `unplace` if the start fails.
+   */
+  async placeFanout(parentId: string, spec: ParallelSpec): Promise<FanoutPlacement | undefined> {
+    if (!this.opts.hub) return undefined;
+    try {
+      return placeMany(this.opts.hub, await this.opts.hub.nodeStates(), {
+        parentId,
+        count: spec.commands.length,
+        requires: spec.requires,
+        ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+        ...(spec.kinds ? { kinds: spec.kinds } : {}),
+      });
+    } catch (err) {
+      log.debug({ parentId, err: String(err) }, 'no fan-out placement before the start');
+      return undefined;
+    }
+  }
+
+  /** Gives back what placeFanout reserved (the fan-out's workflow did not start). */
+  unplaceFanout(parentId: string): void {
+    this.rt.book.release(parentId);
   }
 
   private async place(taskId: string, spec: CommandSpec): Promise<CommandSpec['placed']> {

@@ -1,9 +1,12 @@
-import { CancellationScope, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { planBatches } from '../cluster/fanoutPlan.js';
 import { stopQuery, stopSignal } from '../messages.js';
 import type { BatchInput, CommandResult, ParallelResult, ParallelSpec } from '../shared.js';
 import { Fanout } from './fanout.js';
 import { placeBatch, releasePlacement, runBatchOn } from './fanoutActivities.js';
+
+/** Marks histories whose fan-out came placed in its input (older ones always run placeBatch first). */
+const PLACED_BY_STARTER_PATCH = 'fanout-placed-by-starter';
 
 /**
  * parallel_execute: place every command (spread by load and capacity with reservations; a
@@ -15,13 +18,18 @@ import { placeBatch, releasePlacement, runBatchOn } from './fanoutActivities.js'
  */
 export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResult> {
   const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow);
-  const placement = await placeBatch({
-    parentId: fanout.parentId,
-    count: spec.commands.length,
-    requires: spec.requires,
-    ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
-    ...(spec.kinds ? { kinds: spec.kinds } : {}),
-  });
+  // Placed by the process that started it (it runs the hub: the same choice, reserved there),
+  // or here: then the first workflow task waits for the placeBatch local activity.
+  const placement =
+    spec.placement && patched(PLACED_BY_STARTER_PATCH)
+      ? spec.placement
+      : await placeBatch({
+          parentId: fanout.parentId,
+          count: spec.commands.length,
+          requires: spec.requires,
+          ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+          ...(spec.kinds ? { kinds: spec.kinds } : {}),
+        });
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
   await fanout.run(planBatches(fanout.plan, placement));

@@ -263,6 +263,25 @@ export const parallelReplace = (w: WorkflowEnv) =>
     },
   );
 
+/** The starting process placed the fan-out (its spec carries the placement): no placeBatch, the batches go out in the first task. */
+export const parallelPlaced = (w: WorkflowEnv) =>
+  parallel(
+    w,
+    {
+      ...parallelSpec(
+        Array.from({ length: 6 }, (_, i) => `make part${i}`),
+        6,
+      ),
+      placement: spread({ count: 6 }),
+    },
+    {
+      placeBatch: async () => {
+        throw new Error('placeBatch must not run: the spec was placed');
+      },
+      runBatch: async (b) => b.items.map((it) => batchResult(b, it.index)),
+    },
+  );
+
 export const STOPPED = 7;
 /** 300 commands on n1: two child batches (250 + 50); command STOPPED is stopped by itself while its batch runs. */
 export function parallelChildren(w: WorkflowEnv): Promise<Ran<ParallelResult>> {
@@ -379,6 +398,7 @@ export const SCENARIOS: Record<string, (w: WorkflowEnv) => Promise<Ran>> = {
   'command-workspace-reroute': workspaceReroute,
   'command-refused': refused,
   'parallel-replace': parallelReplace,
+  'parallel-placed': parallelPlaced,
   'parallel-children-stop': parallelChildren,
   'monitor-continue-as-new': monitor,
 };

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { nodeQueue } from '../../src/shared.js';
-import { parallelChildren, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
+import { parallelChildren, parallelPlaced, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
 import { startWorkflowEnv, type WorkflowEnv } from '../helpers/workflowEnv.js';
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -42,6 +42,38 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
     const sent = batches.filter((c) => c.input.nodeId !== 'n1').flatMap((c) => c.input.items.map((it: { index: number }) => it.index));
     assert.deepEqual(sent.sort(), indices(6));
     for (const i of [0, 3]) assert.match(res.results[i]!.route_reason, /\(after n1 unreachable: n1: connect ECONNREFUSED/);
+    assert.deepEqual(
+      r.calls.of('releasePlacement').map((c) => c.input.taskId),
+      [r.id],
+    );
+  });
+
+  it('runs a fan-out placed by the process that started it without placeBatch: its batches go out in the first workflow task', async () => {
+    const r = await parallelPlaced(w);
+    assert.equal(r.error, undefined);
+    const res = r.result!;
+    assert.deepEqual(
+      res.results.map((x) => [x.task_id, x.executed_on]),
+      indices(6).map((i) => [`${r.id}/${i}`, ['n1', 'n2', 'n3'][i % 3]]),
+    );
+    assert.equal(r.calls.of('placeBatch').length, 0);
+    assert.deepEqual(
+      r.calls
+        .of('runBatch')
+        .map((c) => [c.queue, c.input.items.map((it: { index: number }) => it.index)])
+        .sort(([a], [b]) => (a < b ? -1 : 1)),
+      [
+        [nodeQueue('n1'), [0, 3]],
+        [nodeQueue('n2'), [1, 4]],
+        [nodeQueue('n3'), [2, 5]],
+      ],
+    );
+    const events = (await r.handle.fetchHistory()).events ?? [];
+    const firstTask = events.find((e) => e.workflowTaskCompletedEventAttributes)!.eventId!.toString();
+    const scheduledBy = events.flatMap((e) =>
+      e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.workflowTaskCompletedEventId!.toString()] : [],
+    );
+    assert.deepEqual(scheduledBy, [firstTask, firstTask, firstTask], 'the three batches are scheduled by the first workflow task');
     assert.deepEqual(
       r.calls.of('releasePlacement').map((c) => c.input.taskId),
       [r.id],
