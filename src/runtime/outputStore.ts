@@ -105,24 +105,30 @@ export class OutputStore {
   /** Open results.jsonl files (O_APPEND: one write per line, so writers never interleave). */
   private logs = new Map<string, number>();
 
+  /** root, normalised, with a trailing slash. */
+  private readonly base: string;
+
   /** `maxBytes`: bytes stored per stream and task (CLUSTERFLOW_MAX_OUTPUT). */
   constructor(
     readonly root: string,
     readonly maxBytes = DEFAULT_MAX_OUTPUT,
-  ) {}
+  ) {
+    this.base = path.join(path.resolve(root), '/');
+  }
 
   private files(taskId: string): { dir: string; sub: string; stdout: string; stderr: string; result: string } {
     const id = safeId(taskId);
     const slash = id.indexOf('/');
-    const dir = path.join(this.root, slash < 0 ? id : id.slice(0, slash));
+    // Plain concatenation, not path.join: twice per command of a fan-out, and safeId leaves nothing to normalise.
+    const dir = `${this.base}${slash < 0 ? id : id.slice(0, slash)}`;
     const sub = slash < 0 ? '' : id.slice(slash + 1).replace(/\//g, '__');
     const prefix = sub ? `${sub}.` : '';
     return {
       dir,
       sub,
-      stdout: path.join(dir, `${prefix}stdout`),
-      stderr: path.join(dir, `${prefix}stderr`),
-      result: path.join(dir, sub ? 'results.jsonl' : 'result.json'),
+      stdout: `${dir}/${prefix}stdout`,
+      stderr: `${dir}/${prefix}stderr`,
+      result: `${dir}/${sub ? 'results.jsonl' : 'result.json'}`,
     };
   }
 

@@ -3,7 +3,8 @@
 // whose release was lost (worker crash) cannot pin a node forever. With a shared dir (the state
 // dir's), each process publishes its counts there and counts the others' too: two serve sessions
 // on one machine place with each other's reservations in view.
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { processTag, tagAlive } from './processTag.js';
 
@@ -19,6 +20,8 @@ export class PlacementBook {
   private readonly byTask = new Map<string, { nodeId: string; expires: number }>();
   private readonly me = processTag(process.pid);
   private publishTimer?: NodeJS.Timeout;
+  /** A publish is being written: the next one waits for it (two renames must not race). */
+  private publishing?: Promise<void>;
   private others?: { at: number; counts: Record<string, number> };
 
   constructor(
@@ -68,19 +71,23 @@ export class PlacementBook {
     if (!this.shareDir || this.publishTimer) return;
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
-      this.publish();
+      this.publishing = (this.publishing ?? Promise.resolve()).then(() => this.publish());
     }, SHARE_MS);
     this.publishTimer.unref();
   }
 
-  private publish(): void {
+  /**
+   * Off the event loop: under a fan-out the counts change all the time, and a rename over the
+   * previous file makes ext4 flush the new one first (a few ms each, ten times a second).
+   */
+  private async publish(): Promise<void> {
     const dir = this.shareDir!;
     const file = path.join(dir, `${process.pid}.json`);
     const data: Published = { tag: this.me, counts: this.ownCounts() };
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
     } catch {
       /* placement still works with this process's own view */
     }
