@@ -70,7 +70,7 @@ export async function dryRunFanout(src: DryRunSources, req: ParallelRequest): Pr
   }
   const rows: PlanRow[] = [];
   for (const [nodeId, batches] of planBatches(
-    { parentId: 'dry-run', commands: spec.commands, maxParallel: spec.maxParallel, timeoutS: spec.timeoutS },
+    { parentId: 'dry-run', commands: spec.commands, maxParallel: spec.maxParallel, timeoutS: spec.timeoutS, evenBatches: true },
     placement,
   )) {
     batches.forEach((b, k) => {

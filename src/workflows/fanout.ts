@@ -25,6 +25,8 @@ const REROUTE_PATCH = 'reroute-unreachable-batches';
 const FANOUT_FAILED_PATCH = 'fanout-failed-status';
 /** Marks histories whose fan-outs may sync the origin's files to each node first (older ones never do). */
 const WORKSPACE_PATCH = 'workspace-sync';
+/** Marks histories whose node-batches are of even size up to BATCH_MAX (older ones: fixed chunks of BATCH_SIZE). */
+const EVEN_BATCHES_PATCH = 'fanout-even-batches';
 
 type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
 
@@ -75,6 +77,7 @@ export class Fanout {
       ...(approved ? { approved } : {}),
       ...(workspace?.outputs?.length ? { notFinal: true } : {}),
       ...(sshRetries !== undefined ? { sshRetries } : {}),
+      ...(patched(EVEN_BATCHES_PATCH) ? { evenBatches: true } : {}),
     };
   }
 

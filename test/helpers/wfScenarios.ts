@@ -283,13 +283,15 @@ export const parallelPlaced = (w: WorkflowEnv) =>
   );
 
 export const STOPPED = 7;
-/** 300 commands on n1: two child batches (250 + 50); command STOPPED is stopped by itself while its batch runs. */
+/** Commands of parallelChildren, all on n1: two child batches of even size (older histories: 300, as 250 + 50). */
+export const CHILDREN_COMMANDS = 1200;
+/** CHILDREN_COMMANDS commands on n1: two child batches (600 + 600); command STOPPED is stopped by itself while its batch runs. */
 export function parallelChildren(w: WorkflowEnv): Promise<Ran<ParallelResult>> {
   const seen: Record<string, unknown> = {};
   return parallel(
     w,
     parallelSpec(
-      Array.from({ length: 300 }, (_, i) => `gzip -9 part${i}`),
+      Array.from({ length: CHILDREN_COMMANDS }, (_, i) => `gzip -9 part${i}`),
       4,
     ),
     {
@@ -399,6 +401,6 @@ export const SCENARIOS: Record<string, (w: WorkflowEnv) => Promise<Ran>> = {
   'command-refused': refused,
   'parallel-replace': parallelReplace,
   'parallel-placed': parallelPlaced,
-  'parallel-children-stop': parallelChildren,
+  'parallel-even-children-stop': parallelChildren,
   'monitor-continue-as-new': monitor,
 };

@@ -1,10 +1,11 @@
 // parallelWorkflow on a real dev server with mocked activities: an unreachable node's batch is
-// placed again on the others; a node's share over 250 commands runs as child batch workflows
+// placed again on the others; a node's share over 1,000 commands runs as child batch workflows of even size
 // that a stop of one command reaches; results come back in input order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { commandResultQuery } from '../../src/messages.js';
 import { nodeQueue } from '../../src/shared.js';
-import { parallelChildren, parallelPlaced, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
+import { CHILDREN_COMMANDS, parallelChildren, parallelPlaced, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
 import { startWorkflowEnv, type WorkflowEnv } from '../helpers/workflowEnv.js';
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -80,23 +81,27 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
     );
   });
 
-  it("runs a node's 300 commands as child batch workflows; a stop of one command reaches its child; results in input order", async () => {
+  it("runs a node's 1,200 commands as two child batch workflows of even size; a stop of one command reaches its child; results in input order", async () => {
     const r = await parallelChildren(w);
     assert.equal(r.error, undefined);
     const res = r.result!;
+    // Over INLINE_RESULTS_MAX: the result lists the failed ones only; each command's own result is asked for.
+    assert.equal(res.results_omitted, true);
     assert.deepEqual(
-      res.results.map((x) => x.task_id),
-      indices(300).map((i) => `${r.id}/${i}`),
-      'input order, though each batch answered in reverse',
+      res.results.map((x) => [x.task_id, x.state]),
+      [[`${r.id}/${STOPPED}`, 'cancelled']],
     );
-    assert.equal(res.results[STOPPED]!.state, 'cancelled');
-    assert.deepEqual([res.summary.succeeded, res.summary.cancelled, res.summary.failed], [299, 1, 0]);
+    for (const i of [0, STOPPED + 1, 599, 600, CHILDREN_COMMANDS - 1]) {
+      const one = await r.handle.query(commandResultQuery, i);
+      assert.equal(one?.task_id, `${r.id}/${i}`, 'input order, though each batch answered in reverse');
+    }
+    assert.deepEqual([res.summary.succeeded, res.summary.cancelled, res.summary.failed], [CHILDREN_COMMANDS - 1, 1, 0]);
     const batches = r.calls.of('runBatch');
     assert.deepEqual(
       batches.map((c) => [c.workflowId, c.queue, c.input.items.length]),
       [
-        [`${r.id}/n1-0`, nodeQueue('n1'), 250],
-        [`${r.id}/n1-1`, nodeQueue('n1'), 50],
+        [`${r.id}/n1-0`, nodeQueue('n1'), 600],
+        [`${r.id}/n1-1`, nodeQueue('n1'), 600],
       ],
     );
     assert.equal(r.seen.stopSeenBy, `${r.id}/n1-0`, 'the stop reached the child that owns the command');
