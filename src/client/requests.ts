@@ -61,14 +61,26 @@ export const DEFAULT_MAX_PARALLEL = 64;
  */
 const MAX_INPUT_BYTES = 1536 * 1024;
 
-export function checkInputSize(what: string, input: unknown): void {
-  const bytes = Buffer.byteLength(JSON.stringify(input));
+/** Refuses an input over MAX_INPUT_BYTES (UserError); returns its size in bytes. */
+export function checkInputSize(what: string, input: unknown): number {
+  const bytes = inputBytes(input);
   if (bytes > MAX_INPUT_BYTES) {
     throw new UserError(
       `${what} is ${(bytes / 1024 / 1024).toFixed(1)} MiB as a workflow input; the limit is ${MAX_INPUT_BYTES / 1024 / 1024} MiB ` +
         '(Temporal refuses payloads over 2 MiB): split it into several calls, or put long scripts in files on the nodes',
     );
   }
+  return bytes;
+}
+
+/** An input's size as a workflow payload (JSON), in bytes. */
+export function inputBytes(input: unknown): number {
+  return Buffer.byteLength(JSON.stringify(input));
+}
+
+/** Whether `extraBytes` more still fit an input of `bytes` (something optional it may carry). */
+export function inputRoomFor(bytes: number, extraBytes: number): boolean {
+  return bytes + extraBytes <= MAX_INPUT_BYTES;
 }
 
 /** Task tools act on tasks only: the cluster monitor and other workflows are not theirs to cancel or read. */

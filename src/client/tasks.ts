@@ -12,7 +12,17 @@ import type { parallelWorkflow } from '../workflows/parallel.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
-import { checkInputSize, DEFAULT_MAX_PARALLEL, kindsOf, newTaskId, oneLine, type ParallelRequest, type SubmitRequest } from './requests.js';
+import {
+  checkInputSize,
+  DEFAULT_MAX_PARALLEL,
+  inputBytes,
+  inputRoomFor,
+  kindsOf,
+  newTaskId,
+  oneLine,
+  type ParallelRequest,
+  type SubmitRequest,
+} from './requests.js';
 import { TaskReader, type TaskReaderDeps } from './taskReader.js';
 import { planWorkspace, type Origin } from './workspacePlan.js';
 
@@ -137,8 +147,13 @@ export class TaskClient extends TaskReader {
   async submitParallel(req: ParallelRequest): Promise<string> {
     const taskId = newTaskId('par');
     const planned = { ...this.planParallel(req), workflowUrl: this.url(taskId) };
-    checkInputSize(`the fan-out of ${planned.commands.length} commands`, planned);
-    const placement = await this.deps.fastPath?.placeFanout(taskId, planned);
+    const bytes = checkInputSize(`the fan-out of ${planned.commands.length} commands`, planned);
+    let placement = await this.deps.fastPath?.placeFanout(taskId, planned);
+    // A placement is a node id per command: an input near the limit goes without (the workflow places it).
+    if (placement && !inputRoomFor(bytes, inputBytes(placement) + 16)) {
+      this.deps.fastPath?.unplaceFanout(taskId);
+      placement = undefined;
+    }
     const spec = placement ? { ...planned, placement } : planned;
     const start = this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
       taskQueue: HUB_QUEUE,
