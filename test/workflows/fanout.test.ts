@@ -1,6 +1,7 @@
 // parallelWorkflow on a real dev server with mocked activities: an unreachable node's batch is
-// placed again on the others; a node's share over 1,000 commands runs as child batch workflows of even size
-// that a stop of one command reaches; results come back in input order.
+// placed again on the others; a fan-out placed by its starter needs no placeBatch; a node's
+// share over 1,000 commands runs as child batch workflows of even size that a stop of one
+// command reaches; results come back in input order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { commandResultQuery } from '../../src/messages.js';
