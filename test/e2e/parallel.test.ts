@@ -109,6 +109,31 @@ describe('parallel_execute', () => {
       final.results!.map((c) => [c.task_id, c.return_code, c.stdout]),
       r.results!.map((c) => [c.task_id, c.return_code, c.stdout]),
     );
+    // serve placed the fan-out before the start: its first workflow task sends every batch, with no placeBatch local activity.
+    const shown = await h.temporal(['workflow', 'show', '-w', r.task_id, '-o', 'json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    type Event = {
+      eventId: string;
+      eventType: string;
+      markerRecordedEventAttributes?: { markerName: string };
+      activityTaskScheduledEventAttributes?: { workflowTaskCompletedEventId: string };
+    };
+    const events = (JSON.parse(shown.stdout) as { events: Event[] }).events;
+    const firstTask = events.find((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED')!.eventId;
+    const scheduledBy = events.flatMap((e) =>
+      e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.workflowTaskCompletedEventId] : [],
+    );
+    assert.deepEqual(
+      scheduledBy,
+      Object.keys(byNode).map(() => firstTask),
+      'one batch per node, all scheduled by the first workflow task',
+    );
+    const firstSchedule = events.findIndex((e) => e.activityTaskScheduledEventAttributes);
+    assert.deepEqual(
+      events.slice(0, firstSchedule).flatMap((e) => (e.markerRecordedEventAttributes ? [e.markerRecordedEventAttributes.markerName] : [])),
+      ['core_patch', 'core_patch'],
+      'patch markers only (placed by the starter, even batches): no local activity before the batches',
+    );
   });
 
   it('cancelling a fan-out mid-way kills what runs, never starts the rest, and leaves nothing on any node', async () => {
