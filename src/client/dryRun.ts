@@ -1,7 +1,7 @@
 // `submit --dry-run` / `parallel --dry-run`: the plan, as data, without running anything: which
 // node each command would go to and why (the policy, classification and workspace checks run as
 // for a real start; placement reads the same cluster state, but reserves nothing).
-import { planBatches } from '../cluster/fanoutPlan.js';
+import { planBatches, placementRequest } from '../cluster/fanoutPlan.js';
 import { NoEligibleNodeError, pickNode } from '../cluster/placement.js';
 import { PlacementBook } from '../runtime/placementBook.js';
 import { placeMany } from '../runtime/placer.js';
@@ -55,13 +55,7 @@ export async function dryRunFanout(src: DryRunSources, req: ParallelRequest): Pr
     placement = placeMany(
       { config: src.config, book: new PlacementBook(), nodeStates: src.nodeStates },
       await src.nodeStates(),
-      {
-        parentId: 'dry-run',
-        count: spec.commands.length,
-        requires: spec.requires,
-        ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
-        ...(spec.kinds ? { kinds: spec.kinds } : {}),
-      },
+      placementRequest('dry-run', spec),
       false,
     );
   } catch (err) {

@@ -32,8 +32,7 @@ export function checkRequestPolicy(config: ClusterConfig, commands: readonly str
   commands.forEach((command, i) => {
     let v = verdicts.get(command);
     const repeated = v !== undefined;
-    v ??= policyGate({ ...req, command, ...(node ? { node } : {}) });
-    verdicts.set(command, v);
+    if (!v) verdicts.set(command, (v = policyGate({ ...req, command, ...(node ? { node } : {}) })));
     if (v.refused) throw new UserError(`${prefix(i)}${v.refused.message} (${v.refused.hint})`, 'refused');
     if (v.toConfirm.length > 0 && !firstConfirm) firstConfirm = `${prefix(i)}${v.toConfirm[0]!.message} (${v.toConfirm[0]!.hint})`;
     toConfirm.push(...v.toConfirm);

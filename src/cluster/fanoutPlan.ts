@@ -8,6 +8,7 @@ import {
   type BatchInput,
   type CommandResult,
   type ParallelResult,
+  type ParallelSpec,
   type ParallelSummary,
   type TaskState,
 } from '../shared.js';
@@ -55,6 +56,20 @@ export interface PlanInput {
   sshRetries?: number;
   /** Batches of even size, at most BATCH_MAX (absent: fan-outs started before, fixed BATCH_SIZE). */
   evenBatches?: boolean;
+}
+
+/**
+ * What placement is asked for a fan-out: the same request from the workflow's placeBatch, the
+ * starting process (fastpath/fastPath.ts) and the dry run.
+ */
+export function placementRequest(parentId: string, spec: Pick<ParallelSpec, 'commands' | 'requires' | 'excludeNodes' | 'kinds'>) {
+  return {
+    parentId,
+    count: spec.commands.length,
+    requires: spec.requires,
+    ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
+    ...(spec.kinds ? { kinds: spec.kinds } : {}),
+  };
 }
 
 /** Bytes of each stream a fan-out's command carries inline (head + tail): the budget shared by all, 256 B to 64 KiB. */

@@ -19,7 +19,7 @@ import { runAttempt } from '../engine/attempt.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
 import { placeMany, placeOne, type HubDeps } from '../runtime/placer.js';
-import type { FanoutPlacement } from '../cluster/fanoutPlan.js';
+import { placementRequest, type FanoutPlacement } from '../cluster/fanoutPlan.js';
 import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig, type ParallelSpec } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
 
@@ -152,13 +152,7 @@ export class FastPath {
   async placeFanout(parentId: string, spec: ParallelSpec): Promise<FanoutPlacement | undefined> {
     if (!this.opts.hub) return undefined;
     try {
-      return placeMany(this.opts.hub, await this.opts.hub.nodeStates(), {
-        parentId,
-        count: spec.commands.length,
-        requires: spec.requires,
-        ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
-        ...(spec.kinds ? { kinds: spec.kinds } : {}),
-      });
+      return placeMany(this.opts.hub, await this.opts.hub.nodeStates(), placementRequest(parentId, spec));
     } catch (err) {
       log.debug({ parentId, err: String(err) }, 'no fan-out placement before the start');
       return undefined;

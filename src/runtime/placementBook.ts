@@ -22,6 +22,8 @@ export class PlacementBook {
   private publishTimer?: NodeJS.Timeout;
   /** A publish is being written: the next one waits for it (two renames must not race). */
   private publishing?: Promise<void>;
+  /** The share dir exists (made by the first publish). */
+  private dirMade = false;
   private others?: { at: number; counts: Record<string, number> };
 
   constructor(
@@ -85,11 +87,13 @@ export class PlacementBook {
     const file = path.join(dir, `${process.pid}.json`);
     const data: Published = { tag: this.me, counts: this.ownCounts() };
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (!this.dirMade) await mkdir(dir, { recursive: true, mode: 0o700 });
+      this.dirMade = true;
       await writeFile(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 });
       await rename(`${file}.tmp`, file);
     } catch {
-      /* placement still works with this process's own view */
+      // Placement still works with this process's own view; the dir is made again next time (it may be gone).
+      this.dirMade = false;
     }
   }
 

@@ -1,5 +1,5 @@
 import { CancellationScope, patched, setHandler, workflowInfo } from '@temporalio/workflow';
-import { planBatches } from '../cluster/fanoutPlan.js';
+import { planBatches, placementRequest } from '../cluster/fanoutPlan.js';
 import { stopQuery, stopSignal } from '../messages.js';
 import type { BatchInput, CommandResult, ParallelResult, ParallelSpec } from '../shared.js';
 import { Fanout } from './fanout.js';
@@ -20,16 +20,7 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow);
   // Placed by the process that started it (it runs the hub: the same choice, reserved there),
   // or here: then the first workflow task waits for the placeBatch local activity.
-  const placement =
-    spec.placement && patched(PLACED_BY_STARTER_PATCH)
-      ? spec.placement
-      : await placeBatch({
-          parentId: fanout.parentId,
-          count: spec.commands.length,
-          requires: spec.requires,
-          ...(spec.excludeNodes ? { excludeNodes: spec.excludeNodes } : {}),
-          ...(spec.kinds ? { kinds: spec.kinds } : {}),
-        });
+  const placement = spec.placement && patched(PLACED_BY_STARTER_PATCH) ? spec.placement : await placeBatch(placementRequest(fanout.parentId, spec));
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
   await fanout.run(planBatches(fanout.plan, placement));
