@@ -148,6 +148,8 @@ export interface ParallelSpec {
   kinds?: string[];
   /** Placed (and reserved) by the starting process when it runs the hub (fastpath/fastPath.ts); else the workflow places it. */
   placement?: FanoutPlacement;
+  /** Nodes whose (single) batch the starting process launched itself (fastpath/fanoutHeadStart.ts): their commands may have been sent. */
+  headStart?: string[];
 }
 
 /** One node-batch of a fan-out: a child workflow whose activity runs these over the pool. */
@@ -169,6 +171,8 @@ export interface BatchInput {
   notFinal?: boolean;
   /** CLUSTER_SSH_RETRIES of the fan-out (absent: older fan-outs, one retry). */
   sshRetries?: number;
+  /** The starting process launched this batch (fastpath/fanoutHeadStart.ts): an attempt that cannot take that launch counts its commands as sent. */
+  headStart?: boolean;
 }
 
 export interface ParallelSummary {

@@ -85,7 +85,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   );
   const nodeActivities = {
     ...createNodeActivities({ services: rt, fastPath: opts.fastPath }),
-    ...createBatchActivities({ services: rt, client: opts.client }),
+    ...createBatchActivities({ services: rt, client: opts.client, headStarts: opts.fastPath?.fanouts }),
     ...createOutputActivities(rt),
     // The monitor probes each node on its own queue: an answer proves a worker serves it.
     ...createProbeActivities(rt),

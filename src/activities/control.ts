@@ -11,7 +11,8 @@ export interface ActivityControl {
   dispose(): void;
 }
 
-export function activityControl(ctx: Context, prior: Partial<AttemptProgress> = {}): ActivityControl {
+/** `extra`: fields every heartbeat carries besides the progress (what the next attempt should know). */
+export function activityControl(ctx: Context, prior: Partial<AttemptProgress> = {}, extra: Record<string, unknown> = {}): ActivityControl {
   const cancel = new AbortController();
   const abandon = new AbortController();
   const onCancel = () => {
@@ -24,7 +25,7 @@ export function activityControl(ctx: Context, prior: Partial<AttemptProgress> = 
   return {
     control: {
       prior: { ...details, sent: details.sent === true || prior.sent === true },
-      heartbeat: (p) => ctx.heartbeat(p),
+      heartbeat: (p) => ctx.heartbeat({ ...p, ...extra }),
       cancel: cancel.signal,
       abandon: abandon.signal,
     },

@@ -5,7 +5,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ReadOutputInput } from '../activities/output.js';
-import { fanoutResult } from '../cluster/fanoutPlan.js';
+import { completeFanout } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
 import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
 import type { ResultBus } from '../runtime/resultBus.js';
@@ -36,17 +36,6 @@ export interface TaskReaderDeps {
   readOutput: OutputReader;
 }
 
-/**
- * A fan-out's result from its commands' results (by task id) once every one of the `total` is
- * there and none was cancelled (a stopped fan-out is answered by its workflow); else null.
- */
-function completeFanout(taskId: string, total: number, byId: Map<string, CommandResult>, durationMs: number): ParallelResult | null {
-  if (byId.size < total) return null;
-  const ordered = Array.from({ length: total }, (_, i) => byId.get(`${taskId}/${i}`));
-  if (!ordered.every((c) => c !== undefined && c.state !== 'cancelled')) return null;
-  return fanoutResult(taskId, durationMs, ordered as CommandResult[]);
-}
-
 export class TaskReader {
   readonly client: Client;
   readonly target: TemporalTarget;
@@ -54,6 +43,8 @@ export class TaskReader {
   readonly outputs: OutputStore;
   /** Tasks this client started and has not seen recorded as closed (TaskClient.drain). */
   protected readonly open = new Set<string>();
+  /** Fan-outs whose every batch this process launched itself (TaskClient.submitParallel): true once all answered. */
+  protected readonly launchedFanouts = new Map<string, Promise<boolean>>();
 
   constructor(protected readonly deps: TaskReaderDeps) {
     ({ client: this.client, target: this.target, config: this.config, outputs: this.outputs } = deps);
@@ -80,21 +71,23 @@ export class TaskReader {
 
   /**
    * Wait up to waitS for the result; after that, say it is still running. `fanoutSize`: a
-   * fan-out's command count. `headStart`: submit's, for a head-started command: the workflow's
-   * result is long-polled only once the head start ended without an answer (or after a while):
-   * most calls are answered by it, and a long-poll per call is Temporal work on the critical path.
+   * fan-out's command count. `headStart`: submit's, for a head-started command (a fan-out's is
+   * remembered by submitParallel): the workflow's result is long-polled only once the head start
+   * ended without an answer (or after a while): most calls are answered by it, and a long-poll
+   * per call is Temporal work on the critical path (and, for a fan-out, the decode of its result).
    */
   async wait(taskId: string, waitS: number, opts: { fanoutSize?: number; headStart?: Promise<boolean> } = {}): Promise<TaskStatus> {
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
+    const headStart = opts.headStart ?? this.launchedFanouts.get(taskId);
     let timer: NodeJS.Timeout | undefined;
     let pollTimer: NodeJS.Timeout | undefined;
     const local = this.localResult(taskId, opts.fanoutSize);
     let over = false;
-    const recorded = !opts.headStart
+    const recorded = !headStart
       ? handle.result()
       : new Promise<void>((resolve) => {
           pollTimer = setTimeout(resolve, HEAD_START_POLL_AFTER_MS);
-          void opts.headStart!.then((answered) => answered || resolve());
+          void headStart.then((answered) => answered || resolve());
         }).then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
     // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
     const timeout = new Promise<'timeout'>((resolve) => {

@@ -154,7 +154,9 @@ export class TaskClient extends TaskReader {
       this.deps.fastPath?.unplaceFanout(taskId);
       placement = undefined;
     }
-    const spec = placement ? { ...planned, placement } : planned;
+    // Placed here: the batches of the nodes this process serves are launched now, held at a gate until the workflow exists.
+    const launches = placement ? this.deps.fastPath?.fanouts.prepare(taskId, planned, placement) : undefined;
+    const spec = placement ? { ...planned, placement, ...(launches?.nodeIds.length ? { headStart: launches.nodeIds } : {}) } : planned;
     const start = this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
       taskQueue: HUB_QUEUE,
       workflowId: taskId,
@@ -169,9 +171,16 @@ export class TaskClient extends TaskReader {
       staticSummary: `fan-out of ${req.commands.length} commands`,
     });
     await start.catch((err: unknown) => {
+      launches?.started(false);
       if (placement) this.deps.fastPath?.unplaceFanout(taskId);
       throw err;
     });
+    launches?.started(true);
+    // Every batch runs here: wait() answers from them and long-polls the workflow only if that fails (or takes a while).
+    if (launches && launches.nodeIds.length === new Set(placement!.nodes).size) {
+      this.launchedFanouts.set(taskId, launches.answered);
+      void launches.answered.then(() => setTimeout(() => this.launchedFanouts.delete(taskId), 60_000).unref());
+    }
     this.remember(taskId);
     return taskId;
   }

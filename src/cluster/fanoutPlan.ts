@@ -59,6 +59,27 @@ export interface PlanInput {
 }
 
 /**
+ * The plan's input for fan-out `parentId`: the same from the workflow (Fanout.plan, where
+ * `evenBatches` comes from a patch) and from the process that launches its batches before the
+ * start (fastpath/fanoutHeadStart.ts), so both cut the same batches.
+ */
+export function planInputOf(parentId: string, spec: ParallelSpec, evenBatches: boolean): PlanInput {
+  const { commands, maxParallel, timeoutS, cwd, env, approved, workspace, sshRetries } = spec;
+  return {
+    parentId,
+    commands,
+    maxParallel,
+    timeoutS,
+    cwd,
+    env,
+    ...(approved ? { approved } : {}),
+    ...(workspace?.outputs?.length ? { notFinal: true } : {}),
+    ...(sshRetries !== undefined ? { sshRetries } : {}),
+    ...(evenBatches ? { evenBatches: true } : {}),
+  };
+}
+
+/**
  * What placement is asked for a fan-out: the same request from the workflow's placeBatch, the
  * starting process (fastpath/fastPath.ts) and the dry run.
  */
@@ -202,4 +223,15 @@ export function planReplacement(input: PlanInput, failed: BatchInput, again: Fan
     id,
     toBatches(input, id, idx, Math.min(failed.concurrency, again.capacity[id] ?? failed.concurrency), `${again.reasons[id] ?? ''} (${note})`),
   ]);
+}
+
+/**
+ * A fan-out's result from its commands' results (by task id) once every one of the `total` is
+ * there and none was cancelled (a stopped fan-out is answered by its workflow); else null.
+ */
+export function completeFanout(taskId: string, total: number, byId: ReadonlyMap<string, CommandResult>, durationMs: number): ParallelResult | null {
+  if (byId.size < total) return null;
+  const ordered = Array.from({ length: total }, (_, i) => byId.get(`${taskId}/${i}`));
+  if (!ordered.every((c) => c !== undefined && c.state !== 'cancelled')) return null;
+  return fanoutResult(taskId, durationMs, ordered as CommandResult[]);
 }

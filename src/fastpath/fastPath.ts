@@ -22,6 +22,7 @@ import { placeMany, placeOne, type HubDeps } from '../runtime/placer.js';
 import { placementRequest, type FanoutPlacement } from '../cluster/fanoutPlan.js';
 import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig, type ParallelSpec } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
+import { FanoutHeadStart } from './fanoutHeadStart.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
 const WATCH_AFTER_MS = 1000;
@@ -51,6 +52,8 @@ export class FastPath {
   private readonly handoff = new Map<string, CommandResult>();
   /** Task ids whose command a launch of this process is running (it holds their node slot), with the launch's end. */
   private readonly running = new Map<string, Promise<boolean>>();
+  /** Fan-out batches launched before their workflow's activity exists. */
+  readonly fanouts: FanoutHeadStart;
 
   constructor(
     private readonly rt: Services,
@@ -58,6 +61,7 @@ export class FastPath {
     private readonly opts: FastPathOptions,
   ) {
     this.served = new Set(opts.servedNodeIds);
+    this.fanouts = new FanoutHeadStart(rt, client, this.served);
   }
 
   /** runCommand: the finished result of this process's launch of the task, taken once. */

@@ -12,7 +12,7 @@ import {
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import { fanoutResult, notRun, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
+import { fanoutResult, notRun, planInputOf, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
 import { errorText, FailureType, needsSync, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
 import { failureType, placeBatch, runBatchOn } from './fanoutActivities.js';
@@ -66,19 +66,7 @@ export class Fanout {
   }
 
   get plan(): PlanInput {
-    const { commands, maxParallel, timeoutS, cwd, env, approved, workspace, sshRetries } = this.spec;
-    return {
-      parentId: this.parentId,
-      commands,
-      maxParallel,
-      timeoutS,
-      cwd,
-      env,
-      ...(approved ? { approved } : {}),
-      ...(workspace?.outputs?.length ? { notFinal: true } : {}),
-      ...(sshRetries !== undefined ? { sshRetries } : {}),
-      ...(patched(EVEN_BATCHES_PATCH) ? { evenBatches: true } : {}),
-    };
+    return planInputOf(this.parentId, this.spec, patched(EVEN_BATCHES_PATCH));
   }
 
   /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
@@ -210,7 +198,7 @@ export class Fanout {
           // workflow tasks and a start on the way; the history stays small at this size).
           out =
             batches.length === 1
-              ? await runBatchOn(nodeId, batch.sshRetries)(batch)
+              ? await runBatchOn(nodeId, batch.sshRetries)(childTag ? batch : this.markHeadStart(batch))
               : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
         } catch (err) {
           await this.failBatch(nodeId, batch, err);
@@ -219,6 +207,15 @@ export class Fanout {
       }
       this.record(nodeId, out);
     }
+  }
+
+  /**
+   * A batch the starting process launched (spec.headStart): its runBatch takes that launch, or
+   * re-attaches. No patch: only the activity's input changes (not the workflow's commands), and
+   * only in fan-outs whose input names head starts, which older histories never do.
+   */
+  private markHeadStart(batch: BatchInput): BatchInput {
+    return this.spec.headStart?.includes(batch.nodeId) ? { ...batch, headStart: true } : batch;
   }
 
   private async runChild(childId: string, nodeId: string, batch: BatchInput): Promise<CommandResult[]> {

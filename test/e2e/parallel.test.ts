@@ -116,7 +116,8 @@ describe('parallel_execute', () => {
       eventId: string;
       eventType: string;
       markerRecordedEventAttributes?: { markerName: string };
-      activityTaskScheduledEventAttributes?: { workflowTaskCompletedEventId: string };
+      activityTaskScheduledEventAttributes?: { workflowTaskCompletedEventId: string; input?: unknown };
+      workflowExecutionStartedEventAttributes?: { input?: unknown };
     };
     const events = (JSON.parse(shown.stdout) as { events: Event[] }).events;
     const firstTask = events.find((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED')!.eventId;
@@ -134,6 +135,13 @@ describe('parallel_execute', () => {
       ['core_patch', 'core_patch'],
       'patch markers only (placed by the starter, even batches): no local activity before the batches',
     );
+    // serve launched every node's batch itself while the workflow started (it serves them all):
+    // the input names them, and each runBatch is told to take that launch (or re-attach to it).
+    const decoded = (input: unknown) =>
+      JSON.parse(Buffer.from((input as { payloads: Array<{ data: string }> }).payloads[0]!.data, 'base64').toString()) as { headStart?: unknown };
+    assert.deepEqual((decoded(events[0]!.workflowExecutionStartedEventAttributes!.input).headStart as string[]).sort(), Object.keys(byNode).sort());
+    for (const e of events.filter((x) => x.activityTaskScheduledEventAttributes))
+      assert.equal(decoded(e.activityTaskScheduledEventAttributes!.input).headStart, true);
   });
 
   it('cancelling a fan-out mid-way kills what runs, never starts the rest, and leaves nothing on any node', async () => {

@@ -282,6 +282,31 @@ export const parallelPlaced = (w: WorkflowEnv) =>
     },
   );
 
+/**
+ * The starting process launched the batches of n1 and n2 itself (spec.headStart): their runBatch
+ * is told so; n3's (not head-started) proves unreachable, and its commands, placed again on n1
+ * and n2, go out as new batches there, which no launch covered.
+ */
+export const parallelHeadStart = (w: WorkflowEnv) =>
+  parallel(
+    w,
+    {
+      ...parallelSpec(
+        Array.from({ length: 6 }, (_, i) => `make part${i}`),
+        6,
+      ),
+      placement: spread({ count: 6 }),
+      headStart: ['n1', 'n2'],
+    },
+    {
+      placeBatch: async (input) => spread(input),
+      runBatch: async (b) => {
+        if (b.nodeId === 'n3') throw unreachable('n3');
+        return b.items.map((it) => batchResult(b, it.index));
+      },
+    },
+  );
+
 export const STOPPED = 7;
 /** Commands of parallelChildren, all on n1: two child batches of even size (older histories: 300, as 250 + 50). */
 export const CHILDREN_COMMANDS = 1200;
@@ -401,6 +426,7 @@ export const SCENARIOS: Record<string, (w: WorkflowEnv) => Promise<Ran>> = {
   'command-refused': refused,
   'parallel-replace': parallelReplace,
   'parallel-placed': parallelPlaced,
+  'parallel-head-start': parallelHeadStart,
   'parallel-even-children-stop': parallelChildren,
   'monitor-continue-as-new': monitor,
 };

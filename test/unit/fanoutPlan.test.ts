@@ -7,7 +7,9 @@ import {
   BATCH_MAX,
   BATCH_SIZE,
   batchSize,
+  completeFanout,
   fanoutResult,
+  planInputOf,
   fitToMaxParallel,
   groupByNode,
   OUTPUT_BUDGET,
@@ -292,4 +294,39 @@ describe('fanoutResult: the commands’ results as the fan-out’s', () => {
     assert.ok(r.results.every((x) => !x.success));
     assert.equal(r.summary.failed, (INLINE_RESULTS_MAX + 200) / 5);
   });
+});
+
+describe('completeFanout: the waiter’s answer from the batches this process ran', () => {
+  const byId = (rs: CommandResult[]) => new Map(rs.map((r) => [r.task_id, r]));
+  it('none while a command has no result yet', () => assert.equal(completeFanout('par-x', 3, byId([ok(0, 'a'), ok(2, 'b')]), 5), null));
+  it('none when a command was stopped (the workflow says why)', () =>
+    assert.equal(completeFanout('par-x', 2, byId([ok(0, 'a'), unranResult('par-x/1', '', 'x', 'cancelled', '')]), 5), null));
+  it('every result in input order, whatever order they came in', () => {
+    const r = completeFanout('par-x', 3, byId([ok(2, 'b'), ok(0, 'a'), ok(1, 'a', { success: false, return_code: 1 })]), 7)!;
+    assert.deepEqual(
+      r.results.map((x) => x.task_id),
+      ['par-x/0', 'par-x/1', 'par-x/2'],
+    );
+    assert.deepEqual([r.state, r.duration_ms, r.summary.failed], ['failed', 7, 1]);
+  });
+});
+
+describe('planInputOf: the same plan from the workflow and from the head start', () => {
+  const spec = { commands: ['a', 'b'], requires: {}, maxParallel: 4, timeoutS: 9, sshRetries: 2, approved: ['rule'] };
+  it('carries what the batches need; even batches as asked', () => {
+    assert.deepEqual(planInputOf('par-x', spec, true), {
+      parentId: 'par-x',
+      commands: ['a', 'b'],
+      maxParallel: 4,
+      timeoutS: 9,
+      cwd: undefined,
+      env: undefined,
+      approved: ['rule'],
+      sshRetries: 2,
+      evenBatches: true,
+    });
+    assert.equal(planInputOf('par-x', spec, false).evenBatches, undefined);
+  });
+  it('a workspace that returns outputs: its batches are not the final answer', () =>
+    assert.equal(planInputOf('par-x', { ...spec, workspace: { outputs: ['out/**'] } as never }, true).notFinal, true));
 });

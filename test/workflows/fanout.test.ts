@@ -1,12 +1,13 @@
 // parallelWorkflow on a real dev server with mocked activities: an unreachable node's batch is
-// placed again on the others; a fan-out placed by its starter needs no placeBatch; a node's
+// placed again on the others; a fan-out placed by its starter needs no placeBatch, and the
+// batches it launched itself are marked so for their runBatch (re-placed ones are not); a node's
 // share over 1,000 commands runs as child batch workflows of even size that a stop of one
 // command reaches; results come back in input order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { commandResultQuery } from '../../src/messages.js';
 import { nodeQueue } from '../../src/shared.js';
-import { CHILDREN_COMMANDS, parallelChildren, parallelPlaced, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
+import { CHILDREN_COMMANDS, parallelChildren, parallelHeadStart, parallelPlaced, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
 import { startWorkflowEnv, type WorkflowEnv } from '../helpers/workflowEnv.js';
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -80,6 +81,32 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
       r.calls.of('releasePlacement').map((c) => c.input.taskId),
       [r.id],
     );
+  });
+
+  it('marks the batches its starter launched (spec.headStart) for their runBatch, and no batch it placed again', async () => {
+    const r = await parallelHeadStart(w);
+    assert.equal(r.error, undefined);
+    const res = r.result!;
+    assert.deepEqual(res.summary, { total: 6, succeeded: 6, failed: 0, cancelled: 0, by_node: res.summary.by_node });
+    const batches = r.calls
+      .of('runBatch')
+      .map((c) => [c.input.nodeId, c.input.items.map((it: { index: number }) => it.index), c.input.headStart ?? false] as const);
+    const first = batches.filter(([, ix]) => ix.length === 2);
+    assert.deepEqual(
+      first.sort(([a], [b]) => (a < b ? -1 : 1)),
+      [
+        ['n1', [0, 3], true],
+        ['n2', [1, 4], true],
+        ['n3', [2, 5], false],
+      ],
+    );
+    // n3's commands 2 and 5, placed again on n1 and n2: new batches, which no launch covered.
+    const again = batches.filter(([, ix]) => ix.length === 1);
+    assert.deepEqual(again.map(([, ix, hs]) => [ix[0], hs]).sort(), [
+      [2, false],
+      [5, false],
+    ]);
+    assert.equal(r.calls.of('placeBatch').length, 1, 'only the re-placement');
   });
 
   it("runs a node's 1,200 commands as two child batch workflows of even size; a stop of one command reaches its child; results in input order", async () => {
