@@ -1,5 +1,6 @@
 // Logs go to stderr, always: on stdio the MCP protocol owns stdout.
 import { pino } from 'pino';
+import { LoggerWithComposedMetadata } from '@temporalio/common';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { clusterflowEnv } from './env.js';
 
@@ -29,4 +30,8 @@ export function installTemporalLogger(): void {
       fn.call(log, { ...(e.meta ?? {}), src: 'temporal' }, e.message);
     }),
   });
+  // The worker's logger resolves a log's metadata before its level is looked at; for "Got
+  // workflow activation" that copies the whole activation, for every activation (~8 ms of
+  // serve's CPU per 300-command fan-out). Below TRACE nothing reads it.
+  if (level !== 'TRACE') LoggerWithComposedMetadata.prototype.trace = () => undefined;
 }

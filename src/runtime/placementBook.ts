@@ -3,8 +3,7 @@
 // whose release was lost (worker crash) cannot pin a node forever. With a shared dir (the state
 // dir's), each process publishes its counts there and counts the others' too: two serve sessions
 // on one machine place with each other's reservations in view.
-import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { processTag, tagAlive } from './processTag.js';
 
@@ -20,10 +19,8 @@ export class PlacementBook {
   private readonly byTask = new Map<string, { nodeId: string; expires: number }>();
   private readonly me = processTag(process.pid);
   private publishTimer?: NodeJS.Timeout;
-  /** A publish is being written: the next one waits for it (two renames must not race). */
-  private publishing?: Promise<void>;
-  /** The share dir exists (made by the first publish). */
-  private dirMade = false;
+  /** Our file in the share dir, open once; its size, spaces included (see publish). */
+  private published?: { fd: number; size: number };
   private others?: { at: number; counts: Record<string, number> };
 
   constructor(
@@ -73,27 +70,32 @@ export class PlacementBook {
     if (!this.shareDir || this.publishTimer) return;
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
-      this.publishing = (this.publishing ?? Promise.resolve()).then(() => this.publish());
+      this.publish();
     }, SHARE_MS);
     this.publishTimer.unref();
   }
 
   /**
-   * Off the event loop: under a fan-out the counts change all the time, and a rename over the
-   * previous file makes ext4 flush the new one first (a few ms each, ten times a second).
+   * Written in place over the previous counts, padded with spaces to the file's size (JSON.parse
+   * ignores them): never truncated nor renamed over, as either makes ext4 flush the file first
+   * (a few ms each, ten times a second under a fan-out). A reader that meets a write half done
+   * cannot parse it and counts nothing of ours that once.
    */
-  private async publish(): Promise<void> {
-    const dir = this.shareDir!;
-    const file = path.join(dir, `${process.pid}.json`);
+  private publish(): void {
     const data: Published = { tag: this.me, counts: this.ownCounts() };
     try {
-      if (!this.dirMade) await mkdir(dir, { recursive: true, mode: 0o700 });
-      this.dirMade = true;
-      await writeFile(`${file}.tmp`, JSON.stringify(data), { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
+      if (!this.published) {
+        mkdirSync(this.shareDir!, { recursive: true, mode: 0o700 });
+        this.published = { fd: openSync(path.join(this.shareDir!, `${process.pid}.json`), 'w', 0o600), size: 256 };
+      }
+      const text = JSON.stringify(data);
+      if (text.length > this.published.size) this.published.size = Math.max(text.length, 2 * this.published.size);
+      writeSync(this.published.fd, text.padEnd(this.published.size), 0);
     } catch {
-      // Placement still works with this process's own view; the dir is made again next time (it may be gone).
-      this.dirMade = false;
+      // Placement still works with this process's own view; the file is opened again next time (its dir may be gone).
+      const fd = this.published?.fd;
+      this.published = undefined;
+      if (fd !== undefined) closeQuietly(fd);
     }
   }
 
@@ -123,5 +125,13 @@ export class PlacementBook {
     }
     this.others = { at: t, counts };
     return counts;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
   }
 }
