@@ -4,7 +4,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
-import type { AttemptProgress } from '../engine/attempt.js';
+import { HEARTBEAT_MS, type AttemptProgress } from '../engine/attempt.js';
 import { runNodeBatch } from '../engine/batch.js';
 import { spendRetryBudget } from '../engine/failures.js';
 import type { BatchLaunch, FanoutHeadStart } from '../fastpath/fanoutHeadStart.js';
@@ -14,7 +14,6 @@ import { activityControl, cancelRequested } from './control.js';
 
 /** Attempts of a batch whose node cannot be reached (nothing sent) before the fan-out re-places it, in fan-outs without CLUSTER_SSH_RETRIES. */
 const UNREACHABLE_ATTEMPTS = 2;
-const HEARTBEAT_MS = 1000;
 
 /** Heartbeat details of a batch attempt: the engine's progress, and whether an attempt already knew what the head start sent. */
 type BatchProgress = Partial<AttemptProgress> & { headStartSettled?: boolean };

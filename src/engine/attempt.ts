@@ -16,7 +16,7 @@ import { CHUNK_BYTES, chunkWant, RunTimes } from './chunkSize.js';
 import { toFailure } from './failures.js';
 import { runChunk, runIdFor, type ChunkItem, type ChunkOptions } from './runChunk.js';
 
-const HEARTBEAT_MS = 1000;
+export const HEARTBEAT_MS = 1000;
 /** A command still running after this long gets the node's output cap watched (capScript). */
 const CAP_WATCH_AFTER_MS = 2000;
 
