@@ -1,7 +1,7 @@
 // `submit --dry-run` / `parallel --dry-run`: the plan, as data, without running anything: which
 // node each command would go to and why (the policy, classification and workspace checks run as
 // for a real start; placement reads the same cluster state, but reserves nothing).
-import { planBatches, placementRequest } from '../cluster/fanoutPlan.js';
+import { planBatches, planInputOf, placementRequest } from '../cluster/fanoutPlan.js';
 import { NoEligibleNodeError, pickNode } from '../cluster/placement.js';
 import { PlacementBook } from '../runtime/placementBook.js';
 import { placeMany } from '../runtime/placer.js';
@@ -63,10 +63,7 @@ export async function dryRunFanout(src: DryRunSources, req: ParallelRequest): Pr
     throw err;
   }
   const rows: PlanRow[] = [];
-  for (const [nodeId, batches] of planBatches(
-    { parentId: 'dry-run', commands: spec.commands, maxParallel: spec.maxParallel, timeoutS: spec.timeoutS, evenBatches: true },
-    placement,
-  )) {
+  for (const [nodeId, batches] of planBatches(planInputOf('dry-run', spec, true), placement)) {
     batches.forEach((b, k) => {
       const where = `batch ${k + 1}/${batches.length} on ${nodeId}, ${b.concurrency} at once${batches.length > 1 ? ' (child workflow)' : ''}`;
       for (const it of b.items)

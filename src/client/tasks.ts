@@ -177,7 +177,7 @@ export class TaskClient extends TaskReader {
     });
     launches?.started(true);
     // Every batch runs here: wait() answers from them and long-polls the workflow only if that fails (or takes a while).
-    if (launches && launches.nodeIds.length === new Set(placement!.nodes).size) {
+    if (launches?.everyNode) {
       this.launchedFanouts.set(taskId, launches.answered);
       void launches.answered.then(() => setTimeout(() => this.launchedFanouts.delete(taskId), 60_000).unref());
     }

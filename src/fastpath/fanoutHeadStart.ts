@@ -41,6 +41,8 @@ export interface BatchLaunch {
 export interface FanoutLaunches {
   /** Nodes whose batch was launched (the workflow input says so). */
   nodeIds: string[];
+  /** Every node of the plan had its batch launched: the whole answer comes from this process. */
+  everyNode: boolean;
   /**
    * Settles true once every launch published its results here (the fan-out's waiter answers from
    * them), false once one failed or stopped a command (its workflow says why).
@@ -67,9 +69,10 @@ export class FanoutHeadStart {
     });
     const nodeIds: string[] = [];
     const outcomes: Array<Promise<CommandResult[]>> = [];
+    // evenBatches: the workflow of a new fan-out takes that patch, so it cuts the same batches.
+    const plan = planBatches(planInputOf(parentId, spec, true), placement);
     if (!spec.workspace) {
-      // evenBatches: the workflow of a new fan-out takes that patch, so it cuts the same batches.
-      for (const [nodeId, batches] of planBatches(planInputOf(parentId, spec, true), placement)) {
+      for (const [nodeId, batches] of plan) {
         const node = this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
         if (!node || batches.length !== 1 || batchRefusals(batches[0]!, node).size > 0) continue;
         outcomes.push(this.launch(batches[0]!, gate));
@@ -78,6 +81,7 @@ export class FanoutHeadStart {
     }
     return {
       nodeIds,
+      everyNode: nodeIds.length === plan.size,
       answered: Promise.all(outcomes).then(
         (batches) => batches.every((results) => results.every((r) => r.state !== 'cancelled')),
         () => false,

@@ -88,9 +88,11 @@ export class PlacementBook {
         mkdirSync(this.shareDir!, { recursive: true, mode: 0o700 });
         this.published = { fd: openSync(path.join(this.shareDir!, `${process.pid}.json`), 'w', 0o600), size: 256 };
       }
-      const text = JSON.stringify(data);
-      if (text.length > this.published.size) this.published.size = Math.max(text.length, 2 * this.published.size);
-      writeSync(this.published.fd, text.padEnd(this.published.size), 0);
+      const json = Buffer.from(JSON.stringify(data));
+      if (json.length > this.published.size) this.published.size = Math.max(json.length, 2 * this.published.size);
+      const padded = Buffer.alloc(this.published.size, ' ');
+      json.copy(padded);
+      writeSync(this.published.fd, padded, 0, padded.length, 0);
     } catch {
       // Placement still works with this process's own view; the file is opened again next time (its dir may be gone).
       const fd = this.published?.fd;

@@ -41,7 +41,7 @@ function world(opts: { startFails?: boolean } = {}) {
       prepare: (id: string, spec: ParallelSpec, placement: FanoutPlacement) => {
         const l: (typeof launched)[number] = { id, placed: placement.nodes.length === spec.commands.length, startedBefore: started.length };
         launched.push(l);
-        return { nodeIds: ['n1'], answered: Promise.resolve(true), started: (ok: boolean) => (l.go = ok) };
+        return { nodeIds: ['n1'], everyNode: true, answered: Promise.resolve(true), started: (ok: boolean) => (l.go = ok) };
       },
     },
   };
