@@ -199,6 +199,27 @@ function preferSpecialist<C extends { node: NodeConfig; s: NodeScore }>(
   return { winner, kind: matching(winner)!, tiedWith: tied.filter((c) => c !== winner).map((c) => c.node.id) };
 }
 
+export interface Candidate {
+  node: NodeConfig;
+  s: NodeScore;
+}
+
+// Tiers: under every threshold with room, then full (overflow spreads by how full), then
+// over a threshold: a busy node only gets work when nothing else is eligible.
+const tier = (c: Candidate) => (c.s.over.length > 0 ? 2 : c.s.full ? 1 : 0);
+const fill = (c: Candidate) => c.s.reserved / Math.max(1, c.node.maxParallel);
+
+/** Eligible nodes best first: by tier, then score (see compareCandidates); a specialist may win a tie. */
+export function rankCandidates(
+  scored: readonly Candidate[],
+  kinds: readonly string[],
+): { ranked: Candidate[]; specialist?: { winner: Candidate; kind: string; tiedWith: string[] } } {
+  const ranked = [...scored].sort((a, b) => tier(a) - tier(b) || (tier(a) === 1 ? fill(a) - fill(b) : 0) || compareCandidates(a, b));
+  const specialist = preferSpecialist(ranked, kinds, tier);
+  if (specialist) ranked.unshift(...ranked.splice(ranked.indexOf(specialist.winner), 1));
+  return { ranked, ...(specialist ? { specialist } : {}) };
+}
+
 /**
  * Pick the node for one command. Light commands stay on the local node when it passes the
  * filter (max_parallel does not apply to them: they are cheap). Heavy ones, and light ones
@@ -233,15 +254,9 @@ export function pickNode(
   const otherExclusions = Object.entries(exclusions).filter(([id]) => id !== localExcluded);
   const excludedNote = otherExclusions.length > 0 ? `; excluded: ${otherExclusions.map(([id, why]) => `${id} (${why})`).join(', ')}` : '';
 
-  const scored = eligible.map((node) => ({ node, s: scoreNode(node, states[node.id], reservations[node.id] ?? 0, settings) })).sort(compareCandidates);
-  // Tiers: under every threshold with room, then full (overflow spreads by how full), then
-  // over a threshold: a busy node only gets work when nothing else is eligible.
-  const tier = (c: (typeof scored)[number]) => (c.s.over.length > 0 ? 2 : c.s.full ? 1 : 0);
-  const fill = (c: (typeof scored)[number]) => c.s.reserved / Math.max(1, c.node.maxParallel);
-  const ranked = [...scored].sort((a, b) => tier(a) - tier(b) || (tier(a) === 1 ? fill(a) - fill(b) : 0) || compareCandidates(a, b));
-  const specialist = preferSpecialist(ranked, req.kinds ?? [], tier);
-  if (specialist) ranked.unshift(...ranked.splice(ranked.indexOf(specialist.winner), 1));
-  const [best, runnerUp] = ranked as [(typeof ranked)[number], ...typeof ranked];
+  const scored = eligible.map((node) => ({ node, s: scoreNode(node, states[node.id], reservations[node.id] ?? 0, settings) }));
+  const { ranked, specialist } = rankCandidates(scored, req.kinds ?? []);
+  const [best, runnerUp] = ranked as [Candidate, ...Candidate[]];
   const how =
     (tier(best) === 1
       ? `every node under threshold is full, ${best.node.id} least reserved`

@@ -3,20 +3,11 @@
 import { z } from 'zod';
 import { ARCH_ACCEPTED, normaliseArch, normaliseOs, OS_ACCEPTED } from '../cluster/placement.js';
 import { RESERVED_ENV, TASK_ID_PATTERN } from '../shared.js';
+import { commandProblems, noNul, NOT_UNICODE, plainChars, wellFormed } from './textChecks.js';
 
 export const MAX_COMMAND_LENGTH = 64 * 1024;
 export const MAX_WAIT_S = 600;
 export const MAX_TIMEOUT_S = 7 * 24 * 3600;
-
-const noNul = (s: string) => !s.includes('\0');
-// Commands may hold tabs and newlines (scripts); nothing else below 0x20, and no DEL.
-const commandChars = (s: string) => !/[\x00-\x08\x0b-\x1f\x7f]/.test(s);
-const plainChars = (s: string) => !/[\x00-\x1f\x7f]/.test(s);
-// A lone surrogate cannot be encoded (bash would get U+FFFD), and U+FFFD itself is the mark of
-// bytes that were not UTF-8 on the way in (the stdio transport decodes lossily): refuse both
-// rather than run something other than what the caller wrote.
-const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\uFFFD/.test(s);
-const NOT_UNICODE = 'contains invalid Unicode (a lone surrogate, or U+FFFD from bytes that were not UTF-8)';
 
 /**
  * Tool inputs reject unknown fields: the JSON Schema we advertise says additionalProperties:false,
@@ -28,10 +19,11 @@ export const commandField = z
   .string()
   .min(1, 'command is empty')
   .max(MAX_COMMAND_LENGTH, `command is longer than ${MAX_COMMAND_LENGTH} characters`)
-  .refine(noNul, 'command contains a NUL byte')
-  .refine(commandChars, 'command contains control characters (only tab and newline are allowed)')
-  .refine(wellFormed, `command ${NOT_UNICODE}`)
-  .refine((s) => s.trim().length > 0, 'command is only whitespace')
+  // One check naming every problem, not four .refine()s: each is a layer of zod effects (a promise
+  // per layer per command under the MCP SDK's async parse), 4× the time for a 10,000-command fan-out.
+  .superRefine((s, ctx) => {
+    for (const message of commandProblems(s)) ctx.addIssue({ code: z.ZodIssueCode.custom, message });
+  })
   .describe('Shell command, run with bash -c on the chosen node');
 
 export const nodeIdField = z

@@ -17,6 +17,10 @@ interface Published {
 
 export class PlacementBook {
   private readonly byTask = new Map<string, { nodeId: string; expires: number }>();
+  /** byTask counted per node, kept as it changes: counts() is asked once per placement, and a fan-out places thousands. */
+  private readonly perNode = new Map<string, number>();
+  /** No entry expires before this: until then counts() need not look at the entries one by one. */
+  private nextExpiry = Infinity;
   private readonly me = processTag(process.pid);
   private publishTimer?: NodeJS.Timeout;
   /** Our file in the share dir, open once; its size, spaces included (see publish). */
@@ -29,21 +33,35 @@ export class PlacementBook {
   ) {}
 
   reserve(taskId: string, nodeId: string, ttlMs: number): void {
-    this.byTask.set(taskId, { nodeId, expires: this.now() + ttlMs });
+    this.forget(taskId);
+    const expires = this.now() + ttlMs;
+    this.byTask.set(taskId, { nodeId, expires });
+    this.perNode.set(nodeId, (this.perNode.get(nodeId) ?? 0) + 1);
+    this.nextExpiry = Math.min(this.nextExpiry, expires);
     this.changed();
   }
 
   /** Releases one task (a command that ended; its workflow releases again, harmlessly). */
   releaseOne(taskId: string): void {
-    if (this.byTask.delete(taskId)) this.changed();
+    if (this.forget(taskId)) this.changed();
   }
 
   /** Releases the task and, for a fan-out parent, every `<taskId>/<i>` placed under it. */
   release(taskId: string): void {
-    this.byTask.delete(taskId);
+    this.forget(taskId);
     const prefix = `${taskId}/`;
-    for (const key of this.byTask.keys()) if (key.startsWith(prefix)) this.byTask.delete(key);
+    for (const key of this.byTask.keys()) if (key.startsWith(prefix)) this.forget(key);
     this.changed();
+  }
+
+  private forget(taskId: string): boolean {
+    const r = this.byTask.get(taskId);
+    if (!r) return false;
+    this.byTask.delete(taskId);
+    const left = (this.perNode.get(r.nodeId) ?? 1) - 1;
+    if (left > 0) this.perNode.set(r.nodeId, left);
+    else this.perNode.delete(r.nodeId);
+    return true;
   }
 
   /** Reservations per node: this process's, plus those other processes of the shared dir published. */
@@ -55,15 +73,14 @@ export class PlacementBook {
 
   private ownCounts(): Record<string, number> {
     const t = this.now();
-    const out: Record<string, number> = {};
-    for (const [taskId, r] of this.byTask) {
-      if (r.expires < t) {
-        this.byTask.delete(taskId);
-        continue;
+    if (this.nextExpiry < t) {
+      this.nextExpiry = Infinity;
+      for (const [taskId, r] of this.byTask) {
+        if (r.expires < t) this.forget(taskId);
+        else this.nextExpiry = Math.min(this.nextExpiry, r.expires);
       }
-      out[r.nodeId] = (out[r.nodeId] ?? 0) + 1;
     }
-    return out;
+    return Object.fromEntries(this.perNode);
   }
 
   private changed(): void {

@@ -1,6 +1,7 @@
 // Placement of one command by this process (pure scoring in cluster/placement.ts, plus this
 // process's reservations): the hub's placeCommand activity and the fast path make the same choice.
 import { pickNode, type Placement } from '../cluster/placement.js';
+import { spreadPlacement } from '../cluster/placementSpread.js';
 import type { ClusterConfig, NodeState, Requirements, Weight } from '../shared.js';
 import type { FanoutPlacement } from '../cluster/fanoutPlan.js';
 import type { PlacementBook } from './placementBook.js';
@@ -80,16 +81,9 @@ export function placeMany(deps: HubDeps, states: Record<string, NodeState>, inpu
     kinds: input.kinds,
   };
   const ttl = (deps.config.settings.cmdTimeoutS + 300) * 1000;
-  const nodes: string[] = [];
-  const reasons: Record<string, string> = {};
-  const counts = deps.book.counts();
-  for (let i = 0; i < input.count; i++) {
-    const p = pickNode(req, deps.config.nodes, states, counts, deps.config.settings);
-    counts[p.nodeId] = (counts[p.nodeId] ?? 0) + 1;
-    if (reserve) deps.book.reserve(`${input.parentId}/${input.indices?.[i] ?? i}`, p.nodeId, ttl);
-    nodes.push(p.nodeId);
-    reasons[p.nodeId] ??= `fan-out spread by load and capacity; first placement: ${p.reason}`;
-  }
+  const { nodes, firstReasons } = spreadPlacement(req, deps.config.nodes, states, deps.book.counts(), deps.config.settings, input.count);
+  if (reserve) nodes.forEach((nodeId, i) => deps.book.reserve(`${input.parentId}/${input.indices?.[i] ?? i}`, nodeId, ttl));
+  const reasons = Object.fromEntries(Object.entries(firstReasons).map(([id, why]) => [id, `fan-out spread by load and capacity; first placement: ${why}`]));
   const capacity = Object.fromEntries(deps.config.nodes.map((n) => [n.id, Math.max(1, n.maxParallel)]));
   return { nodes, reasons, capacity };
 }

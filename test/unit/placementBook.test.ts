@@ -1,5 +1,6 @@
 // PlacementBook's shared counts: written in place (never truncated or renamed over), so the file
 // must read as the latest counts alone, whatever was written before, and as JSON a reader parses.
+import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,5 +37,36 @@ describe('PlacementBook: counts shared with the other processes of a state dir',
     await publishedAs(dir, (c) => JSON.stringify(c) === '{"n1":1}');
     book.releaseOne('cmd-b');
     await publishedAs(dir, (c) => JSON.stringify(c) === '{}');
+  });
+});
+
+describe('PlacementBook: counts per node', () => {
+  it('reserve, re-reserve, release one, release a fan-out, and expiry', () => {
+    let now = 1000;
+    const book = new PlacementBook(() => now);
+    book.reserve('cmd-1', 'a', 10_000);
+    book.reserve('cmd-2', 'a', 10_000);
+    book.reserve('par-1/0', 'b', 10_000);
+    book.reserve('par-1/1', 'a', 10_000);
+    book.reserve('par-10/0', 'b', 60_000);
+    assert.deepEqual(book.counts(), { a: 3, b: 2 });
+    // The same task placed again (a re-placement) moves, it does not count twice.
+    book.reserve('cmd-2', 'b', 10_000);
+    assert.deepEqual(book.counts(), { a: 2, b: 3 });
+    book.releaseOne('cmd-1');
+    book.releaseOne('cmd-1');
+    assert.deepEqual(book.counts(), { a: 1, b: 3 });
+    // A fan-out's release takes its commands, not those of another fan-out whose id starts alike.
+    book.release('par-1');
+    assert.deepEqual(book.counts(), { b: 2 });
+    // Entries expire (a release lost with its worker), each at its own time.
+    now += 10_001;
+    assert.deepEqual(book.counts(), { b: 1 });
+    book.reserve('cmd-3', 'c', 5_000);
+    assert.deepEqual(book.counts(), { b: 1, c: 1 });
+    now += 5_001;
+    assert.deepEqual(book.counts(), { b: 1 });
+    now += 60_000;
+    assert.deepEqual(book.counts(), {});
   });
 });
