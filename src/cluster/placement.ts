@@ -156,6 +156,22 @@ export function exclusionReason(req: PlacementRequest, node: NodeConfig, state: 
   return found.length > 0 ? found.join('; ') : undefined;
 }
 
+/** The nodes that may take the request, and why each other one may not. */
+export function eligibleNodes(
+  req: PlacementRequest,
+  nodes: NodeConfig[],
+  states: Record<string, NodeState>,
+): { eligible: NodeConfig[]; exclusions: Record<string, string> } {
+  const exclusions: Record<string, string> = {};
+  const eligible: NodeConfig[] = [];
+  for (const node of nodes) {
+    const why = req.excludeNodes?.[node.id] ?? exclusionReason(req, node, states[node.id]);
+    if (why === undefined) eligible.push(node);
+    else exclusions[node.id] = why;
+  }
+  return { eligible, exclusions };
+}
+
 /** Orders candidates: lowest score, then higher priority, then id, so equal inputs give equal answers. */
 function compareCandidates(a: { s: NodeScore; node: NodeConfig }, b: { s: NodeScore; node: NodeConfig }): number {
   if (a.s.score !== b.s.score) return a.s.score - b.s.score;
@@ -234,13 +250,7 @@ export function pickNode(
   reservations: Record<string, number>,
   settings: Settings,
 ): Placement {
-  const exclusions: Record<string, string> = {};
-  const eligible: NodeConfig[] = [];
-  for (const node of nodes) {
-    const why = req.excludeNodes?.[node.id] ?? exclusionReason(req, node, states[node.id]);
-    if (why === undefined) eligible.push(node);
-    else exclusions[node.id] = why;
-  }
+  const { eligible, exclusions } = eligibleNodes(req, nodes, states);
   if (eligible.length === 0) throw new NoEligibleNodeError(exclusions);
 
   let prefix: string = req.weight;

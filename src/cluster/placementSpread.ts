@@ -2,7 +2,7 @@
 // reservations of the commands before it counted, without deriving every node's eligibility
 // and writing a reason per command. Only the first placement on each node keeps its reason, so
 // a 10,000-command fan-out wrote 9,997 reasons nobody read (~100 MiB of garbage in serve).
-import { exclusionReason, pickNode, rankCandidates, scoreNode, type Candidate, type PlacementRequest } from './placement.js';
+import { eligibleNodes, NoEligibleNodeError, pickNode, rankCandidates, scoreNode, type Candidate, type PlacementRequest } from './placement.js';
 import type { NodeConfig, NodeState, Settings } from '../shared.js';
 
 export interface Spread {
@@ -24,9 +24,8 @@ export function spreadPlacement(
   settings: Settings,
   count: number,
 ): Spread {
-  const eligible = nodes.filter((n) => (req.excludeNodes?.[n.id] ?? exclusionReason(req, n, states[n.id])) === undefined);
-  // Nothing fits: pickNode says why, node by node.
-  if (eligible.length === 0 && count > 0) pickNode(req, nodes, states, counts, settings);
+  const { eligible, exclusions } = eligibleNodes(req, nodes, states);
+  if (eligible.length === 0 && count > 0) throw new NoEligibleNodeError(exclusions);
   // Eligibility and a node's load do not change between the commands; only its reservations do.
   const candidates: Candidate[] = eligible.map((node) => ({ node, s: scoreNode(node, states[node.id], counts[node.id] ?? 0, settings) }));
   const out: string[] = [];
