@@ -85,6 +85,7 @@ export class TaskClient extends TaskReader {
     const planned = { ...this.plan(req), workflowUrl: this.url(taskId) };
     const head = await this.deps.fastPath?.prepare(taskId, planned);
     const spec = head?.spec ?? planned;
+    const node = spec.nodeId ?? spec.placed?.nodeId;
     const handle = await this.client.workflow
       .start<typeof commandWorkflow>('commandWorkflow', {
         taskQueue: HUB_QUEUE,
@@ -95,9 +96,10 @@ export class TaskClient extends TaskReader {
           { key: ClusterTaskKind, value: 'command' },
           { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
           { key: ClusterState, value: 'running' },
-          ...(spec.nodeId ? [{ key: ClusterNode, value: spec.nodeId }] : []),
+          // Placed here (the fast path): named at once, so the workflow need not upsert it.
+          ...(node ? [{ key: ClusterNode, value: node }] : []),
         ] as never),
-        memo: { command: spec.command, node: spec.nodeId ?? 'auto', weight: spec.weight },
+        memo: { command: spec.command, node: node ?? 'auto', weight: spec.weight },
         staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
       })
       .catch((err: unknown) => {

@@ -70,6 +70,13 @@ const HEAD_START_PATCH = 'head-start-first-task';
  * task open meanwhile, and only short commands gain (the work saved is ~20 ms of Temporal's).
  */
 const HEAD_START_WAIT_MS = 500;
+/**
+ * Marks lean histories: this one marker stands for every patch above (each patched() call costs
+ * its history a marker and a TemporalChangeVersion upsert, and the server a search-attribute
+ * check and a visibility update), and the node and the memo are upserted only when they change
+ * (the start usually named the node already). Older histories call each patch where it applies.
+ */
+const LEAN_PATCH = 'lean-history';
 
 /** Proxy for runCommand on one node's own task queue, where that node's worker polls. */
 function runOn(nodeId: string, timeoutS: number, heartbeatTimeoutS = DEFAULT_HEARTBEAT_TIMEOUT_S, sshRetries?: number, summary?: string) {
@@ -102,7 +109,8 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
   const taskId = workflowInfo().workflowId;
   const started = Date.now();
   const autoRouted = !spec.nodeId;
-  const dashboard = patched(DASHBOARD_PATCH);
+  const lean = patched(LEAN_PATCH);
+  const dashboard = lean || patched(DASHBOARD_PATCH);
   const excluded: string[] = [];
   const notes: string[] = [];
   const deadline = started + spec.timeoutS * 1000;
@@ -153,14 +161,15 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       }
     }
     if (notes.length && !pinned) routeReason = `${routeReason} (after ${notes.join('; ')})`;
-    upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
+    const { typedSearchAttributes, memo } = workflowInfo();
+    if (!lean || typedSearchAttributes.get(ClusterNode) !== nodeId) upsertSearchAttributes([{ key: ClusterNode, value: nodeId }]);
     if (dashboard) {
-      upsertMemo({ node: nodeId });
+      if (!lean || memo?.node !== nodeId) upsertMemo({ node: nodeId });
       setCurrentDetails(`running on ${nodeId}`);
     }
     try {
       // The origin's files first, where the node cannot see them (not again when re-attaching).
-      if (spec.workspace && !pinned && patched(WORKSPACE_PATCH)) {
+      if (spec.workspace && !pinned && (lean || patched(WORKSPACE_PATCH))) {
         synced = undefined;
         inPlace = needsSync(spec.workspace, nodeId) ? undefined : inPlaceWorkspace(spec.workspace);
         if (!inPlace) {
@@ -183,7 +192,7 @@ export async function commandWorkflow(spec: CommandSpec): Promise<CommandResult>
       const summary = dashboard ? `${nodeId}: ${routeReason.slice(0, 200)}` : undefined;
       // A command this process's fast path launched and that ended at once: recorded without runCommand.
       // A cancel meanwhile ends the workflow at once; the fast path then kills the run (killIfAbandoned).
-      if (spec.headStart && excluded.length === 0 && !pinned && !synced && patched(HEAD_START_PATCH)) {
+      if (spec.headStart && excluded.length === 0 && !pinned && !synced && (lean || patched(HEAD_START_PATCH))) {
         const early = await headStartOf(summary)({ taskId, maxWaitMs: HEAD_START_WAIT_MS }).catch((err: unknown) => {
           if (isCancellation(err)) throw err;
           return null;

@@ -21,6 +21,7 @@ import {
   type WorkspaceSpec,
 } from '../../src/shared.js';
 import type { commandWorkflow } from '../../src/workflows/command.js';
+import { ClusterNode } from '../../src/workflows/searchAttributes.js';
 import type { clusterMonitorWorkflow } from '../../src/workflows/monitor.js';
 import type { parallelWorkflow } from '../../src/workflows/parallel.js';
 import { ORIGIN_QUEUE, ranResult, settle, until, type Calls, type Mocks, type WorkflowEnv } from './workflowEnv.js';
@@ -72,7 +73,9 @@ async function command(
 ): Promise<Ran<CommandResult>> {
   const id = newTaskId('cmd');
   const calls = w.mock(id, mocks);
-  const handle = await w.client.workflow.start<typeof commandWorkflow>('commandWorkflow', { workflowId: id, taskQueue: HUB_QUEUE, args: [spec] });
+  // A named node is in the start's search attributes and memo, as TaskClient.submit starts it.
+  const named = spec.nodeId ? { typedSearchAttributes: [{ key: ClusterNode, value: spec.nodeId }], memo: { node: spec.nodeId } } : {};
+  const handle = await w.client.workflow.start<typeof commandWorkflow>('commandWorkflow', { workflowId: id, taskQueue: HUB_QUEUE, args: [spec], ...named });
   if (drive) await drive(handle, calls);
   return { id, handle, calls, seen, ...(await settle(handle)) };
 }

@@ -71,6 +71,14 @@ describe('commandWorkflow (mocked activities, real server)', { concurrency: true
     const events = (await r.handle.fetchHistory()).events ?? [];
     assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no activity task');
     assert.equal(events.filter((e) => e.workflowTaskCompletedEventAttributes).length, 1, 'one workflow task');
+    // Lean: one patch marker for every patch, and the node the start named is not upserted again.
+    const patchMarkers = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
+    assert.equal(patchMarkers.length, 1, 'one patch marker');
+    const upserted = events.flatMap((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}));
+    assert.deepEqual(upserted.sort(), ['ClusterExitCode', 'ClusterState', 'TemporalChangeVersion']);
+    assert.equal(events.filter((e) => e.workflowPropertiesModifiedEventAttributes).length, 0, 'no memo upsert');
+    assert.equal(desc.typedSearchAttributes.get(ClusterNode), 'n1');
+    assert.equal(desc.memo?.node, 'n1');
   });
 
   it('a head-started command still running after the wait (or launched elsewhere) goes on to runCommand, marked as sent', async () => {
