@@ -137,6 +137,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
     async close() {
       await codecServer?.close();
       await workers?.shutdown();
+      services?.outputs.flush();
       unregister?.();
       await connection.close();
     },

@@ -3,83 +3,9 @@
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { RESULT_STREAM_CAP } from '../shared.js';
+import { DEFAULT_MAX_OUTPUT, StreamCapture } from './streamCapture.js';
 
 export type StreamName = 'stdout' | 'stderr';
-
-/** Bytes of each stream stored per task (CLUSTERFLOW_MAX_OUTPUT): the rest is dropped, and the result says so. */
-export const DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024;
-
-/**
- * Writes one stream to its file (up to `maxBytes`, the rest dropped: `capped`) and keeps the
- * first and last RESULT_STREAM_CAP/2 bytes in memory. The file is created on the first byte:
- * most commands of a fan-out print nothing, and file creation is most of what storing a short
- * command's output costs.
- */
-export class StreamCapture {
-  private fd = -1;
-  private head: Buffer[] = [];
-  private headBytes = 0;
-  private tail: Buffer[] = [];
-  private tailBytes = 0;
-  /** Bytes stored. */
-  bytes = 0;
-  /** More came than maxBytes: the rest was dropped. */
-  capped = false;
-
-  constructor(
-    private readonly file: string,
-    private readonly half = RESULT_STREAM_CAP / 2,
-    private readonly ensureDir: () => void = () => undefined,
-    private readonly maxBytes = DEFAULT_MAX_OUTPUT,
-  ) {}
-
-  write(data: Buffer): void {
-    const room = this.maxBytes - this.bytes;
-    if (data.length > room) this.capped = true;
-    const chunk = data.length > room ? data.subarray(0, Math.max(0, room)) : data;
-    if (chunk.length === 0) return;
-    if (this.fd < 0) {
-      this.ensureDir();
-      this.fd = openSync(this.file, 'w', 0o600);
-    }
-    writeSync(this.fd, chunk);
-    this.bytes += chunk.length;
-    let rest = chunk;
-    if (this.headBytes < this.half) {
-      const take = rest.subarray(0, this.half - this.headBytes);
-      this.head.push(take);
-      this.headBytes += take.length;
-      rest = rest.subarray(take.length);
-    }
-    if (rest.length === 0) return;
-    this.tail.push(rest);
-    this.tailBytes += rest.length;
-    // Drop whole chunks from the front while the rest still covers the tail window.
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0]!.length >= this.half) {
-      this.tailBytes -= this.tail.shift()!.length;
-    }
-  }
-
-  get truncated(): boolean {
-    return this.bytes > this.headBytes + Math.min(this.tailBytes, this.half);
-  }
-
-  /** Head + tail as text; when bytes were left out, a marker says how many and where the rest is. */
-  text(): string {
-    const head = Buffer.concat(this.head);
-    let tail = Buffer.concat(this.tail);
-    const cappedNote = this.capped ? `\n[... output capped at ${this.maxBytes} bytes (CLUSTERFLOW_MAX_OUTPUT): the rest was not stored ...]\n` : '';
-    if (!this.truncated) return Buffer.concat([head, tail]).toString('utf8') + cappedNote;
-    tail = tail.subarray(tail.length - this.half);
-    const skipped = this.bytes - head.length - tail.length;
-    return `${head.toString('utf8')}\n[... ${skipped} bytes omitted; read them with task_output ...]\n${tail.toString('utf8')}${cappedNote}`;
-  }
-
-  close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
-  }
-}
 
 export interface OutputPage {
   task_id: string;
@@ -102,8 +28,18 @@ export interface OutputPage {
 export class OutputStore {
   /** Directories known to exist: mkdir is a syscall per call even when there is nothing to do. */
   private made = new Set<string>();
-  /** Open results.jsonl files (O_APPEND: one write per line, so writers never interleave). */
+  /** Open results.jsonl files (O_APPEND: whole lines per write, so writers never interleave). */
   private logs = new Map<string, number>();
+  /**
+   * Results not yet on disk, by file: a result.json's text, or results.jsonl lines. They are
+   * written once the current turn of the event loop is done (setImmediate), after the answer
+   * that a result ends has gone out, and a fan-out's results that ended together in one write.
+   * Every read here writes them first. A crash meanwhile loses only this copy: the workflow
+   * has the result (a batch reports its commands' results again when it is retried).
+   */
+  private pendingJson = new Map<string, { dir: string; text: string }>();
+  private pendingLines = new Map<string, { dir: string; lines: string[] }>();
+  private flushing: NodeJS.Immediate | undefined;
 
   /** root, normalised, with a trailing slash. */
   private readonly base: string;
@@ -147,15 +83,39 @@ export class OutputStore {
     return { stdout: new StreamCapture(f.stdout, half, ensure, this.maxBytes), stderr: new StreamCapture(f.stderr, half, ensure, this.maxBytes) };
   }
 
-  /** Every task's result, also of a command run inside a fan-out batch (no workflow of its own to ask). */
+  /** Every task's result, also of a command run inside a fan-out batch (no workflow of its own to ask). Written soon (see pendingJson). */
   saveResult(taskId: string, result: object): void {
     const f = this.files(taskId);
-    this.ensureDir(f.dir);
     if (!f.sub) {
-      writeFileSync(f.result, JSON.stringify(result), { mode: 0o600 });
-      return;
+      this.pendingJson.set(f.result, { dir: f.dir, text: JSON.stringify(result) });
+    } else {
+      const pending = this.pendingLines.get(f.result);
+      const line = `${f.sub}\t${JSON.stringify(result)}\n`;
+      if (pending) pending.lines.push(line);
+      else this.pendingLines.set(f.result, { dir: f.dir, lines: [line] });
     }
-    let fd = this.logs.get(f.result);
+    this.flushing ??= setImmediate(() => this.flush());
+  }
+
+  /** Writes the results saveResult keeps for now (at once, also before any read here and at shutdown). */
+  flush(): void {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    for (const [file, { dir, text }] of this.pendingJson) {
+      this.ensureDir(dir);
+      writeFileSync(file, text, { mode: 0o600 });
+    }
+    this.pendingJson.clear();
+    for (const [file, { dir, lines }] of this.pendingLines) {
+      this.ensureDir(dir);
+      writeSync(this.logFd(file), lines.join(''));
+    }
+    this.pendingLines.clear();
+  }
+
+  /** A fan-out's open results.jsonl (O_APPEND). */
+  private logFd(file: string): number {
+    let fd = this.logs.get(file);
     if (fd === undefined) {
       // A few fan-outs at a time: close the oldest file beyond that.
       if (this.logs.size >= 32) {
@@ -163,13 +123,14 @@ export class OutputStore {
         closeSync(oldFd);
         this.logs.delete(oldest);
       }
-      fd = openSync(f.result, 'a', 0o600);
-      this.logs.set(f.result, fd);
+      fd = openSync(file, 'a', 0o600);
+      this.logs.set(file, fd);
     }
-    writeSync(fd, `${f.sub}\t${JSON.stringify(result)}\n`);
+    return fd;
   }
 
   loadResult<T>(taskId: string): T | null {
+    this.flush();
     const f = this.files(taskId);
     try {
       if (!f.sub) return JSON.parse(readFileSync(f.result, 'utf8')) as T;
@@ -196,6 +157,7 @@ export class OutputStore {
 
   /** The lines of fan-out parentId's results.jsonl as [command index, result JSON], in order. */
   private resultLines(parentId: string): Array<[string, string]> {
+    this.flush();
     let text: string;
     try {
       text = readFileSync(this.files(`${parentId}/0`).result, 'utf8');
@@ -212,6 +174,7 @@ export class OutputStore {
 
   /** Output (or a result) is stored for the task. */
   has(taskId: string): boolean {
+    this.flush();
     const f = this.files(taskId);
     return (f.sub ? this.loadResult(taskId) !== null : existsSync(f.result)) || existsSync(f.stdout) || existsSync(f.stderr);
   }
@@ -221,6 +184,7 @@ export class OutputStore {
    * binary output is returned as base64 (the caller asks for it).
    */
   read(taskId: string, stream: StreamName, offset: number, limit: number, encoding: 'utf8' | 'base64' = 'utf8'): OutputPage {
+    this.flush();
     const f = this.files(taskId);
     const file = f[stream];
     if (!existsSync(file)) {

@@ -17,8 +17,24 @@ function store(taskId: string, stdout: string, stderr: string, cap?: number) {
   c.stdout.close();
   c.stderr.close();
   s.saveResult(taskId, { ok: true });
+  s.flush();
   return { s, c };
 }
+
+test('results reach the disk after the current turn (one write per file), and before any read of the store', async () => {
+  const s = new OutputStore(root);
+  s.saveResult('cmd-soon', { ok: 1 });
+  s.saveResult('par-soon/0', { ok: 2 });
+  s.saveResult('par-soon/1', { ok: 3 });
+  assert.equal(existsSync(join(root, 'cmd-soon', 'result.json')), false, 'not written during the turn that saved it');
+  // A read of this store writes them first.
+  assert.deepEqual(s.loadResult('par-soon/1'), { ok: 3 });
+  assert.equal(existsSync(join(root, 'cmd-soon', 'result.json')), true);
+  s.saveResult('par-soon/2', { ok: 4 });
+  await new Promise((resolve) => setImmediate(resolve));
+  // Another process (a new store over the same dir) sees every line.
+  assert.equal(new OutputStore(root).countResults('par-soon'), 3);
+});
 
 test("a task keeps its own directory; fan-out commands share their fan-out's", () => {
   store('cmd-1', 'out', 'err');
