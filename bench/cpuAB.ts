@@ -19,7 +19,6 @@ const calls = Number(flags.calls);
 interface Common {
   startBenchHarness: (o: { nodes: number }) => Promise<Harness>;
   cpuMs: (pid: number) => number;
-  pidsWith: (entry: string, arg: string) => number[];
 }
 
 async function round(root: string): Promise<{ serve: number; temporal: number; p50: number }> {

@@ -2,6 +2,7 @@
 // Temporal payload ever nears its 2 MiB limit, while task_output can page through everything.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { log } from '../log.js';
 import { RESULT_STREAM_CAP } from '../shared.js';
 import { DEFAULT_MAX_OUTPUT, StreamCapture } from './streamCapture.js';
 
@@ -101,16 +102,33 @@ export class OutputStore {
   flush(): void {
     if (this.flushing) clearImmediate(this.flushing);
     this.flushing = undefined;
-    for (const [file, { dir, text }] of this.pendingJson) {
-      this.ensureDir(dir);
-      writeFileSync(file, text, { mode: 0o600 });
-    }
+    const json = [...this.pendingJson];
+    const lines = [...this.pendingLines];
     this.pendingJson.clear();
-    for (const [file, { dir, lines }] of this.pendingLines) {
-      this.ensureDir(dir);
-      writeSync(this.logFd(file), lines.join(''));
-    }
     this.pendingLines.clear();
+    for (const [file, { dir, text }] of json) this.write(dir, () => writeFileSync(file, text, { mode: 0o600 }));
+    for (const [file, { dir, lines: l }] of lines) this.write(dir, () => writeSync(this.logFd(file), l.join('')));
+  }
+
+  /**
+   * One write of flush, after this store made its dir; once more after making it again (the dir
+   * was removed meanwhile, e.g. by hand). Never throws: flush runs on its own turn, where a throw
+   * would end the process, and the workflow has every result anyway.
+   */
+  private write(dir: string, fn: () => void): void {
+    for (let tries = 0; ; tries++) {
+      try {
+        this.ensureDir(dir);
+        fn();
+        return;
+      } catch (err) {
+        this.made.delete(dir);
+        if (tries > 0) {
+          log.warn({ dir, err: String(err) }, 'could not store a result in the output dir');
+          return;
+        }
+      }
+    }
   }
 
   /** A fan-out's open results.jsonl (O_APPEND). */

@@ -48,6 +48,16 @@ test("a task keeps its own directory; fan-out commands share their fan-out's", (
   assert.equal(s.countResults('par-1'), 2);
 });
 
+test('a result whose directory went away meanwhile makes it again (flush never throws)', () => {
+  const s = new OutputStore(root);
+  s.saveResult('cmd-gone', { n: 1 });
+  s.flush();
+  rmSync(join(root, 'cmd-gone'), { recursive: true });
+  s.saveResult('cmd-gone', { n: 2 });
+  s.flush();
+  assert.deepEqual(s.loadResult('cmd-gone'), { n: 2 });
+});
+
 test('a command reported again (a retried batch) counts once; its latest result wins', () => {
   const s = new OutputStore(root);
   s.saveResult('par-3/0', { attempt: 1 });
