@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import type { Harness } from '../test/helpers/harness.js';
+import { summarize, timeOnce } from './common.js';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -32,15 +33,10 @@ async function round(root: string): Promise<{ serve: number; temporal: number; p
     const cpu = () => ({ serve: c.cpuMs(h.servePid), temporal: c.cpuMs(temporalPid) });
     const before = cpu();
     const walls: number[] = [];
-    for (let i = 0; i < calls; i++) {
-      const t = performance.now();
-      await call();
-      walls.push(performance.now() - t);
-    }
-    await new Promise((r) => setTimeout(r, 500)); // the workflows' last tasks
+    for (let i = 0; i < calls; i++) walls.push(await timeOnce(call));
+    await new Promise((r) => setTimeout(r, 500)); // the time is the point: the workflows' last tasks, counted too
     const after = cpu();
-    walls.sort((a, b) => a - b);
-    return { serve: (after.serve - before.serve) / calls, temporal: (after.temporal - before.temporal) / calls, p50: walls[Math.floor(calls / 2)]! };
+    return { serve: (after.serve - before.serve) / calls, temporal: (after.temporal - before.temporal) / calls, p50: summarize(walls).p50 };
   } finally {
     await h.close();
   }
