@@ -13,6 +13,8 @@ import { clusterflowEnv } from './env.js';
 import { readOutputOn } from './activities/output.js';
 import { originHostName } from './activities/workspace.js';
 import { FastPath } from './fastpath/fastPath.js';
+import { LaunchJournal } from './fastpath/launchJournal.js';
+import { startRecovery } from './fastpath/recovery.js';
 import { installTemporalLogger, log } from './log.js';
 import { stateDir as defaultStateDir } from './paths.js';
 import { OutputStore } from './runtime/outputStore.js';
@@ -73,6 +75,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
 
   let services: Services | undefined;
   let fastPath: FastPath | undefined;
+  let journal: LaunchJournal | undefined;
   let workers: RunningWorkers | undefined;
   let codecServer: CodecServer | undefined;
   let unregister: (() => void) | undefined;
@@ -80,7 +83,9 @@ export async function openApp(opts: OpenOptions): Promise<App> {
     services = createServices(config, stateDir, cfEnv.maxOutputBytes);
     // CLUSTERFLOW_HEAD_START=0 leaves every launch to the workflow's activity (for comparison).
     if (cfEnv.headStart) {
+      journal = new LaunchJournal(path.join(stateDir, 'launches'));
       fastPath = new FastPath(services, client, {
+        journal,
         servedNodeIds: opts.nodeIds ?? config.nodes.map((n) => n.id),
         ...(hub ? { hub: { config, book: services.book, nodeStates } } : {}),
       });
@@ -120,9 +125,13 @@ export async function openApp(opts: OpenOptions): Promise<App> {
     results: services?.results,
     fastPath,
     heartbeatTimeoutS: cfEnv.heartbeatTimeoutS,
+    startDeferMs: cfEnv.startDeferMs,
     origin: { queue: originQueue(originId), host: originHostName() },
     readOutput: (input) => (services && served.has(input.nodeId) ? readOutputOn(services, input) : readOutputThroughTemporal(client, input)),
   });
+  // Launches a process that died had journaled get their workflows (fastpath/recovery.ts).
+  const rt = services;
+  const recovery = journal && rt ? startRecovery({ journal, rt, start: (i) => tasks.starter.start(i.taskId, i.spec, { once: true }) }) : undefined;
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');
   return {
     stateDir,
@@ -135,8 +144,10 @@ export async function openApp(opts: OpenOptions): Promise<App> {
     services,
     workers,
     async close() {
+      recovery?.stop();
       await codecServer?.close();
       await workers?.shutdown();
+      journal?.close();
       services?.outputs.flush();
       unregister?.();
       await connection.close();

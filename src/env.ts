@@ -12,6 +12,8 @@ export interface ClusterflowEnv {
   temporalLogLevel: string;
   /** CLUSTERFLOW_HEAD_START=0 turns the fast path off (every launch waits for the workflow's activity). */
   headStart: boolean;
+  /** CLUSTERFLOW_START_DEFER_MS: how long a journaled head start's workflow start waits for the command to answer (50; tests lengthen it). */
+  startDeferMs?: number;
   /** CLUSTERFLOW_HEARTBEAT_TIMEOUT_S: runCommand's heartbeat timeout (fault tests shorten it). */
   heartbeatTimeoutS?: number;
   /** CLUSTERFLOW_MONITOR_INTERVAL_S: how often the cluster monitor probes (10). */
@@ -43,6 +45,14 @@ function seconds(env: NodeJS.ProcessEnv, name: string, min: number, max: number)
   return n;
 }
 
+function millis(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be a whole number of milliseconds from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
 function bytes(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const raw = value(env, name);
   if (raw === undefined) return undefined;
@@ -60,6 +70,7 @@ export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): Clusterflo
     temporalLogLevel: value(env, 'CLUSTERFLOW_TEMPORAL_LOG_LEVEL') ?? 'WARN',
     headStart: value(env, 'CLUSTERFLOW_HEAD_START') !== '0',
     heartbeatTimeoutS: seconds(env, 'CLUSTERFLOW_HEARTBEAT_TIMEOUT_S', 1, 3600),
+    startDeferMs: millis(env, 'CLUSTERFLOW_START_DEFER_MS', 0, 600_000),
     monitorIntervalS: seconds(env, 'CLUSTERFLOW_MONITOR_INTERVAL_S', 0.1, 3600) ?? 10,
     temporalPort: value(env, 'CLUSTERFLOW_TEMPORAL_PORT'),
     temporalUiPort: value(env, 'CLUSTERFLOW_TEMPORAL_UI_PORT'),

@@ -3,18 +3,19 @@
 // (the result bus), or from this state dir's own output store: never from another process's
 // disk, never over SSH from here (DESIGN.md, "Beyond one machine").
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import type { ReadOutputInput } from '../activities/output.js';
 import { completeFanout } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, progressQuery, stopSignal } from '../messages.js';
 import type { OutputPage, OutputStore, StreamName } from '../runtime/outputStore.js';
 import type { ResultBus } from '../runtime/resultBus.js';
-import { FailureType, type ClusterConfig, type CommandResult, type ParallelResult, type TaskState } from '../shared.js';
+import type { ClusterConfig, CommandResult, ParallelResult, TaskState } from '../shared.js';
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import { ClusterCommand, ClusterNode, ClusterState } from '../workflows/searchAttributes.js';
 import { UserError } from './errors.js';
+import { PendingStarts } from './pendingStarts.js';
 import { checkTaskId, subTask, type TaskStatus } from './requests.js';
+import { taskFailure } from './taskFailure.js';
 
 /** A head-started command still running this long gets the workflow's result long-polled too (a hung exec). */
 const HEAD_START_POLL_AFTER_MS = 2000;
@@ -45,6 +46,8 @@ export class TaskReader {
   protected readonly open = new Set<string>();
   /** Fan-outs whose every batch this process launched itself (TaskClient.submitParallel): true once all answered. */
   protected readonly launchedFanouts = new Map<string, Promise<boolean>>();
+  /** Command workflows this process starts after their command answered (TaskClient.submit). */
+  protected readonly pending = new PendingStarts();
 
   constructor(protected readonly deps: TaskReaderDeps) {
     ({ client: this.client, target: this.target, config: this.config, outputs: this.outputs } = deps);
@@ -88,7 +91,9 @@ export class TaskReader {
       : new Promise<void>((resolve) => {
           pollTimer = setTimeout(resolve, HEAD_START_POLL_AFTER_MS);
           void headStart.then((answered) => answered || resolve());
-        }).then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
+        })
+          .then(() => this.pending.settled(taskId))
+          .then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
     // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
     const timeout = new Promise<'timeout'>((resolve) => {
       if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
@@ -123,6 +128,9 @@ export class TaskReader {
     let stop: () => void = () => undefined;
     const result = new Promise<CommandResult | ParallelResult>((resolve) => {
       if (fanoutSize === undefined) {
+        // A journaled head start can answer before submit returned.
+        const had = bus.recent(taskId);
+        if (had) return resolve({ ...had, duration_ms: Date.now() - submitted });
         stop = bus.onResult(taskId, (c) => resolve({ ...c, duration_ms: Date.now() - submitted }));
         return;
       }
@@ -140,6 +148,9 @@ export class TaskReader {
     checkTaskId(taskId);
     const sub = subTask(taskId);
     if (sub) return this.subStatus(sub.parent, taskId, sub.index);
+    const early = this.pending.has(taskId) ? this.deps.results?.recent(taskId) : undefined;
+    if (early) return { ...early, workflow_url: this.url(taskId) };
+    await this.pending.settled(taskId);
     const handle = this.client.workflow.getHandle<typeof commandWorkflow>(taskId);
     let desc;
     try {
@@ -223,6 +234,7 @@ export class TaskReader {
       }
       return this.status(taskId);
     }
+    await this.pending.settled(taskId);
     const handle = this.client.workflow.getHandle(taskId);
     try {
       await handle.cancel();
@@ -274,6 +286,7 @@ export class TaskReader {
     const sub = subTask(taskId);
     try {
       if (sub) return (await this.client.workflow.getHandle(sub.parent).query(commandNodeQuery, sub.index)) ?? undefined;
+      await this.pending.settled(taskId);
       const desc = await this.client.workflow.getHandle(taskId).describe();
       return desc.typedSearchAttributes.get(ClusterNode);
     } catch (err) {
@@ -281,12 +294,4 @@ export class TaskReader {
       throw err;
     }
   }
-}
-
-/** The result a TaskFailed workflow failure carries (workflows/command.ts, fanout.ts), if that is what `err` is. */
-export function taskFailure(err: unknown): CommandResult | ParallelResult | undefined {
-  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
-    if (e instanceof ApplicationFailure && e.type === FailureType.TaskFailed) return e.details?.[0] as CommandResult | ParallelResult | undefined;
-  }
-  return undefined;
 }

@@ -1,15 +1,14 @@
 // The one client module the MCP server and the CLI share: it checks, classifies and starts
 // command workflows (this file), and waits for them and answers status / output / cancel / list
 // (taskReader.ts, which it extends).
-import { type WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { classifyCommand } from '../cluster/classify.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { FastPath } from '../fastpath/fastPath.js';
+import { CommandStarter } from './commandStart.js';
 import { HUB_QUEUE, type CommandSpec, type ParallelSpec } from '../shared.js';
-import type { commandWorkflow } from '../workflows/command.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
-import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
+import { ClusterCommand, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
 import {
@@ -37,14 +36,20 @@ export interface TaskClientDeps extends TaskReaderDeps {
   heartbeatTimeoutS?: number;
   /** This host and state dir as the origin of workspaces (its workers sync the files). */
   origin: Origin;
+  /** How long a journaled head start's workflow start waits for the command's answer (CLUSTERFLOW_START_DEFER_MS). */
+  startDeferMs?: number;
 }
 
 /** Started tasks remembered for the drain at session end: more than this and the oldest are forgotten. */
 const OPEN_TASKS_MAX = 10_000;
 
 export class TaskClient extends TaskReader {
+  /** Starts command workflows (also recovery's, for launches a dead process journaled). */
+  readonly starter: CommandStarter;
+
   constructor(protected override readonly deps: TaskClientDeps) {
     super(deps);
+    this.starter = new CommandStarter(deps.client, (command) => this.programsOf(command), deps.startDeferMs);
   }
 
   private remember(taskId: string): void {
@@ -65,6 +70,7 @@ export class TaskClient extends TaskReader {
     const asker = async () => {
       while (next < ids.length) {
         const id = ids[next++]!;
+        await this.pending.settled(id);
         // Failed, cancelled, terminated or gone: closed all the same.
         await this.client.workflow
           .getHandle(id)
@@ -78,37 +84,29 @@ export class TaskClient extends TaskReader {
   }
 
   /** Refuse, classify and start; returns at once with the task id. */
-  async submit(req: SubmitRequest): Promise<{ taskId: string; handle: WorkflowHandle<typeof commandWorkflow>; headStart?: Promise<boolean> }> {
+  async submit(req: SubmitRequest): Promise<{ taskId: string; headStart?: Promise<boolean> }> {
     const taskId = newTaskId('cmd');
-    // A head start's launch is opened now and let run only once the workflow exists: a command
-    // must never run without its workflow.
     const planned = { ...this.plan(req), workflowUrl: this.url(taskId) };
-    const head = await this.deps.fastPath?.prepare(taskId, planned);
+    // A head start's launch is opened now and let run only once there is a durable record of it:
+    // its journal record while starts succeed (the workflow is started after it answered), else
+    // the workflow itself.
+    const head = await this.deps.fastPath?.prepare(taskId, planned, { journal: this.starter.healthy });
     const spec = head?.spec ?? planned;
-    const node = spec.nodeId ?? spec.placed?.nodeId;
-    const handle = await this.client.workflow
-      .start<typeof commandWorkflow>('commandWorkflow', {
-        taskQueue: HUB_QUEUE,
-        workflowId: taskId,
-        args: [spec],
-        requestEagerStart: true,
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: ClusterTaskKind, value: 'command' },
-          { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
-          { key: ClusterState, value: 'running' },
-          // Placed here (the fast path): named at once, so the workflow need not upsert it.
-          ...(node ? [{ key: ClusterNode, value: node }] : []),
-        ] as never),
-        memo: { command: spec.command, node: node ?? 'auto', weight: spec.weight },
-        staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
-      })
-      .catch((err: unknown) => {
-        head?.started(false);
-        throw err;
-      });
-    head?.started(true);
     this.remember(taskId);
-    return { taskId, handle, headStart: head?.answered };
+    if (head?.journaled) {
+      this.pending.track(
+        taskId,
+        this.starter.deferred(taskId, spec, head.answered ?? Promise.resolve()).then(() => head.started(true)),
+      );
+      return { taskId, headStart: head.answered };
+    }
+    await this.starter.start(taskId, spec).catch((err: unknown) => {
+      this.open.delete(taskId);
+      head?.started(false);
+      throw err;
+    });
+    head?.started(true);
+    return { taskId, headStart: head?.answered };
   }
 
   /** The workflow input for a request: validation, dangerous-command policy and classification. */

@@ -5,9 +5,12 @@
 // launch it), so the command runs once and the workflow records it as before; but the caller's
 // answer no longer waits for Temporal to dispatch a workflow task and an activity.
 //
-// The exec is opened while the workflow is being started, its script held at a gate: it runs
-// the command only once the start has succeeded (a command never runs without its workflow),
-// and ends without starting anything if the start failed or this process died meanwhile.
+// The exec is opened at once, its script held at a gate: a command never runs without a durable
+// record of it. Once a start has succeeded in this process, the record is the launch journal
+// (launchJournal.ts): the gate opens when the intent is synced, and the workflow is started
+// after the command answered. Otherwise (the first command, or Temporal failing) the gate
+// opens when the start has succeeded. Either way the script ends without starting anything if
+// the gate stays shut or this process died before opening it.
 //
 // Only a run that ended by itself (an exit code) is answered from here. A timeout or cancel is
 // the activity's to enforce and the workflow's to report. A run the activity never reached
@@ -23,6 +26,7 @@ import { placementRequest, type FanoutPlacement } from '../cluster/fanoutPlan.js
 import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig, type ParallelSpec } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
 import { FanoutHeadStart } from './fanoutHeadStart.js';
+import type { LaunchJournal } from './launchJournal.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
 const WATCH_AFTER_MS = 1000;
@@ -33,8 +37,10 @@ const HANDOFF_KEEP_MAX = 1000;
 export interface Prepared {
   /** The workflow input: an auto-routed command comes back placed (and reserved) here. */
   spec: CommandSpec;
-  /** Call with true once the workflow has started (the command may run), false if it did not. */
+  /** Call with true once the workflow has started (the command may run), false if it did not (never, when journaled). */
   started(ok: boolean): void;
+  /** The launch runs on its journal record: start the workflow after it answered (CommandStarter.deferred), until it succeeds. */
+  journaled?: boolean;
   /** With a launch: settles true once it answered (Services.results), false once it ended without a final result. */
   answered?: Promise<boolean>;
 }
@@ -44,6 +50,8 @@ export interface FastPathOptions {
   servedNodeIds: readonly string[];
   /** Placement, when this process also runs the hub: the same choice placeCommand would make. */
   hub?: HubDeps;
+  /** Where launches record their intent before their workflow exists (none: every launch waits for its start). */
+  journal?: LaunchJournal;
 }
 
 export class FastPath {
@@ -101,7 +109,7 @@ export class FastPath {
    * launch: a node that failed before the command reached it would be re-routed, and the workflow
    * could not tell whether the launch got there first.
    */
-  async prepare(taskId: string, spec: CommandSpec): Promise<Prepared> {
+  async prepare(taskId: string, spec: CommandSpec, opts: { journal?: boolean } = {}): Promise<Prepared> {
     const placed = spec.placed ?? (spec.nodeId ? undefined : await this.place(taskId, spec));
     const unplace = () => {
       if (placed && !spec.placed) this.rt.book.release(taskId);
@@ -122,11 +130,15 @@ export class FastPath {
     if (!node || !release) return { spec: prepared, started: (ok) => ok || unplace() };
 
     let decide: (go: boolean) => void = () => undefined;
-    const gate = new Promise<boolean>((resolve) => {
+    const startDecided = new Promise<boolean>((resolve) => {
       decide = resolve;
     });
+    const headSpec: CommandSpec = { ...prepared, headStart: true };
+    const journal = opts.journal ? this.opts.journal : undefined;
+    // A journal that could not be written: the launch waits for the start after all.
+    const gate = journal ? journal.record({ taskId, spec: headSpec }).then((ok) => ok || startDecided) : startDecided;
     const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
-    const answered = this.launch(node, taskId, spec, routeReason, gate)
+    const answered = this.launch(node, taskId, spec, routeReason, gate, startDecided)
       .catch((err: unknown) => {
         // The workflow's own attempt meets the same problem and reports it.
         log.debug({ taskId, err: String(err) }, 'fast path gave up');
@@ -139,10 +151,12 @@ export class FastPath {
     this.running.set(taskId, answered);
     return {
       answered,
-      spec: { ...prepared, headStart: true },
+      spec: headSpec,
+      journaled: journal !== undefined,
       started(ok) {
         decide(ok);
-        if (!ok) unplace();
+        if (ok) journal?.settle(taskId);
+        else unplace();
       },
     };
   }
@@ -188,13 +202,20 @@ export class FastPath {
   }
 
   /** Run it once the gate opens; true when it ended by itself and its result was published. */
-  private async launch(node: NodeConfig, taskId: string, spec: CommandSpec, routeReason: string, gate: Promise<boolean>): Promise<boolean> {
+  private async launch(
+    node: NodeConfig,
+    taskId: string,
+    spec: CommandSpec,
+    routeReason: string,
+    gate: Promise<boolean>,
+    started: Promise<boolean>,
+  ): Promise<boolean> {
     let settled = false;
     let watch: NodeJS.Timeout | undefined;
     const item = { taskId, command: spec.command, routeReason, autoRouted: !spec.nodeId };
-    let result: CommandResult | undefined;
+    let published = false;
     try {
-      [result] = await runAttempt(this.rt, node, [item], {
+      await runAttempt(this.rt, node, [item], {
         lanes: 1,
         slotHeld: true,
         timeoutS: spec.timeoutS,
@@ -205,20 +226,30 @@ export class FastPath {
         enforceTimeout: false,
         keep: (run) => run.state === 'done',
         onGateOpen: () => {
-          watch = setTimeout(() => void killIfAbandoned(this.rt, this.client, node, taskId, () => settled), WATCH_AFTER_MS);
+          // Only a workflow that exists can be watched (a journaled launch's may start later).
+          const watchIt = () => void killIfAbandoned(this.rt, this.client, node, taskId, () => settled);
+          watch = setTimeout(() => void started.then((ok) => ok && watchIt()), WATCH_AFTER_MS);
+        },
+        // Answered the moment its end frame arrives: the script's own exit (its cleanup, the
+        // channel's close) comes ~1-2 ms later and changes nothing in the result.
+        onResult: (_k, result) => {
+          published = true;
+          this.publish(taskId, spec, result);
         },
       });
     } finally {
       settled = true;
       clearTimeout(watch);
     }
-    if (!result) return false;
+    return published;
+  }
+
+  private publish(taskId: string, spec: CommandSpec, result: CommandResult): void {
     this.keepForHandoff(taskId, result);
     // The command is done: its placement no longer counts against the node (as in runCommand).
     this.rt.book.releaseOne(taskId);
     // As the workflow records it: a command whose node sees the cwd ran in place.
     this.rt.results.publish(spec.workspace ? { ...result, workspace: inPlaceWorkspace(spec.workspace) } : result);
-    return true;
   }
 
   /** Kept a while for runCommand (its activity may also run elsewhere, or not at all), and only so many: results carry up to 64 KiB per stream. */

@@ -194,5 +194,5 @@ export function chunkScript(runs: readonly RunSpec[], opts: ChunkOptions): strin
   );
 }
 
-export { capScript, cleanupScript, killScript, parsePeek, parseTail, peekScript, tailScript } from './runScripts.js';
+export { capScript, cleanupScript, killScript, parsePeek, parseTail, peekScript, preemptScript, tailScript } from './runScripts.js';
 export { ChunkReader, parseChunkOutput, type ChunkEvents } from './chunkReader.js';

@@ -43,6 +43,22 @@ ${ids.length === 1 ? `cf_kill ${ids[0]}` : `${ids.map((id) => `cf_kill ${id} &`)
 }
 
 /**
+ * Claim each run nobody launched yet, so that it never starts; a run someone claimed is left
+ * alone (its launcher runs it, or ran it). For launches a dead process journaled: they may or
+ * may not have reached the node. Prints "<runId> preempted" or "<runId> claimed" per run.
+ */
+export function preemptScript(runIds: readonly string[], opts: { baseDir?: string } = {}): string {
+  runIds.forEach(checkRunId);
+  return `${posixPrelude(opts.baseDir)}
+[ -d "$B" ] || (umask 077; mkdir -p "$B") 2>/dev/null
+set -C
+for R in ${runIds.join(' ')}; do
+  P="$B/$R"
+  if { echo $$ >"$P.claim"; } 2>/dev/null; then : >"$P.skip"; echo "$R preempted"; else echo "$R claimed"; fi
+done`;
+}
+
+/**
  * Keep run output files on the node within `maxOutput` bytes per stream: every run file of the
  * base dir over it is cut back to it (and its run marked `.capped`). With `watch`, again every
  * 0.25 s while any of `runIds` is still running (a command printing fast for long would

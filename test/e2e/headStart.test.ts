@@ -1,5 +1,7 @@
-// Head start: `serve` launches a named node's command itself as soon as its workflow has
-// started, and the workflow's activity re-attaches to that run. Here serve polls only the
+// Head start: `serve` launches a named node's command itself as soon as there is a durable
+// record of it (its workflow; once a start has succeeded, its launch-journal record, the
+// workflow being started after the command answered), and the workflow's activity re-attaches
+// to that run. Here serve polls only the
 // node queues (--no-hub), so no workflow task can run until the test starts a hub worker:
 // whatever the MCP client gets before that came from the head start alone.
 import assert from 'node:assert/strict';
@@ -53,8 +55,18 @@ describe('head start: offload_to answers from the serving process', () => {
       JSON.stringify(r),
     );
     assert.match(r.error ?? '', /exit code 4/);
-    // The answer came from serve alone: the workflow has not had a single task yet.
-    assert.equal((await temporal.client.workflow.getHandle(r.task_id).describe()).status.name, 'RUNNING');
+    // The answer came from serve alone: the workflow has not had a single task yet. (Once a start
+    // has succeeded, serve starts a head-started command's workflow after it answered: a moment later.)
+    const described = await waitFor(
+      'the workflow to be started',
+      () =>
+        temporal.client.workflow
+          .getHandle(r.task_id)
+          .describe()
+          .catch(() => undefined),
+      10_000,
+    );
+    assert.equal(described.status.name, 'RUNNING');
     assert.equal(await workflowTasksStarted(r.task_id), 0);
     const status = structured<Status>(await h.mcp.callTool({ name: 'task_status', arguments: { task_id: r.task_id } }));
     assert.deepEqual([status.state, status.return_code, status.stdout], ['failed', 4, 'out\n']);

@@ -4,16 +4,16 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Client as TemporalClient, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import { clusterflowEnv } from '../../src/env.js';
 import { EncryptionCodec } from '../../src/security/codec.js';
 import { loadCodecKeys } from '../../src/security/keys.js';
 import type { CommandResult } from '../../src/shared.js';
-import { taskFailure } from '../../src/client/taskReader.js';
+import { taskFailure } from '../../src/client/taskFailure.js';
 import { dataConverterFor } from '../../src/temporal/dataConverter.js';
 import { CLI, startHarness, structured, type Harness, type HarnessOptions } from './harness.js';
-import { sleep } from './wait.js';
+import { sleep, waitFor } from './wait.js';
 
 export { sleep, waitFor } from './wait.js';
 
@@ -101,9 +101,20 @@ export async function temporalClient(
 }
 
 /** A task's result; a task that ended Failed (TaskFailed) carries its result in the failure. */
+/** (serve starts a head-started command's workflow a moment after the command answered: it is waited for.) */
 export async function resultOf(client: TemporalClient, taskId: string): Promise<CommandResult> {
+  const handle = client.workflow.getHandle(taskId);
+  const exists = () =>
+    handle.describe().then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      },
+    );
+  await waitFor(`workflow ${taskId} to exist`, exists, 10_000);
   try {
-    return (await client.workflow.getHandle(taskId).result()) as CommandResult;
+    return (await handle.result()) as CommandResult;
   } catch (err) {
     const carried = taskFailure(err);
     if (carried && 'state' in carried) return carried as CommandResult;

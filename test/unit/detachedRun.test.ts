@@ -16,6 +16,7 @@ import {
   parsePeek,
   parseTail,
   peekScript,
+  preemptScript,
   tailScript,
   type RunOutput,
   type RunSpec,
@@ -422,6 +423,24 @@ describe('detached runs', () => {
     assert.deepEqual([r.state, r.reattached], ['skipped', true]);
     assert.equal(existsSync(marker), false);
     assert.deepEqual(parsePeek(await text(peekScript(a, base))), { state: 'skipped' });
+  });
+
+  test('preemptScript claims a run nobody launched (it never runs) and leaves a launched one alone', async () => {
+    const [fresh, taken] = [newId(), newId()];
+    const marker = join(base, `${taken}.ran`);
+    const running = run({ runId: taken, command: `touch ${marker}; sleep 0.3; echo done` });
+    await waitFor('the run to launch', () => launched(taken));
+    const said = await text(preemptScript([fresh, taken], { baseDir: base }));
+    assert.deepEqual(said.trim().split('\n'), [`${fresh} preempted`, `${taken} claimed`]);
+    const r = await running;
+    assert.deepEqual([r.state, r.returnCode, r.stdout.toString()], ['done', 0, 'done\n']);
+    assert.equal(existsSync(marker), true);
+    const never = join(base, `${fresh}.ran`);
+    const late = await run({ runId: fresh, command: `touch ${never}` });
+    assert.deepEqual([late.state, late.reattached], ['skipped', true]);
+    assert.equal(existsSync(never), false, 'a preempted run started after all');
+    // Run again (a second recovery): nothing changes.
+    assert.deepEqual((await text(preemptScript([fresh], { baseDir: base }))).trim(), `${fresh} claimed`);
   });
 
   test('one killScript stops several running runs at once', async () => {
