@@ -72,7 +72,9 @@ export function createBatchActivities({ services: rt, client, headStarts }: Batc
  * attempt re-attaches to its commands). Results, or what the failed launch had sent.
  */
 async function takeLaunch(ctx: Context, launch: BatchLaunch): Promise<{ results?: CommandResult[]; sent: boolean }> {
-  const beat = () => ctx.heartbeat({ ...launch.progress(), headStartSettled: true } satisfies BatchProgress);
+  // Not marked settled while the launch runs: Temporal throttles heartbeats, so the details a
+  // dead process leaves may be an early "nothing sent" from before its launch sent the batch.
+  const beat = () => ctx.heartbeat(launch.progress() satisfies BatchProgress);
   launch.onProgress = beat;
   beat();
   const timer = setInterval(beat, HEARTBEAT_MS);

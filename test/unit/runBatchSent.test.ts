@@ -114,6 +114,14 @@ describe('runBatch: sent or not, when the node cannot be reached', () => {
     assert.ok(r.beats.length >= 1, 'it heartbeats while it waits');
   });
 
+  it('while it waits for a launch that has sent nothing yet, no heartbeat vouches for that (a later one may be throttled away)', async () => {
+    const b = batch({ headStart: true });
+    const r = await attempt(b, undefined, launchOf(b, Promise.resolve(ran(b)), false));
+    assert.deepEqual(r.results, ran(b));
+    const vouching = r.beats.filter((d) => (d as { headStartSettled?: boolean }).headStartSettled === true);
+    assert.ok(r.beats.length >= 1 && vouching.length === 0, JSON.stringify(r.beats));
+  });
+
   it('a launch of this process that failed having sent nothing: its own attempt, and the next one will know', async () => {
     const b = batch({ headStart: true });
     const r = await attempt(b, undefined, launchOf(b, Promise.reject(new Error('connect ECONNREFUSED')), false));
