@@ -24,6 +24,7 @@ export async function printBreakdown(address: string, namespace: string, calls: 
   const add = (name: string, ms: number) => (phases.get(name) ?? phases.set(name, []).get(name)!).push(ms);
   let eager = 0;
   let early = 0;
+  let late = 0;
   try {
     for (const call of calls) {
       const history = await client.workflow.getHandle(call.taskId).fetchHistory();
@@ -46,6 +47,8 @@ export async function printBreakdown(address: string, namespace: string, calls: 
         done: nth(EV.completed),
       };
       if (t.wt1b - t.started < 0.5) eager++;
+      // A journaled head start (launch journal) starts its workflow after the answer: then 1 > total.
+      if (t.started > call.answeredAt) late++;
       add('1 MCP request → workflow started (stdio, plan, StartWorkflowExecution)', t.started - call.sentAt);
       add('2 first workflow task: scheduled → picked up (0 when eager)', t.wt1b - t.wt1s);
       add('3 first workflow task: run + complete (schedules runCommand)', t.wt1c - t.wt1b);
@@ -62,7 +65,7 @@ export async function printBreakdown(address: string, namespace: string, calls: 
     await connection.close();
   }
   printTable(
-    `Where an offload_to call's time goes (${calls.length} measured calls; ms; server event times; eager first workflow task in ${eager}/${calls.length}; answered before the workflow completed in ${early}/${calls.length})`,
+    `Where an offload_to call's time goes (${calls.length} measured calls; ms; server event times; eager first workflow task in ${eager}/${calls.length}; answered before the workflow completed in ${early}/${calls.length}, before it started in ${late}/${calls.length})`,
     ['phase', 'p50', 'p95', 'mean'],
     [...phases].map(([name, v]) => {
       const s = summarize(v);

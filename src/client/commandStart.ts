@@ -48,19 +48,22 @@ export class CommandStarter {
       this.healthy = true;
       return handle;
     } catch (err) {
-      if (opts.once && err instanceof WorkflowExecutionAlreadyStartedError) return this.client.workflow.getHandle(taskId);
+      if (opts.once && err instanceof WorkflowExecutionAlreadyStartedError) {
+        this.healthy = true;
+        return this.client.workflow.getHandle(taskId);
+      }
       this.healthy = false;
       throw err;
     }
   }
 
   /**
-   * Start it once `answered` settles or deferMs passed, whichever is first, retrying until it
-   * succeeds (the command may have run: its workflow must exist). Resolves when it started.
+   * Start it once `after` settles (the command answered) or deferMs passed, whichever is first,
+   * retrying until it succeeds (the command may have run: its workflow must exist). Resolves when it started.
    */
-  async deferred(taskId: string, spec: CommandSpec, answered: Promise<unknown>): Promise<void> {
+  async deferred(taskId: string, spec: CommandSpec, after: Promise<unknown>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([answered, new Promise((resolve) => (timer = setTimeout(resolve, this.deferMs)))]);
+    await Promise.race([after, new Promise((resolve) => (timer = setTimeout(resolve, this.deferMs)))]);
     clearTimeout(timer);
     for (let wait = RETRY_FIRST_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
       try {

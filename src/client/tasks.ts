@@ -5,10 +5,10 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { classifyCommand } from '../cluster/classify.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { FastPath } from '../fastpath/fastPath.js';
-import { CommandStarter } from './commandStart.js';
 import { HUB_QUEUE, type CommandSpec, type ParallelSpec } from '../shared.js';
 import type { parallelWorkflow } from '../workflows/parallel.js';
 import { ClusterCommand, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
+import { CommandStarter } from './commandStart.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
 import {
@@ -96,7 +96,7 @@ export class TaskClient extends TaskReader {
     if (head?.journaled) {
       this.pending.track(
         taskId,
-        this.starter.deferred(taskId, spec, head.answered ?? Promise.resolve()).then(() => head.started(true)),
+        this.starter.deferred(taskId, spec, head.startAfter ?? Promise.resolve()).then(() => head.started(true)),
       );
       return { taskId, headStart: head.answered };
     }

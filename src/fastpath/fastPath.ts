@@ -39,8 +39,10 @@ export interface Prepared {
   spec: CommandSpec;
   /** Call with true once the workflow has started (the command may run), false if it did not (never, when journaled). */
   started(ok: boolean): void;
-  /** The launch runs on its journal record: start the workflow after it answered (CommandStarter.deferred), until it succeeds. */
+  /** The launch runs on its journal record: start the workflow once `startAfter` settles (CommandStarter.deferred), until it succeeds. */
   journaled?: boolean;
+  /** When journaled: settles once the command answered, or at once if its journal record failed (then the launch waits for the start). */
+  startAfter?: Promise<unknown>;
   /** With a launch: settles true once it answered (Services.results), false once it ended without a final result. */
   answered?: Promise<boolean>;
 }
@@ -136,7 +138,8 @@ export class FastPath {
     const headSpec: CommandSpec = { ...prepared, headStart: true };
     const journal = opts.journal ? this.opts.journal : undefined;
     // A journal that could not be written: the launch waits for the start after all.
-    const gate = journal ? journal.record({ taskId, spec: headSpec }).then((ok) => ok || startDecided) : startDecided;
+    const recorded = journal?.record({ taskId, spec: headSpec });
+    const gate = recorded ? recorded.then((ok) => ok || startDecided) : startDecided;
     const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
     const answered = this.launch(node, taskId, spec, routeReason, gate, startDecided)
       .catch((err: unknown) => {
@@ -152,7 +155,7 @@ export class FastPath {
     return {
       answered,
       spec: headSpec,
-      journaled: journal !== undefined,
+      ...(recorded ? { journaled: true, startAfter: Promise.race([answered, recorded.then((ok) => (ok ? new Promise(() => undefined) : undefined))]) } : {}),
       started(ok) {
         decide(ok);
         if (ok) journal?.settle(taskId);

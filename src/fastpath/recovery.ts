@@ -24,12 +24,18 @@ export interface RecoveryDeps {
 }
 
 /** Recover now and then every minute until stopped. */
-export function startRecovery(deps: RecoveryDeps): { stop(): void; done: Promise<number> } {
-  let running = recoverLaunches(deps);
+export function startRecovery(deps: RecoveryDeps): { stop(): void } {
+  // One pass at a time; a pass that fails as a whole (the directory unreadable) waits for the next.
+  const pass = () =>
+    recoverLaunches(deps).catch((err: unknown) => {
+      log.warn({ err: String(err) }, 'launch journal recovery failed; retrying later');
+      return 0;
+    });
+  let running = pass();
   const timer = setInterval(() => {
-    running = running.then(() => recoverLaunches(deps));
+    running = running.then(pass);
   }, RECOVER_EVERY_MS).unref();
-  return { stop: () => clearInterval(timer), done: running };
+  return { stop: () => clearInterval(timer) };
 }
 
 let taken = 0;
