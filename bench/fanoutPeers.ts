@@ -50,6 +50,8 @@ export function timeProcess(cmd: string, args: string[], opts: { stdin?: string;
       if (code === 0) resolve(ms);
       else reject(new Error(`${cmd} exited ${code ?? signal}: ${err.trim().split('\n').slice(-5).join(' | ')}`));
     });
+    // A child that exits without reading its stdin (ssh -O, a failing tool) must not crash the bench with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.stdin ?? '');
   });
 }

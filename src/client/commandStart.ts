@@ -1,12 +1,14 @@
-// Starting a command's workflow: at once (the usual way), or after its head-started command
-// answered (journaled: fastpath/launchJournal.ts holds the durable record until the workflow
-// does). A deferred start is retried until it succeeds: the command ran, so its workflow must
+// Starting a command's or a fan-out's workflow: at once (the usual way), or after its
+// head-started launch answered (journaled: fastpath/launchJournal.ts holds the durable record
+// until the workflow does). A deferred start is retried until it succeeds: the command ran, so its workflow must
 // exist; a start that finds the workflow already there (a lost reply, a recovery) is done.
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import { log } from '../log.js';
-import { HUB_QUEUE, type CommandSpec } from '../shared.js';
+import type { LaunchIntent } from '../fastpath/launchJournal.js';
+import { HUB_QUEUE, type CommandSpec, type ParallelSpec } from '../shared.js';
 import type { commandWorkflow } from '../workflows/command.js';
+import type { parallelWorkflow } from '../workflows/parallel.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
 import { oneLine } from './requests.js';
 
@@ -25,11 +27,11 @@ export class CommandStarter {
     private readonly deferMs = DEFAULT_START_DEFER_MS,
   ) {}
 
-  /** Start workflow `taskId` now. `once`: a workflow of that id that already ran is not run again (a deferred or recovered start). */
-  async start(taskId: string, spec: CommandSpec, opts: { once?: boolean } = {}): Promise<WorkflowHandle<typeof commandWorkflow>> {
+  /** Start command `taskId`'s workflow now. `once`: a workflow of that id that already ran is not run again (a deferred or recovered start). */
+  async start(taskId: string, spec: CommandSpec, opts: { once?: boolean } = {}): Promise<void> {
     const node = spec.nodeId ?? spec.placed?.nodeId;
-    try {
-      const handle = await this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
+    await this.guarded(opts, () =>
+      this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
         taskQueue: HUB_QUEUE,
         workflowId: taskId,
         args: [spec],
@@ -44,16 +46,46 @@ export class CommandStarter {
         ] as never),
         memo: { command: spec.command, node: node ?? 'auto', weight: spec.weight },
         staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
-      });
+      }),
+    );
+  }
+
+  /** Start fan-out `taskId`'s workflow now (`once`: as for start). */
+  async startParallel(taskId: string, spec: ParallelSpec, opts: { once?: boolean } = {}): Promise<void> {
+    await this.guarded(opts, () =>
+      this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
+        taskQueue: HUB_QUEUE,
+        workflowId: taskId,
+        args: [spec],
+        requestEagerStart: true,
+        ...(opts.once ? { workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE } : {}),
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: ClusterTaskKind, value: 'parallel' },
+          { key: ClusterCommand, value: programsAttr(spec.commands.slice(0, 20).flatMap((c) => this.programsOf(c))) },
+          { key: ClusterState, value: 'running' },
+        ] as never),
+        memo: { commands: spec.commands.length, command: oneLine(spec.commands.slice(0, 5).join(' ; '), 512) },
+        staticSummary: `fan-out of ${spec.commands.length} commands`,
+      }),
+    );
+  }
+
+  /** A journaled launch's workflow (recovery.ts, deferred): once. */
+  startIntent(intent: LaunchIntent): Promise<unknown> {
+    return intent.kind === 'parallel' ? this.startParallel(intent.taskId, intent.spec, { once: true }) : this.start(intent.taskId, intent.spec, { once: true });
+  }
+
+  /** Health follows each start; with `once`, a workflow of that id that exists already counts as started. */
+  private async guarded(opts: { once?: boolean }, start: () => Promise<unknown>): Promise<void> {
+    try {
+      await start();
       this.healthy = true;
-      return handle;
     } catch (err) {
-      if (opts.once && err instanceof WorkflowExecutionAlreadyStartedError) {
-        this.healthy = true;
-        return this.client.workflow.getHandle(taskId);
+      if (!(opts.once && err instanceof WorkflowExecutionAlreadyStartedError)) {
+        this.healthy = false;
+        throw err;
       }
-      this.healthy = false;
-      throw err;
+      this.healthy = true;
     }
   }
 
@@ -61,16 +93,16 @@ export class CommandStarter {
    * Start it once `after` settles (the command answered) or deferMs passed, whichever is first,
    * retrying until it succeeds (the command may have run: its workflow must exist). Resolves when it started.
    */
-  async deferred(taskId: string, spec: CommandSpec, after: Promise<unknown>): Promise<void> {
+  async deferred(intent: LaunchIntent, after: Promise<unknown>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([after, new Promise((resolve) => (timer = setTimeout(resolve, this.deferMs)))]);
     clearTimeout(timer);
     for (let wait = RETRY_FIRST_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
       try {
-        await this.start(taskId, spec, { once: true });
+        await this.startIntent(intent);
         return;
       } catch (err) {
-        log.warn({ taskId, err: String(err), retryInMs: wait }, 'could not start the workflow of a command that was launched; retrying');
+        log.warn({ taskId: intent.taskId, err: String(err), retryInMs: wait }, 'could not start the workflow of a launch that runs; retrying');
       }
       await new Promise((resolve) => setTimeout(resolve, wait).unref());
     }

@@ -63,6 +63,7 @@ export class TaskReader {
    * batches, knows each command as it ends.
    */
   async progress(taskId: string): Promise<{ total: number; done: number; by_node: Record<string, number> } | null> {
+    if (this.pending.has(taskId)) return null; // not started yet (a journaled fan-out, for a moment): nothing to ask
     let p;
     try {
       p = await this.client.workflow.getHandle(taskId).query(progressQuery);
@@ -208,6 +209,7 @@ export class TaskReader {
     const url = this.url(parent);
     let recorded: CommandResult | null;
     try {
+      await this.pending.settled(parent);
       recorded = await this.client.workflow.getHandle(parent).query(commandResultQuery, index);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new UserError(`no task with id "${parent}"`, 'not-found');
@@ -226,6 +228,7 @@ export class TaskReader {
     const sub = subTask(taskId);
     if (sub) {
       // One command of a fan-out: the parent forwards the stop to the batch that owns it.
+      await this.pending.settled(sub.parent);
       await this.client.workflow.getHandle(sub.parent).signal(stopSignal, { taskIds: [taskId] });
       for (let i = 0; i < 150; i++) {
         const s = await this.status(taskId);
@@ -285,8 +288,8 @@ export class TaskReader {
   private async nodeOf(taskId: string): Promise<string | undefined> {
     const sub = subTask(taskId);
     try {
+      await this.pending.settled(sub?.parent ?? taskId);
       if (sub) return (await this.client.workflow.getHandle(sub.parent).query(commandNodeQuery, sub.index)) ?? undefined;
-      await this.pending.settled(taskId);
       const desc = await this.client.workflow.getHandle(taskId).describe();
       return desc.typedSearchAttributes.get(ClusterNode);
     } catch (err) {

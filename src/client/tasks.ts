@@ -1,27 +1,14 @@
 // The one client module the MCP server and the CLI share: it checks, classifies and starts
 // command workflows (this file), and waits for them and answers status / output / cancel / list
 // (taskReader.ts, which it extends).
-import { TypedSearchAttributes } from '@temporalio/common';
 import { classifyCommand } from '../cluster/classify.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { FastPath } from '../fastpath/fastPath.js';
-import { HUB_QUEUE, type CommandSpec, type ParallelSpec } from '../shared.js';
-import type { parallelWorkflow } from '../workflows/parallel.js';
-import { ClusterCommand, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
+import type { CommandSpec, ParallelSpec } from '../shared.js';
 import { CommandStarter } from './commandStart.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
-import {
-  checkInputSize,
-  DEFAULT_MAX_PARALLEL,
-  inputBytes,
-  inputRoomFor,
-  kindsOf,
-  newTaskId,
-  oneLine,
-  type ParallelRequest,
-  type SubmitRequest,
-} from './requests.js';
+import { checkInputSize, DEFAULT_MAX_PARALLEL, inputBytes, inputRoomFor, kindsOf, newTaskId, type ParallelRequest, type SubmitRequest } from './requests.js';
 import { TaskReader, type TaskReaderDeps } from './taskReader.js';
 import { planWorkspace, type Origin } from './workspacePlan.js';
 
@@ -96,7 +83,7 @@ export class TaskClient extends TaskReader {
     if (head?.journaled) {
       this.pending.track(
         taskId,
-        this.starter.deferred(taskId, spec, head.startAfter ?? Promise.resolve()).then(() => head.started(true)),
+        this.starter.deferred({ taskId, spec }, head.startAfter ?? Promise.resolve()).then(() => head.started(true)),
       );
       return { taskId, headStart: head.answered };
     }
@@ -154,34 +141,32 @@ export class TaskClient extends TaskReader {
       this.deps.fastPath?.unplaceFanout(taskId);
       placement = undefined;
     }
-    // Placed here: the batches of the nodes this process serves are launched now, held at a gate until the workflow exists.
-    const launches = placement ? this.deps.fastPath?.fanouts.prepare(taskId, planned, placement) : undefined;
-    const spec = placement ? { ...planned, placement, ...(launches?.nodeIds.length ? { headStart: launches.nodeIds } : {}) } : planned;
-    const start = this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
-      taskQueue: HUB_QUEUE,
-      workflowId: taskId,
-      args: [spec],
-      requestEagerStart: true,
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: ClusterTaskKind, value: 'parallel' },
-        { key: ClusterCommand, value: programsAttr(req.commands.slice(0, 20).flatMap((c) => this.programsOf(c))) },
-        { key: ClusterState, value: 'running' },
-      ] as never),
-      memo: { commands: req.commands.length, command: oneLine(req.commands.slice(0, 5).join(' ; '), 512) },
-      staticSummary: `fan-out of ${req.commands.length} commands`,
-    });
-    await start.catch((err: unknown) => {
-      launches?.started(false);
-      if (placement) this.deps.fastPath?.unplaceFanout(taskId);
-      throw err;
-    });
-    launches?.started(true);
+    // Placed here: the batches of the nodes this process serves are launched now, held at a gate
+    // until there is a durable record of them (as for a command, submit).
+    const launches = placement ? this.deps.fastPath?.fanouts.prepare(taskId, planned, placement, this.starter.healthy) : undefined;
+    const spec = launches?.spec ?? (placement ? { ...planned, placement } : planned);
     // Every batch runs here: wait() answers from them and long-polls the workflow only if that fails (or takes a while).
     if (launches?.everyNode) {
       this.launchedFanouts.set(taskId, launches.answered);
       void launches.answered.then(() => setTimeout(() => this.launchedFanouts.delete(taskId), 60_000).unref());
     }
     this.remember(taskId);
+    if (launches?.journaled) {
+      const started = this.starter.deferred({ taskId, kind: 'parallel', spec }, launches.startAfter ?? Promise.resolve());
+      this.pending.track(
+        taskId,
+        started.then(() => launches.started(true)),
+      );
+      return taskId;
+    }
+    await this.starter.startParallel(taskId, spec).catch((err: unknown) => {
+      this.open.delete(taskId);
+      this.launchedFanouts.delete(taskId);
+      launches?.started(false);
+      if (placement) this.deps.fastPath?.unplaceFanout(taskId);
+      throw err;
+    });
+    launches?.started(true);
     return taskId;
   }
 

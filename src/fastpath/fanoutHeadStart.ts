@@ -20,6 +20,7 @@ import { findNode } from '../cluster/nodes.js';
 import type { AttemptProgress } from '../engine/attempt.js';
 import { batchRefusals, runNodeBatch } from '../engine/batch.js';
 import type { Services } from '../runtime/services.js';
+import type { LaunchJournal } from './launchJournal.js';
 import type { BatchInput, CommandResult, ParallelSpec } from '../shared.js';
 
 /** How long a launch nobody took is kept after it ended (its activity ran in another process, or never). */
@@ -48,8 +49,16 @@ export interface FanoutLaunches {
    * them), false once one failed or stopped a command (its workflow says why).
    */
   answered: Promise<boolean>;
-  /** Call with true once the workflow has started (the commands may run), false if it did not. */
+  /** Call with true once the workflow has started (the commands may run), false if it did not (never, when journaled). */
   started(ok: boolean): void;
+  /** The workflow input: the planned fan-out with its placement and the head-started nodes. */
+  spec: ParallelSpec;
+  /**
+   * Every batch runs here on its journal record (launchJournal.ts): start the workflow once
+   * `startAfter` settles (the fan-out answered, or its record failed), until it succeeds.
+   */
+  journaled?: boolean;
+  startAfter?: Promise<unknown>;
 }
 
 export class FanoutHeadStart {
@@ -59,36 +68,50 @@ export class FanoutHeadStart {
     private readonly rt: Services,
     private readonly client: Client,
     private readonly served: ReadonlySet<string>,
+    private readonly journal?: LaunchJournal,
   ) {}
 
-  /** Launch, held at a gate, each single batch of the placed fan-out that this process may run now. */
-  prepare(parentId: string, spec: ParallelSpec, placement: FanoutPlacement): FanoutLaunches {
+  /**
+   * Launch, held at a gate, each single batch of the placed fan-out that this process may run now.
+   * `journaled` (a start has succeeded): when every batch is launched here, the gate opens once the
+   * fan-out's intent is on disk, and the workflow is started after the fan-out answered (as for a
+   * command: fastPath.ts).
+   */
+  prepare(parentId: string, planned: ParallelSpec, placement: FanoutPlacement, journaled = false): FanoutLaunches {
+    const journal = journaled ? this.journal : undefined;
     let decide: (go: boolean) => void = () => undefined;
-    const gate = new Promise<boolean>((resolve) => {
+    const startDecided = new Promise<boolean>((resolve) => {
       decide = resolve;
     });
-    const nodeIds: string[] = [];
-    const outcomes: Array<Promise<CommandResult[]>> = [];
     // evenBatches: the workflow of a new fan-out takes that patch, so it cuts the same batches.
-    const plan = planBatches(planInputOf(parentId, spec, true), placement);
-    if (!spec.workspace) {
-      for (const [nodeId, batches] of plan) {
-        const node = this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
-        if (!node || batches.length !== 1 || batchRefusals(batches[0]!, node).size > 0) continue;
-        outcomes.push(this.launch(batches[0]!, gate));
-        nodeIds.push(nodeId);
-      }
-    }
+    const plan = planBatches(planInputOf(parentId, planned, true), placement);
+    const launchable = planned.workspace
+      ? []
+      : [...plan].filter(([nodeId, batches]) => {
+          const node = this.served.has(nodeId) ? findNode(this.rt.config, nodeId) : undefined;
+          return node !== undefined && batches.length === 1 && batchRefusals(batches[0]!, node).size === 0;
+        });
+    const nodeIds = launchable.map(([nodeId]) => nodeId);
+    const spec = { ...planned, placement, ...(nodeIds.length ? { headStart: nodeIds } : {}) };
+    const everyNode = nodeIds.length === plan.size;
+    // Only a fan-out that runs here entirely may go before its workflow: any other batch waits for it.
+    const recorded = journal && everyNode ? journal.record({ taskId: parentId, kind: 'parallel', spec }) : undefined;
+    const gate = recorded ? recorded.then((ok) => ok || startDecided) : startDecided;
+    const outcomes = launchable.map(([, batches]) => this.launch(batches[0]!, gate));
+    const answered = Promise.all(outcomes).then(
+      (batches) => batches.every((results) => results.every((r) => r.state !== 'cancelled')),
+      () => false,
+    );
     return {
       nodeIds,
-      everyNode: nodeIds.length === plan.size,
-      answered: Promise.all(outcomes).then(
-        (batches) => batches.every((results) => results.every((r) => r.state !== 'cancelled')),
-        () => false,
-      ),
+      everyNode,
+      answered,
+      spec,
+      ...(recorded ? { journaled: true, startAfter: Promise.race([answered, recorded.then((ok) => (ok ? new Promise(() => undefined) : undefined))]) } : {}),
       started: (ok) => {
         decide(ok);
-        if (!ok) for (const id of nodeIds) this.launches.delete(keyOf(parentId, id));
+        if (ok) journal?.settle(parentId);
+        else for (const id of nodeIds) this.launches.delete(keyOf(parentId, id));
       },
     };
   }

@@ -71,7 +71,7 @@ export class FastPath {
     private readonly opts: FastPathOptions,
   ) {
     this.served = new Set(opts.servedNodeIds);
-    this.fanouts = new FanoutHeadStart(rt, client, this.served);
+    this.fanouts = new FanoutHeadStart(rt, client, this.served, opts.journal);
   }
 
   /** runCommand: the finished result of this process's launch of the task, taken once. */

@@ -15,13 +15,10 @@ import { closeSync, fdatasync, ftruncateSync, mkdirSync, openSync, readdirSync, 
 import path from 'node:path';
 import { log } from '../log.js';
 import { processTag, tagAlive } from '../runtime/processTag.js';
-import type { CommandSpec } from '../shared.js';
+import type { CommandSpec, ParallelSpec } from '../shared.js';
 
-export interface LaunchIntent {
-  taskId: string;
-  /** The workflow input, exactly as the start will send it. */
-  spec: CommandSpec;
-}
+/** A command's or (kind parallel) a fan-out's: its task id and workflow input, exactly as the start will send it. */
+export type LaunchIntent = { taskId: string; kind?: undefined; spec: CommandSpec } | { taskId: string; kind: 'parallel'; spec: ParallelSpec };
 
 /** Past this many lines with nothing open, the file starts over (it only needs the open intents). */
 const COMPACT_AFTER_LINES = 2000;

@@ -15,6 +15,8 @@ import { journalsToRecover, openIntents, rmQuietly, type LaunchIntent, type Laun
 
 /** How often a serve looks for journals to recover (a process that died meanwhile, a node that was down). */
 const RECOVER_EVERY_MS = 60_000;
+/** Run ids per preempt script (a fan-out's can be thousands). */
+const PREEMPT_PER_SCRIPT = 500;
 
 export interface RecoveryDeps {
   journal: LaunchJournal;
@@ -70,12 +72,30 @@ export async function recoverLaunches(deps: RecoveryDeps): Promise<number> {
   return started;
 }
 
+/** The runs of the intent, by node: a command's one, or each command of a fan-out's head-started batches. */
+function runsByNode(intent: LaunchIntent): Map<string, string[]> {
+  const runs = new Map<string, string[]>();
+  if (intent.kind !== 'parallel') {
+    const nodeId = intent.spec.nodeId ?? intent.spec.placed?.nodeId;
+    if (nodeId) runs.set(nodeId, [runIdFor(intent.taskId)]);
+    return runs;
+  }
+  const launched = new Set(intent.spec.headStart ?? []);
+  intent.spec.placement?.nodes.forEach((nodeId, i) => {
+    if (launched.has(nodeId)) runs.set(nodeId, [...(runs.get(nodeId) ?? []), runIdFor(`${intent.taskId}/${i}`)]);
+  });
+  return runs;
+}
+
 async function preempt(rt: Services, intent: LaunchIntent): Promise<void> {
-  const nodeId = intent.spec.nodeId ?? intent.spec.placed?.nodeId;
-  const node = nodeId ? findNode(rt.config, nodeId) : undefined;
-  // A node no longer in the config: the workflow says so.
-  if (!node) return;
-  const exec = await execFor(rt, node);
-  const out = await exec(preemptScript([runIdFor(intent.taskId)], { baseDir: node.local ? rt.localRunsDir : undefined }));
-  if (out.code !== 0) throw new Error(`the preempt script on ${node.id} exited ${out.code}`);
+  for (const [nodeId, runIds] of runsByNode(intent)) {
+    const node = findNode(rt.config, nodeId);
+    // A node no longer in the config: the workflow says so.
+    if (!node) continue;
+    const exec = await execFor(rt, node);
+    for (let i = 0; i < runIds.length; i += PREEMPT_PER_SCRIPT) {
+      const out = await exec(preemptScript(runIds.slice(i, i + PREEMPT_PER_SCRIPT), { baseDir: node.local ? rt.localRunsDir : undefined }));
+      if (out.code !== 0) throw new Error(`the preempt script on ${node.id} exited ${out.code}`);
+    }
+  }
 }

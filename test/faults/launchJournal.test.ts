@@ -103,4 +103,47 @@ describe('fault: serve dies before the workflow of a command it launched exists'
     const after = await offload(h.mcp, `cat ${count}; ls ${count}.unsent 2>&1; rm -f ${count}`, 30);
     assert.match(after.stdout, /^run\n.*No such file/s, `ran twice, or the unsent command ran late: ${after.stdout}`);
   });
+
+  it("a fan-out: its head-started batches' runs are recorded once; an unsent fan-out's commands never run", async () => {
+    const journals = path.join(h.stateDir, 'launches');
+    const count = `/tmp/cf-journal-fan-${randomInt(1e8, 1e9)}`;
+    const a = await session({ CLUSTERFLOW_START_DEFER_MS: '600000' });
+    assert.equal((await offload(a.mcp, 'true', 30)).state, 'completed');
+    // And a fan-out, so this serve has the cluster's state to place one before its start.
+    assert.equal(
+      structured<{ state: string }>(await a.mcp.callTool({ name: 'parallel_execute', arguments: { commands: ['true', 'true'] } })).state,
+      'completed',
+    );
+    const commands = [0, 1, 2].map((i) => `echo run >>${count}.${i}; sleep 3; echo done ${i}`);
+    const fan = structured<{ task_id: string; state: string }>(await a.mcp.callTool({ name: 'parallel_execute', arguments: { commands, wait_s: 1 } }));
+    assert.equal(fan.state, 'running', JSON.stringify(fan));
+    assert.equal(await exists(fan.task_id), false, 'the workflow was started before the fan-out answered');
+    const pid = a.transport.pid!;
+    const file = readdirSync(journals)
+      .filter((f) => f.startsWith(`${pid}-`))
+      .map((f) => path.join(journals, f))[0]!;
+    const [intent] = openIntents(file);
+    assert.deepEqual([intent?.taskId, intent?.kind], [fan.task_id, 'parallel']);
+    await waitFor('every command to start', async () => (await offload(h.mcp, `cat ${count}.* 2>/dev/null | wc -l`, 30)).stdout.trim() === '3', 10_000);
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the killed serve to be gone', () => !existsSync(`/proc/${pid}`), 10_000);
+    const unsent = { ...intent!, taskId: `par-${randomInt(1e8, 1e9)}-unsent` };
+    writeFileSync(path.join(journals, '999999998-1.jsonl'), `${JSON.stringify({ open: unsent })}\n`, { mode: 0o600 });
+
+    await session();
+    const done = (await resultOf(temporal.client, fan.task_id)) as unknown as { results: Status[] };
+    assert.deepEqual(
+      done.results.map((r) => [r.state, r.stdout]),
+      [0, 1, 2].map((i) => ['completed', `done ${i}\n`]),
+      JSON.stringify(done),
+    );
+    const never = (await resultOf(temporal.client, unsent.taskId)) as unknown as { results: Status[] };
+    assert.deepEqual(
+      never.results.map((r) => [r.state, r.executed_on]),
+      [0, 1, 2].map(() => ['cancelled', '']),
+      JSON.stringify(never),
+    );
+    const runs = await offload(h.mcp, `cat ${count}.* | wc -l; rm -f ${count}.*`, 30);
+    assert.equal(runs.stdout.trim(), '3', 'a command of the fan-out ran twice, or one of the unsent fan-out ran');
+  });
 });

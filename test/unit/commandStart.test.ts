@@ -42,7 +42,7 @@ describe('command starter', () => {
     const starter = new CommandStarter(client, () => ['true'], 60_000);
     let answer: () => void = () => undefined;
     const answered = new Promise<void>((resolve) => (answer = resolve));
-    const started = starter.deferred('cmd-1', spec, answered);
+    const started = starter.deferred({ taskId: 'cmd-1', spec }, answered);
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(calls.length, 0, 'started before the answer');
     answer();
@@ -54,7 +54,7 @@ describe('command starter', () => {
   test('a deferred start goes out after deferMs for a command still running', async () => {
     const { client, calls } = stubClient([]);
     const t0 = Date.now();
-    await new CommandStarter(client, () => ['true'], 30).deferred('cmd-1', spec, new Promise(() => undefined));
+    await new CommandStarter(client, () => ['true'], 30).deferred({ taskId: 'cmd-1', spec }, new Promise(() => undefined));
     assert.equal(calls.length, 1);
     assert.ok(calls[0]!.at - t0 >= 25, `started after ${calls[0]!.at - t0} ms`);
   });
@@ -68,7 +68,7 @@ describe('command starter', () => {
     const starter = new CommandStarter(client, () => ['true'], 0);
     // Its retry timers do not hold a process open (serve's end must not wait for Temporal): this test's does.
     const keepAlive = setInterval(() => undefined, 1000);
-    await starter.deferred('cmd-1', spec, Promise.resolve()).finally(() => clearInterval(keepAlive));
+    await starter.deferred({ taskId: 'cmd-1', spec }, Promise.resolve()).finally(() => clearInterval(keepAlive));
     assert.equal(calls.length, 3);
     const gaps = [calls[1]!.at - calls[0]!.at, calls[2]!.at - calls[1]!.at];
     assert.ok(gaps[0]! >= 200 && gaps[1]! >= 2 * gaps[0]! - 50, `retry gaps ${gaps.join(', ')} ms`);

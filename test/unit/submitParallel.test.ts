@@ -41,7 +41,14 @@ function world(opts: { startFails?: boolean } = {}) {
       prepare: (id: string, spec: ParallelSpec, placement: FanoutPlacement) => {
         const l: (typeof launched)[number] = { id, placed: placement.nodes.length === spec.commands.length, startedBefore: started.length };
         launched.push(l);
-        return { nodeIds: ['n1'], everyNode: true, answered: Promise.resolve(true), started: (ok: boolean) => (l.go = ok) };
+        // As FanoutHeadStart.prepare: the workflow input names the launched nodes.
+        return {
+          nodeIds: ['n1'],
+          everyNode: true,
+          answered: Promise.resolve(true),
+          spec: { ...spec, placement, headStart: ['n1'] },
+          started: (ok: boolean) => (l.go = ok),
+        };
       },
     },
   };
