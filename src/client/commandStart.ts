@@ -7,8 +7,6 @@ import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common
 import { log } from '../log.js';
 import type { LaunchIntent } from '../fastpath/launchJournal.js';
 import { HUB_QUEUE, type CommandSpec, type ParallelSpec } from '../shared.js';
-import type { commandWorkflow } from '../workflows/command.js';
-import type { parallelWorkflow } from '../workflows/parallel.js';
 import { ClusterCommand, ClusterNode, ClusterState, ClusterTaskKind, programsAttr } from '../workflows/searchAttributes.js';
 import { oneLine } from './requests.js';
 
@@ -30,44 +28,28 @@ export class CommandStarter {
   /** Start command `taskId`'s workflow now. `once`: a workflow of that id that already ran is not run again (a deferred or recovered start). */
   async start(taskId: string, spec: CommandSpec, opts: { once?: boolean } = {}): Promise<void> {
     const node = spec.nodeId ?? spec.placed?.nodeId;
-    await this.guarded(opts, () =>
-      this.client.workflow.start<typeof commandWorkflow>('commandWorkflow', {
-        taskQueue: HUB_QUEUE,
-        workflowId: taskId,
-        args: [spec],
-        requestEagerStart: true,
-        ...(opts.once ? { workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE } : {}),
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: ClusterTaskKind, value: 'command' },
-          { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
-          { key: ClusterState, value: 'running' },
-          // Placed here (the fast path): named at once, so the workflow need not upsert it.
-          ...(node ? [{ key: ClusterNode, value: node }] : []),
-        ] as never),
-        memo: { command: spec.command, node: node ?? 'auto', weight: spec.weight },
-        staticSummary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
-      }),
-    );
+    await this.startWorkflow('commandWorkflow', taskId, spec, opts, {
+      attributes: [
+        { key: ClusterTaskKind, value: 'command' },
+        { key: ClusterCommand, value: programsAttr(this.programsOf(spec.command)) },
+        // Placed here (the fast path): named at once, so the workflow need not upsert it.
+        ...(node ? [{ key: ClusterNode, value: node }] : []),
+      ],
+      memo: { command: spec.command, node: node ?? 'auto', weight: spec.weight },
+      summary: `${spec.nodeId ?? 'auto'}: ${oneLine(spec.command, 180)}`,
+    });
   }
 
   /** Start fan-out `taskId`'s workflow now (`once`: as for start). */
   async startParallel(taskId: string, spec: ParallelSpec, opts: { once?: boolean } = {}): Promise<void> {
-    await this.guarded(opts, () =>
-      this.client.workflow.start<typeof parallelWorkflow>('parallelWorkflow', {
-        taskQueue: HUB_QUEUE,
-        workflowId: taskId,
-        args: [spec],
-        requestEagerStart: true,
-        ...(opts.once ? { workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE } : {}),
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: ClusterTaskKind, value: 'parallel' },
-          { key: ClusterCommand, value: programsAttr(spec.commands.slice(0, 20).flatMap((c) => this.programsOf(c))) },
-          { key: ClusterState, value: 'running' },
-        ] as never),
-        memo: { commands: spec.commands.length, command: oneLine(spec.commands.slice(0, 5).join(' ; '), 512) },
-        staticSummary: `fan-out of ${spec.commands.length} commands`,
-      }),
-    );
+    await this.startWorkflow('parallelWorkflow', taskId, spec, opts, {
+      attributes: [
+        { key: ClusterTaskKind, value: 'parallel' },
+        { key: ClusterCommand, value: programsAttr(spec.commands.slice(0, 20).flatMap((c) => this.programsOf(c))) },
+      ],
+      memo: { commands: spec.commands.length, command: oneLine(spec.commands.slice(0, 5).join(' ; '), 512) },
+      summary: `fan-out of ${spec.commands.length} commands`,
+    });
   }
 
   /** A journaled launch's workflow (recovery.ts, deferred): once. */
@@ -75,10 +57,29 @@ export class CommandStarter {
     return intent.kind === 'parallel' ? this.startParallel(intent.taskId, intent.spec, { once: true }) : this.start(intent.taskId, intent.spec, { once: true });
   }
 
-  /** Health follows each start; with `once`, a workflow of that id that exists already counts as started. */
-  private async guarded(opts: { once?: boolean }, start: () => Promise<unknown>): Promise<void> {
+  /**
+   * The start both kinds share: eager, in the running state, with what the list and the Web UI
+   * show. Health follows each start; with `once`, a workflow of that id that exists already
+   * counts as started.
+   */
+  private async startWorkflow(
+    type: 'commandWorkflow' | 'parallelWorkflow',
+    taskId: string,
+    spec: CommandSpec | ParallelSpec,
+    opts: { once?: boolean },
+    shown: { attributes: Array<{ key: unknown; value: unknown }>; memo: Record<string, unknown>; summary: string },
+  ): Promise<void> {
     try {
-      await start();
+      await this.client.workflow.start(type, {
+        taskQueue: HUB_QUEUE,
+        workflowId: taskId,
+        args: [spec],
+        requestEagerStart: true,
+        ...(opts.once ? { workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE } : {}),
+        typedSearchAttributes: new TypedSearchAttributes([...shown.attributes, { key: ClusterState, value: 'running' }] as never),
+        memo: shown.memo,
+        staticSummary: shown.summary,
+      });
       this.healthy = true;
     } catch (err) {
       if (!(opts.once && err instanceof WorkflowExecutionAlreadyStartedError)) {

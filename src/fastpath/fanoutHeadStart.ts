@@ -1,9 +1,11 @@
 // The fan-out's head start: serve, which places a fan-out before it starts its workflow
-// (FastPath.placeFanout), also launches the batches of the nodes it serves while that start is
-// under way, each held at a gate until the workflow exists (a command never runs without its
-// workflow; a failed start runs nothing). The workflow's runBatch activity of such a batch then
-// takes the launch in this process (the same results, no second exec), and the MCP answer no
-// longer waits for the workflow's first task and the activities' dispatch.
+// (FastPath.placeFanout), also launches the batches of the nodes it serves, each held at a gate
+// until there is a durable record of them: the fan-out's launch-journal record when serve runs
+// every batch itself (the workflow is then started after the fan-out answered, as for a command:
+// fastPath.ts), else its workflow (a failed start runs nothing). The workflow's runBatch
+// activity of such a batch then takes the launch in this process (the same results, no second
+// exec), and the MCP answer waits for neither the workflow's first task nor the activities'
+// dispatch.
 //
 // Durability: the workflow input names the head-started nodes, and their batches go to runBatch
 // marked `headStart`. An attempt that cannot take the launch (this process died, or another

@@ -11,7 +11,7 @@
 // One file per process, named after it (processTag: pid and start time), JSON lines:
 //   {"open":{"taskId":...,"spec":{...}}}   a launch may run from here on
 //   {"done":"<taskId>"}                     its workflow exists
-import { closeSync, fdatasync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { log } from '../log.js';
 import { processTag, tagAlive } from '../runtime/processTag.js';
@@ -87,7 +87,15 @@ export class LaunchJournal {
 function openJournal(dir: string, file: string): number {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // O_APPEND: each line is one write at the end, whatever else holds the file.
-  return openSync(file, 'a', 0o600);
+  const fd = openSync(file, 'a', 0o600);
+  // The new file's name is on disk too (once per process), or a crash could lose it whole.
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  return fd;
 }
 
 /** The intents of a journal file that were never settled, in order. A torn last line (a crash mid-write) is skipped. */

@@ -82,7 +82,10 @@ function runsByNode(intent: LaunchIntent): Map<string, string[]> {
   }
   const launched = new Set(intent.spec.headStart ?? []);
   intent.spec.placement?.nodes.forEach((nodeId, i) => {
-    if (launched.has(nodeId)) runs.set(nodeId, [...(runs.get(nodeId) ?? []), runIdFor(`${intent.taskId}/${i}`)]);
+    if (!launched.has(nodeId)) return;
+    const ids = runs.get(nodeId) ?? [];
+    ids.push(runIdFor(`${intent.taskId}/${i}`));
+    runs.set(nodeId, ids);
   });
   return runs;
 }
