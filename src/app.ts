@@ -130,8 +130,7 @@ export async function openApp(opts: OpenOptions): Promise<App> {
     readOutput: (input) => (services && served.has(input.nodeId) ? readOutputOn(services, input) : readOutputThroughTemporal(client, input)),
   });
   // Launches a process that died had journaled get their workflows (fastpath/recovery.ts).
-  const rt = services;
-  const recovery = journal && rt ? startRecovery({ journal, rt, start: (i) => tasks.starter.startIntent(i) }) : undefined;
+  const recovery = journal && services ? startRecovery({ journal, rt: services, start: (i) => tasks.starter.startIntent(i) }) : undefined;
   log.info({ temporal: target.address, ui: target.uiUrl, config: config.source, nodes: config.nodes.map((n) => n.id), stateDir }, 'clusterflow ready');
   return {
     stateDir,

@@ -37,19 +37,14 @@ export interface ClusterflowEnv {
 
 const value = (env: NodeJS.ProcessEnv, name: string): string | undefined => env[name]?.trim() || undefined;
 
-function seconds(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+/** A number in [min, max]; `unit` says which (milliseconds must be whole). */
+function ranged(env: NodeJS.ProcessEnv, name: string, min: number, max: number, unit: 'seconds' | 'milliseconds'): number | undefined {
   const raw = value(env, name);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${name} must be a number of seconds from ${min} to ${max}, got "${raw}"`);
-  return n;
-}
-
-function millis(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
-  const raw = value(env, name);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be a whole number of milliseconds from ${min} to ${max}, got "${raw}"`);
+  const whole = unit === 'milliseconds';
+  if (!(whole ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max)
+    throw new ConfigError(`${name} must be a ${whole ? 'whole number' : 'number'} of ${unit} from ${min} to ${max}, got "${raw}"`);
   return n;
 }
 
@@ -69,9 +64,9 @@ export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): Clusterflo
     logLevel: value(env, 'CLUSTERFLOW_LOG_LEVEL'),
     temporalLogLevel: value(env, 'CLUSTERFLOW_TEMPORAL_LOG_LEVEL') ?? 'WARN',
     headStart: value(env, 'CLUSTERFLOW_HEAD_START') !== '0',
-    heartbeatTimeoutS: seconds(env, 'CLUSTERFLOW_HEARTBEAT_TIMEOUT_S', 1, 3600),
-    startDeferMs: millis(env, 'CLUSTERFLOW_START_DEFER_MS', 0, 600_000),
-    monitorIntervalS: seconds(env, 'CLUSTERFLOW_MONITOR_INTERVAL_S', 0.1, 3600) ?? 10,
+    heartbeatTimeoutS: ranged(env, 'CLUSTERFLOW_HEARTBEAT_TIMEOUT_S', 1, 3600, 'seconds'),
+    startDeferMs: ranged(env, 'CLUSTERFLOW_START_DEFER_MS', 0, 600_000, 'milliseconds'),
+    monitorIntervalS: ranged(env, 'CLUSTERFLOW_MONITOR_INTERVAL_S', 0.1, 3600, 'seconds') ?? 10,
     temporalPort: value(env, 'CLUSTERFLOW_TEMPORAL_PORT'),
     temporalUiPort: value(env, 'CLUSTERFLOW_TEMPORAL_UI_PORT'),
     codecPort: value(env, 'CLUSTERFLOW_CODEC_PORT'),

@@ -1,5 +1,5 @@
-// Command workflows this process starts a moment after their command answered (a journaled head
-// start: commandStart.ts). Whatever asks Temporal about such a task waits for its start first
+// Command and fan-out workflows this process starts a moment after their launch answered (a
+// journaled head start: taskStart.ts). Whatever asks Temporal about such a task waits for its start first
 // (it would be "not found" before).
 export class PendingStarts {
   private readonly starts = new Map<string, Promise<void>>();

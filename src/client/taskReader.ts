@@ -46,7 +46,7 @@ export class TaskReader {
   protected readonly open = new Set<string>();
   /** Fan-outs whose every batch this process launched itself (TaskClient.submitParallel): true once all answered. */
   protected readonly launchedFanouts = new Map<string, Promise<boolean>>();
-  /** Command workflows this process starts after their command answered (TaskClient.submit). */
+  /** Workflows this process starts after their launch answered (TaskClient.submit, submitParallel). */
   protected readonly pending = new PendingStarts();
 
   constructor(protected readonly deps: TaskReaderDeps) {

@@ -5,7 +5,7 @@ import { classifyCommand } from '../cluster/classify.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { FastPath } from '../fastpath/fastPath.js';
 import type { CommandSpec, ParallelSpec } from '../shared.js';
-import { CommandStarter } from './commandStart.js';
+import { TaskStarter } from './taskStart.js';
 import { UserError } from './errors.js';
 import { checkRequestPolicy } from './policyCheck.js';
 import { checkInputSize, DEFAULT_MAX_PARALLEL, inputBytes, inputRoomFor, kindsOf, newTaskId, type ParallelRequest, type SubmitRequest } from './requests.js';
@@ -32,11 +32,11 @@ const OPEN_TASKS_MAX = 10_000;
 
 export class TaskClient extends TaskReader {
   /** Starts command workflows (also recovery's, for launches a dead process journaled). */
-  readonly starter: CommandStarter;
+  readonly starter: TaskStarter;
 
   constructor(protected override readonly deps: TaskClientDeps) {
     super(deps);
-    this.starter = new CommandStarter(deps.client, (command) => this.programsOf(command), deps.startDeferMs);
+    this.starter = new TaskStarter(deps.client, (command) => this.programsOf(command), deps.startDeferMs);
   }
 
   private remember(taskId: string): void {

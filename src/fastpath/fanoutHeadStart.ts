@@ -22,7 +22,7 @@ import { findNode } from '../cluster/nodes.js';
 import type { AttemptProgress } from '../engine/attempt.js';
 import { batchRefusals, runNodeBatch } from '../engine/batch.js';
 import type { Services } from '../runtime/services.js';
-import type { LaunchJournal } from './launchJournal.js';
+import { LaunchGate, type LaunchJournal } from './launchJournal.js';
 import type { BatchInput, CommandResult, ParallelSpec } from '../shared.js';
 
 /** How long a launch nobody took is kept after it ended (its activity ran in another process, or never). */
@@ -80,11 +80,6 @@ export class FanoutHeadStart {
    * command: fastPath.ts).
    */
   prepare(parentId: string, planned: ParallelSpec, placement: FanoutPlacement, journaled = false): FanoutLaunches {
-    const journal = journaled ? this.journal : undefined;
-    let decide: (go: boolean) => void = () => undefined;
-    const startDecided = new Promise<boolean>((resolve) => {
-      decide = resolve;
-    });
     // evenBatches: the workflow of a new fan-out takes that patch, so it cuts the same batches.
     const plan = planBatches(planInputOf(parentId, planned, true), placement);
     const launchable = planned.workspace
@@ -97,9 +92,8 @@ export class FanoutHeadStart {
     const spec = { ...planned, placement, ...(nodeIds.length ? { headStart: nodeIds } : {}) };
     const everyNode = nodeIds.length === plan.size;
     // Only a fan-out that runs here entirely may go before its workflow: any other batch waits for it.
-    const recorded = journal && everyNode ? journal.record({ taskId: parentId, kind: 'parallel', spec }) : undefined;
-    const gate = recorded ? recorded.then((ok) => ok || startDecided) : startDecided;
-    const outcomes = launchable.map(([, batches]) => this.launch(batches[0]!, gate));
+    const gate = new LaunchGate(journaled && everyNode ? this.journal : undefined, { taskId: parentId, kind: 'parallel', spec });
+    const outcomes = launchable.map(([, batches]) => this.launch(batches[0]!, gate.open));
     const answered = Promise.all(outcomes).then(
       (batches) => batches.every((results) => results.every((r) => r.state !== 'cancelled')),
       () => false,
@@ -109,11 +103,10 @@ export class FanoutHeadStart {
       everyNode,
       answered,
       spec,
-      ...(recorded ? { journaled: true, startAfter: Promise.race([answered, recorded.then((ok) => (ok ? new Promise(() => undefined) : undefined))]) } : {}),
+      ...(gate.journaled ? { journaled: true, startAfter: gate.startAfter(answered) } : {}),
       started: (ok) => {
-        decide(ok);
-        if (ok) journal?.settle(parentId);
-        else for (const id of nodeIds) this.launches.delete(keyOf(parentId, id));
+        gate.decide(ok);
+        if (!ok) for (const id of nodeIds) this.launches.delete(keyOf(parentId, id));
       },
     };
   }

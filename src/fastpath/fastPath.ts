@@ -26,7 +26,7 @@ import { placementRequest, type FanoutPlacement } from '../cluster/fanoutPlan.js
 import { explicitRouteReason, inPlaceWorkspace, needsSync, type CommandResult, type CommandSpec, type NodeConfig, type ParallelSpec } from '../shared.js';
 import { killIfAbandoned } from './abandoned.js';
 import { FanoutHeadStart } from './fanoutHeadStart.js';
-import type { LaunchJournal } from './launchJournal.js';
+import { LaunchGate, type LaunchJournal } from './launchJournal.js';
 
 /** A run still going after this long gets a watch on its workflow (a long-poll, so not for every call). */
 const WATCH_AFTER_MS = 1000;
@@ -39,7 +39,7 @@ export interface Prepared {
   spec: CommandSpec;
   /** Call with true once the workflow has started (the command may run), false if it did not (never, when journaled). */
   started(ok: boolean): void;
-  /** The launch runs on its journal record: start the workflow once `startAfter` settles (CommandStarter.deferred), until it succeeds. */
+  /** The launch runs on its journal record: start the workflow once `startAfter` settles (TaskStarter.deferred), until it succeeds. */
   journaled?: boolean;
   /** When journaled: settles once the command answered, or at once if its journal record failed (then the launch waits for the start). */
   startAfter?: Promise<unknown>;
@@ -131,17 +131,10 @@ export class FastPath {
     const prepared = { ...spec, ...(placed ? { placed } : {}) };
     if (!node || !release) return { spec: prepared, started: (ok) => ok || unplace() };
 
-    let decide: (go: boolean) => void = () => undefined;
-    const startDecided = new Promise<boolean>((resolve) => {
-      decide = resolve;
-    });
     const headSpec: CommandSpec = { ...prepared, headStart: true };
-    const journal = opts.journal ? this.opts.journal : undefined;
-    // A journal that could not be written: the launch waits for the start after all.
-    const recorded = journal?.record({ taskId, spec: headSpec });
-    const gate = recorded ? recorded.then((ok) => ok || startDecided) : startDecided;
+    const gate = new LaunchGate(opts.journal ? this.opts.journal : undefined, { taskId, spec: headSpec });
     const routeReason = spec.nodeId ? explicitRouteReason(node.id) : placed!.reason;
-    const answered = this.launch(node, taskId, spec, routeReason, gate, startDecided)
+    const answered = this.launch(node, taskId, spec, routeReason, gate)
       .catch((err: unknown) => {
         // The workflow's own attempt meets the same problem and reports it.
         log.debug({ taskId, err: String(err) }, 'fast path gave up');
@@ -155,11 +148,10 @@ export class FastPath {
     return {
       answered,
       spec: headSpec,
-      ...(recorded ? { journaled: true, startAfter: Promise.race([answered, recorded.then((ok) => (ok ? new Promise(() => undefined) : undefined))]) } : {}),
+      ...(gate.journaled ? { journaled: true, startAfter: gate.startAfter(answered) } : {}),
       started(ok) {
-        decide(ok);
-        if (ok) journal?.settle(taskId);
-        else unplace();
+        gate.decide(ok);
+        if (!ok) unplace();
       },
     };
   }
@@ -205,14 +197,7 @@ export class FastPath {
   }
 
   /** Run it once the gate opens; true when it ended by itself and its result was published. */
-  private async launch(
-    node: NodeConfig,
-    taskId: string,
-    spec: CommandSpec,
-    routeReason: string,
-    gate: Promise<boolean>,
-    started: Promise<boolean>,
-  ): Promise<boolean> {
+  private async launch(node: NodeConfig, taskId: string, spec: CommandSpec, routeReason: string, gate: LaunchGate): Promise<boolean> {
     let settled = false;
     let watch: NodeJS.Timeout | undefined;
     const item = { taskId, command: spec.command, routeReason, autoRouted: !spec.nodeId };
@@ -224,14 +209,14 @@ export class FastPath {
         timeoutS: spec.timeoutS,
         cwd: spec.cwd,
         env: spec.env,
-        gate,
+        gate: gate.open,
         // Timeouts and cancels are the activity's; only a run that ended by itself is answered here.
         enforceTimeout: false,
         keep: (run) => run.state === 'done',
         onGateOpen: () => {
           // Only a workflow that exists can be watched (a journaled launch's may start later).
           const watchIt = () => void killIfAbandoned(this.rt, this.client, node, taskId, () => settled);
-          watch = setTimeout(() => void started.then((ok) => ok && watchIt()), WATCH_AFTER_MS);
+          watch = setTimeout(() => void gate.started.then((ok) => ok && watchIt()), WATCH_AFTER_MS);
         },
         // Answered the moment its end frame arrives: the script's own exit (its cleanup, the
         // channel's close) comes ~1-2 ms later and changes nothing in the result.

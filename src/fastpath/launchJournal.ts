@@ -84,6 +84,47 @@ export class LaunchJournal {
   }
 }
 
+/**
+ * The gate a head start's launch waits at, for a command (fastPath.ts) or a fan-out's batches
+ * (fanoutHeadStart.ts): the intent's journal record when a journal is given (or the start after
+ * all, when that record could not be written), else the workflow's start.
+ */
+export class LaunchGate {
+  /** Opens (true) when the launch may run; false: never (the start failed). */
+  readonly open: Promise<boolean>;
+  /** The start's outcome, as `decide` tells it. */
+  readonly started: Promise<boolean>;
+  private decided: (ok: boolean) => void = () => undefined;
+  private readonly recorded?: Promise<boolean>;
+
+  constructor(
+    private readonly journal: LaunchJournal | undefined,
+    private readonly intent: LaunchIntent,
+  ) {
+    this.started = new Promise<boolean>((resolve) => {
+      this.decided = resolve;
+    });
+    this.recorded = journal?.record(intent);
+    this.open = this.recorded ? this.recorded.then((ok) => ok || this.started) : this.started;
+  }
+
+  /** The launch runs on its journal record: its workflow is started after it (startAfter), not before. */
+  get journaled(): boolean {
+    return this.recorded !== undefined;
+  }
+
+  /** When a journaled start may go: once `answered` settles, or at once if the record could not be written. */
+  startAfter(answered: Promise<unknown>): Promise<unknown> {
+    return Promise.race([answered, this.recorded!.then((ok) => (ok ? new Promise(() => undefined) : undefined))]);
+  }
+
+  /** The workflow started (its journal record is settled) or its start failed. */
+  decide(ok: boolean): void {
+    this.decided(ok);
+    if (ok) this.journal?.settle(this.intent.taskId);
+  }
+}
+
 function openJournal(dir: string, file: string): number {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // O_APPEND: each line is one write at the end, whatever else holds the file.

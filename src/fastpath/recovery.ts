@@ -21,7 +21,7 @@ const PREEMPT_PER_SCRIPT = 500;
 export interface RecoveryDeps {
   journal: LaunchJournal;
   rt: Services;
-  /** Start the intent's workflow unless one of that id exists (CommandStarter.start with once). */
+  /** Start the intent's workflow unless one of that id exists (TaskStarter.start with once). */
   start(intent: LaunchIntent): Promise<unknown>;
 }
 

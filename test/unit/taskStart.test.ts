@@ -1,10 +1,10 @@
-// CommandStarter (client/commandStart.ts): when a deferred start goes out, that it is retried
+// TaskStarter (client/taskStart.ts): when a deferred start goes out, that it is retried
 // until the workflow exists, and when launches may run on their journal record (healthy).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { CommandStarter } from '../../src/client/commandStart.js';
+import { TaskStarter } from '../../src/client/taskStart.js';
 import type { CommandSpec } from '../../src/shared.js';
 
 const spec: CommandSpec = { command: 'true', nodeId: 'n1', requires: {}, weight: 'light', classifyReason: 'test', timeoutS: 60, headStart: true };
@@ -29,7 +29,7 @@ function stubClient(failures: Error[]) {
 describe('command starter', () => {
   test('a start that succeeds makes it healthy; one that fails does not', async () => {
     const { client } = stubClient([new Error('unavailable')]);
-    const starter = new CommandStarter(client, () => ['true']);
+    const starter = new TaskStarter(client, () => ['true']);
     assert.equal(starter.healthy, false);
     await assert.rejects(starter.start('cmd-1', spec), /unavailable/);
     assert.equal(starter.healthy, false);
@@ -39,7 +39,7 @@ describe('command starter', () => {
 
   test('a deferred start goes out when the command answered, not before, and never runs a closed workflow again', async () => {
     const { client, calls } = stubClient([]);
-    const starter = new CommandStarter(client, () => ['true'], 60_000);
+    const starter = new TaskStarter(client, () => ['true'], 60_000);
     let answer: () => void = () => undefined;
     const answered = new Promise<void>((resolve) => (answer = resolve));
     const started = starter.deferred({ taskId: 'cmd-1', spec }, answered);
@@ -54,7 +54,7 @@ describe('command starter', () => {
   test('a deferred start goes out after deferMs for a command still running', async () => {
     const { client, calls } = stubClient([]);
     const t0 = Date.now();
-    await new CommandStarter(client, () => ['true'], 30).deferred({ taskId: 'cmd-1', spec }, new Promise(() => undefined));
+    await new TaskStarter(client, () => ['true'], 30).deferred({ taskId: 'cmd-1', spec }, new Promise(() => undefined));
     assert.equal(calls.length, 1);
     assert.ok(calls[0]!.at - t0 >= 25, `started after ${calls[0]!.at - t0} ms`);
   });
@@ -65,7 +65,7 @@ describe('command starter', () => {
       new Error('unavailable'),
       new WorkflowExecutionAlreadyStartedError('exists', 'cmd-1', 'commandWorkflow'),
     ]);
-    const starter = new CommandStarter(client, () => ['true'], 0);
+    const starter = new TaskStarter(client, () => ['true'], 0);
     // Its retry timers do not hold a process open (serve's end must not wait for Temporal): this test's does.
     const keepAlive = setInterval(() => undefined, 1000);
     await starter.deferred({ taskId: 'cmd-1', spec }, Promise.resolve()).finally(() => clearInterval(keepAlive));

@@ -1,7 +1,7 @@
 // Starting a command's or a fan-out's workflow: at once (the usual way), or after its
 // head-started launch answered (journaled: fastpath/launchJournal.ts holds the durable record
-// until the workflow does). A deferred start is retried until it succeeds: the command ran, so its workflow must
-// exist; a start that finds the workflow already there (a lost reply, a recovery) is done.
+// until the workflow does). A deferred start is retried until it succeeds: the commands ran, so
+// the workflow must exist; a start that finds it already there (a lost reply, a recovery) is done.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import { log } from '../log.js';
@@ -15,7 +15,7 @@ export const DEFAULT_START_DEFER_MS = 50;
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 30_000;
 
-export class CommandStarter {
+export class TaskStarter {
   /** The last start succeeded: a launch may run on its journal record alone (a failing Temporal gates launches on their start again). */
   healthy = false;
 
