@@ -3,6 +3,7 @@
 // (bounded), then stops its worker.
 import { Command } from 'commander';
 import { openApp, type App } from '../app.js';
+import { tuneHeapForService } from '../runtime/heapTuning.js';
 import { log } from '../log.js';
 import { serveHttp, type HttpOptions } from '../mcp/http.js';
 import { serveStdio } from '../mcp/stdio.js';
@@ -23,6 +24,7 @@ export function registerServeCommands(program: Command): void {
     .option('--token <token>', 'bearer token HTTP clients must send (default $CLUSTERFLOW_HTTP_TOKEN, else <state dir>/http-token, created if absent)')
     .action(async (o) => {
       const stop = signalled();
+      tuneHeapForService();
       const app = await openApp({ worker: o.worker !== false, nodeIds: o.nodes, hub: o.hub !== false });
       try {
         if (o.http !== undefined) {

@@ -4,6 +4,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { openApp } from '../app.js';
+import { tuneHeapForService } from '../runtime/heapTuning.js';
 import { loadConfig } from '../cluster/config.js';
 import { UserError } from '../client/tasks.js';
 import { startBackgroundWorker, workerLogOf } from '../client/workers.js';
@@ -64,6 +65,7 @@ export function registerWorkerCommands(program: Command): void {
 
 async function runWorker(o: { nodes?: string[]; hub?: boolean; background?: boolean }): Promise<void> {
   const stop = signalled();
+  tuneHeapForService();
   const app = await openApp({ worker: true, nodeIds: o.nodes, hub: o.hub !== false, kind: 'worker', background: !!o.background });
   let restart = false;
   try {

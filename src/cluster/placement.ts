@@ -67,14 +67,14 @@ export const OVER_THRESHOLD_PENALTY = 100;
 /** Ratio assumed for a metric never probed: worse than an idle node, better than a busy one. */
 export const UNKNOWN_METRIC_RATIO = 0.5;
 /**
- * Weight of in-flight work (reservations / max_parallel): what makes a burst spread before
- * the next probe shows its load. 2 makes a full node cost as much as two metrics at threshold.
- */
-/**
  * Heavy work is what the tool exists to offload: the local node (where the agent works) only
  * takes it when remote nodes are this much busier (as much as a remote node at full capacity).
  */
 export const LOCAL_HEAVY_PENALTY = 2;
+/**
+ * Weight of in-flight work (reservations / max_parallel): what makes a burst spread before
+ * the next probe shows its load. 2 makes a full node cost as much as two metrics at threshold.
+ */
 export const IN_FLIGHT_WEIGHT = 2;
 /**
  * Nodes whose scores are this close to the best one count as equally loaded: among them a node

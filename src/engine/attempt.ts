@@ -15,10 +15,12 @@ import { execFor, type Exec } from './exec.js';
 import { CHUNK_BYTES, chunkWant, RunTimes } from './chunkSize.js';
 import { toFailure } from './failures.js';
 import { runChunk, runIdFor, type ChunkItem, type ChunkOptions } from './runChunk.js';
+import { Stops } from './stops.js';
 
 export const HEARTBEAT_MS = 1000;
-/** A command still running after this long gets the node's output cap watched (capScript). */
+/** A command still running after this long gets the node's output cap watched (capScript); checked this often. */
 const CAP_WATCH_AFTER_MS = 2000;
+const CAP_WATCH_CHECK_MS = 500;
 
 /** What an attempt reports as it goes (Temporal heartbeat details), and what the next one resumes from. */
 export interface AttemptProgress {
@@ -49,6 +51,8 @@ export interface AttemptOptions extends Pick<ChunkOptions, 'timeoutS' | 'cwd' | 
   slotHeld?: boolean;
   /** Item k has its result (as each command ends, or at once when a stop claimed it before it started). */
   onResult?: (k: number, result: CommandResult, run?: RunOutput) => void;
+  /** Stops of single items (a fan-out batch's stop Query); the attempt's cancel stops them all. */
+  stops?: Stops;
 }
 
 /**
@@ -74,20 +78,21 @@ export async function runAttempt(
   return run.complete();
 }
 
-/** The state of one attempt: which items lanes have taken, their abort controllers, the results. */
+/** The state of one attempt: which items lanes have taken, their stops, the results. */
 class AttemptRun {
   private readonly results: Array<CommandResult | undefined>;
   private readonly answered: boolean[];
-  private readonly aborts: AbortController[];
+  private readonly stops: Stops;
   /** Items k < next were taken by a lane (running or finished); the rest have not started. */
   private next = 0;
   private abandoned = false;
   private readonly lanes: number;
   private readonly cleanups: Array<() => void> = [];
-  /** The node-side output cap watch of this attempt's long runs (one at a time), and its timers. */
+  /** The node-side output cap watch of this attempt's long runs (one at a time). */
   private capWatch?: Promise<unknown>;
   private readonly capWatchStop = new AbortController();
-  private readonly capTimers: NodeJS.Timeout[] = [];
+  /** When each running item started (item → ms): at most one per lane. */
+  private readonly running = new Map<number, number>();
   /** How long this attempt's commands ran: sizes the later chunks. */
   private readonly runTimes = new RunTimes();
 
@@ -102,7 +107,7 @@ class AttemptRun {
   ) {
     this.results = new Array(items.length);
     this.answered = items.map(() => false);
-    this.aborts = items.map(() => new AbortController());
+    this.stops = opts.stops ?? new Stops(items.length);
     this.lanes = Math.max(1, Math.min(opts.lanes, items.length));
   }
 
@@ -115,9 +120,15 @@ class AttemptRun {
       }),
     );
     abandoned.catch(() => undefined);
-    this.listen(control.cancel, () => this.aborts.forEach((ac, k) => this.stop(k, ac)));
-    this.items.forEach((item, k) => this.listen(item.signal, () => this.stop(k, this.aborts[k]!)));
+    this.listen(control.cancel, () => this.stops.stopAll());
+    // A stop of an item no lane took yet answers it now (it never starts); a running one is killed by its lane's runChunk.
+    this.cleanups.push(
+      this.stops.watch((k) => {
+        if (k >= this.next) this.skip(k);
+      }),
+    );
     const beat = control.heartbeat ? setInterval(() => control.heartbeat!(this.progress), HEARTBEAT_MS) : undefined;
+    const longRuns = setInterval(() => this.watchLongRuns(), CAP_WATCH_CHECK_MS);
     try {
       await Promise.race([Promise.all(Array.from({ length: this.lanes }, () => this.lane())), abandoned]);
       return this.results;
@@ -126,8 +137,8 @@ class AttemptRun {
       throw toFailure(err, this.node, this.rt, this.progress.sent);
     } finally {
       clearInterval(beat);
+      clearInterval(longRuns);
       this.cleanups.forEach((off) => off());
-      this.capTimers.forEach((t) => clearTimeout(t));
       this.capWatchStop.abort();
     }
   }
@@ -159,15 +170,23 @@ class AttemptRun {
     this.cleanups.push(() => signal.removeEventListener('abort', onAbort));
   }
 
-  /** Stop item k: kill it if a lane runs it, or answer now if no lane took it yet (it never starts). */
-  private stop(k: number, ac: AbortController): void {
-    ac.abort();
-    if (k >= this.next) this.skip(k);
+  /** Some run has gone on for CAP_WATCH_AFTER_MS: watch this attempt's output on the node. */
+  private watchLongRuns(): void {
+    const now = Date.now();
+    for (const started of this.running.values())
+      if (now - started >= CAP_WATCH_AFTER_MS) {
+        this.capOutput(
+          true,
+          this.items.map((it) => it.taskId),
+        );
+        return;
+      }
   }
 
   private answer(k: number, result: CommandResult, run?: RunOutput): void {
     if (this.answered[k]) return;
     this.answered[k] = true;
+    this.running.delete(k);
     this.results[k] = result;
     if (result.return_code !== null) this.runTimes.add(result.duration_ms);
     if (result.output_capped) this.capOutput(false, [result.task_id]);
@@ -192,8 +211,23 @@ class AttemptRun {
       while (!this.abandoned && this.next < this.items.length) {
         const ks = this.takeChunk();
         if (ks.length === 0) continue;
-        const chunk = ks.map((k) => ({ ...this.items[k]!, signal: this.aborts[k]!.signal }));
-        await runChunk(rt, node, this.exec, chunk, {
+        await this.runLaneChunk(ks);
+      }
+    } finally {
+      release?.();
+    }
+  }
+
+  /** Items `ks` in one exec (runChunk). */
+  private async runLaneChunk(ks: number[]): Promise<void> {
+    const { rt, node, opts } = this;
+    try {
+      await runChunk(
+        rt,
+        node,
+        this.exec,
+        ks.map((k) => this.items[k]!),
+        {
           timeoutS: opts.timeoutS,
           cwd: opts.cwd,
           env: opts.env,
@@ -202,6 +236,7 @@ class AttemptRun {
           onGateOpen: opts.onGateOpen,
           enforceTimeout: opts.enforceTimeout,
           keep: opts.keep,
+          stops: this.stops.chunk(ks),
           detach: this.control.abandon,
           onBytes: (n) => {
             this.progress.bytes += n;
@@ -214,21 +249,13 @@ class AttemptRun {
           },
           onResult: (j, result, run) => this.answer(ks[j]!, result, run),
           onRunStart: (j) => {
-            const k = ks[j]!;
-            this.capTimers.push(
-              setTimeout(() => {
-                if (!this.answered[k])
-                  this.capOutput(
-                    true,
-                    this.items.map((it) => it.taskId),
-                  );
-              }, CAP_WATCH_AFTER_MS),
-            );
+            if (!this.answered[ks[j]!]) this.running.set(ks[j]!, Date.now());
           },
-        });
-      }
+        },
+      );
     } finally {
-      release?.();
+      // A run `keep` turned down has no answer: it runs no more either way.
+      for (const k of ks) this.running.delete(k);
     }
   }
 
@@ -241,7 +268,7 @@ class AttemptRun {
     const perRun = 64 + (this.opts.cwd?.length ?? 0) + Object.entries(this.opts.env ?? {}).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
     while (ks.length < want && this.next < this.items.length && bytes < CHUNK_BYTES) {
       const k = this.next++;
-      if (this.aborts[k]!.signal.aborted) {
+      if (this.stops.isStopped(k)) {
         this.skip(k);
         continue;
       }

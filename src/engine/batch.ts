@@ -12,6 +12,7 @@ import { commandsEndedSignal, stopQuery } from '../messages.js';
 import type { Services } from '../runtime/services.js';
 import { unranResult, type BatchInput, type CommandResult, type NodeConfig } from '../shared.js';
 import { runAttempt, type AttemptControl } from './attempt.js';
+import { Stops } from './stops.js';
 
 const CHECK_MS = 1000;
 
@@ -51,15 +52,19 @@ export async function runNodeBatch(
     command: it.command,
     routeReason: batch.routeReason,
     autoRouted: true,
-    stop: new AbortController(),
   }));
   const refused = batchRefusals(batch, node);
+  const runnable = items.filter((_, k) => !refused.has(k));
+  const stops = new Stops(runnable.length);
   const from = opts.stopsFrom;
   const checkStops = async () => {
     if (!from) return;
     try {
       const st = await client.workflow.getHandle(from.workflowId, from.runId).query(stopQuery);
-      for (const it of items) if (st.all || st.taskIds.includes(it.taskId)) it.stop.abort();
+      const ids = new Set(st.taskIds);
+      runnable.forEach((it, k) => {
+        if (st.all || ids.has(it.taskId)) stops.stop(k);
+      });
     } catch {
       /* the next tick asks again */
     }
@@ -70,11 +75,10 @@ export async function runNodeBatch(
   if (opts.checkStopsFirst) await checkStops();
   const poll = setInterval(() => void checkStops(), CHECK_MS);
   try {
-    const runnable = items.filter((_, k) => !refused.has(k));
     const ran = (await runAttempt(
       rt,
       node,
-      runnable.map((it) => ({ ...it, signal: it.stop.signal })),
+      runnable,
       {
         lanes: batch.concurrency,
         timeoutS: batch.timeoutS,
@@ -82,6 +86,7 @@ export async function runNodeBatch(
         env: batch.env,
         streamCap: batch.streamCap,
         gate: opts.gate,
+        stops,
         onResult: (_k, result) => {
           rt.book.releaseOne(result.task_id);
           rt.results.publish(result);

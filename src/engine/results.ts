@@ -30,11 +30,12 @@ export function toResult(
   opts: { timeoutS: number; streamCap?: number },
   captured?: Captures,
 ): CommandResult {
-  const capture = captured ?? rt.outputs.open(item.taskId, opts.streamCap);
-  capture.stdout.write(run.stdout);
-  capture.stderr.write(run.stderr);
-  capture.stdout.close();
-  capture.stderr.close();
+  // Most commands of a fan-out print nothing: then there is nothing to store or to cut.
+  const capture = captured ?? (run.stdout.length > 0 || run.stderr.length > 0 ? rt.outputs.open(item.taskId, opts.streamCap) : undefined);
+  capture?.stdout.write(run.stdout);
+  capture?.stderr.write(run.stderr);
+  capture?.stdout.close();
+  capture?.stderr.close();
   const rc = run.returnCode;
   let state: TaskState;
   let error: string | null = null;
@@ -63,18 +64,18 @@ export function toResult(
   const result: CommandResult = {
     success: state === 'completed',
     executed_on: ranOn,
-    stdout: capture.stdout.text(),
-    stderr: capture.stderr.text(),
+    stdout: capture?.stdout.text() ?? '',
+    stderr: capture?.stderr.text() ?? '',
     return_code: rc,
     auto_routed: item.autoRouted,
     task_id: item.taskId,
     error,
     duration_ms: durationMs,
     route_reason: item.routeReason,
-    truncated: capture.stdout.truncated || capture.stderr.truncated,
+    truncated: capture !== undefined && (capture.stdout.truncated || capture.stderr.truncated),
     workflow_url: '',
     state,
-    ...(capture.stdout.capped || capture.stderr.capped || run.capped ? { output_capped: true } : {}),
+    ...(capture?.stdout.capped || capture?.stderr.capped || run.capped ? { output_capped: true } : {}),
   };
   rt.outputs.saveResult(item.taskId, result);
   return result;

@@ -8,12 +8,11 @@ import type { CommandResult, NodeConfig } from '../shared.js';
 import { ChunkReader, chunkScript, killScript, newNonce, type RunOutput } from '../ssh/detachedRun.js';
 import type { Exec } from './exec.js';
 import { toResult, type Captures, type Outcome, type ResultItem } from './results.js';
+import type { ChunkStops } from './stops.js';
 
 export const KILL_GRACE_S = 5;
 
 export interface ChunkItem extends ResultItem {
-  /** Aborting kills this command's process group (or stops it from starting): state "cancelled". */
-  signal?: AbortSignal;
   /** When the command's own timeout ends (ms since epoch); default: timeoutS after it starts. */
   deadline?: number;
 }
@@ -47,6 +46,8 @@ export interface ChunkOptions {
   onRunStart?: (k: number) => void;
   /** Only runs this accepts get a result (stored, reported); the others end with none (the fast path keeps only runs that ended by themselves). */
   keep?: (run: RunOutput) => boolean;
+  /** A stop of item j kills its process group (or keeps it from starting): state "cancelled". */
+  stops?: ChunkStops;
 }
 
 /** The node-side run id: task ids of fan-out commands hold a "/", file names cannot. */
@@ -107,12 +108,7 @@ export async function runChunk(
     clearTimeout(timers[k]);
     timers[k] = setTimeout(() => kill(k, 'timed_out'), Math.max(0, (items[k]!.deadline ?? from + opts.timeoutS * 1000) - Date.now()));
   };
-  const aborts = items.map((item, k) => {
-    const onAbort = () => kill(k, 'cancelled');
-    if (item.signal?.aborted) onAbort();
-    item.signal?.addEventListener('abort', onAbort);
-    return () => item.signal?.removeEventListener('abort', onAbort);
-  });
+  const stopOffs = opts.stops ? items.map((_, k) => opts.stops!.on(k, () => kill(k, 'cancelled'))) : [];
   // A deadline carried over from an earlier attempt runs from now, not from the frame.
   items.forEach((item, k) => {
     if (item.deadline !== undefined) armTimer(k, Date.now());
@@ -181,7 +177,7 @@ export async function runChunk(
     return results;
   } finally {
     timers.forEach((t) => clearTimeout(t));
-    aborts.forEach((off) => off());
+    stopOffs.forEach((off) => off());
     // A transport failure mid-run: what streamed so far is closed (the retry writes it again).
     captures.forEach((c, k) => {
       if (!ended[k]) {
