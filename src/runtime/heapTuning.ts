@@ -11,16 +11,19 @@ import { setFlagsFromString } from 'node:v8';
  * The old generation may grow this much over what the last full collection left alive (V8
  * otherwise picks 10-300 % from its collection and allocation speeds; it never goes below its
  * own minimum step of a few MiB, so a small heap is not collected over and over). With 30 %, a
- * 10,000 × `true` fan-out's peak fell from 341-364 to 269-282 MiB at the same throughput (3
- * runs each, alternating); the extra full collections of a ~45 MiB heap cost ~1 % of the run.
+ * 10,000 × `true` fan-out's peak fell from 341-364 to 269-282 MiB at the same throughput within
+ * this host's noise (3 runs each, alternating). The price is CPU: in one profiled bench run
+ * (warm-ups, a 300-command fan-out, one of 10,000) serve's main thread spent 1.85 s in GC
+ * against 1.48 s, ~2 % of its busy time.
  */
 export const OLD_GENERATION_GROWTH_PERCENT = 30;
 
 /**
  * Young generation (MiB per semi-space) of the workflow threads the Temporal SDK creates in
  * Worker.create. Node's default (16, so 32 MiB resident once grown) is sized for a main thread;
- * a workflow thread keeps ~25 MiB alive and its garbage is short-lived, so 4 costs it nothing
- * measurable and the process ~24 MiB. The main isolate, created before this runs, keeps its size.
+ * a workflow thread keeps ~25 MiB alive and its garbage is short-lived: 4 saves the process ~24
+ * MiB for more frequent scavenges (0.35 → 0.7 s of GC in that thread over the run above). The
+ * main isolate, created before this runs, keeps its size.
  */
 export const WORKFLOW_THREAD_SEMI_SPACE_MIB = 4;
 
