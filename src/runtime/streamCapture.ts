@@ -63,18 +63,13 @@ export class StreamCapture {
 
   /** Head + tail as text; when bytes were left out, a marker says how many and where the rest is. */
   text(): string {
-    if (this.bytes === 0) return this.capped ? this.cappedNote() : '';
     const head = Buffer.concat(this.head);
     let tail = Buffer.concat(this.tail);
-    const cappedNote = this.capped ? this.cappedNote() : '';
+    const cappedNote = this.capped ? `\n[... output capped at ${this.maxBytes} bytes (CLUSTERFLOW_MAX_OUTPUT): the rest was not stored ...]\n` : '';
     if (!this.truncated) return Buffer.concat([head, tail]).toString('utf8') + cappedNote;
     tail = tail.subarray(tail.length - this.half);
     const skipped = this.bytes - head.length - tail.length;
     return `${head.toString('utf8')}\n[... ${skipped} bytes omitted; read them with task_output ...]\n${tail.toString('utf8')}${cappedNote}`;
-  }
-
-  private cappedNote(): string {
-    return `\n[... output capped at ${this.maxBytes} bytes (CLUSTERFLOW_MAX_OUTPUT): the rest was not stored ...]\n`;
   }
 
   close(): void {
