@@ -1,11 +1,16 @@
 // Command and fan-out workflows this process starts a moment after their launch answered (a
-// journaled head start: taskStart.ts). Whatever asks Temporal about such a task waits for its start first
-// (it would be "not found" before).
+// journaled head start: taskStart.ts). Whatever asks Temporal about such a task waits for its
+// start first (it would be "not found" before), and makes it go out now rather than at the end of
+// its deferral: the caller wants the workflow, not the saving.
 export class PendingStarts {
-  private readonly starts = new Map<string, Promise<void>>();
+  private readonly starts = new Map<string, { started: Promise<void>; hurry: () => void }>();
 
-  track(taskId: string, started: Promise<void>): void {
-    this.starts.set(taskId, started);
+  /** `start` starts the workflow once its launch answered, its deferral ended, or `hurry` resolved, whichever is first. */
+  track(taskId: string, start: (hurry: Promise<void>) => Promise<void>): void {
+    let hurry: () => void = () => undefined;
+    const hurried = new Promise<void>((resolve) => (hurry = resolve));
+    const started = start(hurried);
+    this.starts.set(taskId, { started, hurry });
     void started.finally(() => this.starts.delete(taskId));
   }
 
@@ -13,8 +18,10 @@ export class PendingStarts {
     return this.starts.has(taskId);
   }
 
-  /** Resolves once the task's workflow exists (at once for a task not pending here). */
+  /** Resolves once the task's workflow exists (at once for a task not pending here), starting it now if it waits. */
   async settled(taskId: string): Promise<void> {
-    await this.starts.get(taskId);
+    const pending = this.starts.get(taskId);
+    pending?.hurry();
+    await pending?.started;
   }
 }

@@ -95,10 +95,11 @@ export class TaskReader {
         })
           .then(() => this.pending.settled(taskId))
           .then(() => (over ? new Promise<never>(() => undefined) : handle.result()));
-    // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days).
-    const timeout = new Promise<'timeout'>((resolve) => {
-      if (Number.isFinite(waitS)) timer = setTimeout(() => resolve('timeout'), waitS * 1000);
-    });
+    // waitS = Infinity waits for the end (setTimeout cannot take more than ~24 days). A task said
+    // to be running can be looked up: a journaled start still deferred goes out first.
+    const timeout = new Promise<void>((resolve) => {
+      if (Number.isFinite(waitS)) timer = setTimeout(resolve, waitS * 1000);
+    }).then(() => this.pending.settled(taskId).then(() => 'timeout' as const));
     try {
       const fromWorkflow = (recorded as Promise<CommandResult | ParallelResult>).then((r) => {
         this.open.delete(taskId);
@@ -200,8 +201,7 @@ export class TaskReader {
 
   /** Each command of a fan-out links to the fan-out's page in the Web UI (it has no workflow of its own). */
   private withUrls(s: TaskStatus): TaskStatus {
-    if (!('summary' in s)) return s;
-    return { ...s, results: s.results.map((r) => ({ ...r, workflow_url: s.workflow_url })) };
+    return 'summary' in s ? { ...s, results: s.results.map((r) => ({ ...r, workflow_url: s.workflow_url })) } : s;
   }
 
   /** One command of a fan-out: its result as its fan-out has it (a batch that ended), or running while its parent runs. */

@@ -4,6 +4,7 @@
 import { classifyCommand } from '../cluster/classify.js';
 import { findNode, unknownNodeMessage } from '../cluster/nodes.js';
 import type { FastPath } from '../fastpath/fastPath.js';
+import type { LaunchIntent } from '../fastpath/launchJournal.js';
 import type { CommandSpec, ParallelSpec } from '../shared.js';
 import { TaskStarter } from './taskStart.js';
 import { UserError } from './errors.js';
@@ -37,6 +38,15 @@ export class TaskClient extends TaskReader {
   constructor(protected override readonly deps: TaskClientDeps) {
     super(deps);
     this.starter = new TaskStarter(deps.client, (command) => this.programsOf(command), deps.startDeferMs);
+  }
+
+  /**
+   * A journaled launch's workflow: started once the launch answered (`after`), after the
+   * deferral, or as soon as anything asks about the task (PendingStarts.settled), retried until
+   * it exists. Then the launch hears that it started.
+   */
+  private startLater(intent: LaunchIntent, after: Promise<unknown> | undefined, started: (ok: boolean) => void): void {
+    this.pending.track(intent.taskId, (hurry) => this.starter.deferred(intent, Promise.race([after ?? Promise.resolve(), hurry])).then(() => started(true)));
   }
 
   private remember(taskId: string): void {
@@ -81,10 +91,7 @@ export class TaskClient extends TaskReader {
     const spec = head?.spec ?? planned;
     this.remember(taskId);
     if (head?.journaled) {
-      this.pending.track(
-        taskId,
-        this.starter.deferred({ taskId, spec }, head.startAfter ?? Promise.resolve()).then(() => head.started(true)),
-      );
+      this.startLater({ taskId, spec }, head.startAfter, head.started);
       return { taskId, headStart: head.answered };
     }
     await this.starter.start(taskId, spec).catch((err: unknown) => {
@@ -152,11 +159,7 @@ export class TaskClient extends TaskReader {
     }
     this.remember(taskId);
     if (launches?.journaled) {
-      const started = this.starter.deferred({ taskId, kind: 'parallel', spec }, launches.startAfter ?? Promise.resolve());
-      this.pending.track(
-        taskId,
-        started.then(() => launches.started(true)),
-      );
+      this.startLater({ taskId, kind: 'parallel', spec }, launches.startAfter, launches.started);
       return taskId;
     }
     await this.starter.startParallel(taskId, spec).catch((err: unknown) => {

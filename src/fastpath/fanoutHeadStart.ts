@@ -27,12 +27,16 @@ import type { BatchInput, CommandResult, ParallelSpec } from '../shared.js';
 
 /** How long a launch nobody took is kept after it ended (its activity ran in another process, or never). */
 const KEEP_MS = 5 * 60_000;
+/** A result's size in a payload beyond its texts (field names, numbers, flags): generous. */
+const RESULT_BYTES = 300;
 
 export interface BatchLaunch {
   /** The batch as launched. */
   readonly batch: BatchInput;
   /** The batch's results in item order, or its attempt's failure. */
   readonly outcome: Promise<CommandResult[]>;
+  /** The results once the outcome is in (undefined meanwhile, and after a failure). */
+  ended?: CommandResult[];
   /** The attempt's progress; `sent`: a command may be running on the node. */
   readonly progress: () => AttemptProgress;
   /** Each progress report from now on (the taking activity heartbeats with it). */
@@ -111,6 +115,27 @@ export class FanoutHeadStart {
     };
   }
 
+  /**
+   * The fan-out's first workflow task (the fanoutHeadStartResults local activity): the results of
+   * its batches launched here that have ended, taken (no runBatch will find them), while their
+   * size stays within `budgetBytes` (they ride in one history event). Batches still running, or
+   * whose launch failed, are left for their runBatch.
+   */
+  takeEnded(parentId: string, nodeIds: readonly string[], budgetBytes: number): Record<string, CommandResult[]> {
+    const out: Record<string, CommandResult[]> = {};
+    let bytes = 0;
+    for (const nodeId of nodeIds) {
+      const key = keyOf(parentId, nodeId);
+      const results = this.launches.get(key)?.ended;
+      if (!results) continue;
+      bytes += results.reduce((n, r) => n + RESULT_BYTES + resultTextBytes(r), 0);
+      if (bytes > budgetBytes) break;
+      this.launches.delete(key);
+      out[nodeId] = results;
+    }
+    return out;
+  }
+
   /** runBatch: this process's launch of the batch, taken once. */
   take(parentId: string, nodeId: string): BatchLaunch | undefined {
     const key = keyOf(parentId, nodeId);
@@ -146,7 +171,10 @@ export class FanoutHeadStart {
         { stopsFrom: { workflowId: batch.parentId }, gate },
       ),
     };
-    launch.outcome.catch(() => undefined);
+    launch.outcome.then(
+      (results) => (launch.ended = results),
+      () => undefined,
+    );
     const key = keyOf(batch.parentId, batch.nodeId);
     this.launches.set(key, launch);
     const forget = () => setTimeout(() => this.launches.get(key) === launch && this.launches.delete(key), KEEP_MS).unref();
@@ -156,3 +184,7 @@ export class FanoutHeadStart {
 }
 
 const keyOf = (parentId: string, nodeId: string) => `${parentId}\n${nodeId}`;
+
+/** A result's strings, in UTF-16 code units (a non-ASCII character may take 2-3 bytes of UTF-8: RESULT_BYTES and the budget leave room). */
+const resultTextBytes = (r: CommandResult): number =>
+  r.stdout.length + r.stderr.length + (r.error?.length ?? 0) + r.route_reason.length + r.task_id.length + r.executed_on.length;

@@ -15,7 +15,7 @@ import {
 import { fanoutResult, notRun, planInputOf, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
 import { errorText, FailureType, needsSync, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
-import { failureType, placeBatch, runBatchOn } from './fanoutActivities.js';
+import { failureType, fanoutHeadStartResults, placeBatch, runBatchOn } from './fanoutActivities.js';
 import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
 import { ClusterState } from './searchAttributes.js';
 
@@ -48,10 +48,15 @@ export class Fanout {
   /** The cwd's tree on each node that needed it (synced once per node, shared by its batches). */
   private readonly trees = new Map<string, Promise<SyncedTree | { skipped: string }>>();
 
+  /**
+   * `lean` (parallelWorkflow's FANOUT_LEAN_PATCH): a new history, where that one marker stands
+   * for every patch of this file; older histories call each where it applies.
+   */
   constructor(
     parentId: string,
     private readonly spec: ParallelSpec,
     private readonly batchWorkflow: BatchChild,
+    private readonly lean = false,
   ) {
     this.parentId = parentId;
     const n = spec.commands.length;
@@ -66,7 +71,33 @@ export class Fanout {
   }
 
   get plan(): PlanInput {
-    return planInputOf(this.parentId, this.spec, patched(EVEN_BATCHES_PATCH));
+    return planInputOf(this.parentId, this.spec, this.has(EVEN_BATCHES_PATCH));
+  }
+
+  private has = (patch: string): boolean => this.lean || patched(patch);
+
+  /**
+   * Record the head-started batches this process already ran to their end from one local activity,
+   * not runBatch; returns the plan left to run (usually none: a journaled fan-out starts once it answered).
+   */
+  async recordEndedHeadStarts(plan: Map<string, BatchInput[]>): Promise<Map<string, BatchInput[]>> {
+    const nodeIds = (this.spec.headStart ?? []).filter((id) => plan.get(id)?.length === 1);
+    if (nodeIds.length === 0) return plan;
+    // Not cancellable: what it took is recorded; a cancel reaches the rest in run().
+    const ended: Partial<Record<string, CommandResult[]>> = await CancellationScope.nonCancellable(() =>
+      fanoutHeadStartResults({ parentId: this.parentId, nodeIds }),
+    ).catch(() => ({}));
+    const rest = new Map(plan);
+    for (const nodeId of nodeIds) {
+      const batch = plan.get(nodeId)![0]!;
+      const results = ended[nodeId];
+      const same = results?.length === batch.items.length && batch.items.every((it, k) => results[k]!.task_id === `${this.parentId}/${it.index}`);
+      if (!same) continue;
+      for (const it of batch.items) this.sentTo[it.index] = nodeId;
+      this.record(nodeId, results);
+      rest.delete(nodeId);
+    }
+    return rest;
   }
 
   /** stop without taskIds stops the whole fan-out; with taskIds, those commands (the child that owns them acts). */
@@ -106,7 +137,7 @@ export class Fanout {
   failAll(error: string): ParallelResult {
     this.spec.commands.forEach((_, i) => (this.results[i] = notRun(this.parentId, i, '', error, 'failed')));
     const result = this.finish('failed');
-    if (patched(FANOUT_FAILED_PATCH)) throw ApplicationFailure.create({ message: error, type: FailureType.TaskFailed, nonRetryable: true, details: [result] });
+    if (this.has(FANOUT_FAILED_PATCH)) throw ApplicationFailure.create({ message: error, type: FailureType.TaskFailed, nonRetryable: true, details: [result] });
     return result;
   }
 
@@ -142,7 +173,7 @@ export class Fanout {
    */
   private async cwdOn(nodeId: string): Promise<string | undefined> {
     const ws = this.spec.workspace;
-    if (!ws || !needsSync(ws, nodeId) || !patched(WORKSPACE_PATCH)) return this.spec.cwd;
+    if (!ws || !needsSync(ws, nodeId) || !this.has(WORKSPACE_PATCH)) return this.spec.cwd;
     let tree = this.trees.get(nodeId);
     if (!tree) {
       tree = originOf(ws, this.spec.timeoutS, nodeId)
@@ -238,7 +269,7 @@ export class Fanout {
 
   /** An unreachable node's batch goes elsewhere (nothing of it was sent); any other failure fails its commands. */
   private async failBatch(nodeId: string, batch: BatchInput, err: unknown): Promise<void> {
-    if (failureType(err) === FailureType.NodeUnreachable && !this.cancelled && patched(REROUTE_PATCH)) {
+    if (failureType(err) === FailureType.NodeUnreachable && !this.cancelled && this.has(REROUTE_PATCH)) {
       this.unreachable.set(nodeId, errorText(err));
       if (await this.replace(nodeId, batch)) return;
     }

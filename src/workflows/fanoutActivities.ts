@@ -1,14 +1,21 @@
-// The activities a fan-out runs (placement on the hub, batches on each node's queue), proxied
+// The activities a fan-out runs (placement on the hub, head-started results, batches on each node's queue), proxied
 // once with every setting, and how their failures are told apart. Apart from fanout.ts so the
 // Fanout class reads as the fan-out's state alone. Deterministic workflow code.
 import { ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { createBatchActivities } from '../activities/batch.js';
+import type { createHeadStartActivities } from '../activities/headStart.js';
 import type { createHubActivities } from '../activities/hub.js';
 import { activityAttempts, FailureType, nodeQueue } from '../shared.js';
 
 export const { placeBatch, releasePlacement } = proxyLocalActivities<ReturnType<typeof createHubActivities>>({
   startToCloseTimeout: '60 seconds',
   retry: { maximumAttempts: 3 },
+});
+
+/** The head-started batches that already ended, once: a process that has none answers {} and runBatch does the work. */
+export const { fanoutHeadStartResults } = proxyLocalActivities<ReturnType<typeof createHeadStartActivities>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 1 },
 });
 
 /** runBatch on the node's own queue; a new attempt re-attaches to commands already launched. */

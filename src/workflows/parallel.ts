@@ -7,6 +7,13 @@ import { placeBatch, releasePlacement, runBatchOn } from './fanoutActivities.js'
 
 /** Marks histories whose fan-out came placed in its input (older ones always run placeBatch first). */
 const PLACED_BY_STARTER_PATCH = 'fanout-placed-by-starter';
+/**
+ * Marks lean fan-out histories: this one marker stands for every patch of the fan-out (here and in
+ * fanout.ts; each patched() call costs a marker and a search-attribute upsert), and the batches
+ * that the starting process's head start already ran are recorded from the first workflow task
+ * (Fanout.recordEndedHeadStarts) instead of their runBatch activities. Older histories do neither.
+ */
+const FANOUT_LEAN_PATCH = 'fanout-lean-head-start';
 
 /**
  * parallel_execute: place every command (spread by load and capacity with reservations; a
@@ -17,13 +24,17 @@ const PLACED_BY_STARTER_PATCH = 'fanout-placed-by-starter';
  * parent stops every batch, which kills running commands and reports which ran.
  */
 export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResult> {
-  const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow);
+  const lean = patched(FANOUT_LEAN_PATCH);
+  const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow, lean);
   // Placed by the process that started it (it runs the hub: the same choice, reserved there),
   // or here: then the first workflow task waits for the placeBatch local activity.
-  const placement = spec.placement && patched(PLACED_BY_STARTER_PATCH) ? spec.placement : await placeBatch(placementRequest(fanout.parentId, spec));
+  const placement = spec.placement && (lean || patched(PLACED_BY_STARTER_PATCH)) ? spec.placement : await placeBatch(placementRequest(fanout.parentId, spec));
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
-  await fanout.run(planBatches(fanout.plan, placement));
+  const plan = planBatches(fanout.plan, placement);
+  // Only a fan-out whose every batch its starter launched may have run before this start (journaled).
+  const early = lean && spec.headStart?.length === plan.size;
+  await fanout.run(early ? await fanout.recordEndedHeadStarts(plan) : plan);
   const outputs = await fanout.returnWorkspaces();
   await CancellationScope.nonCancellable(() => releasePlacement({ taskId: fanout.parentId }));
   const result = fanout.finish();

@@ -310,6 +310,33 @@ export const parallelHeadStart = (w: WorkflowEnv) =>
     },
   );
 
+/**
+ * A journaled fan-out whose workflow started after its head start ran every batch (spec.headStart
+ * names all three nodes): fanoutHeadStartResults hands over n1's results, recorded in the first
+ * workflow task without its runBatch; n2's answer does not match its batch (one result for two
+ * commands: ignored) and n3's batch has not ended: those two go to runBatch, as head starts.
+ */
+export const parallelHeadStartEnded = (w: WorkflowEnv) =>
+  parallel(
+    w,
+    {
+      ...parallelSpec(
+        Array.from({ length: 6 }, (_, i) => `make part${i}`),
+        6,
+      ),
+      placement: spread({ count: 6 }),
+      headStart: ['n1', 'n2', 'n3'],
+    },
+    {
+      fanoutHeadStartResults: async ({ parentId }) => {
+        const ran = (nodeId: string, indices: number[]) =>
+          indices.map((i) => batchResult({ parentId, nodeId, routeReason: `head start on ${nodeId}` } as BatchInput, i, { stdout: `early ${i}\n` }));
+        return { n1: ran('n1', [0, 3]), n2: ran('n2', [1]) };
+      },
+      runBatch: async (b) => b.items.map((it) => batchResult(b, it.index)),
+    },
+  );
+
 export const STOPPED = 7;
 /** Commands of parallelChildren, all on n1: two child batches of even size (older histories: 300, as 250 + 50). */
 export const CHILDREN_COMMANDS = 1200;
@@ -430,6 +457,7 @@ export const SCENARIOS: Record<string, (w: WorkflowEnv) => Promise<Ran>> = {
   'parallel-replace': parallelReplace,
   'parallel-placed': parallelPlaced,
   'parallel-head-start': parallelHeadStart,
+  'parallel-head-start-ended': parallelHeadStartEnded,
   'parallel-even-children-stop': parallelChildren,
   'monitor-continue-as-new': monitor,
 };

@@ -89,7 +89,7 @@ export interface WorkflowEnv {
   close(): Promise<void>;
 }
 
-const HUB_ACTIVITIES: ActivityName[] = ['placeCommand', 'placeBatch', 'releasePlacement', 'headStartResult'];
+const HUB_ACTIVITIES: ActivityName[] = ['placeCommand', 'placeBatch', 'releasePlacement', 'headStartResult', 'fanoutHeadStartResults'];
 const NODE_ACTIVITIES: ActivityName[] = ['runCommand', 'runBatch', 'probeNode'];
 const ORIGIN_ACTIVITIES: ActivityName[] = ['syncWorkspace', 'returnOutputs', 'releaseWorkspace'];
 
@@ -134,6 +134,7 @@ export async function startWorkflowEnv(nodes: string[] = ['n1', 'n2', 'n3']): Pr
     if (name === 'releasePlacement' || name === 'releaseWorkspace') return undefined;
     // No fast path in this process (as on a worker of another host): runCommand does the work.
     if (name === 'headStartResult') return null;
+    if (name === 'fanoutHeadStartResults') return {};
     throw ApplicationFailure.nonRetryable(`no mock for ${name} in ${workflowId}`, 'NoMock');
   };
   const routed = (names: ActivityName[]) => Object.fromEntries(names.map((n) => [n, route(n)]));

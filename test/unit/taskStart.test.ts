@@ -1,10 +1,11 @@
 // TaskStarter (client/taskStart.ts): when a deferred start goes out, that it is retried
-// until the workflow exists, and when launches may run on their journal record (healthy).
+// until the workflow exists (a command's after 50 ms at most, a fan-out's after 1 s), and when
+// launches may run on their journal record (healthy).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { TaskStarter } from '../../src/client/taskStart.js';
+import { DEFAULT_FANOUT_START_DEFER_MS, DEFAULT_START_DEFER_MS, TaskStarter } from '../../src/client/taskStart.js';
 import type { CommandSpec } from '../../src/shared.js';
 
 const spec: CommandSpec = { command: 'true', nodeId: 'n1', requires: {}, weight: 'light', classifyReason: 'test', timeoutS: 60, headStart: true };
@@ -57,6 +58,25 @@ describe('command starter', () => {
     await new TaskStarter(client, () => ['true'], 30).deferred({ taskId: 'cmd-1', spec }, new Promise(() => undefined));
     assert.equal(calls.length, 1);
     assert.ok(calls[0]!.at - t0 >= 25, `started after ${calls[0]!.at - t0} ms`);
+  });
+
+  test('without CLUSTERFLOW_START_DEFER_MS, a command still running starts after 50 ms and a fan-out after 1 s', async () => {
+    const { client, calls } = stubClient([]);
+    const starter = new TaskStarter(client, () => ['true']);
+    const never = new Promise(() => undefined);
+    const t0 = Date.now();
+    const fanout = starter.deferred({ taskId: 'par-1', kind: 'parallel', spec: { commands: ['true'], requires: {}, maxParallel: 8, timeoutS: 60 } }, never);
+    await starter.deferred({ taskId: 'cmd-1', spec }, never);
+    assert.deepEqual(
+      calls.map((c) => c.opts.workflowId),
+      ['cmd-1'],
+    );
+    assert.ok(
+      calls[0]!.at - t0 >= DEFAULT_START_DEFER_MS - 5 && calls[0]!.at - t0 < DEFAULT_FANOUT_START_DEFER_MS / 2,
+      `command after ${calls[0]!.at - t0} ms`,
+    );
+    await fanout;
+    assert.ok(calls[1]!.at - t0 >= DEFAULT_FANOUT_START_DEFER_MS - 5, `fan-out after ${calls[1]!.at - t0} ms`);
   });
 
   test('a failing deferred start is retried, backing off, until it succeeds; "already started" counts as started', async () => {

@@ -1,13 +1,22 @@
 // parallelWorkflow on a real dev server with mocked activities: an unreachable node's batch is
 // placed again on the others; a fan-out placed by its starter needs no placeBatch, and the
-// batches it launched itself are marked so for their runBatch (re-placed ones are not); a node's
+// batches it launched itself are marked so for their runBatch (re-placed ones are not), and
+// those that already ended are recorded in the first workflow task without one; a node's
 // share over 1,000 commands runs as child batch workflows of even size that a stop of one
 // command reaches; results come back in input order.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { commandResultQuery } from '../../src/messages.js';
 import { nodeQueue } from '../../src/shared.js';
-import { CHILDREN_COMMANDS, parallelChildren, parallelHeadStart, parallelPlaced, parallelReplace, STOPPED } from '../helpers/wfScenarios.js';
+import {
+  CHILDREN_COMMANDS,
+  parallelChildren,
+  parallelHeadStart,
+  parallelHeadStartEnded,
+  parallelPlaced,
+  parallelReplace,
+  STOPPED,
+} from '../helpers/wfScenarios.js';
 import { startWorkflowEnv, type WorkflowEnv } from '../helpers/workflowEnv.js';
 
 const indices = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -107,6 +116,34 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
       [5, false],
     ]);
     assert.equal(r.calls.of('placeBatch').length, 1, 'only the re-placement');
+  });
+
+  it('records the head-started batches that already ended from the first task (one local activity, no runBatch); the rest go to runBatch', async () => {
+    const r = await parallelHeadStartEnded(w);
+    assert.equal(r.error, undefined);
+    const res = r.result!;
+    assert.deepEqual(
+      res.results.map((x) => [x.task_id, x.executed_on, x.stdout]),
+      indices(6).map((i) => [`${r.id}/${i}`, ['n1', 'n2', 'n3'][i % 3], i % 3 === 0 ? `early ${i}\n` : `ran ${i}\n`]),
+    );
+    assert.deepEqual(
+      r.calls.of('fanoutHeadStartResults').map((c) => c.input),
+      [{ parentId: r.id, nodeIds: ['n1', 'n2', 'n3'] }],
+    );
+    assert.deepEqual(
+      r.calls
+        .of('runBatch')
+        .map((c) => [c.input.nodeId, c.input.items.map((it: { index: number }) => it.index), c.input.headStart])
+        .sort(),
+      [
+        ['n2', [1, 4], true],
+        ['n3', [2, 5], true],
+      ],
+      "n1's batch is recorded without runBatch; n2's mismatched answer is ignored",
+    );
+    const events = (await r.handle.fetchHistory()).events ?? [];
+    assert.equal(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').length, 1, 'one patch marker (lean)');
+    assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes).length, 2);
   });
 
   it("runs a node's 1,200 commands as two child batch workflows of even size; a stop of one command reaches its child; results in input order", async () => {
