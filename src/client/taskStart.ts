@@ -14,8 +14,9 @@ import { oneLine } from './requests.js';
 export const DEFAULT_START_DEFER_MS = 50;
 /**
  * The same for a fan-out: most take longer than a command, and one whose workflow starts after it
- * answered is recorded in one workflow task (no runBatch activities: Fanout.recordEndedHeadStarts),
- * ~20 events instead of ~30 and a third of Temporal's CPU. Meanwhile it is not in Temporal's lists.
+ * answered is recorded in one workflow task (no runBatch activities: Fanout.recordEndedHeadStarts):
+ * 10 events instead of ~30, and Temporal's CPU per 300-command fan-out 36-39 ms instead of 89-98
+ * here. Until its start it is not in Temporal's lists (anything that asks starts it at once).
  */
 export const DEFAULT_FANOUT_START_DEFER_MS = 1000;
 const RETRY_FIRST_MS = 250;

@@ -1,6 +1,7 @@
-// The activities a fan-out runs (placement on the hub, head-started results, batches on each node's queue), proxied
-// once with every setting, and how their failures are told apart. Apart from fanout.ts so the
-// Fanout class reads as the fan-out's state alone. Deterministic workflow code.
+// The activities a fan-out runs (placement and the head start's results on the hub, batches on
+// each node's queue), proxied once with every setting, and how their failures are told apart.
+// Apart from fanout.ts so the Fanout class reads as the fan-out's state alone. Deterministic
+// workflow code.
 import { ApplicationFailure, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { createBatchActivities } from '../activities/batch.js';
 import type { createHeadStartActivities } from '../activities/headStart.js';
