@@ -13,8 +13,8 @@ import type { FastPath } from '../fastpath/fastPath.js';
 import type { CommandResult } from '../shared.js';
 
 /**
- * What fanoutHeadStartResults returns at most, in result text (the rest is left to runBatch): the
- * results ride in one history event, under Temporal's 2 MiB payload limit with room to spare.
+ * What fanoutHeadStartResults returns at most, as JSON (the rest is left to runBatch): the results
+ * ride in one history event, under Temporal's 2 MiB payload limit with room to spare.
  */
 export const HEAD_START_RESULTS_BUDGET = 512 * 1024;
 

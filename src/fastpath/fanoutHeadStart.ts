@@ -27,8 +27,6 @@ import type { BatchInput, CommandResult, ParallelSpec } from '../shared.js';
 
 /** How long a launch nobody took is kept after it ended (its activity ran in another process, or never). */
 const KEEP_MS = 5 * 60_000;
-/** A result's size in a payload beyond its texts (field names, numbers, flags): generous. */
-const RESULT_BYTES = 300;
 
 export interface BatchLaunch {
   /** The batch as launched. */
@@ -128,7 +126,8 @@ export class FanoutHeadStart {
       const key = keyOf(parentId, nodeId);
       const results = this.launches.get(key)?.ended;
       if (!results) continue;
-      bytes += results.reduce((n, r) => n + RESULT_BYTES + resultTextBytes(r), 0);
+      // As the payload will hold them: JSON escapes can make output several times its length.
+      bytes += Buffer.byteLength(JSON.stringify(results));
       if (bytes > budgetBytes) break;
       this.launches.delete(key);
       out[nodeId] = results;
@@ -184,7 +183,3 @@ export class FanoutHeadStart {
 }
 
 const keyOf = (parentId: string, nodeId: string) => `${parentId}\n${nodeId}`;
-
-/** A result's strings, in UTF-16 code units (a non-ASCII character may take 2-3 bytes of UTF-8: RESULT_BYTES and the budget leave room). */
-const resultTextBytes = (r: CommandResult): number =>
-  r.stdout.length + r.stderr.length + (r.error?.length ?? 0) + r.route_reason.length + r.task_id.length + r.executed_on.length;
