@@ -13,7 +13,7 @@ import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
 import { ClusterCommand, ClusterNode, ClusterState } from '../workflows/searchAttributes.js';
 import { UserError } from './errors.js';
-import { PendingStarts } from './pendingStarts.js';
+import { PendingStarts, RUNNING_START_WAIT_MS } from './pendingStarts.js';
 import { checkTaskId, subTask, type TaskStatus } from './requests.js';
 import { taskFailure } from './taskFailure.js';
 
@@ -99,7 +99,7 @@ export class TaskReader {
     // to be running can be looked up: a journaled start still deferred goes out first.
     const timeout = new Promise<void>((resolve) => {
       if (Number.isFinite(waitS)) timer = setTimeout(resolve, waitS * 1000);
-    }).then(() => this.pending.settled(taskId).then(() => 'timeout' as const));
+    }).then(() => this.pending.settled(taskId, RUNNING_START_WAIT_MS).then(() => 'timeout' as const));
     try {
       const fromWorkflow = (recorded as Promise<CommandResult | ParallelResult>).then((r) => {
         this.open.delete(taskId);
