@@ -11,8 +11,29 @@ import { execFor } from '../engine/exec.js';
 
 /** Finished detached runs are kept this long on a node (re-attach window), then swept by the probe. */
 const RUN_RETENTION_MIN = 24 * 60;
+/**
+ * A probe sweeps a node at most this often (per process): the sweep lists the whole run directory
+ * and stats every claim in it (tens of thousands after a big fan-out), which is no work to repeat
+ * on every probe (10 s) for a retention of a day.
+ */
+export const SWEEP_EVERY_MS = 60 * 60_000;
+
+/** When each node was last swept by a probe that got through; a node never swept is due. */
+export class SweepSchedule {
+  private readonly sweptAt = new Map<string, number>();
+
+  due(nodeId: string, now = Date.now()): boolean {
+    const last = this.sweptAt.get(nodeId);
+    return last === undefined || now - last >= SWEEP_EVERY_MS;
+  }
+
+  swept(nodeId: string, now = Date.now()): void {
+    this.sweptAt.set(nodeId, now);
+  }
+}
 
 export function createProbeActivities(rt: Services) {
+  const sweeps = new SweepSchedule();
   return {
     async probeNode(input: { nodeId: string }): Promise<NodeState> {
       const node = findNode(rt.config, input.nodeId);
@@ -25,7 +46,8 @@ export function createProbeActivities(rt: Services) {
         const exec = await withTimeout(execFor(rt, node), timeoutMs, 'resolving / connecting');
         let out = '';
         let err = '';
-        const script = `${probeScript(node.metricsCommand)}\n(${cleanupScript(RUN_RETENTION_MIN, node.local ? rt.localRunsDir : undefined)}) >/dev/null 2>&1 &`;
+        const sweep = sweeps.due(node.id) ? `\n(${cleanupScript(RUN_RETENTION_MIN, node.local ? rt.localRunsDir : undefined)}) >/dev/null 2>&1 &` : '';
+        const script = `${probeScript(node.metricsCommand)}${sweep}`;
         const res = await exec(`sh -c ${shq(script)}`, {
           onStdout: (b) => {
             out += b.toString();
@@ -37,6 +59,7 @@ export function createProbeActivities(rt: Services) {
         });
         if (res.code !== 0 && !out.includes('@@cf:end')) throw new Error(`probe exited ${res.code}: ${err.trim().slice(0, 300)}`);
         const m = parseProbeOutput(out, node.id);
+        if (sweep) sweeps.swept(node.id);
         return {
           ...base,
           status: health(m, rt.config.settings),

@@ -2,9 +2,11 @@
 // parses their output). Closing an SSH channel does not stop a remote command, and a
 // worker can die mid-command; so every command runs in its own process group with output
 // and exit status in files on the node, under $B/<runId>.*:
-//   .claim  created atomically (noclobber) with the creator's pid: whoever creates it decides the run's fate
-//   .pgid   "<pgid> <boot id>" of the supervisor, the group leader
-//   .out .err   the command's output      .rc  its exit code
+//   .claim  created atomically (noclobber) with the creator's pid: whoever creates it decides the run's fate;
+//           then lines are appended to it, each in one write:
+//             "p <pgid> <boot id>"  the supervisor, the group leader (it writes this before anything else)
+//             "r <exit code>"       written by the launcher once the group ended
+//   .out .err   the command's output
 //   .kill   the last signal killScript sent (TERM, then KILL)
 //   .skip   a kill claimed the run first: it never starts
 // A second run script with the same id re-attaches (waits, prints the same output)
@@ -82,9 +84,12 @@ function envPairs(env: Record<string, string> | undefined): string[] {
 // arguments after the env is exported, under names no task may use (__cf_*): a task's env can
 // neither replace them nor lose a variable of its own to our cleanup. The loop records the exit
 // code from `wait`: it is in no run's group, so a kill does not touch it, and a closed channel
-// does not stop it before that write (it dies on the next frame it prints). The .rc file is one
-// small write and readers test -s, so no reader sees a partial code. Only the directory is
-// private (700): the command keeps the login shell's umask.
+// does not stop it before that write (it dies on the next frame it prints). Each line of the
+// claim is one small append and readers skip a line without its newline, so no reader sees a
+// partial one. The group and the exit code go into the claim rather than files of their own: a
+// new file costs far more than an append (an inode; ~0.1-0.7 ms each on this host's ext4), and
+// a short command's cost on the node is mostly its files. Only the directory is private (700):
+// the command keeps the login shell's umask.
 //
 // The user's messages must read as under `bash -c "<command>"` ("bash: line 1: cargo: command
 // not found"), never with the runner's internals ("environment: line 86"): bash names errors in
@@ -111,32 +116,32 @@ cf_claim() {
   fi;
   set +C; RE=1;
   ${AWAIT_FATE};
-  cf_read_pgid;
-  L=; read -r L <"$P.claim"; i=0;
-  while [ ! -s "$P.rc" ]; do
+  i=0;
+  while [ -z "$RC" ]; do
     if [ $((i % 10)) -ne 0 ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null; then :; elif ! cf_alive; then break; fi;
     if [ $i -lt 40 ]; then ${POLL}; else sleep 0.2; fi; i=$((i + 1));
+    cf_read_claim;
   done;
   i=0;
-  while [ ! -s "$P.rc" ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null && [ $i -lt 100 ]; do ${POLL}; i=$((i + 1)); done;
+  while [ -z "$RC" ] && [ -n "$L" ] && kill -0 "$L" 2>/dev/null && [ $i -lt 100 ]; do ${POLL}; i=$((i + 1)); cf_read_claim; done;
   return 1;
 };
 cf_report() {
-  RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc";
+  cf_read_claim;
   case $RC in *[!0-9]*) RC= ;; esac;
   K=; [ -s "$P.kill" ] && read -r K <"$P.kill";
-  if [ -n "$K" ]; then cf_read_pgid; while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi;
+  if [ -n "$K" ]; then while cf_alive; do ${POLL}; done; read -r K <"$P.kill"; fi;
   [ -s "$P.out" ] && head -c "$((M + 1))" "$P.out";
   if [ $((I + 1)) -lt "$T" ]; then printf '\\036%s E %s\\n\\036%s S %s\\n' "$N" "$I" "$N" $((I + 1)); else printf '\\036%s E %s\\n' "$N" "$I"; fi;
   [ -s "$P.err" ] && head -c "$((M + 1))" "$P.err" >&2;
-  if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then ST=skipped; SIG=-;
+  if [ -e "$P.skip" ] && [ -z "$G" ]; then ST=skipped; SIG=-;
   elif [ -n "$K" ]; then ST=killed; SIG=SIG$K;
   elif [ -n "$RC" ]; then ST=done; SIG=-;
   else ST=lost; SIG=-; fi;
   CAP=0; [ -e "$P.capped" ] && CAP=1;
   printf '\\036%s E %s st=%s rc=%s sig=%s re=%s cap=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" "$CAP" >&2;
 };`;
-// cf_claim, re-attaching: the launcher (its pid is the claim) writes .rc just after the group
+// cf_claim, re-attaching: the launcher (its pid is the claim) writes the exit code just after the group
 // ends. While it lives, a builtin test per poll does; the group itself (ps) is looked at every
 // 10th poll, in case the pid was reused; runs re-attached for long (a head start's, a crashed
 // worker's) poll slower; once the group is gone the launcher gets a moment to write the code.
@@ -152,9 +157,9 @@ while [ "$I" -lt "$T" ]; do
     set -m;
     (
       set +m;
-      echo "$BASHPID $BOOT" >"$P.pgid";
+      echo "p $BASHPID $BOOT" >>"$P.claim";
       [ -e "$P.kill" ] && exit 143;
-      unset -v S N B T M BOOT P I RE G GB K RC ST SIG CAP L i; unset -f cf_claim cf_report cf_alive cf_read_pgid;
+      unset -v S N B T M BOOT P I RE G GB K RC ST SIG CAP L i cf_k cf_a cf_b; unset -f cf_claim cf_report cf_alive cf_read_claim;
       for __cf_kv in "\${@:4}"; do export "$__cf_kv"; done;
       __cf_c=$2 __cf_d=$3;
       if [ -n "$__cf_d" ] && ! cd "$__cf_d" 2>/dev/null; then
@@ -163,7 +168,7 @@ while [ "$I" -lt "$T" ]; do
       set --; unset -v __cf_d __cf_kv;
       eval "$__cf_c";
     ) </dev/null >"$P.out" 2>"$P.err" &
-    set +m; wait $!; echo $? >"$P.rc";
+    set +m; wait $!; echo "r $?" >>"$P.claim";
   fi;
   cf_report;
   I=$((I + 1));

@@ -1,7 +1,7 @@
 // The other scripts of the detached-run protocol (detachedRun.ts): kill a run's process group,
 // peek at a run's state, read part of its output, keep its output within the cap, sweep old runs.
 import type { PeekState } from './detachedRun.js';
-import { AWAIT_FATE, baseDirWord, checkRunId, outputCap, POLL, posixPrelude } from './scriptParts.js';
+import { AWAIT_FATE, checkRunId, outputCap, POLL, posixPrelude } from './scriptParts.js';
 
 /**
  * TERM each run's group, wait up to graceS for it to go, then KILL; all runs at once. A run
@@ -21,12 +21,12 @@ cf_kill() {
   set -C
   if { echo $$ >"$P.claim"; } 2>/dev/null; then set +C; : >"$P.skip"; echo "$R preempted: it had not started and never will"; return 0; fi
   set +C
-  if [ -s "$P.rc" ]; then echo "$R finished: the run had already exited"; return 0; fi
+  cf_read_claim
+  if [ -n "$RC" ]; then echo "$R finished: the run had already exited"; return 0; fi
   # Written first: a launcher that has claimed but not yet started the command sees it.
   echo TERM >"$P.kill"
   ${AWAIT_FATE}
-  if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then echo "$R preempted: it had not started and never will"; return 0; fi
-  cf_read_pgid
+  if [ -e "$P.skip" ] && [ -z "$G" ]; then echo "$R preempted: it had not started and never will"; return 0; fi
   # A group that ended by itself keeps its own verdict (done or lost), not "killed".
   if ! cf_alive; then [ -n "$G" ] && rm -f "$P.kill"; echo "$R gone: no live process in group \${G:-?}"; return 0; fi
   kill -TERM -"$G" 2>/dev/null
@@ -67,7 +67,7 @@ done`;
 export function capScript(runIds: readonly string[], opts: { maxOutput?: number; baseDir?: string; watch?: boolean } = {}): string {
   runIds.forEach(checkRunId);
   const m = outputCap(opts.maxOutput);
-  return `B=${baseDirWord(opts.baseDir)}
+  return `${posixPrelude(opts.baseDir)}
 [ -d "$B" ] || exit 0
 while :; do
   find "$B" -maxdepth 1 -type f \\( -name '*.out' -o -name '*.err' \\) -size +${m}c 2>/dev/null | while IFS= read -r F; do
@@ -75,7 +75,10 @@ while :; do
   done
   ${opts.watch ? '' : 'break'}
   live=0
-  for R in ${runIds.join(' ')}; do if [ -e "$B/$R.claim" ] && [ ! -s "$B/$R.rc" ] && [ ! -e "$B/$R.skip" ]; then live=1; break; fi; done
+  for R in ${runIds.join(' ')}; do
+    P="$B/$R"; [ -e "$P.claim" ] && [ ! -e "$P.skip" ] || continue
+    cf_read_claim; if [ -z "$RC" ]; then live=1; break; fi
+  done
   [ $live = 1 ] || break
   sleep 0.25
   printf . || exit 0
@@ -88,14 +91,15 @@ export function peekScript(runId: string, baseDir?: string): string {
   return `${posixPrelude(baseDir)}
 P="$B"/${runId}
 if [ ! -e "$P.claim" ]; then echo absent; exit 0; fi
-if [ -e "$P.skip" ] && [ ! -s "$P.pgid" ]; then echo skipped; exit 0; fi
+cf_read_claim
+if [ -e "$P.skip" ] && [ -z "$G" ]; then echo skipped; exit 0; fi
 K=; [ -s "$P.kill" ] && read -r K <"$P.kill"
-RC=; [ -s "$P.rc" ] && read -r RC <"$P.rc"
-if [ -n "$K" ] && ! { [ -z "$RC" ] && cf_read_pgid && cf_alive; }; then echo "killed SIG$K"; exit 0; fi
+if [ -n "$K" ] && ! { [ -z "$RC" ] && cf_alive; }; then echo "killed SIG$K"; exit 0; fi
 if [ -n "$RC" ]; then echo "done $RC"; exit 0; fi
-if [ ! -s "$P.pgid" ]; then echo running; exit 0; fi
-cf_read_pgid
-if cf_alive; then echo running; else echo lost; fi`;
+if [ -z "$G" ] || cf_alive; then echo running; exit 0; fi
+# The group is gone: its launcher may have written the exit code since the claim was read.
+cf_read_claim
+if [ -n "$RC" ]; then echo "done $RC"; else echo lost; fi`;
 }
 
 /**
@@ -108,11 +112,13 @@ export function tailScript(runId: string, stream: 'stdout' | 'stderr', offset: n
   const cap = outputCap(maxOutput);
   const from = Math.max(0, Math.floor(offset));
   const count = Math.max(0, Math.min(Math.floor(limit), cap - from));
-  return `B=${baseDirWord(baseDir)}; P="$B"/${runId}; F="$P.${stream === 'stdout' ? 'out' : 'err'}"
+  return `${posixPrelude(baseDir)}
+P="$B"/${runId}; F="$P.${stream === 'stdout' ? 'out' : 'err'}"
 if [ ! -e "$P.claim" ]; then echo absent; exit 0; fi
+cf_read_claim
 S=0; if [ -e "$F" ]; then S=$(wc -c <"$F"); S=$((S + 0)); fi
 [ "$S" -gt ${cap} ] && S=${cap}
-E=running; if [ -s "$P.rc" ] || [ -e "$P.skip" ] || [ -s "$P.kill" ]; then E=ended; fi
+E=running; if [ -n "$RC" ] || [ -e "$P.skip" ] || [ -s "$P.kill" ]; then E=ended; fi
 echo "size $S $E"
 if [ "$S" -gt ${from} ]; then tail -c +${from + 1} "$F" | head -c ${count}; fi`;
 }
@@ -135,7 +141,11 @@ export function parsePeek(stdout: string): PeekState {
   throw new Error(`unexpected peek output: ${JSON.stringify(stdout.slice(0, 200))}`);
 }
 
-/** Delete runs that finished (or vanished) more than olderThanMin minutes ago; prints "removed N". */
+/**
+ * Delete runs that finished (or vanished) more than olderThanMin minutes ago; prints "removed N".
+ * A run's claim is last written when it ends (its exit code); `.rc` files are from runs an older
+ * clusterflow launched.
+ */
 export function cleanupScript(olderThanMin: number, baseDir?: string): string {
   const minutes = Math.max(0, Math.floor(olderThanMin));
   return `${posixPrelude(baseDir)}
@@ -143,7 +153,7 @@ cd "$B" 2>/dev/null || { echo "removed 0"; exit 0; }
 n=0
 for f in $(find . -maxdepth 1 \\( -name '*.rc' -o -name '*.claim' \\) -mmin +${minutes} 2>/dev/null); do
   P=\${f%.*}
-  case $f in *.claim) [ -e "$P.rc" ] && continue; cf_read_pgid; cf_alive && continue ;; esac
+  case $f in *.claim) [ -e "$P.rc" ] && continue; cf_read_claim; [ -n "$RC" ] || ! cf_alive || continue ;; esac
   [ -e "$P.claim" ] || [ -e "$P.rc" ] || continue
   rm -f "$P.out" "$P.err" "$P.rc" "$P.kill" "$P.pgid" "$P.skip" "$P.capped" "$P.claim" && n=$((n + 1))
 done

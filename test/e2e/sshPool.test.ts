@@ -184,8 +184,8 @@ describe('SshPool against a real sshd', () => {
     const controller = new AbortController();
     const running = pool.exec(targetOf(n1), script, { signal: controller.signal });
     await waitFor(
-      'the detached command to launch (its .pgid written)',
-      async () => (await capture(pool, targetOf(n1), `[ -s "$HOME/.cache/clusterflow/runs/${id}.pgid" ] && echo launched`)).stdout === 'launched\n',
+      'the detached command to launch (its group in the claim)',
+      async () => (await capture(pool, targetOf(n1), `grep -q '^p ' "$HOME/.cache/clusterflow/runs/${id}.claim" && echo launched`)).stdout === 'launched\n',
       5000,
     );
     controller.abort();

@@ -1,7 +1,7 @@
 // The detached-run scripts, run for real with local sh (dash) and bash as the foreground shell.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -65,9 +65,18 @@ async function run(spec: RunSpec, shell: Shell = 'sh') {
 
 const text = async (script: string) => (await runIn('sh', script)).out.toString();
 const waitFor = (what: string, cond: () => boolean, ms = 5000) => waitForCondition(what, cond, ms, 10);
-/** The launcher has written the run's process group to its .pgid (created a moment before it is written). */
-const launched = (id: string, dir = base) => (statSync(join(dir, `${id}.pgid`), { throwIfNoEntry: false })?.size ?? 0) > 0;
-const pgidOf = (id: string) => Number(readFileSync(join(base, `${id}.pgid`), 'utf8').split(' ')[0]);
+/** The complete lines of a run's claim: its claimer's pid, then "p <pgid> <boot>" and "r <code>" (see detachedRun.ts). */
+function claimLines(id: string, dir = base): string[] {
+  const text = existsSync(join(dir, `${id}.claim`)) ? readFileSync(join(dir, `${id}.claim`), 'utf8') : '';
+  return text.split('\n').slice(0, -1);
+}
+const claimField = (id: string, tag: string, dir = base) =>
+  claimLines(id, dir)
+    .find((l) => l.startsWith(`${tag} `))
+    ?.split(' ')[1];
+/** The run's process group leader has written its group to the claim. */
+const launched = (id: string, dir = base) => claimField(id, 'p', dir) !== undefined;
+const pgidOf = (id: string) => Number(claimField(id, 'p'));
 /** Live (non-zombie) processes of a group: zombies are dead, only not yet reaped by init. */
 function liveInGroup(pgid: number): string[] {
   const ps = execFileSync('ps', ['-A', '-o', 'pid=,pgid=,stat=,args='], { encoding: 'utf8' });
@@ -263,7 +272,7 @@ describe('detached runs', () => {
     const running2 = run({ runId: id2, command: 'echo before; sleep 1000' });
     await waitFor(`run ${id2} to launch`, () => launched(id2));
     await waitFor('sleep 1000 to run in the group', () => liveInGroup(pgidOf(id2)).some((l) => l.includes('sleep 1000')));
-    process.kill(Number(readFileSync(join(base, `${id2}.claim`), 'utf8')), 'SIGKILL'); // the launcher
+    process.kill(Number(claimLines(id2)[0]), 'SIGKILL'); // the launcher
     process.kill(-pgidOf(id2), 'SIGKILL');
     assert.equal((await running2).state, 'lost');
     const again = await run({ runId: id2, command: 'echo before; sleep 1000' });
@@ -289,7 +298,7 @@ describe('detached runs', () => {
     await waitFor(`run ${a} to launch`, () => launched(a));
     abort.abort();
     await assert.rejects(exec);
-    await waitFor(`run ${a} to end (its exit code in .rc)`, () => (statSync(join(base, `${a}.rc`), { throwIfNoEntry: false })?.size ?? 0) > 0, 5000);
+    await waitFor(`run ${a} to end (its exit code in the claim)`, () => claimField(a, 'r') !== undefined, 5000);
     await sleep(300); // a window in which nothing may happen: a chunk that went on after its channel closed would start b now
     assert.deepEqual(parsePeek(await text(peekScript(a, base))), { state: 'done', returnCode: 4 });
     assert.deepEqual(parsePeek(await text(peekScript(b, base))), { state: 'absent' });
@@ -364,6 +373,45 @@ describe('detached runs', () => {
       ],
     );
     assert.equal(readFileSync(order, 'utf8'), '1\n2\n3\n');
+  });
+
+  test('a later run of a chunk sees none of the names the runner set reading the claims before it', async () => {
+    const nonce = newNonce();
+    const names = 'echo "${cf_k-u}${cf_a-u}${cf_b-u}${L-u}${G-u}${GB-u}${RC-u}"; type cf_read_claim >/dev/null 2>&1 || echo no-fn';
+    const r = await runIn(
+      'sh',
+      chunkScript(
+        [
+          { runId: newId(), command: 'true' },
+          { runId: newId(), command: names },
+        ],
+        { nonce, baseDir: base },
+      ),
+    );
+    assert.deepEqual(
+      parseChunkOutput(nonce, 2, r.out, r.err).map((x) => x.stdout.toString()),
+      ['', 'uuuuuuu\nno-fn\n'],
+    );
+  });
+
+  test('a run an older clusterflow launched (group and exit code in .pgid and .rc files) is re-attached, peeked and swept', async () => {
+    const dir = mkdtempSync(join(base, 'legacy-'));
+    const id = newId();
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    writeFileSync(join(dir, `${id}.claim`), '999999\n');
+    writeFileSync(join(dir, `${id}.pgid`), `999999 ${boot}\n`);
+    writeFileSync(join(dir, `${id}.out`), 'legacy\n');
+    writeFileSync(join(dir, `${id}.err`), '');
+    writeFileSync(join(dir, `${id}.rc`), '3\n');
+    assert.deepEqual(parsePeek(await text(peekScript(id, dir))), { state: 'done', returnCode: 3 });
+    const script = runScript({ runId: id, command: 'echo must-not-run', baseDir: dir });
+    const again = parseRunOutput(script, await runIn('sh', script));
+    assert.deepEqual([again.state, again.returnCode, again.reattached, again.stdout.toString()], ['done', 3, true, 'legacy\n']);
+    assert.match(await text(killScript(id, { baseDir: dir })), /finished/);
+    const old = new Date(Date.now() - 3600_000);
+    for (const ext of ['claim', 'pgid', 'out', 'err', 'rc']) utimesSync(join(dir, `${id}.${ext}`), old, old);
+    assert.equal((await runIn('sh', cleanupScript(30, dir))).out.toString(), 'removed 1\n');
+    assert.equal(existsSync(join(dir, `${id}.rc`)), false);
   });
 
   test("the command sees none of the runner's names, keeps the umask, and its background jobs stay in its group", async () => {
@@ -494,7 +542,7 @@ describe('detached runs', () => {
     const home = mkdtempSync(join(base, 'home-'));
     const script = runScript({ runId: 'h1', command: 'echo ok', baseDir: '~/runs' });
     assert.equal(parseRunOutput(script, await runIn('sh', script, { ...process.env, HOME: home })).stdout.toString(), 'ok\n');
-    assert.ok(existsSync(join(home, 'runs', 'h1.rc')));
+    assert.equal(claimField('h1', 'r', join(home, 'runs')), '0');
   });
 
   test('bad run ids and env names are refused before any script is built', () => {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { PROBE_SCRIPT, applyMetricsOverrides, parseProbeOutput, probeScript } from '../../src/cluster/probe.js';
+import { SweepSchedule, SWEEP_EVERY_MS } from '../../src/activities/probe.js';
 import type { NodeMetrics } from '../../src/shared.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -182,4 +183,15 @@ test('real metricsCommand: quoting survives, stderr is kept apart, failures surf
   assert.equal(m.memory_percent, 42);
   const bad = await run('sh', ['-c', probeScript('echo boom >&2; exit 7')]);
   assert.throws(() => parseProbeOutput(bad.stdout, 'n1'), /metricsCommand exited with status 7: "boom"/);
+});
+
+test("the sweep of old runs rides a node's probe at most once an hour, from its first probe that got through", () => {
+  const sweeps = new SweepSchedule();
+  const t0 = 1_000_000;
+  assert.equal(sweeps.due('n1', t0), true, 'never swept');
+  sweeps.swept('n1', t0);
+  assert.equal(sweeps.due('n1', t0 + 10_000), false);
+  assert.equal(sweeps.due('n1', t0 + SWEEP_EVERY_MS - 1), false);
+  assert.equal(sweeps.due('n2', t0 + 10_000), true, 'each node has its own turn');
+  assert.equal(sweeps.due('n1', t0 + SWEEP_EVERY_MS), true);
 });
