@@ -2,8 +2,8 @@
 // Temporal, no MCP, no output store. An SshPool (the product's defaults) per bench, the
 // detached-run chunk scripts of src/ssh/detachedRun.ts, and the engine's lane/chunk split
 // (src/engine/chunkSize.ts, as attempt.ts uses it): per node `lanes` lanes, each taking its fair
-// share of what is left (or more, once commands prove short), at most 32 commands per exec, one
-// exec after another. Commands go to the nodes round-robin, as placement spreads identical light
+// share of what is left (or more, once commands prove short), at most CHUNK_MAX (64) commands per
+// exec, one exec after another. Commands go to the nodes round-robin, as placement spreads identical light
 // commands. What clusterflow adds on top of this is the cost of durability (workflows,
 // activities, results recorded).
 import path from 'node:path';
