@@ -87,9 +87,9 @@ function envPairs(env: Record<string, string> | undefined): string[] {
 // does not stop it before that write (it dies on the next frame it prints). Each line of the
 // claim is one small append and readers skip a line without its newline, so no reader sees a
 // partial one. The group and the exit code go into the claim rather than files of their own: a
-// new file costs far more than an append (an inode; ~0.1-0.7 ms each on this host's ext4), and
-// a short command's cost on the node is mostly its files. Only the directory is private (700):
-// the command keeps the login shell's umask.
+// new file costs far more than an append (an inode: 0.1-0.7 ms of kernel time each on our test
+// VM's ext4), and a short command's cost on the node is mostly its fork and its files. Only the
+// directory is private (700): the command keeps the login shell's umask.
 //
 // The user's messages must read as under `bash -c "<command>"` ("bash: line 1: cargo: command
 // not found"), never with the runner's internals ("environment: line 86"): bash names errors in
@@ -141,8 +141,8 @@ cf_report() {
   CAP=0; [ -e "$P.capped" ] && CAP=1;
   printf '\\036%s E %s st=%s rc=%s sig=%s re=%s cap=%s\\n' "$N" "$I" "$ST" "\${RC:--}" "$SIG" "$RE" "$CAP" >&2;
 };`;
-// cf_claim, re-attaching: the launcher (its pid is the claim) writes the exit code just after the group
-// ends. While it lives, a builtin test per poll does; the group itself (ps) is looked at every
+// cf_claim, re-attaching: the launcher (its pid is the claim) writes the exit code just after the
+// group ends. While it lives, a builtin test per poll does; the group itself (ps) is looked at every
 // 10th poll, in case the pid was reused; runs re-attached for long (a head start's, a crashed
 // worker's) poll slower; once the group is gone the launcher gets a moment to write the code.
 // Run 0 announces itself; each later one is announced with the end of the one before (one write
