@@ -74,7 +74,7 @@ export class Fanout {
     return planInputOf(this.parentId, this.spec, this.has(EVEN_BATCHES_PATCH));
   }
 
-  private has = (patch: string): boolean => this.lean || patched(patch);
+  readonly has = (patch: string): boolean => this.lean || patched(patch); // a lean history has every patch (see the constructor)
 
   /**
    * Record the head-started batches this process already ran to their end from one local activity,

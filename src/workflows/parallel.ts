@@ -28,7 +28,7 @@ export async function parallelWorkflow(spec: ParallelSpec): Promise<ParallelResu
   const fanout = new Fanout(workflowInfo().workflowId, spec, batchWorkflow, lean);
   // Placed by the process that started it (it runs the hub: the same choice, reserved there),
   // or here: then the first workflow task waits for the placeBatch local activity.
-  const placement = spec.placement && (lean || patched(PLACED_BY_STARTER_PATCH)) ? spec.placement : await placeBatch(placementRequest(fanout.parentId, spec));
+  const placement = spec.placement && fanout.has(PLACED_BY_STARTER_PATCH) ? spec.placement : await placeBatch(placementRequest(fanout.parentId, spec));
   if ('error' in placement) return fanout.failAll(placement.error);
   fanout.listenForStops();
   const plan = planBatches(fanout.plan, placement);
