@@ -3,7 +3,9 @@
 // Rounds alternate A, B, A, B... so both see the same drift of a noisy machine; compare the
 // rounds pair by pair. Not a pass/fail test.
 //   git worktree add /tmp/base <commit> && (cd /tmp/base && ln -s $PWD/node_modules && npm run build)
-//   node dist/bench/fanoutAB.js /tmp/base [--count 300] [--runs 15] [--rounds 3]
+//   node dist/bench/fanoutAB.js /tmp/base [--count 300] [--runs 15] [--rounds 3] [--command true]
+// (--command 'sleep 0.05': commands that wait rather than burn this host's CPU, as on nodes that
+// are machines of their own, where a node's idle lanes are lost throughput.)
 // With --count ≥ 1,000 each round is one run of that size (after a warm-up), else the median of --runs.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,7 +14,12 @@ import type { Harness } from '../test/helpers/harness.js';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { count: { type: 'string', default: '300' }, runs: { type: 'string', default: '15' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    count: { type: 'string', default: '300' },
+    runs: { type: 'string', default: '15' },
+    rounds: { type: 'string', default: '3' },
+    command: { type: 'string', default: 'true' },
+  },
 });
 const other = positionals[0];
 if (!other) throw new Error('usage: node dist/bench/fanoutAB.js <root of the other build> [--count N] [--runs N] [--rounds N]');
@@ -26,7 +33,9 @@ async function round(root: string): Promise<number[]> {
   };
   const h = await startFanoutHarness({ nodes: 3 });
   const fanout = (n: number) =>
-    h.mcp.callTool({ name: 'parallel_execute', arguments: { commands: Array<string>(n).fill('true'), wait_s: 600 } }, undefined, { timeout: 660_000 });
+    h.mcp.callTool({ name: 'parallel_execute', arguments: { commands: Array<string>(n).fill(n === count ? flags.command : 'true'), wait_s: 600 } }, undefined, {
+      timeout: 660_000,
+    });
   try {
     for (let i = 0; i < 5; i++) await fanout(60);
     const rates: number[] = [];
@@ -46,7 +55,7 @@ const builds: Array<[string, string]> = [
   ['this build', PACKAGE_ROOT],
   [`other (${other})`, path.resolve(other)],
 ];
-console.log(`${count} × true over 3 loopback nodes, ${runs === 1 ? 'one run' : `median of ${runs}`} per round, builds alternating`);
+console.log(`${count} × ${flags.command} over 3 loopback nodes, ${runs === 1 ? 'one run' : `median of ${runs}`} per round, builds alternating`);
 for (let r = 1; r <= Number(flags.rounds); r++) {
   const medians: number[] = [];
   for (const [name, root] of builds) {

@@ -173,6 +173,12 @@ export interface BatchInput {
   sshRetries?: number;
   /** The starting process launched this batch (fastpath/fanoutHeadStart.ts): an attempt that cannot take that launch counts its commands as sent. */
   headStart?: boolean;
+  /**
+   * The batch workflow before this one on the node, in a fan-out that starts a node's next batch
+   * while the one before runs (fanout.ts, CHAINED_BATCHES_PATCH): each lane of this batch starts
+   * when a lane of that one has run out of commands, or once that workflow closed.
+   */
+  after?: string;
 }
 
 export interface ParallelSummary {

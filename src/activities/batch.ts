@@ -54,6 +54,8 @@ export function createBatchActivities({ services: rt, client, headStarts }: Batc
             stopsFrom: wf ? { workflowId: wf.workflowId, runId: wf.runId } : undefined,
             // A stop may have come before a retry of this batch started: start nothing it stopped.
             checkStopsFirst: ctx.info.attempt > 1,
+            // A child batch workflow: the node's next batch may wait for its lanes (BatchInput.after).
+            handsOverAs: wf && wf.workflowId !== batch.parentId ? wf.workflowId : undefined,
           });
         } finally {
           dispose();

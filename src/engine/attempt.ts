@@ -53,6 +53,10 @@ export interface AttemptOptions extends Pick<ChunkOptions, 'timeoutS' | 'cwd' | 
   onResult?: (k: number, result: CommandResult, run?: RunOutput) => void;
   /** Stops of single items (a fan-out batch's stop Query); the attempt's cancel stops them all. */
   stops?: Stops;
+  /** Lane i (0-based) starts once this resolves (a chained batch: a lane of the batch before ran dry); it also resolves on `signal`. */
+  waitForLane?: (lane: number, signal?: AbortSignal) => Promise<void>;
+  /** A lane ran out of commands (it leaves its slot to whoever waits for it). */
+  onLaneDone?: () => void;
 }
 
 /**
@@ -130,7 +134,7 @@ class AttemptRun {
     const beat = control.heartbeat ? setInterval(() => control.heartbeat!(this.progress), HEARTBEAT_MS) : undefined;
     const longRuns = setInterval(() => this.watchLongRuns(), CAP_WATCH_CHECK_MS);
     try {
-      await Promise.race([Promise.all(Array.from({ length: this.lanes }, () => this.lane())), abandoned]);
+      await Promise.race([Promise.all(Array.from({ length: this.lanes }, (_, i) => this.lane(i))), abandoned]);
       return this.results;
     } catch (err) {
       if (this.abandoned) throw control.abandon!.reason;
@@ -203,10 +207,13 @@ class AttemptRun {
     this.answer(k, result);
   }
 
-  private async lane(): Promise<void> {
+  private async lane(i: number): Promise<void> {
     const { rt, node, opts } = this;
     const waitAborts = [this.control.cancel, this.control.abandon].filter((s): s is AbortSignal => s !== undefined);
-    const release = opts.slotHeld ? undefined : await rt.slots.take(node.id, node.maxParallel, waitAborts.length ? AbortSignal.any(waitAborts) : undefined);
+    const waitAbort = waitAborts.length ? AbortSignal.any(waitAborts) : undefined;
+    // Before the slot: a lane waiting for the batch before holds none of the node's max_parallel.
+    await opts.waitForLane?.(i, waitAbort);
+    const release = opts.slotHeld ? undefined : await rt.slots.take(node.id, node.maxParallel, waitAbort);
     try {
       while (!this.abandoned && this.next < this.items.length) {
         const ks = this.takeChunk();
@@ -216,6 +223,7 @@ class AttemptRun {
     } finally {
       release?.();
     }
+    if (!this.abandoned) opts.onLaneDone?.();
   }
 
   /** Items `ks` in one exec (runChunk). */

@@ -6,7 +6,7 @@
 // receive signals), asked every second. Each result is published as it ends (task_status and
 // progress read it), a stopped one also sent to the fan-out at once; the whole batch is
 // published for the fan-out's waiter in this process (serve answers once every batch is in).
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { workerRefusal } from '../cluster/policyGate.js';
 import { commandsEndedSignal, stopQuery } from '../messages.js';
 import type { Services } from '../runtime/services.js';
@@ -23,6 +23,8 @@ export interface BatchRunOptions {
   checkStopsFirst?: boolean;
   /** Start nothing until this resolves true (the head start: the workflow is being started). */
   gate?: Promise<boolean>;
+  /** This batch's own workflow id, when a next batch of the node may wait for its lanes (BatchInput.after). */
+  handsOverAs?: string;
 }
 
 /** Item k of the batch → why this node's policy refuses it (a batch often repeats one command: each distinct one is checked once). */
@@ -74,6 +76,8 @@ export async function runNodeBatch(
   // that raced the start is rare; it still kills what it started, within CHECK_MS.
   if (opts.checkStopsFirst) await checkStops();
   const poll = setInterval(() => void checkStops(), CHECK_MS);
+  const mine = opts.handsOverAs ? rt.handoff.register(opts.handsOverAs) : undefined;
+  const before = batch.after ? waitForBatchBefore(rt, client, batch.after) : undefined;
   try {
     const ran = (await runAttempt(
       rt,
@@ -87,6 +91,8 @@ export async function runNodeBatch(
         streamCap: batch.streamCap,
         gate: opts.gate,
         stops,
+        waitForLane: before?.waitForLane,
+        onLaneDone: mine?.laneDone,
         onResult: (_k, result) => {
           rt.book.releaseOne(result.task_id);
           rt.results.publish(result);
@@ -111,8 +117,49 @@ export async function runNodeBatch(
     });
     // The fan-out's waiter in this process (serve) may answer once every batch is in.
     if (!batch.notFinal) rt.results.publishBatch(batch.parentId, results);
+    mine?.finished();
     return results;
   } finally {
     clearInterval(poll);
+    before?.stop();
   }
 }
+
+/**
+ * Lanes of a chained batch wait for the lanes of the batch before (`after`, its workflow id) as
+ * they run dry in this process (runtime/laneHandoff.ts), or, when that batch runs elsewhere or
+ * is gone, until Temporal says its workflow closed (asked every CHECK_MS while a lane waits).
+ */
+function waitForBatchBefore(
+  rt: Services,
+  client: Client,
+  after: string,
+): { waitForLane: (lane: number, signal?: AbortSignal) => Promise<void>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let waiting = 0;
+  const ask = async () => {
+    try {
+      const d = await client.workflow.getHandle(after).describe();
+      if (d.status.name !== 'RUNNING') rt.handoff.closed(after);
+    } catch (err) {
+      // Never started (the workflow did not run it: cancelled, re-placed): nothing to wait for.
+      if (err instanceof WorkflowNotFoundError) rt.handoff.closed(after);
+    }
+  };
+  return {
+    waitForLane: async (lane, signal) => {
+      if (waiting++ === 0 && !timer) timer = setInterval(() => void ask(), CHECK_MS);
+      try {
+        await rt.handoff.waitLanes(after, lane + 1, signal);
+      } finally {
+        if (--waiting === 0) timer = stopTimer(timer);
+      }
+    },
+    stop: () => (timer = stopTimer(timer)),
+  };
+}
+
+const stopTimer = (t: NodeJS.Timeout | undefined): undefined => {
+  if (t) clearInterval(t);
+  return undefined;
+};

@@ -1,6 +1,7 @@
 // Long-lived, per-process dependencies of the worker side: config, SSH pool, host keys, address
-// cache, output store, placement book, node slots, the result bus and workspace pruning. Built once, complete at
-// construction (nothing is assigned afterwards); passed explicitly to whatever needs it.
+// cache, output store, placement book, node slots, the result bus, the lane handoff of chained batches and
+// workspace pruning. Built once, complete at construction (nothing is assigned afterwards); passed
+// explicitly to whatever needs it.
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import type { ClusterConfig } from '../shared.js';
 import { log } from '../log.js';
 import { KnownHosts } from '../ssh/hostKeys.js';
 import { SshPool } from '../ssh/pool.js';
+import { LaneHandoff } from './laneHandoff.js';
 import { NodeSlots } from './nodeSlots.js';
 import { OutputStore } from './outputStore.js';
 import { PlacementBook } from './placementBook.js';
@@ -27,6 +29,8 @@ export interface Services {
   slots: NodeSlots;
   /** Final results as soon as this process has them, before their workflow records them. */
   results: ResultBus;
+  /** A fan-out's next batch on a node takes over the lanes of the batch before as they run dry. */
+  handoff: LaneHandoff;
   /** Where local-node runs keep their detached state (pid, output, exit code). */
   localRunsDir: string;
   /** Workspace cache pruning, in the background and throttled per node. */
@@ -57,6 +61,7 @@ export function createServices(config: ClusterConfig, stateDir: string, maxOutpu
     book: new PlacementBook(Date.now, path.join(stateDir, 'reservations')),
     slots: new NodeSlots(path.join(stateDir, 'slots')),
     results: new ResultBus(),
+    handoff: new LaneHandoff(),
     localRunsDir: path.join(stateDir, 'runs'),
     prunes: new PruneScheduler(),
   };

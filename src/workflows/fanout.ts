@@ -9,14 +9,15 @@ import {
   setCurrentDetails,
   setHandler,
   startChild,
+  Trigger,
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { fanoutResult, notRun, planInputOf, planReplacement, type PlanInput } from '../cluster/fanoutPlan.js';
 import { commandNodeQuery, commandResultQuery, commandsEndedSignal, progressQuery, stopQuery, stopSignal } from '../messages.js';
-import { errorText, FailureType, needsSync, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
+import { errorText, FailureType, type BatchInput, type CommandResult, type ParallelResult, type ParallelSpec, type TaskState } from '../shared.js';
 import { failureType, fanoutHeadStartResults, placeBatch, runBatchOn } from './fanoutActivities.js';
-import { afterCommand, asTree, originOf, type SyncedTree } from './workspace.js';
+import { FanoutWorkspaces } from './fanoutWorkspaces.js';
 import { ClusterState } from './searchAttributes.js';
 
 /** Marks histories whose unreachable batches are re-placed (older ones fail them). */
@@ -27,6 +28,8 @@ const FANOUT_FAILED_PATCH = 'fanout-failed-status';
 const WORKSPACE_PATCH = 'workspace-sync';
 /** Marks histories whose node-batches are of even size up to BATCH_MAX (older ones: fixed chunks of BATCH_SIZE). */
 const EVEN_BATCHES_PATCH = 'fanout-even-batches';
+/** Marks histories whose nodes run their batches chained (older ones: one after another); apart from the lean marker, which older lean histories carry. */
+const CHAINED_BATCHES_PATCH = 'fanout-chained-batches';
 
 type BatchChild = (batch: BatchInput) => Promise<CommandResult[]>;
 
@@ -45,8 +48,7 @@ export class Fanout {
   /** Nodes a batch could not reach before anything was sent, and why: their commands go elsewhere. */
   private readonly unreachable = new Map<string, string>();
   private replacements = 0;
-  /** The cwd's tree on each node that needed it (synced once per node, shared by its batches). */
-  private readonly trees = new Map<string, Promise<SyncedTree | { skipped: string }>>();
+  private readonly workspaces: FanoutWorkspaces;
 
   /**
    * `lean` (parallelWorkflow's FANOUT_LEAN_PATCH): a new history, where that one marker stands
@@ -59,6 +61,7 @@ export class Fanout {
     private readonly lean = false,
   ) {
     this.parentId = parentId;
+    this.workspaces = new FanoutWorkspaces(parentId, spec, () => this.has(WORKSPACE_PATCH));
     const n = spec.commands.length;
     this.results = new Array(n);
     this.sentTo = new Array(n);
@@ -167,58 +170,51 @@ export class Fanout {
     }
   }
 
-  /**
-   * The directory a node's batches run in: the cwd itself where the node sees it, else its tree,
-   * synced once per node (the first batch there waits for it). Undefined: no cwd at all.
-   */
-  private async cwdOn(nodeId: string): Promise<string | undefined> {
-    const ws = this.spec.workspace;
-    if (!ws || !needsSync(ws, nodeId) || !this.has(WORKSPACE_PATCH)) return this.spec.cwd;
-    let tree = this.trees.get(nodeId);
-    if (!tree) {
-      tree = originOf(ws, this.spec.timeoutS, nodeId)
-        .syncWorkspace({ taskId: this.parentId, nodeId, ws, leaseS: this.spec.timeoutS * Math.max(1, this.spec.commands.length) + 600 })
-        .then((outcome) => asTree(nodeId, outcome));
-      this.trees.set(nodeId, tree);
-      // A failed sync is not kept: a later batch for the node tries again.
-      tree.catch(() => this.trees.delete(nodeId));
-    }
-    const t = await tree;
-    return 'skipped' in t ? undefined : t.nodePath;
-  }
-
-  /** After every batch: each synced tree's outputs back to the origin and its lease given back; the outputs, by node. */
-  async returnWorkspaces(): Promise<Record<string, Array<{ path: string; size: number }>>> {
-    const ws = this.spec.workspace;
-    const out: Record<string, Array<{ path: string; size: number }>> = {};
-    if (!ws) return out;
-    await CancellationScope.nonCancellable(() =>
-      Promise.all(
-        [...this.trees.entries()].map(async ([nodeId, pending]) => {
-          const t = await pending.catch(() => undefined);
-          if (!t || 'skipped' in t) return;
-          const r = await afterCommand(ws, t, this.parentId, this.spec.timeoutS, notRun(this.parentId, 0, nodeId, '', 'completed'));
-          if (r.outputs_returned?.length) out[nodeId] = r.outputs_returned;
-        }),
-      ),
-    );
-    return out;
+  /** After every batch: each synced tree's outputs back to the origin, by node. */
+  returnWorkspaces(): Promise<Record<string, Array<{ path: string; size: number }>>> {
+    return this.workspaces.returnAll();
   }
 
   /** A node's batches, one after another: in this workflow's own activity when they are one batch, else as child workflows. */
   private async runSequence(nodeId: string, batches: BatchInput[], childTag = ''): Promise<void> {
+    // Asked only here: a fan-out whose nodes each have one batch keeps its history lean.
+    if (batches.length > 1 && patched(CHAINED_BATCHES_PATCH)) return this.runChained(nodeId, batches, childTag);
+    for (let k = 0; k < batches.length; k++) await this.runOne(nodeId, batches, k, childTag);
+  }
+
+  /**
+   * A node's batches back to back: each child starts once the one before it started (and the one
+   * before that ended: two at most at once), and its lanes take over that one's as they run dry
+   * (BatchInput.after), so the node does not idle while a child ends and the next one starts.
+   */
+  private async runChained(nodeId: string, batches: BatchInput[], childTag: string): Promise<void> {
+    const ends: Array<Promise<void>> = [];
+    let started: PromiseLike<void> = Promise.resolve();
     for (let k = 0; k < batches.length; k++) {
+      await started;
+      if (k >= 2) await ends[k - 2];
+      const next = new Trigger<void>();
+      ends.push(this.runOne(nodeId, batches, k, childTag, { after: k > 0 ? this.childId(nodeId, childTag, k - 1) : undefined, started: next }));
+      started = next;
+    }
+    await Promise.all(ends);
+  }
+
+  private readonly childId = (nodeId: string, childTag: string, k: number): string => `${this.parentId}/${nodeId}-${childTag}${k}`;
+
+  /** Batch k of a node's sequence; a chained one says when its child started. */
+  private async runOne(nodeId: string, batches: BatchInput[], k: number, childTag: string, chain?: { after?: string; started: Trigger<void> }): Promise<void> {
+    try {
       let batch = batches[k]!;
       if (this.spec.workspace && !this.cancelled) {
         try {
-          batch = { ...batch, cwd: await this.cwdOn(nodeId) };
+          batch = { ...batch, cwd: await this.workspaces.cwdOn(nodeId) };
         } catch (err) {
-          await this.failBatch(nodeId, batch, err);
-          continue;
+          return await this.failBatch(nodeId, batch, err);
         }
       }
       // A node found unreachable: its next batches do not try it again.
-      if (!this.cancelled && this.unreachable.has(nodeId) && (await this.replace(nodeId, batch))) continue;
+      if (!this.cancelled && this.unreachable.has(nodeId) && (await this.replace(nodeId, batch))) return;
       for (const it of batch.items) this.sentTo[it.index] = nodeId;
       let out: CommandResult[];
       if (this.cancelled) {
@@ -230,13 +226,14 @@ export class Fanout {
           out =
             batches.length === 1
               ? await runBatchOn(nodeId, batch.sshRetries)(childTag ? batch : this.markHeadStart(batch))
-              : await this.runChild(`${this.parentId}/${nodeId}-${childTag}${k}`, nodeId, batch);
+              : await this.runChild(this.childId(nodeId, childTag, k), nodeId, chain?.after ? { ...batch, after: chain.after } : batch, chain?.started);
         } catch (err) {
-          await this.failBatch(nodeId, batch, err);
-          continue;
+          return await this.failBatch(nodeId, batch, err);
         }
       }
       this.record(nodeId, out);
+    } finally {
+      chain?.started.resolve();
     }
   }
 
@@ -249,7 +246,7 @@ export class Fanout {
     return this.spec.headStart?.includes(batch.nodeId) ? { ...batch, headStart: true } : batch;
   }
 
-  private async runChild(childId: string, nodeId: string, batch: BatchInput): Promise<CommandResult[]> {
+  private async runChild(childId: string, nodeId: string, batch: BatchInput, started?: Trigger<void>): Promise<CommandResult[]> {
     try {
       const child = await startChild(this.batchWorkflow, {
         workflowId: childId,
@@ -257,6 +254,7 @@ export class Fanout {
         staticSummary: `${nodeId}: ${batch.items.length} commands of ${this.parentId}`,
       });
       this.running.set(childId, child);
+      started?.resolve();
       // Stops that came while the child was starting: a signal sent before it existed was lost.
       const pending = batch.items.map((it) => `${this.parentId}/${it.index}`).filter((id) => this.stoppedIds.has(id));
       if (this.cancelled) await child.signal(stopSignal, {}).catch(() => undefined);

@@ -458,6 +458,8 @@ export const SCENARIOS: Record<string, (w: WorkflowEnv) => Promise<Ran>> = {
   'parallel-placed': parallelPlaced,
   'parallel-head-start': parallelHeadStart,
   'parallel-head-start-ended': parallelHeadStartEnded,
+  // Recorded before chained batches (one child after the other): kept, must replay as it ran.
   'parallel-even-children-stop': parallelChildren,
+  'parallel-chained-children-stop': parallelChildren,
   'monitor-continue-as-new': monitor,
 };

@@ -163,12 +163,22 @@ describe('parallelWorkflow (mocked activities, real server)', { concurrency: tru
     assert.deepEqual([res.summary.succeeded, res.summary.cancelled, res.summary.failed], [CHILDREN_COMMANDS - 1, 1, 0]);
     const batches = r.calls.of('runBatch');
     assert.deepEqual(
-      batches.map((c) => [c.workflowId, c.queue, c.input.items.length]),
+      batches.map((c) => [c.workflowId, c.queue, c.input.items.length, c.input.after]),
       [
-        [`${r.id}/n1-0`, nodeQueue('n1'), 600],
-        [`${r.id}/n1-1`, nodeQueue('n1'), 600],
+        [`${r.id}/n1-0`, nodeQueue('n1'), 600, undefined],
+        // Chained: the second batch's lanes take over the first one's as they run dry.
+        [`${r.id}/n1-1`, nodeQueue('n1'), 600, `${r.id}/n1-0`],
       ],
     );
+    const history = (await r.handle.fetchHistory()).events ?? [];
+    const patches = history.flatMap((e) =>
+      e.markerRecordedEventAttributes?.markerName === 'core_patch' ? [JSON.stringify(e.markerRecordedEventAttributes.details)] : [],
+    );
+    assert.equal(patches.length, 2, 'the lean marker and the chained-batches one');
+    // The second child started before the first one ended (one workflow task started both).
+    const startedAt = (id: string) => history.findIndex((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId === id);
+    const endedAt = (id: string) => history.findIndex((e) => e.childWorkflowExecutionCompletedEventAttributes?.workflowExecution?.workflowId === id);
+    assert.ok(startedAt(`${r.id}/n1-1`) >= 0 && startedAt(`${r.id}/n1-1`) < endedAt(`${r.id}/n1-0`), 'n1-1 started while n1-0 ran');
     assert.equal(r.seen.stopSeenBy, `${r.id}/n1-0`, 'the stop reached the child that owns the command');
     for (const child of [`${r.id}/n1-0`, `${r.id}/n1-1`]) {
       const d = await w.client.workflow.getHandle(child).describe();
