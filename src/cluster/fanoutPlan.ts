@@ -12,6 +12,7 @@ import {
   type ParallelSummary,
   type TaskState,
 } from '../shared.js';
+import { fitResults } from './resultFit.js';
 
 /** Commands per batch in fan-outs started before even batches: a node's commands in fixed chunks of this many. */
 export const BATCH_SIZE = 250;
@@ -207,7 +208,7 @@ export function fanoutResult(parentId: string, durationMs: number, results: Comm
     state,
     summary,
     duration_ms: durationMs,
-    results: inline ? results : results.filter((r) => !r.success).slice(0, 100),
+    results: fitResults(inline ? results : results.filter((r) => !r.success).slice(0, 100)),
     ...(inline ? {} : { results_omitted: true }),
   };
 }

@@ -8,6 +8,7 @@
 // published for the fan-out's waiter in this process (serve answers once every batch is in).
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { workerRefusal } from '../cluster/policyGate.js';
+import { fitResults } from '../cluster/resultFit.js';
 import { commandsEndedSignal, stopQuery } from '../messages.js';
 import type { Services } from '../runtime/services.js';
 import { unranResult, type BatchInput, type CommandResult, type NodeConfig } from '../shared.js';
@@ -108,13 +109,16 @@ export async function runNodeBatch(
       control,
     )) as CommandResult[];
     let next = 0;
-    const results = items.map((it, k) => {
-      if (!refused.has(k)) return ran[next++]!;
-      const r = unranResult(it.taskId, '', `refused on ${node.id}: ${refused.get(k)}`, 'failed', it.routeReason);
-      rt.outputs.saveResult(it.taskId, r);
-      rt.results.publish(r);
-      return r;
-    });
+    // They are the activity's result (one Temporal payload): inline output cut to fit if need be.
+    const results = fitResults(
+      items.map((it, k) => {
+        if (!refused.has(k)) return ran[next++]!;
+        const r = unranResult(it.taskId, '', `refused on ${node.id}: ${refused.get(k)}`, 'failed', it.routeReason);
+        rt.outputs.saveResult(it.taskId, r);
+        rt.results.publish(r);
+        return r;
+      }),
+    );
     // The fan-out's waiter in this process (serve) may answer once every batch is in.
     if (!batch.notFinal) rt.results.publishBatch(batch.parentId, results);
     mine?.finished();

@@ -269,6 +269,30 @@ describe('parallel_execute', () => {
     assert.deepEqual([one.state, one.return_code], ['completed', 0]);
   });
 
+  it('output that JSON escapes past the payload limit is cut in the record (head, tail, a note), not lost; task_output has it all', async () => {
+    // Each command: 4,000 control characters on each stream, 6 bytes each as JSON: 4.8 MB for 100 commands.
+    const n = 100;
+    const noisy = "head -c 4000 /dev/zero | tr '\\0' '\\1'; head -c 4000 /dev/zero | tr '\\0' '\\2' >&2";
+    const r = await call('parallel_execute', { commands: Array.from({ length: n }, () => noisy), wait_s: 120 });
+    assert.equal(r.state, 'completed');
+    assert.equal(r.summary?.succeeded, n);
+    // The workflow recorded its result (it would fail to complete with one over the limit).
+    const recorded = await h.temporal(['workflow', 'result', '-w', r.task_id, '-o', 'json']);
+    assert.equal(recorded.code, 0, recorded.stderr);
+    const wf = JSON.parse(recorded.stdout) as { result?: Fanout } & Fanout;
+    const final = wf.result ?? wf;
+    assert.equal(final.summary?.succeeded, n);
+    assert.equal(final.results?.length, n);
+    const cutOne = final.results![0]! as Result & { truncated: boolean };
+    assert.equal(cutOne.truncated, true);
+    assert.match(cutOne.stdout, /^\x01+\n\[\.\.\. \d+ characters omitted to fit Temporal's payload limit; read them with task_output \.\.\.\]\n\x01+$/);
+    const full = structured<{ data: string; total_bytes: number }>(
+      await h.mcp.callTool({ name: 'task_output', arguments: { task_id: cutOne.task_id, stream: 'stderr' } }),
+    );
+    assert.equal(full.total_bytes, 4000);
+    assert.equal(full.data, '\x02'.repeat(4000));
+  });
+
   it('a fan-out too big for one Temporal payload is refused up front, saying why', async () => {
     const commands = Array.from({ length: 800 }, (_, i) => `echo ${i} ${'x'.repeat(2500)}`);
     const res = await h.mcp.callTool({ name: 'parallel_execute', arguments: { commands } });
