@@ -234,7 +234,7 @@ describe('parallel_execute', () => {
     assert.deepEqual([stored.data, stored.running], ['early\nlate\n', undefined]);
   });
 
-  it("runs a node's batches chained: the next batch starts while the one before runs and waits for its lanes; every command once", async () => {
+  it("runs a node's batches chained: the next batch's activity waits for the lanes of the one before; all 4,400 succeed", async () => {
     // 4,400 commands over the 4 nodes: over BATCH_MAX (1,000) on each, so two child batches per node.
     const n = 4400;
     const r = await call('parallel_execute', { commands: Array.from({ length: n }, (_, i) => `test ${i} -ge 0`), wait_s: 180 });
@@ -242,7 +242,6 @@ describe('parallel_execute', () => {
     assert.deepEqual([r.summary?.succeeded, r.summary?.failed], [n, 0]);
     type Event = {
       childWorkflowExecutionStartedEventAttributes?: { workflowExecution: { workflowId: string } };
-      childWorkflowExecutionCompletedEventAttributes?: { workflowExecution: { workflowId: string } };
       activityTaskScheduledEventAttributes?: { input?: { payloads?: Array<{ data?: string }> } };
     };
     const events = async (id: string) => {
@@ -250,20 +249,17 @@ describe('parallel_execute', () => {
       assert.equal(out.code, 0, out.stderr);
       return (JSON.parse(out.stdout) as { events: Event[] }).events;
     };
-    const fanout = await events(r.task_id);
-    const started = (id: string) => fanout.findIndex((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution.workflowId === id);
-    const ended = (id: string) => fanout.findIndex((e) => e.childWorkflowExecutionCompletedEventAttributes?.workflowExecution.workflowId === id);
-    const seconds = fanout.flatMap((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution.workflowId ?? []).filter((id) => id.endsWith('-1'));
-    assert.ok(seconds.length > 0, 'some node got a second batch');
+    // Which child started when is the workflow test's (fanout.test, with a first batch that waits);
+    // here, on real nodes, each second batch ran as the chained one: its activity named the first.
+    const children = (await events(r.task_id)).flatMap((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution.workflowId ?? []);
+    const seconds = children.filter((id) => id.endsWith('-1'));
+    assert.ok(seconds.length > 0, `some node got a second batch: ${children.join(', ')}`);
     for (const second of seconds) {
-      const first = second.replace(/-1$/, '-0');
-      assert.ok(started(second) < ended(first), `${second} started while ${first} ran`);
-      // Its activity waited for the lanes of the batch before (BatchInput.after).
       const scheduled = (await events(second)).find((e) => e.activityTaskScheduledEventAttributes)!;
       const input = JSON.parse(Buffer.from(scheduled.activityTaskScheduledEventAttributes!.input!.payloads![0]!.data!, 'base64').toString()) as {
         after?: string;
       };
-      assert.equal(input.after, first);
+      assert.equal(input.after, second.replace(/-1$/, '-0'));
     }
     const one = await call('task_status', { task_id: `${r.task_id}/4000` });
     assert.deepEqual([one.state, one.return_code], ['completed', 0]);
