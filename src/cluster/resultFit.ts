@@ -101,10 +101,10 @@ const worstCase = (r: CommandResult): number =>
 export function fitResults(results: CommandResult[], budget = RESULTS_PAYLOAD_BUDGET): CommandResult[] {
   // Most fan-outs print little: a bound from string lengths (6 bytes a unit at worst) spares the serialising.
   if (results.reduce((n, r) => n + worstCase(r), 0) <= budget) return results;
-  const streams = results.flatMap((r) => [jsonBytes(r.stdout), jsonBytes(r.stderr)]);
-  const outputBytes = streams.reduce((a, b) => a + b, 0);
   const total = utf8Bytes(JSON.stringify(results));
   if (total <= budget) return results;
+  const streams = results.flatMap((r) => [jsonBytes(r.stdout), jsonBytes(r.stderr)]);
+  const outputBytes = streams.reduce((a, b) => a + b, 0);
   // What is not output stays; the output shares the rest: the largest limit L with Σ min(size, L + note) ≤ room.
   const note = jsonBytes(OMITTED(1e9)) - 2;
   const room = budget - (total - outputBytes);
@@ -121,9 +121,9 @@ export function fitResults(results: CommandResult[], budget = RESULTS_PAYLOAD_BU
     below += sorted[k]!;
     limit = sorted[k]!;
   }
-  return results.map((r) => {
-    const out = jsonBytes(r.stdout) > limit ? cut(r.stdout, limit) : r.stdout;
-    const err = jsonBytes(r.stderr) > limit ? cut(r.stderr, limit) : r.stderr;
+  return results.map((r, i) => {
+    const out = streams[2 * i]! > limit ? cut(r.stdout, limit) : r.stdout;
+    const err = streams[2 * i + 1]! > limit ? cut(r.stderr, limit) : r.stderr;
     return out === r.stdout && err === r.stderr ? r : { ...r, stdout: out, stderr: err, truncated: true };
   });
 }

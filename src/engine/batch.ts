@@ -150,20 +150,17 @@ function waitForBatchBefore(
       if (err instanceof WorkflowNotFoundError) rt.handoff.closed(after);
     }
   };
+  // Temporal is asked only while some lane waits.
+  const stop = () => clearInterval(timer);
   return {
     waitForLane: async (lane, signal) => {
-      if (waiting++ === 0 && !timer) timer = setInterval(() => void ask(), CHECK_MS);
+      if (waiting++ === 0) timer = setInterval(() => void ask(), CHECK_MS);
       try {
         await rt.handoff.waitLanes(after, lane + 1, signal);
       } finally {
-        if (--waiting === 0) timer = stopTimer(timer);
+        if (--waiting === 0) stop();
       }
     },
-    stop: () => (timer = stopTimer(timer)),
+    stop,
   };
 }
-
-const stopTimer = (t: NodeJS.Timeout | undefined): undefined => {
-  if (t) clearInterval(t);
-  return undefined;
-};
