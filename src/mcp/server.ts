@@ -24,6 +24,7 @@ import {
   taskOutputInput,
   taskOutputShape,
   taskStatusShape,
+  toolOutput,
 } from './schemas.js';
 
 export type { Extra } from './results.js';
@@ -45,7 +46,7 @@ export function buildServer(app: App): McpServer {
         'A non-zero exit gives success=false with the real exit code. Long commands return {task_id, state:"running"} after wait_s; ' +
         'finish them with task_status / task_output. Dangerous commands (rm -rf /, mkfs, ...) are refused.',
       inputSchema: commandInput,
-      outputSchema: commandResultShape,
+      outputSchema: toolOutput(commandResultShape),
       annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
     },
     async (args, extra) =>
@@ -72,7 +73,7 @@ export function buildServer(app: App): McpServer {
         'Run a bash command on one specific node (node_id from cluster_status), with no routing. Use it when the command needs ' +
         'that machine (its files, devices, or software). Same result fields as cluster_bash; an unknown node_id is an error that lists the known nodes.',
       inputSchema: offloadInput,
-      outputSchema: commandResultShape,
+      outputSchema: toolOutput(commandResultShape),
       annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
     },
     async (args, extra) =>
@@ -95,7 +96,7 @@ export function buildServer(app: App): McpServer {
         'Every node with its status (healthy / busy / unreachable, with the reason), OS, architecture, cpu %, memory %, load average, ' +
         "cores, work in flight and capabilities. Cheap: answered from the cluster monitor's last probe. Use refresh=true to probe now.",
       inputSchema: clusterStatusInput,
-      outputSchema: clusterStatusShape,
+      outputSchema: toolOutput(clusterStatusShape),
       annotations: { readOnlyHint: true, openWorldHint: true, destructiveHint: false, idempotentHint: true },
     },
     safely(async (args) => toolResult((await clusterStatus(statusSources(app), args.refresh ?? false)) as unknown as Record<string, unknown>)),
@@ -111,7 +112,7 @@ export function buildServer(app: App): McpServer {
         '(<task_id>/<index>) for task_status / task_output / task_cancel. Large fan-outs return {task_id, state:"running"} after ' +
         'wait_s; poll task_status. Use it for test shards, builds per target, or any batch of independent commands.',
       inputSchema: parallelInput,
-      outputSchema: parallelResultShape,
+      outputSchema: toolOutput(parallelResultShape),
       annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: false },
     },
     async (args, extra) => {
@@ -162,7 +163,7 @@ export function buildServer(app: App): McpServer {
       description:
         'The state of a task (running, completed, failed, cancelled, timed_out) and, once finished, its full result. Works for tasks started before a server or worker restart, and for one command of a fan-out (<task_id>/<index>).',
       inputSchema: taskIdInput,
-      outputSchema: taskStatusShape,
+      outputSchema: toolOutput(taskStatusShape),
       annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
     },
     async (args) => {
@@ -186,7 +187,7 @@ export function buildServer(app: App): McpServer {
         'Results carry at most 64 KiB of each stream (head and tail, truncated=true). This returns any part of the full stdout or stderr, page by page: call again with offset=next_offset until eof. ' +
         'While the task runs it reads the output so far from the node (running=true: more may come after eof).',
       inputSchema: taskOutputInput,
-      outputSchema: taskOutputShape,
+      outputSchema: toolOutput(taskOutputShape),
       annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
     },
     safely(async (args) =>
@@ -201,7 +202,7 @@ export function buildServer(app: App): McpServer {
       description:
         'Cancel a running task: its process group is killed on the node (TERM, then KILL). For a fan-out, running commands are killed and the rest never start; the result says which ran.',
       inputSchema: taskIdInput,
-      outputSchema: taskStatusShape,
+      outputSchema: toolOutput(taskStatusShape),
       annotations: { destructiveHint: true, openWorldHint: true, readOnlyHint: false, idempotentHint: true },
     },
     safely(async (args) => toolResult(await app.tasks.cancel(args.task_id))),
@@ -213,7 +214,7 @@ export function buildServer(app: App): McpServer {
       title: 'List recent tasks',
       description: 'Recent tasks, newest first, optionally only those in one state (e.g. running).',
       inputSchema: taskListInput,
-      outputSchema: taskListShape,
+      outputSchema: toolOutput(taskListShape),
       annotations: { readOnlyHint: true, openWorldHint: false, destructiveHint: false, idempotentHint: true },
     },
     safely(async (args) => toolResult({ tasks: await app.tasks.list(args.state, args.limit) })),
