@@ -1,9 +1,18 @@
 // Commands running per node, held to its max_parallel across every process of one state dir
 // (two serve sessions of one user, a background worker beside them). A node worker's activity
 // slots only limit its own attempts, and a fast-path launch runs before any activity exists: so
-// every launch takes a slot here. A slot is a file <dir>/<node>/<k> created exclusively, naming
-// the process that holds it; a holder that died leaves a file nobody honours.
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
+// every launch takes a slot here. A slot is a file <dir>/<node>/<k> naming the process that holds
+// it; a holder that died leaves a file nobody honours.
+//
+// Each process writes its name once, to a holder file <dir>/.holder-<pid>-<random>, and takes a
+// slot by hard-linking that file to the slot's name: link(2) fails if the name exists, so the
+// claim is atomic, and no other process ever sees a slot file without its holder. A take is then
+// one link and a release one unlink, with no inode made or freed: writing a fresh file per take
+// (open, write, close, link, unlink) cost 24 lanes 4-9 ms at a fan-out's start on an idle host,
+// and the freed inodes slow every later file creation of ext4 for a while (it skips recently
+// deleted inodes one by one).
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { holderAlive, processTag } from './processTag.js';
 
@@ -18,6 +27,8 @@ export class NodeSlots {
   private readonly held = new Set<string>();
   private readonly me = processTag(process.pid);
   private poller?: NodeJS.Timeout;
+  /** This instance's holder file, made at its first claim (again if it was removed meanwhile). */
+  private holder?: string;
 
   /** `dir`: shared by the processes of one state dir (<state>/slots). */
   constructor(private readonly dir: string) {}
@@ -64,26 +75,20 @@ export class NodeSlots {
   private claim(nodeId: string, max: number): number | undefined {
     const dir = this.nodeDir(nodeId);
     for (let attempt = 0; attempt < 2; attempt++) {
+      const holder = (this.holder ??= this.writeHolder());
       for (let k = 0; k < max; k++) {
         if (this.held.has(`${nodeId}/${k}`)) continue;
         const file = path.join(dir, String(k));
         try {
-          // Written first, then linked into place: no other process ever sees a slot file without its holder.
-          const tmp = `${file}.${process.pid}.tmp`;
-          const fd = openSync(tmp, 'w', 0o600);
-          writeSync(fd, this.me);
-          closeSync(fd);
-          try {
-            linkSync(tmp, file);
-          } finally {
-            unlinkSync(tmp);
-          }
+          linkSync(holder, file);
           this.held.add(`${nodeId}/${k}`);
           return k;
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code;
+          // The node's dir does not exist yet, or the holder file was removed (the slots dir with it).
           if (code === 'ENOENT' && attempt === 0) {
             mkdirSync(dir, { recursive: true, mode: 0o700 });
+            if (!existsSync(holder)) this.holder = undefined;
             break;
           }
           if (code !== 'EEXIST') throw err;
@@ -102,6 +107,30 @@ export class NodeSlots {
     return undefined;
   }
 
+  /**
+   * A new holder file naming this process, written under another name and renamed into place (a
+   * holder file always has its name in it). Holder files of processes that are gone are removed
+   * on the way: a slot linked to one is still a file of its own, and names its dead holder.
+   */
+  private writeHolder(): string {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    for (const name of readdirSync(this.dir)) {
+      const file = path.join(this.dir, name);
+      if (name.startsWith('.holder-') && !holderAlive(file)) unlinkQuietly(file);
+    }
+    const name = `.holder-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const tmp = path.join(this.dir, `.tmp${name}`);
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, this.me);
+    } finally {
+      closeSync(fd);
+    }
+    const file = path.join(this.dir, name);
+    renameSync(tmp, file);
+    return file;
+  }
+
   /** The slot passes straight to the next waiter of this process, so a tryTake in between cannot take it. */
   private releaser(nodeId: string, k: number): () => void {
     let released = false;
@@ -111,11 +140,7 @@ export class NodeSlots {
       const next = this.waiting.get(nodeId)?.shift();
       if (next) return next(this.releaser(nodeId, k));
       this.held.delete(`${nodeId}/${k}`);
-      try {
-        unlinkSync(path.join(this.nodeDir(nodeId), String(k)));
-      } catch {
-        /* already gone */
-      }
+      unlinkQuietly(path.join(this.nodeDir(nodeId), String(k)));
     };
   }
 
@@ -151,5 +176,13 @@ export class NodeSlots {
       return [];
     }
     return names.filter((n) => /^\d+$/.test(n) && holderAlive(path.join(this.nodeDir(nodeId), n)));
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    /* already gone */
   }
 }

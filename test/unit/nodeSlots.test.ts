@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { NodeSlots } from '../../src/runtime/nodeSlots.js';
+import { processTag } from '../../src/runtime/processTag.js';
 
 const slotsDir = () => mkdtempSync(path.join(tmpdir(), 'cf-slots-'));
 
@@ -92,5 +93,30 @@ describe('NodeSlots', () => {
     const s = new NodeSlots(dir);
     assert.equal(s.count('n1'), 0);
     assert.ok(s.tryTake('n1', 1));
+  });
+
+  test('a slot is a link to the holder file: no file is written per take; a removed slots dir or holder file is made again', () => {
+    const dir = slotsDir();
+    // A holder file of a process that is gone is removed at the first claim.
+    writeFileSync(path.join(dir, '.holder-999999999-dead'), '999999999 123');
+    const s = new NodeSlots(dir);
+    const releases = [s.tryTake('n1', 3)!, s.tryTake('n1', 3)!, s.tryTake('n2', 3)!];
+    const holders = readdirSync(dir).filter((n) => n.startsWith('.'));
+    assert.equal(holders.length, 1, `one holder file: ${holders.join(', ')}`);
+    const holder = path.join(dir, holders[0]!);
+    assert.equal(readFileSync(holder, 'utf8'), processTag(process.pid));
+    for (const slot of ['n1/0', 'n1/1', 'n2/0']) assert.equal(statSync(path.join(dir, slot)).ino, statSync(holder).ino, slot);
+    assert.equal(statSync(holder).nlink, 4);
+    releases.forEach((release) => release());
+    assert.equal(statSync(holder).nlink, 1, 'a release removes only the slot name');
+    assert.ok(!existsSync(path.join(dir, 'n1', '0')));
+
+    rmSync(dir, { recursive: true });
+    const again = s.tryTake('n1', 1);
+    assert.ok(again, 'taken after the slots dir was removed');
+    assert.equal(s.count('n1'), 1);
+    assert.equal(s.tryTake('n1', 1), undefined);
+    again();
+    assert.equal(s.count('n1'), 0);
   });
 });
