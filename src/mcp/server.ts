@@ -24,8 +24,8 @@ import {
   taskOutputInput,
   taskOutputShape,
   taskStatusShape,
-  toolOutput,
 } from './schemas.js';
+import { toolOutput } from './schemaParse.js';
 
 export type { Extra } from './results.js';
 export { toolError, toolResult, withProgress } from './results.js';

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { commandField, parallelInput, parallelResultShape, toolOutput } from '../../src/mcp/schemas.js';
+import { toolOutput } from '../../src/mcp/schemaParse.js';
+import { commandField, parallelInput, parallelResultShape } from '../../src/mcp/schemas.js';
 
 const messages = (value: unknown) => {
   const r = commandField.safeParse(value);
