@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     // seconds (measured), which would otherwise hit whichever tool follows a sleep workload.
     // clusterflow and the raw floor always run one right after the other (which goes first
     // alternates), so the floor target compares runs that saw the same state of the host: a
-    // peer's run leaves it busy for a while (sshd sessions ending, the node's files).
+    // peer's run leaves it busy for a while (its sshd sessions still ending, the load it raised).
     const units: PeerCase[][] = [[cfCase!, raw], cliCase!, ...peers.filter((c) => c !== raw)].map((u) => (Array.isArray(u) ? u : [u]));
     for (let rep = 0; rep < REPS; rep++) {
       for (const w of WORKLOADS) {
