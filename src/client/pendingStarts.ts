@@ -17,6 +17,11 @@ export class PendingStarts {
     void started.finally(() => this.starts.delete(taskId));
   }
 
+  /** The tasks whose start is pending here. */
+  ids(): string[] {
+    return [...this.starts.keys()];
+  }
+
   has(taskId: string): boolean {
     return this.starts.has(taskId);
   }

@@ -11,11 +11,12 @@ import type { ResultBus } from '../runtime/resultBus.js';
 import type { ClusterConfig, CommandResult, ParallelResult, TaskState } from '../shared.js';
 import { workflowUrl, type TemporalTarget } from '../temporal/connection.js';
 import type { commandWorkflow } from '../workflows/command.js';
-import { ClusterCommand, ClusterNode, ClusterState } from '../workflows/searchAttributes.js';
+import { ClusterNode } from '../workflows/searchAttributes.js';
 import { UserError } from './errors.js';
 import { PendingStarts, RUNNING_START_WAIT_MS } from './pendingStarts.js';
 import { checkTaskId, subTask, type TaskStatus } from './requests.js';
 import { taskFailure } from './taskFailure.js';
+import { listTasks, type ListedTask } from './taskList.js';
 
 /** A head-started command still running this long gets the workflow's result long-polled too (a hung exec). */
 const HEAD_START_POLL_AFTER_MS = 2000;
@@ -248,27 +249,8 @@ export class TaskReader {
     return this.wait(taskId, 30);
   }
 
-  async list(
-    state?: TaskState,
-    limit = 50,
-  ): Promise<Array<{ task_id: string; state: string; node: string; command: string; started: string; workflow_url: string }>> {
-    const clauses = ["(WorkflowType = 'commandWorkflow' OR WorkflowType = 'parallelWorkflow')"];
-    if (state === 'running') clauses.push("ExecutionStatus = 'Running'");
-    else if (state) clauses.push(`ClusterState = '${state}'`);
-    const out = [];
-    for await (const wf of this.client.workflow.list({ query: clauses.join(' AND ') })) {
-      out.push({
-        task_id: wf.workflowId,
-        state: wf.status.name === 'RUNNING' ? 'running' : (wf.typedSearchAttributes.get(ClusterState) ?? wf.status.name.toLowerCase()),
-        node: wf.typedSearchAttributes.get(ClusterNode) ?? '',
-        // The memo (decrypted here) has the command; the search attribute only its programs.
-        command: typeof wf.memo?.command === 'string' ? wf.memo.command : (wf.typedSearchAttributes.get(ClusterCommand) ?? ''),
-        started: wf.startTime.toISOString(),
-        workflow_url: this.url(wf.workflowId),
-      });
-      if (out.length >= limit) break;
-    }
-    return out;
+  async list(state?: TaskState, limit = 50): Promise<ListedTask[]> {
+    return listTasks(this.client, this.pending, (id) => this.url(id), state, limit);
   }
 
   /**

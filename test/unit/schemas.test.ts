@@ -1,4 +1,4 @@
-// The command field's checks: every problem a command has is named, as four separate refines named them.
+// The command field's checks (every problem a command has is named, as four separate refines named them), and the tool schemas as the MCP SDK checks them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
