@@ -47,12 +47,12 @@ for (const [k, v] of Object.entries({
   reps: REPS,
   count: COUNT,
   'big-count': BIG_COUNT,
-  'floor-pairs': FLOOR_PAIRS + 1,
   'max-parallel': MAX_PARALLEL ?? 1,
   'node-max-parallel': NODE_MAX_PARALLEL ?? 1,
 })) {
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} needs a positive integer`);
 }
+if (!Number.isInteger(FLOOR_PAIRS) || FLOOR_PAIRS < 0) throw new Error('--floor-pairs needs a whole number (0 for none)');
 // pdsh runs one command on every host: the count must split into whole rounds.
 if (COUNT % NODES !== 0) throw new Error(`--count must be a multiple of ${NODES} (pdsh runs a command once per node per round)`);
 /**
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     // clusterflow and the raw floor always run one right after the other (which goes first
     // alternates), so the floor target compares runs that saw the same state of the host: a
     // peer's run leaves it busy for a while (its sshd sessions still ending, the load it raised).
-    const units: PeerCase[][] = [[cfCase!, raw], cliCase!, ...peers.filter((c) => c !== raw)].map((u) => (Array.isArray(u) ? u : [u]));
+    const units: PeerCase[][] = [[cfCase!, raw], [cliCase!], ...peers.filter((c) => c !== raw).map((c) => [c])];
     for (let rep = 0; rep < REPS; rep++) {
       for (const w of WORKLOADS) {
         const commands = Array.from({ length: COUNT }, () => w.command);
