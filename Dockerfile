@@ -35,6 +35,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY bin ./bin
 # The app is root-owned and read-only to the runtime user; only the state dir is writable.
 # uid 1000 (the image's `node` user) is the usual owner of a host ~/.ssh, so mounted keys
 # with mode 0600 stay readable.
@@ -43,5 +44,6 @@ RUN mkdir -p "$CLUSTERFLOW_HOME" /home/node/.ssh \
  && chmod 700 "$CLUSTERFLOW_HOME" /home/node/.ssh
 VOLUME ["/var/lib/clusterflow"]
 USER node
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+# The launcher gives serve and the worker their process settings (malloc, V8's young generation).
+ENTRYPOINT ["/app/bin/cluster-router"]
 CMD ["worker"]

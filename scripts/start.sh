@@ -10,4 +10,4 @@ nodes="${CLUSTERFLOW_NODES:-3}"
 if [ "$nodes" != 0 ] && [ -z "${CLUSTER_CONFIG:-}" ]; then
   node "$root/dist/src/cli/main.js" cluster up "$nodes" >&2
 fi
-exec node "$root/dist/src/cli/main.js" serve "$@"
+exec "$root/bin/cluster-router" serve "$@"

@@ -77,3 +77,20 @@ export function clusterflowEnv(env: NodeJS.ProcessEnv = process.env): Clusterflo
     codecKeyFile: value(env, 'CLUSTERFLOW_CODEC_KEY_FILE'),
   };
 }
+
+/**
+ * CLUSTERFLOW_LAUNCH_TUNABLES, set (maybe empty) by bin/cluster-router: it started this process,
+ * and these are the GLIBC_TUNABLES entries it added. Both are taken back out of `env`, so the
+ * processes this one starts (commands run on the local node among them) inherit the
+ * environment they would have without the launcher. Whether it was there: the first call's answer.
+ */
+export function takeLaunchMark(env: NodeJS.ProcessEnv = process.env): boolean {
+  const added = env.CLUSTERFLOW_LAUNCH_TUNABLES;
+  if (added === undefined) return false;
+  delete env.CLUSTERFLOW_LAUNCH_TUNABLES;
+  const ours = new Set(added.split(':').filter(Boolean));
+  const rest = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t && !ours.has(t));
+  if (rest.length > 0) env.GLIBC_TUNABLES = rest.join(':');
+  else delete env.GLIBC_TUNABLES;
+  return true;
+}

@@ -14,6 +14,17 @@ export const PACKAGE_ROOT = (() => {
   return dir;
 })();
 
+/**
+ * The CLI as users start it: bin/cluster-router runs dist/src/cli/main.js with the process
+ * settings of a long-running serve or worker. CLUSTERFLOW_NODE (its node binary) lets a child
+ * keep the node of its parent: pass `launcherEnv()`.
+ */
+export const LAUNCHER = path.join(PACKAGE_ROOT, 'bin', 'cluster-router');
+
+export function launcherEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, CLUSTERFLOW_NODE: process.execPath };
+}
+
 /** State dir: db, spilled output, keys, known_hosts ($CLUSTERFLOW_HOME, else ~/.local/state/clusterflow). */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(defaultStateDir(env));

@@ -24,7 +24,8 @@ export function registerServeCommands(program: Command): void {
     .option('--token <token>', 'bearer token HTTP clients must send (default $CLUSTERFLOW_HTTP_TOKEN, else <state dir>/http-token, created if absent)')
     .action(async (o) => {
       const stop = signalled();
-      tuneHeapForService();
+      const launchNote = tuneHeapForService();
+      if (launchNote) log.info(launchNote);
       const app = await openApp({ worker: o.worker !== false, nodeIds: o.nodes, hub: o.hub !== false });
       try {
         if (o.http !== undefined) {

@@ -65,7 +65,8 @@ export function registerWorkerCommands(program: Command): void {
 
 async function runWorker(o: { nodes?: string[]; hub?: boolean; background?: boolean }): Promise<void> {
   const stop = signalled();
-  tuneHeapForService();
+  const launchNote = tuneHeapForService();
+  if (launchNote) log.info(launchNote);
   const app = await openApp({ worker: true, nodeIds: o.nodes, hub: o.hub !== false, kind: 'worker', background: !!o.background });
   let restart = false;
   try {

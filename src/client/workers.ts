@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import type { App } from '../app.js';
-import { PACKAGE_ROOT } from '../paths.js';
+import { LAUNCHER, launcherEnv } from '../paths.js';
 import { liveWorkers } from '../runtime/workerRegistry.js';
 import { UserError } from './tasks.js';
 
@@ -60,11 +60,7 @@ export async function ensureWorker(app: App, opts: { start: boolean; origin?: bo
 export function startBackgroundWorker(stateDir: string, args: string[] = []): ReturnType<typeof spawn> {
   const logFile = workerLogOf(stateDir);
   const fd = openSync(logFile, 'a', 0o600);
-  const child = spawn(process.execPath, [path.join(PACKAGE_ROOT, 'dist', 'src', 'cli', 'main.js'), 'worker', '--background', ...args], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-    env: process.env,
-  });
+  const child = spawn(LAUNCHER, ['worker', '--background', ...args], { detached: true, stdio: ['ignore', fd, fd], env: launcherEnv() });
   closeSync(fd);
   child.unref();
   return child;

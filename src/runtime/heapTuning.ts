@@ -5,7 +5,10 @@
 // collection before collecting again, so a 10,000-command fan-out took serve from ~210 to ~360
 // MiB resident. Set here, before any worker thread exists (V8 reads a flag when it needs it:
 // the growth at each full collection, the young generation's size when an isolate is created).
+// What only a process's start can set, bin/cluster-router sets: glibc's mmap threshold and the
+// main isolate's young generation (see there).
 import { setFlagsFromString } from 'node:v8';
+import { takeLaunchMark } from '../env.js';
 
 /**
  * The old generation may grow this much over what the last full collection left alive (V8
@@ -27,7 +30,16 @@ export const OLD_GENERATION_GROWTH_PERCENT = 30;
  */
 export const WORKFLOW_THREAD_SEMI_SPACE_MIB = 4;
 
-export function tuneHeapForService(): void {
+/**
+ * Call first thing in serve and the worker. Answers a line for the log when bin/cluster-router
+ * did not start this process (say, `node dist/src/cli/main.js serve`): it runs, with more memory.
+ */
+export function tuneHeapForService(): string | undefined {
   setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWTH_PERCENT}`);
   setFlagsFromString(`--max-semi-space-size=${WORKFLOW_THREAD_SEMI_SPACE_MIB}`);
+  if (takeLaunchMark()) return undefined;
+  return (
+    "started without bin/cluster-router, so glibc's malloc and V8 keep the settings it gives a long-running process: " +
+    'through a big fan-out this process stays some 40-60 MiB bigger. Start it as bin/cluster-router (or the installed cluster-router)'
+  );
 }

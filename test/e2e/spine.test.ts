@@ -107,6 +107,23 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     assert.equal(readFileSync(runs, 'utf8'), 'run\n', 'the command ran more than once');
   });
 
+  it("serve runs with the launcher's process settings, and a command on the local node does not inherit them", async () => {
+    // bin/cluster-router started serve (as the harness starts it, as users do): node has V8's
+    // young-generation size and glibc read the mmap threshold from the environment serve began with.
+    const cmdline = readFileSync(`/proc/${h.servePid}/cmdline`, 'utf8').split('\0');
+    assert.ok(cmdline.includes('--max-semi-space-size=8'), cmdline.join(' '));
+    const startEnv = readFileSync(`/proc/${h.servePid}/environ`, 'utf8').split('\0');
+    assert.ok(startEnv.includes('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072'), 'GLIBC_TUNABLES as serve started');
+    // serve took them back out of what its children inherit.
+    const r = structured<Result>(
+      await h.mcp.callTool({
+        name: 'offload_to',
+        arguments: { node_id: 'local', command: 'echo "[${GLIBC_TUNABLES-unset}] [${CLUSTERFLOW_LAUNCH_TUNABLES-unset}]"' },
+      }),
+    );
+    assert.equal(r.stdout, '[unset] [unset]\n', JSON.stringify(r));
+  });
+
   it("the CLI exits with the command's exit code and the workflow is visible to the temporal CLI", async () => {
     const ok = await h.cli(['submit', '--node', 'n1', 'echo from-cli']);
     assert.equal(ok.code, 0, ok.stderr);

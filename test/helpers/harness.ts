@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { PACKAGE_ROOT, temporalCliPath } from '../../src/paths.js';
+import { LAUNCHER, launcherEnv, PACKAGE_ROOT, temporalCliPath } from '../../src/paths.js';
 import { liveWorkers } from '../../src/runtime/workerRegistry.js';
 import { stopEmbeddedServer } from '../../src/temporal/embedded.js';
 import { clusterDown, clusterUp, type LocalCluster } from '../../src/testcluster/localCluster.js';
@@ -30,7 +30,7 @@ export interface HarnessOptions {
   localDetected?: boolean;
   /** Extra arguments of `serve` (e.g. --no-hub). */
   serveArgs?: string[];
-  /** Extra node arguments for the `serve` process (e.g. --cpu-prof). */
+  /** Extra node arguments for the `serve` process (e.g. --cpu-prof; given as NODE_OPTIONS). */
   serveNodeArgs?: string[];
   /** Stop the cluster and Temporal on Ctrl-C / SIGTERM too (benches). */
   closeOnSignal?: boolean;
@@ -122,10 +122,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   let servePid = 0;
   const mcp = new Client({ name: 'clusterflow-e2e', version: '1.0.0' });
   if (opts.mcp !== false) {
+    // As users start it: bin/cluster-router gives serve its process settings (with this test's node).
+    const nodeOptions = [env.NODE_OPTIONS, ...(opts.serveNodeArgs ?? [])].filter(Boolean).join(' ');
     const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [...(opts.serveNodeArgs ?? []), CLI, 'serve', ...(opts.serveArgs ?? [])],
-      env,
+      command: LAUNCHER,
+      args: ['serve', ...(opts.serveArgs ?? [])],
+      env: { ...launcherEnv(env), ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) } as Record<string, string>,
       stderr: 'pipe',
     });
     transport.stderr?.on('data', (b: Buffer) => {
