@@ -26,7 +26,8 @@ export const OLD_GENERATION_GROWTH_PERCENT = 30;
  * Worker.create. Node's default (16, so 32 MiB resident once grown) is sized for a main thread;
  * a workflow thread keeps ~25 MiB alive and its garbage is short-lived: 4 saves the process ~24
  * MiB for more frequent scavenges (0.35 → 0.7 s of GC in that thread over the run above). The
- * main isolate, created before this runs, keeps its size.
+ * main isolate, created before this runs, keeps the size its command line gave it (8 from
+ * bin/cluster-router).
  */
 export const WORKFLOW_THREAD_SEMI_SPACE_MIB = 4;
 
