@@ -14,7 +14,7 @@
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { holderAlive, processTag } from './processTag.js';
+import { holderAlive, processTag, tagAlive } from './processTag.js';
 
 type Waiter = (release: () => void) => void;
 
@@ -110,13 +110,16 @@ export class NodeSlots {
   /**
    * A new holder file naming this process, written under another name and renamed into place (a
    * holder file always has its name in it). Holder files of processes that are gone are removed
-   * on the way: a slot linked to one is still a file of its own, and names its dead holder.
+   * on the way: a slot linked to one is still a file of its own, and names its dead holder. So are
+   * the temp files of processes that died between writing one and renaming it; a temp file may
+   * not have its content yet, so the pid in its name tells.
    */
   private writeHolder(): string {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const name of readdirSync(this.dir)) {
       const file = path.join(this.dir, name);
-      if (name.startsWith('.holder-') && !holderAlive(file)) unlinkQuietly(file);
+      const tmpPid = /^\.tmp\.holder-(\d+)-/.exec(name)?.[1];
+      if (tmpPid ? !tagAlive(tmpPid) : name.startsWith('.holder-') && !holderAlive(file)) unlinkQuietly(file);
     }
     const name = `.holder-${process.pid}-${randomBytes(6).toString('hex')}`;
     const tmp = path.join(this.dir, `.tmp${name}`);

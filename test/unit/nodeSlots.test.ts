@@ -99,6 +99,8 @@ describe('NodeSlots', () => {
     const dir = slotsDir();
     // A holder file of a process that is gone is removed at the first claim.
     writeFileSync(path.join(dir, '.holder-999999999-dead'), '999999999 123');
+    // So is the temp file of a process that died before renaming it (nothing in it yet: its name says whose).
+    writeFileSync(path.join(dir, '.tmp.holder-999999999-dead'), '');
     const s = new NodeSlots(dir);
     const releases = [s.tryTake('n1', 3)!, s.tryTake('n1', 3)!, s.tryTake('n2', 3)!];
     const holders = readdirSync(dir).filter((n) => n.startsWith('.'));
@@ -118,5 +120,15 @@ describe('NodeSlots', () => {
     assert.equal(s.tryTake('n1', 1), undefined);
     again();
     assert.equal(s.count('n1'), 0);
+  });
+
+  test('the temp file of a live process, which may not have its content yet, is left alone', () => {
+    const dir = slotsDir();
+    const writing = path.join(dir, `.tmp.holder-${process.pid}-busy`);
+    writeFileSync(writing, '');
+    const release = new NodeSlots(dir).tryTake('n1', 1);
+    assert.ok(release);
+    assert.ok(existsSync(writing));
+    release();
   });
 });
