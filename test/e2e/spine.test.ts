@@ -113,7 +113,7 @@ describe('spine: one command as a durable workflow over real SSH', () => {
     const cmdline = readFileSync(`/proc/${h.servePid}/cmdline`, 'utf8').split('\0');
     assert.ok(cmdline.includes('--max-semi-space-size=8'), cmdline.join(' '));
     const startEnv = readFileSync(`/proc/${h.servePid}/environ`, 'utf8').split('\0');
-    assert.ok(startEnv.includes('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072'), 'GLIBC_TUNABLES as serve started');
+    assert.ok(startEnv.includes('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=524288'), 'GLIBC_TUNABLES as serve started');
     // serve took them back out of what its children inherit.
     const r = structured<Result>(
       await h.mcp.callTool({

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { takeLaunchMark } from '../../src/env.js';
 import { LAUNCHER, PACKAGE_ROOT } from '../../src/paths.js';
 
-const OURS = 'glibc.malloc.mmap_threshold=131072';
+const OURS = 'glibc.malloc.mmap_threshold=524288';
 
 function withStubNode(fn: (stub: string, dir: string) => void): void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-launcher-'));
