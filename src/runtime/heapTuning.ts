@@ -41,6 +41,6 @@ export function tuneHeapForService(): string | undefined {
   if (takeLaunchMark()) return undefined;
   return (
     "started without bin/cluster-router, so glibc's malloc and V8 keep the settings it gives a long-running process: " +
-    'through a big fan-out this process stays some 40-60 MiB bigger. Start it as bin/cluster-router (or the installed cluster-router)'
+    'through a big fan-out this process stays some 40 MiB bigger. Start it as bin/cluster-router (or the installed cluster-router)'
   );
 }
