@@ -11,10 +11,10 @@
 // One file per process, named after it (processTag: pid and start time), JSON lines:
 //   {"open":{"taskId":...,"spec":{...}}}   a launch may run from here on
 //   {"done":"<taskId>"}                     its workflow exists
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { log } from '../log.js';
-import { processTag, tagAlive } from '../runtime/processTag.js';
+import { processTag, rmQuietly, tagAlive } from '../runtime/processTag.js';
 import type { CommandSpec, ParallelSpec } from '../shared.js';
 
 /** A command's or (kind parallel) a fan-out's: its task id and workflow input, exactly as the start will send it. */
@@ -175,12 +175,4 @@ export function journalsToRecover(journal: LaunchJournal): string[] {
       return own.startsWith(`${m[1]}-${m[2]}.`) || !tagAlive(`${m[1]} ${m[2]}`);
     })
     .map((name) => path.join(journal.dir, name));
-}
-
-export function rmQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    // Gone already.
-  }
 }

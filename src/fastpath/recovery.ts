@@ -11,7 +11,8 @@ import { runIdFor } from '../engine/runChunk.js';
 import { log } from '../log.js';
 import type { Services } from '../runtime/services.js';
 import { preemptScript } from '../ssh/detachedRun.js';
-import { journalsToRecover, openIntents, rmQuietly, type LaunchIntent, type LaunchJournal } from './launchJournal.js';
+import { journalsToRecover, openIntents, type LaunchIntent, type LaunchJournal } from './launchJournal.js';
+import { rmQuietly } from '../runtime/processTag.js';
 
 /** How often a serve looks for journals to recover (a process that died meanwhile, a node that was down). */
 const RECOVER_EVERY_MS = 60_000;

@@ -11,10 +11,10 @@
 // (open, write, close, link, unlink) cost 24 lanes 4-9 ms at a fan-out's start on an idle host,
 // and the freed inodes slow every later file creation of ext4 for a while (it skips recently
 // deleted inodes one by one).
-import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { holderAlive, processTag, tagAlive } from './processTag.js';
+import { holderAlive, processTag, rmQuietly, tagAlive } from './processTag.js';
 
 type Waiter = (release: () => void) => void;
 
@@ -92,13 +92,9 @@ export class NodeSlots {
             break;
           }
           if (code !== 'EEXIST') throw err;
-          // Held by a process that is gone (crashed): the slot is free.
+          // Held by a process that is gone (crashed): the slot is free (another process may reclaim it first).
           if (!holderAlive(file)) {
-            try {
-              unlinkSync(file);
-            } catch {
-              /* another process took it meanwhile */
-            }
+            rmQuietly(file);
             k--;
           }
         }
@@ -119,7 +115,7 @@ export class NodeSlots {
     for (const name of readdirSync(this.dir)) {
       const file = path.join(this.dir, name);
       const tmpPid = /^\.tmp\.holder-(\d+)-/.exec(name)?.[1];
-      if (tmpPid ? !tagAlive(tmpPid) : name.startsWith('.holder-') && !holderAlive(file)) unlinkQuietly(file);
+      if (tmpPid ? !tagAlive(tmpPid) : name.startsWith('.holder-') && !holderAlive(file)) rmQuietly(file);
     }
     const name = `.holder-${process.pid}-${randomBytes(6).toString('hex')}`;
     const tmp = path.join(this.dir, `.tmp${name}`);
@@ -143,7 +139,7 @@ export class NodeSlots {
       const next = this.waiting.get(nodeId)?.shift();
       if (next) return next(this.releaser(nodeId, k));
       this.held.delete(`${nodeId}/${k}`);
-      unlinkQuietly(path.join(this.nodeDir(nodeId), String(k)));
+      rmQuietly(path.join(this.nodeDir(nodeId), String(k)));
     };
   }
 
@@ -179,13 +175,5 @@ export class NodeSlots {
       return [];
     }
     return names.filter((n) => /^\d+$/.test(n) && holderAlive(path.join(this.nodeDir(nodeId), n)));
-  }
-}
-
-function unlinkQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    /* already gone */
   }
 }

@@ -1,6 +1,6 @@
 // Naming a live process in a file that other processes read (slots, published reservations,
 // worker locks): pid plus start time, so a reused pid does not pass for the process that died.
-import { readFileSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 
 /** "<pid> <start time>": the start time tells a live holder from a reused pid (Linux; elsewhere the pid alone). */
 export function processTag(pid: number): string {
@@ -39,4 +39,13 @@ export function tagAlive(tag: string): boolean {
   if (started === '-' || started === undefined) return true;
   const now = startTimeOf(pid);
   return now === undefined || now === started;
+}
+
+/** Removes a file that another process (say, one sweeping the files of dead holders) may have removed first. */
+export function rmQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Gone already.
+  }
 }
